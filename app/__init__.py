@@ -1,0 +1,71 @@
+"""VillageGrid 村网格: grid management for villages and townships."""
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from . import config as config_module
+from .extensions import csrf, db, login_manager, migrate
+
+
+def _secret_key(instance_path):
+    """Read the secret key from instance/, creating it on first run."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config=None):
+    """Build the application. ``config`` (a mapping) overrides everything else."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.environ.get("VG_INSTANCE_PATH") or str(Path(__file__).resolve().parent.parent / "instance"),
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_object(config_module.Defaults)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config_module.from_environ())
+    if config:
+        app.config.update(config)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "villagegrid.db")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from .core import db as core_db
+
+    core_db.configure_engine(app)
+
+    from .core import web
+
+    web.init_app(app)
+
+    from .accounts.routes import bp as accounts_bp
+    from .admin.routes import bp as admin_bp
+    from .grids.routes import bp as grids_bp
+    from .main.routes import bp as main_bp
+
+    for bp in (main_bp, accounts_bp, grids_bp, admin_bp):
+        app.register_blueprint(bp)
+
+    from . import cli
+
+    cli.init_app(app)
+
+    from .core import printing
+
+    if app.config.get("CHECK_PRINT_STACK"):
+        printing.warn_if_print_stack_missing(app.logger)
+    return app

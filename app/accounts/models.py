@@ -1,0 +1,131 @@
+"""Users, the grids they are bound to, and their server-side login sessions."""
+import secrets
+from datetime import timedelta
+
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core.timeutil import utcnow
+from ..extensions import db
+
+# Account roles, highest first. Rank decides who may manage whom.
+ROLES = {
+    "admin": ("系统管理员", 100),
+    "township": ("乡镇工作人员", 80),
+    "village_admin": ("村管理员", 60),
+    "auditor": ("审计员（只读）", 50),
+    "leader": ("网格长", 40),
+    "worker": ("网格员", 20),
+}
+ROLE_CHOICES = [(k, v[0]) for k, v in ROLES.items()]
+
+
+def role_name(role):
+    """Chinese name of an account role."""
+    return ROLES.get(role, (role, 0))[0]
+
+
+def role_rank(role):
+    """Rank of a role; a user manages only lower ranks."""
+    return ROLES.get(role, ("", 0))[1]
+
+
+user_grid = db.Table(
+    "user_grid",
+    db.Column("user_id", db.Integer, db.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("grid_id", db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in. Sees and acts on the subtrees of their grids only."""
+
+    __tablename__ = "user"
+    __audit__ = True
+    __audit_exclude__ = ("password_hash", "failed_logins", "locked_until", "last_login_at", "created_at")
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(40), nullable=False, unique=True)
+    full_name = db.Column(db.String(40), nullable=False)
+    phone = db.Column(db.String(20), nullable=False, default="")
+    role = db.Column(db.String(20), nullable=False)
+    password_hash = db.Column(db.String(255), nullable=False)
+    must_change_password = db.Column(db.Boolean, nullable=False, default=False)
+    is_disabled = db.Column(db.Boolean, nullable=False, default=False)
+    failed_logins = db.Column(db.Integer, nullable=False, default=0)
+    locked_until = db.Column(db.DateTime)
+    last_login_at = db.Column(db.DateTime)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    grids = db.relationship("Grid", secondary=user_grid, lazy="selectin", order_by="Grid.path")
+
+    @property
+    def audit_label(self):
+        return f"{self.username}（{self.full_name}）"
+
+    @property
+    def role_name(self):
+        return role_name(self.role)
+
+    @property
+    def is_active(self):
+        return not self.is_disabled
+
+    # Set by the login loader: the LoginSession token this request runs under.
+    session_token = None
+
+    def get_id(self):
+        """Flask-Login stores the server-side session token, not the user id."""
+        return self.session_token
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    @property
+    def read_only(self):
+        return self.role == "auditor"
+
+    def set_password(self, password):
+        """Hash with scrypt (werkzeug's default KDF)."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    def is_locked(self, now=None):
+        now = now or utcnow()
+        return self.locked_until is not None and self.locked_until > now
+
+    def lock_minutes_left(self, now=None):
+        now = now or utcnow()
+        seconds = (self.locked_until - now).total_seconds() if self.locked_until else 0
+        return max(1, int(seconds // 60) + (1 if seconds % 60 else 0))
+
+    def register_failure(self, max_failures, lock_minutes, now=None):
+        """Count a failed login; returns True when this failure locks the account."""
+        now = now or utcnow()
+        self.failed_logins = (self.failed_logins or 0) + 1
+        if self.failed_logins >= max_failures:
+            self.locked_until = now + timedelta(minutes=lock_minutes)
+            self.failed_logins = 0
+            return True
+        return False
+
+
+class LoginSession(db.Model):
+    """A login on one browser. Deleting the row logs that browser out."""
+
+    __tablename__ = "login_session"
+    id = db.Column(db.Integer, primary_key=True)
+    token = db.Column(db.String(64), nullable=False, unique=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    ip = db.Column(db.String(64), nullable=False, default="")
+    user_agent = db.Column(db.String(200), nullable=False, default="")
+    # Remember-me logins (only when an admin enabled them) skip the idle timeout.
+    remember = db.Column(db.Boolean, nullable=False, default=False)
+
+    @staticmethod
+    def new_token():
+        return secrets.token_urlsafe(32)

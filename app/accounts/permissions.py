@@ -1,0 +1,39 @@
+"""What each account role may do, in one table, checked in views (never only in templates)."""
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user
+
+PERMISSIONS = {
+    # Create, rename and move grids in scope; edit levels and kinds is admin only.
+    "manage_grids": {"admin", "township", "village_admin"},
+    "manage_reference": {"admin"},
+    # Put people into grid roles and service teams.
+    "assign_staff": {"admin", "township", "village_admin", "leader"},
+    # Create, disable, re-enable users and reset passwords (lower ranks, own scope).
+    "manage_users": {"admin", "township", "village_admin"},
+    # Browse the audit log.
+    "view_audit": {"admin", "auditor"},
+}
+
+
+def can(user, permission):
+    """Whether the user's role grants the permission."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.role in PERMISSIONS[permission]
+
+
+def require(permission):
+    """View decorator: 403 unless the current user has the permission."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not can(current_user, permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Administration: the audit log, grid levels and kinds."""

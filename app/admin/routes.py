@@ -1,0 +1,87 @@
+"""The audit log (read only) and the grid levels and kinds (admin)."""
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import IntegerField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Regexp
+
+from ..accounts.permissions import require
+from ..core.audit import ACTION_LABELS
+from ..core.models import AuditLog
+from ..core.timeutil import LOCAL_TZ
+from ..core.web import render
+from ..extensions import db
+from ..grids.models import GridKind, GridLevel
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _local_day_to_utc(value):
+    """A YYYY-MM-DD local date as naive UTC midnight, or None when empty/invalid."""
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except (TypeError, ValueError):
+        return None
+    return day.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+@bp.route("/audit")
+@require("view_audit")
+def audit_log():
+    """Browse and filter the audit log: who, what, which record, when."""
+    args = {k: (request.args.get(k) or "").strip() for k in ("actor", "action", "entity", "entity_id", "start", "end")}
+    q = select(AuditLog).order_by(AuditLog.id.desc())
+    if args["actor"]:
+        q = q.where(AuditLog.actor_name.ilike(f"%{args['actor']}%"))
+    if args["action"]:
+        q = q.where(AuditLog.action == args["action"])
+    if args["entity"]:
+        q = q.where(AuditLog.entity == args["entity"])
+    if args["entity_id"]:
+        q = q.where(AuditLog.entity_id == args["entity_id"])
+    start, end = _local_day_to_utc(args["start"]), _local_day_to_utc(args["end"])
+    if start:
+        q = q.where(AuditLog.at >= start)
+    if end:
+        q = q.where(AuditLog.at < end + timedelta(days=1))
+    page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    entities = db.session.scalars(select(AuditLog.entity).distinct().order_by(AuditLog.entity)).all()
+    return render("admin/audit.html", "admin/_audit_rows.html", page=page, args=args,
+                  actions=ACTION_LABELS, entities=[e for e in entities if e])
+
+
+class LevelForm(FlaskForm):
+    key = StringField("代号（英文）", validators=[DataRequired("请填写代号。"), Regexp(r"^[a-z][a-z0-9_]{1,31}$", message="代号用小写英文字母、数字和下划线。")])
+    name = StringField("名称", validators=[DataRequired("请填写名称。"), Length(max=40)])
+    rank = IntegerField("排序（越小越高）", validators=[NumberRange(1, 999, message="排序应在 1 到 999 之间。")])
+
+
+class KindForm(FlaskForm):
+    key = StringField("代号（英文）", validators=[DataRequired("请填写代号。"), Regexp(r"^[a-z][a-z0-9_]{1,31}$", message="代号用小写英文字母、数字和下划线。")])
+    name = StringField("名称", validators=[DataRequired("请填写名称。"), Length(max=40)])
+
+
+@bp.route("/reference", methods=["GET", "POST"])
+@require("manage_reference")
+def reference():
+    """Grid levels and kinds: rename them or add new ones (levels and kinds are data)."""
+    level_form, kind_form = LevelForm(prefix="level"), KindForm(prefix="kind")
+    if request.method == "POST":
+        which = request.form.get("which")
+        form, model = (level_form, GridLevel) if which == "level" else (kind_form, GridKind)
+        if form.validate_on_submit():
+            row = db.session.scalar(select(model).where(model.key == form.key.data))
+            if row is None:
+                row = model(key=form.key.data)
+                db.session.add(row)
+            row.name = form.name.data.strip()
+            if model is GridLevel:
+                row.rank = form.rank.data
+            db.session.commit()
+            flash(f"已保存“{row.name}”。", "success")
+            return redirect(url_for("admin.reference"))
+    levels = db.session.scalars(select(GridLevel).order_by(GridLevel.rank)).all()
+    kinds = db.session.scalars(select(GridKind).order_by(GridKind.id)).all()
+    return render("admin/reference.html", levels=levels, kinds=kinds, level_form=level_form, kind_form=kind_form)

@@ -1,0 +1,242 @@
+"""Operator commands: ``flask --app wsgi <command>``."""
+import fcntl
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from .core import audit
+from .core.db import sqlite_path
+from .core.forms import ServiceError
+from .core.timeutil import LOCAL_TZ, utcnow, to_local
+from .extensions import db
+
+REQUIRED_TABLES = {"alembic_version", "grid", "user", "setting", "audit_log"}
+
+
+def _lock_path():
+    return Path(current_app.instance_path) / "server.lock"
+
+
+def server_running():
+    """Whether a `serve` process holds the instance lock right now."""
+    path = _lock_path()
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def init_app(app):
+    """Register the commands."""
+    for command in (create_admin, import_divisions, backup, restore, serve, demo_data, check):
+        app.cli.add_command(command)
+
+
+@click.command("create-admin")
+@click.option("--username", prompt="用户名")
+@click.option("--full-name", prompt="姓名")
+@click.option("--org-name", default=None, help="县或乡镇名称（首次初始化时需要）")
+@click.option("--password", prompt="密码", hide_input=True, confirmation_prompt=True)
+def create_admin(username, full_name, org_name, password):
+    """Create a system administrator (on an empty database this completes the set-up)."""
+    from .accounts.models import User
+    from .accounts.service import password_problems
+    from .grids import service as grid_service
+    from .main import service as setup_service
+
+    with audit.acting_as("命令行"):
+        try:
+            if not setup_service.is_set_up():
+                if not org_name:
+                    raise click.UsageError("首次初始化需要 --org-name（县或乡镇名称）")
+                setup_service.run_setup(org_name=org_name, org_level="county", division_code="", username=username,
+                                        full_name=full_name, phone="", password=password,
+                                        min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+            else:
+                problems = password_problems(password, current_app.config["PASSWORD_MIN_LENGTH"], username)
+                if problems:
+                    raise ServiceError(" ".join(problems))
+                if db.session.scalar(select(User).where(User.username == username)):
+                    raise ServiceError(f"用户名 {username} 已存在")
+                grid_service.ensure_reference_data()
+                user = User(username=username, full_name=full_name, role="admin")
+                user.set_password(password)
+                db.session.add(user)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"admin {username} created")
+
+
+@click.command("import-divisions")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_divisions(file):
+    """Create or update grids from a code,name,level,parent_code CSV (all or nothing)."""
+    from .grids import service as grid_service
+
+    text = Path(file).read_text(encoding="utf-8-sig")
+    with audit.acting_as("命令行"):
+        try:
+            result = grid_service.import_divisions(text)
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        if result.errors:
+            db.session.rollback()
+            for err in result.errors:
+                click.echo(err, err=True)
+            click.echo(result.summary())
+            sys.exit(1)
+        audit.record("import", "grid", None, f"导入区划 {Path(file).name}：{result.created} 新增，{result.updated} 更新")
+        db.session.commit()
+    click.echo(result.summary())
+
+
+def _backup_dir():
+    path = Path(current_app.instance_path) / "backups"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stamp():
+    return to_local(utcnow()).strftime("%Y%m%d-%H%M%S")
+
+
+def sqlite_backup(src_path, dest_path):
+    """Consistent copy with SQLite's online backup API (safe while serving)."""
+    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
+    dst = sqlite3.connect(dest_path)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+@click.command("backup")
+def backup():
+    """Write a consistent copy of the database to instance/backups/ and print its path."""
+    path = sqlite_path()
+    if path:
+        dest = _backup_dir() / f"villagegrid-{_stamp()}.db"
+        sqlite_backup(path, dest)
+    else:
+        if not shutil.which("pg_dump"):
+            raise click.ClickException("PostgreSQL 备份需要 pg_dump（apt-get install postgresql-client）")
+        dest = _backup_dir() / f"villagegrid-{_stamp()}.dump"
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        subprocess.run(["pg_dump", "--format=custom", "--file", str(dest), url], check=True)
+    with audit.acting_as("命令行"):
+        audit.record("backup", "database", None, f"备份到 {dest.name}")
+        db.session.commit()
+    click.echo(str(dest))
+
+
+def check_villagegrid_file(file):
+    """Raise ClickException unless FILE is a readable VillageGrid SQLite database."""
+    try:
+        con = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            ok = con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(f"{file} 不是 SQLite 数据库：{exc}") from exc
+    missing = REQUIRED_TABLES - tables
+    if missing:
+        raise click.ClickException(f"{file} 不是村网格数据库（缺少表：{'、'.join(sorted(missing))}）")
+    if not ok:
+        raise click.ClickException(f"{file} 已损坏（完整性检查未通过）")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="即使服务正在运行也恢复（在线用户的操作可能丢失）")
+def restore(file, force):
+    """Replace the database with a backup file (the current one is backed up first)."""
+    path = sqlite_path()
+    if not path:
+        raise click.ClickException("PostgreSQL 请用 pg_restore --clean --dbname=… 恢复 backup 生成的 .dump 文件")
+    if server_running() and not force:
+        raise click.ClickException("服务正在运行。请先停止服务再恢复，或加 --force 强制恢复。")
+    check_villagegrid_file(file)
+    db.session.remove()
+    db.engine.dispose()
+    safety = None
+    if Path(path).exists():
+        safety = _backup_dir() / f"before-restore-{_stamp()}.db"
+        sqlite_backup(path, safety)
+    sqlite_backup(file, path)
+    with audit.acting_as("命令行"):
+        audit.record("restore", "database", None, f"从 {Path(file).name} 恢复")
+        db.session.commit()
+    if safety:
+        click.echo(f"restored from {file}; the previous database was saved to {safety}")
+    else:
+        click.echo(f"restored from {file}")
+
+
+@click.command("serve")
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1 或 $HOST")
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int, show_default="5000 或 $PORT")
+@click.option("--threads", default=8, type=int)
+def serve(host, port, threads):
+    """Serve the app with waitress (holds instance/server.lock while running)."""
+    from waitress import serve as waitress_serve
+
+    lock = open(_lock_path(), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise click.ClickException("已有一个服务在使用这个 instance 目录。") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
+    waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="villagegrid")
+
+
+@click.command("demo-data")
+def demo_data():
+    """Fill an empty database with the 长兴县 divisions and synthetic demo content; prints the accounts."""
+    from .demo import build_demo
+
+    with audit.acting_as("演示数据"):
+        accounts = build_demo()
+        db.session.commit()
+    click.echo("演示账号（密码只显示这一次）：")
+    for username, role, password, where in accounts:
+        click.echo(f"  {username:<14} {password:<14} {role}  {where}")
+
+
+@click.command("check")
+def check():
+    """Check the print stack and the database; exit 1 when something is missing."""
+    from .core.printing import print_stack_problems
+
+    problems = print_stack_problems()
+    for p in problems:
+        click.echo(f"缺少：{p}")
+    revision = db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
+    click.echo(f"database: {db.engine.dialect.name}, schema revision {revision}")
+    click.echo(f"time zone for display: {LOCAL_TZ.key}")
+    if problems:
+        sys.exit(1)
+    click.echo("ok")

@@ -1,0 +1,62 @@
+"""Configuration defaults.
+
+Order of precedence (later wins): these defaults, ``instance/config.py``,
+environment variables, the ``config`` mapping passed to ``create_app``.
+"""
+import os
+from datetime import timedelta
+
+
+class Defaults:
+    """Values every deployment starts from."""
+
+    # SQLite in instance/ unless DATABASE_URL says otherwise (filled in create_app).
+    SQLALCHEMY_DATABASE_URI = None
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = 15000
+
+    # Sessions: the village PC is shared, so short idle time and no remember-me.
+    IDLE_TIMEOUT_MINUTES = 30
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # set True behind HTTPS
+    SESSION_COOKIE_NAME = "vg_session"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    REMEMBER_ME_ENABLED = False
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+
+    # Login protection.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
+    PASSWORD_MIN_LENGTH = 10
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_SSL_STRICT = False
+
+    PAGE_SIZE = 50
+    MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+
+    # Checked at start-up; warns when CJK fonts or libharfbuzz-subset are missing.
+    CHECK_PRINT_STACK = True
+
+
+ENV_KEYS = {
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
+    "SECRET_KEY": ("SECRET_KEY", str),
+    "VG_IDLE_TIMEOUT_MINUTES": ("IDLE_TIMEOUT_MINUTES", int),
+    "VG_LOGIN_MAX_FAILURES": ("LOGIN_MAX_FAILURES", int),
+    "VG_LOGIN_LOCK_MINUTES": ("LOGIN_LOCK_MINUTES", int),
+    "VG_PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", int),
+    "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
+    "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true", "yes")),
+}
+
+
+def from_environ(environ=None):
+    """Return the settings given by environment variables."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for env_key, (key, conv) in ENV_KEYS.items():
+        if environ.get(env_key):
+            out[key] = conv(environ[env_key])
+    return out

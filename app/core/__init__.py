@@ -1,0 +1,1 @@
+"""Cross-cutting helpers: database set-up, htmx rendering, audit, scoping, time."""

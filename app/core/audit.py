@@ -1,0 +1,156 @@
+"""The audit trail.
+
+Every insert, update and delete of a model that sets ``__audit__ = True`` is
+written to ``audit_log`` in the same transaction, by a flush hook, so no view
+can forget it. Events that are not row changes (logins, lockouts, sensitive
+reads, exports) are recorded with :func:`record`.
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime
+
+from flask import has_request_context, request
+from sqlalchemy import event, inspect, insert
+from sqlalchemy.orm import Session
+
+from .models import AuditLog
+from .timeutil import utcnow
+
+ACTION_LABELS = {
+    "create": "新增",
+    "update": "修改",
+    "delete": "删除",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "lockout": "账号锁定",
+    "logout": "退出登录",
+    "password_change": "修改密码",
+    "password_reset": "重置密码",
+    "session_expired": "超时退出",
+    "reveal": "查看完整信息",
+    "export": "导出",
+    "import": "导入",
+    "setup": "初始化",
+    "backup": "备份",
+    "restore": "恢复",
+}
+
+_cli_actor = ContextVar("cli_actor", default=None)
+
+
+@contextmanager
+def acting_as(name, user_id=None):
+    """Name the actor for changes made outside a request (CLI, scripts)."""
+    token = _cli_actor.set((user_id, name))
+    try:
+        yield
+    finally:
+        _cli_actor.reset(token)
+
+
+def _actor():
+    cli = _cli_actor.get()
+    if cli is not None:
+        return cli
+    if has_request_context():
+        from flask_login import current_user
+
+        try:
+            if current_user and current_user.is_authenticated:
+                return current_user.id, current_user.username
+        except Exception:  # the user loader itself may be running
+            pass
+        return None, "匿名"
+    return None, "系统"
+
+
+def _ip():
+    if has_request_context():
+        return (request.remote_addr or "")[:64]
+    return ""
+
+
+def _row(action, entity, entity_id, summary, actor=None):
+    actor_id, actor_name = actor or _actor()
+    return {
+        "at": utcnow(),
+        "actor_id": actor_id,
+        "actor_name": (actor_name or "")[:80],
+        "action": action,
+        "entity": entity or "",
+        "entity_id": "" if entity_id is None else str(entity_id)[:40],
+        "summary": summary or "",
+        "ip": _ip(),
+    }
+
+
+def record(action, entity="", entity_id=None, summary="", actor=None):
+    """Append an event to the audit log.
+
+    In a GET request it is committed at once on its own connection (see
+    core.db.execute_write); otherwise it joins the current transaction.
+    """
+    from .db import execute_write
+
+    execute_write(insert(AuditLog).values(**_row(action, entity, entity_id, summary, actor)))
+
+
+def _fmt(value):
+    if value is None:
+        return "空"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _describe(obj, action):
+    """A short text naming the record and, for updates, what changed."""
+    cls = type(obj)
+    exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id"}
+    masks = getattr(cls, "__audit_mask__", {})
+    state = inspect(obj)
+    parts = []
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in exclude:
+            continue
+        hist = state.attrs[key].history
+        if action == "update":
+            if not hist.has_changes():
+                continue
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if key in masks:
+                old, new = masks[key](old), masks[key](new)
+            parts.append(f"{key}: {_fmt(old)} → {_fmt(new)}")
+        else:
+            value = getattr(obj, key)
+            if value is None or value == "":
+                continue
+            if key in masks:
+                value = masks[key](value)
+            parts.append(f"{key}={_fmt(value)}")
+    return parts
+
+
+@event.listens_for(Session, "after_flush")
+def _audit_after_flush(session, _flush_context):
+    rows = []
+    for action, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objs:
+            if not getattr(type(obj), "__audit__", False):
+                continue
+            if action == "update" and not session.is_modified(obj, include_collections=False):
+                continue
+            parts = _describe(obj, action)
+            if action == "update" and not parts:
+                continue  # only excluded bookkeeping fields changed
+            label = getattr(obj, "audit_label", None)
+            head = f"{label}；" if label else ""
+            rows.append(_row(action, obj.__tablename__, inspect(obj).identity[0] if inspect(obj).identity else None,
+                             head + "；".join(parts)))
+    if rows:
+        session.connection().execute(insert(AuditLog), rows)

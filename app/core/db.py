@@ -1,0 +1,100 @@
+"""Engine set-up that differs per database, and the write-transaction rule.
+
+SQLite runs in WAL mode with foreign keys and a busy timeout. A request that
+changes state (POST and friends) and every CLI command begin their
+transaction with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the
+busy timeout instead of failing with "database is locked" when a deferred
+read transaction tries to upgrade. GET requests stay deferred (readers never
+wait in WAL) and must not write through ``db.session``; the few writes a GET
+needs (touching the login session, auditing a sensitive read) go through
+:func:`execute_write`, which uses its own short IMMEDIATE transaction.
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from flask import has_request_context, request
+from sqlalchemy import event
+
+from ..extensions import db
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_force_immediate = ContextVar("force_immediate", default=False)
+
+
+def is_sqlite(engine=None):
+    """True when the app's database is SQLite."""
+    engine = engine or db.engine
+    return engine.dialect.name == "sqlite"
+
+
+def wants_immediate():
+    """Whether the transaction about to begin may write."""
+    if _force_immediate.get():
+        return True
+    if has_request_context():
+        return request.method not in SAFE_METHODS
+    return True
+
+
+def configure_engine(app):
+    """Attach the SQLite pragmas and the BEGIN rule to the app's engine."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+    busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy emit BEGIN itself (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if wants_immediate() else "BEGIN")
+
+
+@contextmanager
+def separate_write():
+    """A short write transaction on a connection of its own."""
+    token = _force_immediate.set(True)
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    finally:
+        _force_immediate.reset(token)
+
+
+def execute_write(stmt):
+    """Run one write statement safely whatever the request method.
+
+    In a state-changing request it joins the request's transaction; in a GET
+    it commits at once on its own connection, so the read transaction of the
+    request never has to upgrade to a write.
+    """
+    if has_request_context() and request.method in SAFE_METHODS:
+        with separate_write() as conn:
+            conn.execute(stmt)
+    else:
+        db.session.execute(stmt)
+
+
+def database_kind():
+    """'sqlite' or 'postgresql' (or whatever dialect) of the current app."""
+    return db.engine.dialect.name
+
+
+def sqlite_path():
+    """File path of the SQLite database, or None when not SQLite."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
+    return url.database
+
+

@@ -1,0 +1,67 @@
+"""The one place that decides which grids (and so which records) a user may see.
+
+Every query of grid-bound data filters through :func:`grid_clause` or
+:func:`visible_grid_ids`, and every route that takes an id loads it through
+:func:`get_grid_or_404` (or the area's own loader built on these), so the id of
+another grid's record answers 404 and never leaks that it exists.
+"""
+from flask import abort
+from sqlalchemy import false, or_, select, true
+
+from ..extensions import db
+from ..grids.models import Grid
+
+
+def scope_paths(user):
+    """Paths of the user's bound grids, or None when the user sees everything."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    if user.is_admin:
+        return None
+    paths = sorted(g.path for g in user.grids)
+    # Drop grids already inside another bound grid.
+    kept = []
+    for p in paths:
+        if not any(p.startswith(k) for k in kept):
+            kept.append(p)
+    return kept
+
+
+def grid_clause(user, grid=Grid):
+    """A WHERE clause on ``grid`` (Grid or an alias) limiting it to the user's subtrees."""
+    paths = scope_paths(user)
+    if paths is None:
+        return true()
+    if not paths:
+        return false()
+    return or_(*[grid.path.startswith(p, autoescape=True) for p in paths])
+
+
+def visible_grid_ids(user):
+    """A subquery of the ids of every grid the user may see."""
+    return select(Grid.id).where(grid_clause(user)).scalar_subquery()
+
+
+def can_see_grid(user, grid):
+    """Whether the grid lies in the user's scope (no query)."""
+    paths = scope_paths(user)
+    if paths is None:
+        return True
+    return any(grid.path.startswith(p) for p in paths)
+
+
+def get_grid_or_404(user, grid_id):
+    """Load a grid by id through the scope; invisible and missing look the same."""
+    grid = db.session.get(Grid, grid_id)
+    if grid is None or not can_see_grid(user, grid):
+        abort(404)
+    return grid
+
+
+def top_grids(user):
+    """The roots of what the user sees: the tree's roots for an admin, else their bound grids."""
+    paths = scope_paths(user)
+    if paths is None:
+        return db.session.scalars(select(Grid).where(Grid.parent_id.is_(None)).order_by(Grid.sort_order, Grid.name)).all()
+    by_path = {g.path: g for g in user.grids}
+    return [by_path[p] for p in paths]

@@ -1,0 +1,178 @@
+"""Request plumbing shared by every area: rendering, login, headers, errors."""
+from datetime import timedelta
+
+from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import delete, select, update
+
+from ..extensions import db, login_manager
+from . import audit
+from .db import execute_write
+from .models import Setting
+from .timeutil import fmt_local, utcnow
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Endpoints a user who must change the password may still reach.
+PASSWORD_CHANGE_ALLOWED = {"accounts.change_password", "accounts.logout", "static", "main.healthz"}
+# State changes an auditor (read-only) may still make.
+READ_ONLY_ALLOWED = {"accounts.change_password", "accounts.logout", "accounts.login"}
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def public(view):
+    """Mark a view as reachable without logging in (everything else needs a login)."""
+    view.is_public = True
+    return view
+
+
+def is_htmx_partial():
+    """True for an htmx request that wants a fragment (not a boosted page load)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def render(template, fragment=None, status=200, **ctx):
+    """Render the full page, or only its fragment for an htmx request.
+
+    ``fragment`` is a template name, or a mapping from HX-Target id to
+    template name when one page has several swappable parts.
+    """
+    name = template
+    if fragment and is_htmx_partial():
+        if isinstance(fragment, dict):
+            name = fragment.get(request.headers.get("HX-Target", ""), template)
+        else:
+            name = fragment
+    resp = make_response(render_template(name, **ctx), status)
+    resp.vary.add("HX-Request")
+    return resp
+
+
+def setup_done():
+    """Whether the first administrator exists (cached once true)."""
+    if g.get("_setup_done") is None:
+        g._setup_done = Setting.get("setup_done") == "1"
+    return g._setup_done
+
+
+def _load_user(token):
+    """Flask-Login loader: the session id is a LoginSession token, checked on the server."""
+    from ..accounts.models import LoginSession, User
+
+    row = db.session.scalar(select(LoginSession).where(LoginSession.token == token))
+    if row is None:
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
+    if not row.remember and now - row.last_seen_at > idle:
+        execute_write(delete(LoginSession).where(LoginSession.id == row.id))
+        user = db.session.get(User, row.user_id)
+        audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username if user else ""))
+        g.session_expired = True
+        return None
+    user = db.session.get(User, row.user_id)
+    if user is None or user.is_disabled:
+        return None
+    if now - row.last_seen_at > TOUCH_EVERY:
+        execute_write(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
+    user.session_token = token
+    return user
+
+
+def _unauthorized():
+    """Send anonymous users to the login page (htmx gets a full redirect)."""
+    if g.get("session_expired"):
+        flash("由于长时间未操作，您已自动退出，请重新登录。", "warning")
+    target = url_for("accounts.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request") == "true":
+        resp = make_response("", 401)
+        resp.headers["HX-Redirect"] = target
+        return resp
+    return redirect(target)
+
+
+def _before_request():
+    endpoint = request.endpoint or ""
+    view = request.url_rule and request.url_rule.endpoint
+    if endpoint == "static":
+        return None
+    if not setup_done() and endpoint not in {"main.setup", "main.healthz"}:
+        return redirect(url_for("main.setup"))
+    func = current_app.view_functions.get(view) if view else None
+    if func is not None and getattr(func, "is_public", False):
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ALLOWED:
+        flash("请先修改密码后再继续使用。", "warning")
+        return redirect(url_for("accounts.change_password"))
+    if current_user.read_only and request.method not in ("GET", "HEAD", "OPTIONS") and endpoint not in READ_ONLY_ALLOWED:
+        abort(403)
+    return None
+
+
+def _after_request(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    resp.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
+    if request.endpoint != "static":
+        # Pages may hold resident data: never keep them in a shared PC's cache.
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _error_page(code, title, message):
+    def handler(err):
+        if code == 500:
+            db.session.rollback()
+        if request.headers.get("HX-Request") == "true":
+            # htmx 2 does not swap error responses: tell the user through a flash-style fragment.
+            resp = make_response(render_template("errors/_toast.html", title=title, message=message), code)
+            resp.headers["HX-Retarget"] = "#toasts"
+            resp.headers["HX-Reswap"] = "beforeend"
+            return resp
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    return handler
+
+
+def _csrf_error(err):
+    return _error_page(400, "页面已过期", "表单安全校验未通过（页面可能停留太久）。请刷新页面后重新提交。")(err)
+
+
+def init_app(app):
+    """Bind the hooks, loaders, filters and error pages to the app."""
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+    login_manager.session_protection = "basic"
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.register_error_handler(CSRFError, _csrf_error)
+    for code, title, message in (
+        (400, "请求有误", "提交的内容无法处理，请检查后重试。"),
+        (403, "没有权限", "您的账号没有权限进行此操作。如需开通，请联系管理员。"),
+        (404, "页面不存在", "您要找的页面不存在，或不在您负责的网格范围内。"),
+        (405, "操作方式不正确", "该页面不支持这种操作方式。"),
+        (413, "文件太大", "上传的文件超过了允许的大小。"),
+        (500, "系统出错", "服务器处理时出错，操作未保存。请稍后重试，如反复出现请联系管理员。"),
+    ):
+        app.register_error_handler(code, _error_page(code, title, message))
+
+    app.jinja_env.filters["localtime"] = fmt_local
+
+    @app.context_processor
+    def _globals():
+        from ..accounts.permissions import can
+
+        return {
+            "org_name": Setting.get("org_name", "村网格") if setup_done() else "村网格",
+            "can": lambda perm: can(current_user, perm),
+            "htmx_js": "js/htmx-2.0.11.min.js",
+        }

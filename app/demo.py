@@ -1,0 +1,84 @@
+"""Demo content: the real 长兴县 division codes plus synthetic grids, staff and accounts.
+
+The divisions are official (see data/README.md); everything below the
+villages, and every person, is made up for demonstration.
+"""
+import random
+from pathlib import Path
+
+from sqlalchemy import select
+
+from .accounts.models import User
+from .accounts.service import temporary_password
+from .core.forms import ServiceError
+from .core.models import Setting
+from .extensions import db
+from .grids import service as grid_service
+from .grids.models import Grid
+
+DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程沈"
+GIVEN = "建国伟芳秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰红梅金凤志强海燕春生文斌永康福根水林"
+NATURAL_VILLAGES = ["上庄", "下庄", "塘头", "山后", "溪口", "竹园", "新屋", "桥头"]
+DEMO_VILLAGES = ["330522200203", "330522200207", "330522200202"]  # 水口、顾渚、徐旺村 of 水口乡
+
+
+def _name(rng):
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _phone(rng):
+    return "1" + rng.choice("3589") + "".join(rng.choice("0123456789") for _ in range(9))
+
+
+def _user(username, role, grids, rng, accounts, where):
+    password = temporary_password()
+    user = User(username=username, full_name=_name(rng), phone=_phone(rng), role=role)
+    user.set_password(password)
+    db.session.add(user)
+    user.grids = grids
+    accounts.append((username, user.role_name, password, where))
+    return user
+
+
+def build_demo(seed=20261127):
+    """Create the demo on an empty database and return (username, role, password, where) rows."""
+    if Setting.get("setup_done") == "1":
+        raise ServiceError("数据库已初始化，演示数据只能建在空数据库上。")
+    rng = random.Random(seed)
+    result = grid_service.import_divisions(DIVISIONS_FILE.read_text(encoding="utf-8"))
+    if result.errors:
+        raise ServiceError("；".join(result.errors))
+    county = db.session.scalar(select(Grid).where(Grid.division_code == "330522000000"))
+    villages = [db.session.scalar(select(Grid).where(Grid.division_code == c)) for c in DEMO_VILLAGES]
+    town = villages[0].parent
+    nv_level, cl_level = grid_service.level_by_key("natural_village"), grid_service.level_by_key("cluster")
+    general = grid_service.kind_by_key("general")
+    accounts = []
+    _user("admin", "admin", [county], rng, accounts, county.name)
+    _user("township", "township", [town], rng, accounts, town.name)
+    _user("auditor", "auditor", [county], rng, accounts, county.name)
+    for vi, village in enumerate(villages, start=1):
+        vadmin = _user(f"village{vi}", "village_admin", [village], rng, accounts, village.name)
+        grid_service.assign_staff(village, "contact_cadre", _user(f"cadre{vi}", "township", [town], rng, accounts, town.name))
+        grid_service.assign_staff(village, "info_officer", vadmin)
+        for name in rng.sample(NATURAL_VILLAGES, 3):
+            nv = grid_service.create_grid(village, f"{name}自然村", nv_level, general,
+                                          area_desc=f"{village.name}{name}片，沿村道两侧")
+            for n in range(1, rng.choice((2, 3)) + 1):
+                cluster = grid_service.create_grid(nv, f"{name}第{n}村民小组", cl_level, general)
+                for _ in range(rng.choice((3, 5, 6))):
+                    grid_service.assign_staff(cluster, "team_member", None, _name(rng), _phone(rng),
+                                              rng.choice(["村医", "民警", "党员代表", "志愿者", "妇女主任"]))
+        leader = _user(f"leader{vi}", "leader", [village], rng, accounts, village.name)
+        grid_service.assign_staff(village, "leader", leader)
+        clusters = db.session.scalars(select(Grid).where(Grid.path.startswith(village.path), Grid.level_id == cl_level.id)).all()
+        worker = _user(f"worker{vi}", "worker", [clusters[0]], rng, accounts, clusters[0].name)
+        grid_service.assign_staff(clusters[0], "worker", worker)
+        for cluster in clusters[1:]:
+            grid_service.assign_staff(cluster, "worker", None, _name(rng), _phone(rng))
+    Setting.put("org_name", county.name)
+    Setting.put("setup_done", "1")
+    for user in db.session.scalars(select(User)):
+        user.must_change_password = False
+    return accounts

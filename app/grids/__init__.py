@@ -1,0 +1,1 @@
+"""Grids: the tree, levels, kinds, staff and division-code imports."""

@@ -1,0 +1,1 @@
+"""Home page, first-run set-up and health check."""

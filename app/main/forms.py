@@ -1,0 +1,17 @@
+"""First-run set-up form."""
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from ..accounts.forms import PHONE_RULE, USERNAME_RULE
+
+
+class SetupForm(FlaskForm):
+    org_name = StringField("县或乡镇名称", validators=[DataRequired("请填写县或乡镇名称。"), Length(max=80)])
+    org_level = SelectField("层级", choices=[("county", "县（区）"), ("town", "乡镇（街道）")])
+    division_code = StringField("区划代码（12 位，可选）", validators=[Optional(), Regexp(r"^\d{12}$", message="区划代码应为 12 位数字。")])
+    username = StringField("管理员用户名", validators=[DataRequired("请填写用户名。"), USERNAME_RULE])
+    full_name = StringField("管理员姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
+    phone = StringField("手机号", validators=[Optional(), PHONE_RULE])
+    password = PasswordField("密码", validators=[DataRequired("请设置密码。")])
+    confirm = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])

@@ -1,0 +1,67 @@
+"""Home, first-run set-up and the health check."""
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, url_for
+from flask_login import current_user
+from sqlalchemy import text
+
+from ..core.forms import ServiceError, show_error
+from ..core.scope import top_grids
+from ..core.web import public, render
+from ..extensions import db
+from . import service
+from .forms import SetupForm
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def home():
+    """The start page: the user's grids and the tasks of their role."""
+    return render("main/home.html", roots=top_grids(current_user))
+
+
+@bp.route("/me")
+def me():
+    """The user's own account page (the phone menu's 我的)."""
+    return render("main/me.html")
+
+
+@bp.route("/manage")
+def manage():
+    """The administration menu for phones (on a PC the same links are in the top bar)."""
+    return render("main/manage.html")
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@public
+def setup():
+    """One-time set-up: name the county or township and create the first admin."""
+    if service.is_set_up():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        if form.password.data != form.confirm.data:
+            form.confirm.errors = ["两次输入的密码不一致。"]
+        else:
+            try:
+                service.run_setup(
+                    org_name=form.org_name.data.strip(), org_level=form.org_level.data,
+                    division_code=(form.division_code.data or "").strip(), username=form.username.data.strip(),
+                    full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
+                    password=form.password.data, min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+                )
+            except ServiceError as exc:
+                db.session.rollback()
+                show_error(form, exc)
+            else:
+                db.session.commit()
+                flash("初始化完成，请用刚才设置的管理员账号登录。", "success")
+                return redirect(url_for("accounts.login"))
+    return render("main/setup.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """200 with the schema revision when the database answers."""
+    revision = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return jsonify(status="ok", schema_revision=revision, database=db.engine.dialect.name)
