@@ -1,0 +1,56 @@
+# VillageGrid: `make run` serves the app on SQLite; `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+PIP := $(VENV)/bin/pip --disable-pip-version-check -q
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_DB := $(CURDIR)/instance/demo.db
+
+.PHONY: run demo test bench system system-test venv venv-dev clean
+
+# The Debian packages: checked every time (fast), installed only when missing.
+system:
+	@scripts/system-deps.sh || echo "警告：缺少系统软件包，PDF 可能无法正常生成（见上）。"
+
+system-test:
+	@scripts/system-deps.sh --test
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+run: system venv
+	$(FLASK) db upgrade
+	HOST=$(HOST) PORT=$(PORT) $(FLASK) serve
+
+# A separate demo database, rebuilt each time; the passwords are printed.
+demo: system venv
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	DATABASE_URL=sqlite:///$(DEMO_DB) $(FLASK) db upgrade
+	DATABASE_URL=sqlite:///$(DEMO_DB) $(FLASK) demo-data
+	DATABASE_URL=sqlite:///$(DEMO_DB) HOST=$(HOST) PORT=$(PORT) $(FLASK) serve
+
+tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json
+	cd tests/e2e && npm install --no-audit --no-fund --silent
+	@touch $@
+
+test: system-test venv-dev tests/e2e/node_modules/axe-core/axe.min.js
+	@scripts/run-tests.sh
+
+bench: system venv-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache
