@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .core import audit
@@ -45,6 +46,7 @@ def init_app(app):
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--username", prompt="用户名")
 @click.option("--full-name", prompt="姓名")
 @click.option("--org-name", default=None, help="县或乡镇名称（首次初始化时需要）")
@@ -82,6 +84,7 @@ def create_admin(username, full_name, org_name, password):
 
 
 @click.command("import-divisions")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def import_divisions(file):
     """Create or update grids from a code,name,level,parent_code CSV (all or nothing)."""
@@ -129,6 +132,7 @@ def sqlite_backup(src_path, dest_path):
 
 
 @click.command("backup")
+@with_appcontext
 def backup():
     """Write a consistent copy of the database to instance/backups/ and print its path."""
     path = sqlite_path()
@@ -166,6 +170,7 @@ def check_villagegrid_file(file):
 
 
 @click.command("restore")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--force", is_flag=True, help="即使服务正在运行也恢复（在线用户的操作可能丢失）")
 def restore(file, force):
@@ -193,6 +198,7 @@ def restore(file, force):
 
 
 @click.command("serve")
+@with_appcontext
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1 或 $HOST")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int, show_default="5000 或 $PORT")
 @click.option("--threads", default=8, type=int)
@@ -214,6 +220,7 @@ def serve(host, port, threads):
 
 
 @click.command("demo-data")
+@with_appcontext
 def demo_data():
     """Fill an empty database with the 长兴县 divisions and synthetic demo content; prints the accounts."""
     from .demo import build_demo
@@ -227,6 +234,7 @@ def demo_data():
 
 
 @click.command("check")
+@with_appcontext
 def check():
     """Check the print stack and the database; exit 1 when something is missing."""
     from .core.printing import print_stack_problems

@@ -150,7 +150,7 @@ def _audit_after_flush(session, _flush_context):
                 continue  # only excluded bookkeeping fields changed
             label = getattr(obj, "audit_label", None)
             head = f"{label}；" if label else ""
-            rows.append(_row(action, obj.__tablename__, inspect(obj).identity[0] if inspect(obj).identity else None,
-                             head + "；".join(parts)))
+            pk = inspect(obj).mapper.primary_key_from_instance(obj)
+            rows.append(_row(action, obj.__tablename__, pk[0] if pk else None, head + "；".join(parts)))
     if rows:
         session.connection().execute(insert(AuditLog), rows)

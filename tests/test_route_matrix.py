@@ -1,0 +1,135 @@
+"""Every registered route × every role × the foreign grid.
+
+The routes are read from the app's URL map, so a route added later is covered
+without editing this file. A route whose URL takes an id must say here which
+record of the *foreign* branch to put in it (FOREIGN_IDS); an unknown parameter
+fails the test, so nobody can add an id route that escapes this check.
+"""
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from tests.conftest import ROLE_HOME
+
+# Endpoints reachable without logging in.
+PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz"}
+
+
+def _foreign_ids(app, tree, users):
+    """Ids of records in branch B (乙镇), which no branch-A user may reach."""
+    from app.grids import service as gs
+    from app.grids.models import Grid, GridStaff
+
+    with app.app_context():
+        grid_b = db.session.get(Grid, tree["cluster_b"])
+        staff = db.session.scalar(select(GridStaff).where(GridStaff.grid_id == grid_b.id))
+        if staff is None:
+            staff = gs.assign_staff(grid_b, "team_member", None, "乙组村医", "13900000000")
+            db.session.commit()
+        return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id}
+
+
+def _sample(arg, rule, ids):
+    converter = rule._converters.get(arg)
+    if arg in ids:
+        return ids[arg]
+    if converter is not None and type(converter).__name__ == "AnyConverter":
+        return sorted(converter.items)[0] if hasattr(converter, "items") else converter.regex.strip("()").split("|")[0]
+    if arg == "filename":
+        return "css/app.css"
+    raise AssertionError(f"route {rule.rule}: no sample value for <{arg}> — add it to FOREIGN_IDS in this test")
+
+
+def _routes(app, ids):
+    out = []
+    for rule in app.url_map.iter_rules():
+        values = {arg: _sample(arg, rule, ids) for arg in rule.arguments}
+        with app.test_request_context():
+            from flask import url_for
+
+            url = url_for(rule.endpoint, **values)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            out.append((rule, method, url))
+    return out
+
+
+def test_anonymous_users_are_sent_to_login(app, client, tree, users):
+    ids = _foreign_ids(app, tree, users)
+    checked = 0
+    for rule, method, url in _routes(app, ids):
+        if rule.endpoint in PUBLIC:
+            continue
+        resp = client.raw.open(url, method=method, data={"csrf_token": client.token or ""})
+        assert resp.status_code in (302, 400), f"{method} {url} answered {resp.status_code} to an anonymous user"
+        if method == "GET":
+            assert "/login" in resp.headers["Location"], f"{method} {url} did not send to the login page"
+        # htmx requests get a 401 with HX-Redirect to the login page
+        hx = client.raw.open(url, method="GET", headers={"HX-Request": "true"}) if method == "GET" else None
+        if hx is not None:
+            assert hx.status_code == 401 and "/login" in hx.headers["HX-Redirect"], url
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("role", sorted(r for r in ROLE_HOME if r != "admin"))
+def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
+    """Each non-admin role, bound to branch A, gets 403/404 for every branch-B record, GET and POST, htmx or not."""
+    ids = _foreign_ids(app, tree, users)
+    c = make_client()
+    assert c.login(role).status_code == 302
+    c.get("/")
+    checked = 0
+    for rule, method, url in _routes(app, ids):
+        if rule.endpoint in PUBLIC or not rule.arguments or "filename" in rule.arguments:
+            continue
+        if not set(rule.arguments) & set(ids):
+            continue
+        for headers in ({}, {"HX-Request": "true"}):
+            data = {"csrf_token": c.token} if method == "POST" else None
+            resp = c.raw.open(url, method=method, data=data, headers=headers)
+            assert resp.status_code in (403, 404), f"{role}: {method} {url} {headers} answered {resp.status_code}"
+            checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_HOME))
+def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
+    """GET of every route with the role's own records: a page (200), a redirect or a refusal, never a crash."""
+    from app.grids.models import GridStaff
+
+    with app.app_context():
+        home = tree[ROLE_HOME[role]]
+        staff = GridStaff(grid_id=home, role="team_member", name="本组志愿者")
+        db.session.add(staff)
+        db.session.commit()
+        own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id}
+    c = make_client()
+    c.login(role)
+    seen = 0
+    for rule, method, url in _routes(app, own):
+        if method != "GET" or rule.endpoint == "static":
+            continue
+        resp = c.get(url)
+        assert resp.status_code in (200, 302, 403, 404), f"{role}: GET {url} answered {resp.status_code}"
+        if rule.endpoint == "main.setup":
+            assert resp.status_code == 404
+        seen += 1
+    assert seen >= 10
+
+
+def test_post_without_csrf_token_is_refused(client, users):
+    client.login("admin")
+    resp = client.post("/logout", csrf=False)
+    assert resp.status_code == 400
+    assert "页面已过期" in resp.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # still logged in
+
+
+def test_auditor_cannot_change_anything(make_client, tree, users):
+    c = make_client()
+    c.login("auditor")
+    c.get("/")
+    assert c.get(f"/grids/{tree['village_a']}").status_code == 200
+    assert c.post(f"/grids/{tree['village_a']}/new", {"name": "x", "level_id": 1, "kind_id": 1}).status_code == 403
+    assert c.post(f"/grids/{tree['village_a']}/staff/new", {"role": "worker", "user_id": 0, "name": "x"}).status_code == 403
+    assert c.get("/admin/audit").status_code == 200
