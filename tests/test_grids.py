@@ -139,7 +139,7 @@ def test_create_rename_move_through_the_browser_forms(client, tree, users, app):
     with app.app_context():
         grid = db.session.get(Grid, new_id)
         assert grid.name == "东庄第二组"
-        audit = db.session.scalars(select(AuditLog).where(AuditLog.entity == "grid", AuditLog.entity_id == str(new_id))).all()
+        audit = db.session.scalars(select(AuditLog).where(AuditLog.entity == "grid", AuditLog.entity_id == str(new_id)).order_by(AuditLog.id)).all()
         assert [a.action for a in audit][:2] == ["create", "update"]
         assert "东庄二组 → 东庄第二组" in audit[1].summary and audit[1].actor_name == "village_admin"
 

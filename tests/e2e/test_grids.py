@@ -29,7 +29,7 @@ def test_grid_tree(ui, demo_server, viewport):
     town = county_list.locator(":scope > li.node").filter(
         has=page.locator(":scope > details > summary .gname", has_text=re.compile("^水口乡$")))
     expect(town).to_have_count(1)  # loaded by htmx on toggle
-    expect(county_list.locator(".loading")).to_have_count(0)
+    expect(county_list.locator(":scope > li.loading")).to_have_count(0)
     expect(county.locator(":scope > details")).to_have_attribute("open", "")
     ui.check("tree-county-open")
 
@@ -38,7 +38,7 @@ def test_grid_tree(ui, demo_server, viewport):
     village = town_list.locator(":scope > li.node").filter(
         has=page.locator(":scope > details > summary .gname", has_text=re.compile("^水口村委会$")))
     expect(village).to_have_count(1)
-    expect(town_list.locator(".loading")).to_have_count(0)
+    expect(town_list.locator(":scope > li.loading")).to_have_count(0)
     # One level deeper still works: the demo's natural villages under 水口村委会.
     village.locator(":scope > details > summary").click()
     expect(village.locator(":scope > details > ul.tree > li.node").first).to_contain_text("自然村")
