@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid
@@ -106,7 +107,7 @@ def child_rows(parent_id, user_clause):
     """Children of a grid (or the roots) with how many children each has, for the lazy tree."""
     child = db.aliased(Grid)
     sub = select(func.count(child.id)).where(child.parent_id == Grid.id).correlate(Grid).scalar_subquery()
-    q = select(Grid, sub.label("n_children")).where(user_clause)
+    q = select(Grid, sub.label("n_children")).options(joinedload(Grid.level), joinedload(Grid.kind)).where(user_clause)
     q = q.where(Grid.parent_id == parent_id) if parent_id is not None else q.where(Grid.parent_id.is_(None))
     return db.session.execute(q.order_by(Grid.sort_order, Grid.division_code, Grid.name)).all()
 

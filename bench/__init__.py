@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs `python -m bench`; the last line printed is one JSON object."""
