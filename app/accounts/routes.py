@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import delete, or_, select
 
 from ..core import audit
-from ..core.forms import show_error
+from ..core.forms import run_form
 from ..core.scope import grid_clause
 from ..core.web import public, render
 from ..extensions import db
@@ -79,18 +79,10 @@ def logout():
 def change_password():
     """Change one's own password (forced after a reset)."""
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.change_password(current_user, form.old_password.data, form.new_password.data,
-                                    current_app.config["PASSWORD_MIN_LENGTH"])
-        except service.AccountError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("密码已修改，其他设备上的登录已失效。", "success")
-            return redirect(url_for("main.home"))
-    return render("accounts/password.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+    done = run_form(form, lambda: service.change_password(current_user, form.old_password.data, form.new_password.data,
+                                                          current_app.config["PASSWORD_MIN_LENGTH"]),
+                    "密码已修改，其他设备上的登录已失效。", url_for("main.home"))
+    return done or render("accounts/password.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
 
 
 def _grid_choices(actor):
@@ -139,17 +131,9 @@ def user_new():
     form = UserForm()
     form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
     form.grids.choices = _grid_choices(current_user)
-    if form.validate_on_submit():
-        try:
-            user = _save(form, None)
-        except service.AccountError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已创建用户 {user.username}，首次登录时需修改密码。", "success")
-            return redirect(url_for("accounts.users"))
-    return render("accounts/user_form.html", form=form, user=None)
+    done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
+                    url_for("accounts.users"))
+    return done or render("accounts/user_form.html", form=form, user=None)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -162,17 +146,8 @@ def user_edit(user_id):
     form.grids.choices = _grid_choices(current_user)
     if request.method == "GET":
         form.grids.data = [g.id for g in user.grids]
-    if form.validate_on_submit():
-        try:
-            _save(form, user)
-        except service.AccountError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("用户信息已保存。", "success")
-            return redirect(url_for("accounts.user_edit", user_id=user.id))
-    return render("accounts/user_form.html", form=form, user=user)
+    done = run_form(form, lambda: _save(form, user), "用户信息已保存。", url_for("accounts.user_edit", user_id=user.id))
+    return done or render("accounts/user_form.html", form=form, user=user)
 
 
 @bp.route("/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])

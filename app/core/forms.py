@@ -16,3 +16,28 @@ def show_error(form, exc):
         field.errors = list(field.errors) + [str(exc)]
     else:
         form.form_errors.append(str(exc))
+
+
+def run_form(form, action, message, target):
+    """The POST half of a form view: validate, run the service, commit, flash, redirect.
+
+    ``action()`` does the work and may raise ServiceError, which is shown on the
+    form and rolls everything back. ``message`` and ``target`` are strings or
+    callables taking the action's result. Returns a redirect, or None when the
+    form should be shown again (GET, or with its errors).
+    """
+    from flask import flash, redirect
+
+    from ..extensions import db
+
+    if not form.validate_on_submit():
+        return None
+    try:
+        result = action()
+    except ServiceError as exc:
+        db.session.rollback()
+        show_error(form, exc)
+        return None
+    db.session.commit()
+    flash(message(result) if callable(message) else message, "success")
+    return redirect(target(result) if callable(target) else target)

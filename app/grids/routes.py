@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, require
-from ..core.forms import ServiceError, show_error
+from ..core.forms import run_form
 from ..core.scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
@@ -80,19 +80,13 @@ def new_child(grid_id):
     form.kind_id.choices = [(k.id, k.name) for k in db.session.scalars(select(GridKind).order_by(GridKind.id))]
     if request.method == "GET":
         form.kind_id.data = parent.kind_id
-    if form.validate_on_submit():
-        try:
-            grid = service.create_grid(parent, form.name.data, db.session.get(GridLevel, form.level_id.data),
-                                       db.session.get(GridKind, form.kind_id.data), form.division_code.data or None,
-                                       form.area_desc.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已新建网格“{grid.name}”。", "success")
-            return redirect(url_for("grids.show", grid_id=grid.id))
-    return render("grids/form.html", form=form, grid=parent, title=f"在“{parent.name}”下新建网格")
+    done = run_form(
+        form,
+        lambda: service.create_grid(parent, form.name.data, db.session.get(GridLevel, form.level_id.data),
+                                    db.session.get(GridKind, form.kind_id.data), form.division_code.data or None,
+                                    form.area_desc.data),
+        lambda grid: f"已新建网格“{grid.name}”。", lambda grid: url_for("grids.show", grid_id=grid.id))
+    return done or render("grids/form.html", form=form, grid=parent, title=f"在“{parent.name}”下新建网格")
 
 
 @bp.route("/<int:grid_id>/edit", methods=["GET", "POST"])
@@ -103,17 +97,9 @@ def edit(grid_id):
     if not may_reshape(current_user, grid):
         abort(403)
     form = RenameForm(obj=grid)
-    if form.validate_on_submit():
-        try:
-            service.rename_grid(grid, form.name.data, form.area_desc.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("已保存。", "success")
-            return redirect(url_for("grids.show", grid_id=grid.id))
-    return render("grids/form.html", form=form, grid=grid, title=f"修改网格“{grid.name}”")
+    done = run_form(form, lambda: service.rename_grid(grid, form.name.data, form.area_desc.data),
+                    "已保存。", url_for("grids.show", grid_id=grid.id))
+    return done or render("grids/form.html", form=form, grid=grid, title=f"修改网格“{grid.name}”")
 
 
 @bp.route("/<int:grid_id>/move", methods=["GET", "POST"])
@@ -131,17 +117,9 @@ def move(grid_id):
         .order_by(Grid.path)
     ).all()
     form.parent_id.choices = [(c.id, "　" * c.depth + c.name) for c in candidates]
-    if form.validate_on_submit():
-        try:
-            service.move_grid(current_user, grid, get_grid_or_404(current_user, form.parent_id.data))
-        except ServiceError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已将“{grid.name}”移到新的上级之下。", "success")
-            return redirect(url_for("grids.show", grid_id=grid.id))
-    return render("grids/form.html", form=form, grid=grid, title=f"移动网格“{grid.name}”")
+    done = run_form(form, lambda: service.move_grid(current_user, grid, get_grid_or_404(current_user, form.parent_id.data)),
+                    f"已将“{grid.name}”移到新的上级之下。", url_for("grids.show", grid_id=grid.id))
+    return done or render("grids/form.html", form=form, grid=grid, title=f"移动网格“{grid.name}”")
 
 
 def _staff_candidates(grid):
@@ -163,18 +141,11 @@ def staff_new(grid_id):
     form.user_id.choices = [(0, "（无账号，填写下方姓名）")] + [(u.id, f"{u.full_name}（{u.username}，{u.role_name}）") for u in users]
     if request.method == "GET" and request.args.get("role") in GRID_ROLES:
         form.role.data = request.args["role"]
-    if form.validate_on_submit():
-        user = next((u for u in users if u.id == form.user_id.data), None)
-        try:
-            service.assign_staff(grid, form.role.data, user, form.name.data, form.phone.data, form.duty.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("已安排岗位。", "success")
-            return redirect(url_for("grids.show", grid_id=grid.id))
-    return render("grids/staff_form.html", form=form, grid=grid)
+    user = next((u for u in users if u.id == form.user_id.data), None)
+    done = run_form(form, lambda: service.assign_staff(grid, form.role.data, user, form.name.data, form.phone.data,
+                                                       form.duty.data),
+                    "已安排岗位。", url_for("grids.show", grid_id=grid.id))
+    return done or render("grids/staff_form.html", form=form, grid=grid)
 
 
 @bp.route("/<int:grid_id>/staff/<int:staff_id>/remove", methods=["POST"])
