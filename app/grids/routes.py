@@ -89,13 +89,19 @@ def new_child(grid_id):
     return done or render("grids/form.html", form=form, grid=parent, title=f"在“{parent.name}”下新建网格")
 
 
+def _grid_to_reshape(grid_id):
+    """A grid in scope that the current user may rename or move, else 404/403."""
+    grid = get_grid_or_404(current_user, grid_id)
+    if not may_reshape(current_user, grid):
+        abort(403)
+    return grid
+
+
 @bp.route("/<int:grid_id>/edit", methods=["GET", "POST"])
 @require("manage_grids")
 def edit(grid_id):
     """Rename a grid and describe its area."""
-    grid = get_grid_or_404(current_user, grid_id)
-    if not may_reshape(current_user, grid):
-        abort(403)
+    grid = _grid_to_reshape(grid_id)
     form = RenameForm(obj=grid)
     done = run_form(form, lambda: service.rename_grid(grid, form.name.data, form.area_desc.data),
                     "已保存。", url_for("grids.show", grid_id=grid.id))
@@ -106,9 +112,7 @@ def edit(grid_id):
 @require("manage_grids")
 def move(grid_id):
     """Move a grid with its subtree under another parent."""
-    grid = get_grid_or_404(current_user, grid_id)
-    if not may_reshape(current_user, grid):
-        abort(403)
+    grid = _grid_to_reshape(grid_id)
     form = MoveForm()
     candidates = db.session.execute(
         select(Grid.id, Grid.name, Grid.depth).join(GridLevel, Grid.level_id == GridLevel.id)
