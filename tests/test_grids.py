@@ -153,6 +153,9 @@ def test_assign_staff_and_team_warning(client, tree, users, app):
     assert "已是本网格的网格员" in html
     html = client.post(f"/grids/{tree['village_a']}/staff/new", {"role": "team_member", "user_id": 0, "phone": "13800000000"}).get_data(as_text=True)
     assert "请选择一个账号，或填写姓名" in html
+    html = client.post(f"/grids/{tree['village_a']}/staff/new", {"role": "team_member", "user_id": 0, "name": "村医",
+                                                                 "phone": "1380013800"}).get_data(as_text=True)
+    assert "不是有效的手机号或固定电话" in html
     for i in range(5):
         client.post(f"/grids/{tree['village_a']}/staff/new", {"role": "team_member", "user_id": 0, "name": f"队员{i}", "phone": "13800000000"})
     page = client.get(f"/grids/{tree['village_a']}").get_data(as_text=True)

@@ -4,6 +4,7 @@ from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleFiel
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from .models import ROLE_CHOICES
+from ..core.forms import Phone
 
 
 class LoginForm(FlaskForm):
@@ -23,13 +24,12 @@ class ChangePasswordForm(FlaskForm):
 
 
 USERNAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]{2,40}$", message="用户名只能用字母、数字、下划线、点和减号，2 到 40 个字符。")
-PHONE_RULE = Regexp(r"^(1\d{10}|0\d{2,3}-?\d{7,8})?$", message="请输入 11 位手机号或带区号的固定电话。")
 
 
 class UserForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
     full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
-    phone = StringField("手机号", validators=[Optional(), PHONE_RULE])
+    phone = StringField("手机号", validators=[Optional(), Phone()])
     role = SelectField("角色", choices=ROLE_CHOICES)
     grids = SelectMultipleField("负责的网格", coerce=int, validate_choice=False)
     password = PasswordField("初始密码", description="用户首次登录时必须修改。")

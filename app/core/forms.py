@@ -41,3 +41,17 @@ def run_form(form, action, message, target):
     db.session.commit()
     flash(message(result) if callable(message) else message, "success")
     return redirect(target(result) if callable(target) else target)
+
+
+class Phone:
+    """WTForms validator: a Chinese mobile or fixed-line number, stored normalised."""
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from .validators import InvalidValue, normalize_phone
+
+        try:
+            field.data = normalize_phone(field.data)
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from None

@@ -4,6 +4,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from .models import GRID_ROLES
+from ..core.forms import Phone
 
 
 class GridForm(FlaskForm):
@@ -27,5 +28,5 @@ class StaffForm(FlaskForm):
     role = SelectField("岗位", choices=list(GRID_ROLES.items()))
     user_id = SelectField("选择账号", coerce=int)
     name = StringField("或填写姓名（无账号人员）", validators=[Length(max=40)])
-    phone = StringField("电话", validators=[Optional(), Regexp(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$", message="请输入 11 位手机号或带区号的固定电话。")])
+    phone = StringField("电话", validators=[Optional(), Phone()])
     duty = StringField("分工 / 职责", validators=[Length(max=80)])

@@ -3,7 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from ..accounts.forms import PHONE_RULE, USERNAME_RULE
+from ..accounts.forms import USERNAME_RULE
+from ..core.forms import Phone
 
 
 class SetupForm(FlaskForm):
@@ -12,6 +13,6 @@ class SetupForm(FlaskForm):
     division_code = StringField("区划代码（12 位，可选）", validators=[Optional(), Regexp(r"^\d{12}$", message="区划代码应为 12 位数字。")])
     username = StringField("管理员用户名", validators=[DataRequired("请填写用户名。"), USERNAME_RULE])
     full_name = StringField("管理员姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
-    phone = StringField("手机号", validators=[Optional(), PHONE_RULE])
+    phone = StringField("手机号", validators=[Optional(), Phone()])
     password = PasswordField("密码", validators=[DataRequired("请设置密码。")])
     confirm = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
