@@ -55,9 +55,10 @@ def create_app(config=None):
     from .accounts.routes import bp as accounts_bp
     from .admin.routes import bp as admin_bp
     from .grids.routes import bp as grids_bp
+    from .households.routes import bp as households_bp
     from .main.routes import bp as main_bp
 
-    for bp in (main_bp, accounts_bp, grids_bp, admin_bp):
+    for bp in (main_bp, accounts_bp, grids_bp, households_bp, admin_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -74,15 +74,19 @@ def clean_db(app):
     yield
     from app.extensions import db
     from app.grids.service import ensure_reference_data
+    from app.households.service import ensure_categories
 
     with app.app_context():
         db.session.rollback()
+        tables = db.metadata.tables
+        # Break the self- and cross-references first, then empty every table.
+        db.session.execute(tables["household"].update().values(head_id=None, split_from_id=None))
+        db.session.execute(tables["grid"].update().values(parent_id=None))
         for table in reversed(db.metadata.sorted_tables):
             if table.name not in KEEP_TABLES:
-                if table.name == "grid":
-                    db.session.execute(table.update().values(parent_id=None))
                 db.session.execute(delete(table))
         ensure_reference_data()
+        ensure_categories()
         db.session.commit()
 
 

@@ -30,8 +30,21 @@ def test_first_visit_goes_to_setup_then_setup_is_gone(client, app):
 
 
 def test_healthz_reports_schema_revision(client):
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     resp = client.get("/healthz")
-    assert resp.status_code == 200 and resp.json["schema_revision"] == "0001" and resp.json["status"] == "ok"
+    assert resp.status_code == 200 and resp.json["schema_revision"] == head and resp.json["status"] == "ok"
+
+
+def _alembic_config():
+    from pathlib import Path
+
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    return cfg
 
 
 def test_security_headers(client, users):

@@ -26,7 +26,43 @@ def _foreign_ids(app, tree, users):
         if staff is None:
             staff = gs.assign_staff(grid_b, "team_member", None, "乙组村医", "13900000000")
             db.session.commit()
-        return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id}
+        hh = ledger_fixture(grid_b)
+        return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
+                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id}
+
+
+def ledger_fixture(grid):
+    """A household with a head and a category tag in ``grid`` (committed)."""
+    from datetime import date
+
+    from app.households import service as hs
+    from app.households.models import Household, HouseholdCategory
+
+    existing = db.session.scalar(select(Household).where(Household.grid_id == grid.id))
+    if existing is not None:
+        return existing
+    from app.core.scope import can_see_grid  # noqa: F401  (service checks scope with the acting user)
+
+    class _Admin:
+        is_admin = True
+        is_authenticated = True
+
+    hh = hs.create_household(_Admin(), grid, f"{grid.name}1号", hs.ResidentData(name="乙户主", id_number=next_id()))
+    hs.tag(hh, db.session.scalar(select(HouseholdCategory)), date(2026, 1, 1), "测试")
+    db.session.commit()
+    return hh
+
+
+_serial = [0]
+
+
+def next_id(year=1970):
+    """A valid, unique 18-digit ID number for tests."""
+    from stdnum.cn import ric
+
+    _serial[0] += 1
+    body = f"330522{year}0101{_serial[0] % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
 
 
 def _sample(arg, rule, ids):
@@ -95,14 +131,16 @@ def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
 @pytest.mark.parametrize("role", sorted(ROLE_HOME))
 def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
     """GET of every route with the role's own records: a page (200), a redirect or a refusal, never a crash."""
-    from app.grids.models import GridStaff
+    from app.grids.models import Grid, GridStaff
 
     with app.app_context():
         home = tree[ROLE_HOME[role]]
         staff = GridStaff(grid_id=home, role="team_member", name="本组志愿者")
         db.session.add(staff)
         db.session.commit()
-        own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id}
+        hh = ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
+        own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
+               "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id}
     c = make_client()
     c.login(role)
     seen = 0

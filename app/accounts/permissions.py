@@ -14,6 +14,17 @@ PERMISSIONS = {
     "manage_users": {"admin", "township", "village_admin"},
     # Browse the audit log.
     "view_audit": {"admin", "auditor"},
+    # The ledger: record households, members, categories and units in one's grids.
+    "edit_ledger": {"admin", "township", "village_admin", "leader", "worker"},
+    # See a full ID number (each reveal is audited); everyone else sees it masked.
+    "reveal_id": {"admin", "township", "village_admin"},
+    # Add a village's own household categories.
+    "manage_categories": {"admin", "township", "village_admin"},
+    # Excel: import rosters; export lists (masked unless reveal_id).
+    "import_ledger": {"admin", "township", "village_admin"},
+    "export_ledger": {"admin", "township", "village_admin", "leader"},
+    # Decide which worker links which households (联系户).
+    "assign_contacts": {"admin", "township", "village_admin", "leader"},
 }
 
 

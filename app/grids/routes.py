@@ -9,6 +9,7 @@ from ..core.forms import run_form
 from ..core.scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
+from ..households import service as ledger
 from . import service
 from .forms import GridForm, MoveForm, RenameForm, StaffForm
 from .models import GRID_ROLES, Grid, GridKind, GridLevel, GridStaff
@@ -62,7 +63,7 @@ def show(grid_id):
     crumbs = [g for g in db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()[:-1]), grid_clause(current_user)).order_by(Grid.depth))]
     rows = service.child_rows(grid.id, grid_clause(current_user))
     return render("grids/show.html", grid=grid, by_role=by_role, counts=service.grid_counts(grid), crumbs=crumbs,
-                  rows=rows, team_warning=service.team_warning(grid),
+                  rows=rows, ledger=ledger.grid_counts(grid), ccounts=ledger.child_counts(grid), team_warning=service.team_warning(grid),
                   may_add=may_add_under(current_user, grid), may_reshape=may_reshape(current_user, grid),
                   may_assign=can(current_user, "assign_staff"))
 

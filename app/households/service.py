@@ -1,0 +1,467 @@
+"""Ledger rules: households and residents with their history, categories, counts, search."""
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy.orm import joinedload
+
+from ..core import audit
+from ..core.forms import ServiceError
+from ..core.scope import can_see_grid, visible_grid_ids
+from ..core.validators import InvalidValue, normalize_phone, parse_id_number
+from ..extensions import db
+from ..grids.models import Grid
+from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
+                     Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
+from .names import name_initials
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+# --- reference data -------------------------------------------------------
+
+def ensure_categories():
+    """Insert the default categories that are missing (idempotent)."""
+    have = set(db.session.scalars(select(HouseholdCategory.key)))
+    for key, name, group, is_key in DEFAULT_CATEGORIES:
+        if key not in have:
+            db.session.add(HouseholdCategory(key=key, name=name, group=group, is_key=is_key))
+    db.session.flush()
+
+
+def categories_for(user, grid=None):
+    """Categories usable in the user's scope: the shared ones plus villages' own within it."""
+    q = select(HouseholdCategory).order_by(HouseholdCategory.group, HouseholdCategory.id)
+    own = HouseholdCategory.grid_id.in_(visible_grid_ids(user)) if not user.is_admin else HouseholdCategory.grid_id.is_not(None)
+    return db.session.scalars(q.where(or_(HouseholdCategory.grid_id.is_(None), own))).all()
+
+
+def add_category(user, grid, name, is_key=False):
+    """A village's own category (visible in that village's subtree)."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("请填写类别名称。", "name")
+    if not can_see_grid(user, grid):
+        raise ServiceError("该网格不在您的管理范围内。")
+    if db.session.scalar(select(HouseholdCategory.id).where(HouseholdCategory.name == name,
+                                                             or_(HouseholdCategory.grid_id.is_(None),
+                                                                 HouseholdCategory.grid_id == grid.id))):
+        raise ServiceError(f"已有类别“{name}”。", "name")
+    n = db.session.scalar(select(func.count(HouseholdCategory.id))) + 1
+    cat = HouseholdCategory(key=f"custom_{grid.id}_{n}", name=name, group="自定义", is_key=is_key, grid_id=grid.id)
+    db.session.add(cat)
+    db.session.flush()
+    return cat
+
+
+# --- search postings ------------------------------------------------------
+
+def grams(text, sizes=(1, 2)):
+    """The distinct 1- and/or 2-character pieces of a text, ignoring spaces."""
+    text = "".join((text or "").split())
+    out = set()
+    for size in sizes:
+        out.update(text[i:i + size] for i in range(len(text) - size + 1))
+    return out
+
+
+def gram_rows(household, residents):
+    """Posting rows for a household's address and its residents' names."""
+    rows = [{"gram": g, "field": "a", "household_id": household.id, "resident_id": None, "grid_id": household.grid_id}
+            for g in grams(household.address, (2,))]
+    for r in residents:
+        rows.extend({"gram": g, "field": "n", "household_id": household.id, "resident_id": r.id,
+                     "grid_id": household.grid_id} for g in grams(r.name))
+    return rows
+
+
+def reindex(household):
+    """Rewrite the search postings of one household and its residents."""
+    db.session.flush()
+    db.session.execute(delete(SearchGram).where(SearchGram.household_id == household.id))
+    rows = gram_rows(household, household.residents)
+    if rows:
+        db.session.execute(insert(SearchGram), rows)
+
+
+# --- households and residents ---------------------------------------------
+
+def _event(household, kind, summary):
+    actor = audit._actor()[1]
+    db.session.add(HouseholdEvent(household=household, kind=kind, summary=summary, actor_name=actor))
+
+
+@dataclass
+class ResidentData:
+    """What a form or a spreadsheet row says about a person."""
+
+    name: str
+    id_number: object
+    relation: str = "其他"
+    phone: object = ""
+    political_status: str = "群众"
+    flags: tuple = ()
+    sex: str = ""          # optional; checked against the ID number when given
+    birth_date: date = None  # optional; checked against the ID number when given
+
+
+def check_resident(data, household_id=None, resident_id=None):
+    """Validate and normalise; returns (fields dict, errors as [(field, message)])."""
+    errors = []
+    fields = {}
+    name = (data.name or "").strip()
+    if not name:
+        errors.append(("name", "姓名为空。"))
+    elif len(name) > 40:
+        errors.append(("name", "姓名超过 40 个字。"))
+    fields["name"] = name
+    try:
+        idn = parse_id_number(data.id_number)
+    except InvalidValue as exc:
+        errors.append(("id_number", str(exc)))
+        idn = None
+    if idn is not None:
+        fields.update(id_number=idn.number, id_number_rev=idn.number[::-1], sex=idn.sex, birth_date=idn.birth_date)
+        if data.sex and data.sex != idn.sex:
+            errors.append(("sex", f"性别“{data.sex}”与身份证号不符（身份证号显示为{idn.sex}）。"))
+        if data.birth_date and data.birth_date != idn.birth_date:
+            errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（应为 {idn.birth_date}）。"))
+        clash = db.session.scalar(select(Resident).where(Resident.id_number == idn.number))
+        if clash is not None and clash.id != resident_id:
+            errors.append(("id_number", f"身份证号 {idn.masked} 已登记在“{clash.household.address}”的 {clash.name} 名下。"))
+    try:
+        fields["phone"] = normalize_phone(data.phone)
+        fields["phone_rev"] = fields["phone"][::-1]
+    except InvalidValue as exc:
+        errors.append(("phone", str(exc)))
+    relation = (data.relation or "其他").strip()
+    if relation not in RELATIONS:
+        errors.append(("relation", f"与户主关系“{relation}”不在可选值内（{'、'.join(RELATIONS)}）。"))
+    fields["relation"] = relation
+    political = (data.political_status or "群众").strip()
+    if political not in POLITICAL:
+        errors.append(("political_status", f"政治面貌“{political}”不在可选值内（{'、'.join(POLITICAL)}）。"))
+    fields["political_status"] = political
+    flags = [f.strip() for f in data.flags if f and f.strip()]
+    unknown = [f for f in flags if f not in RESIDENT_FLAGS]
+    if unknown:
+        errors.append(("flags", f"标记“{'、'.join(unknown)}”不在可选值内（{'、'.join(RESIDENT_FLAGS)}）。"))
+    fields["flags"] = ",".join(f for f in RESIDENT_FLAGS if f in flags)
+    if name:
+        fields["name_initials"], fields["name_initials_alt"] = name_initials(name)
+    return fields, errors
+
+
+def _raise_first(errors):
+    field, message = errors[0]
+    raise ServiceError(" ".join(m for _, m in errors), field)
+
+
+def create_household(user, grid, address, head, phone="", notes=""):
+    """A new household with its head (ResidentData)."""
+    if not can_see_grid(user, grid):
+        raise ServiceError("该网格不在您的管理范围内。", "grid_id")
+    if grid.children.count():
+        raise ServiceError(f"“{grid.name}”下还有下级网格，户应登记在最低一级网格（如村民小组、屋场）。", "grid_id")
+    address = (address or "").strip()
+    if not address:
+        raise ServiceError("请填写门牌地址。", "address")
+    try:
+        phone = normalize_phone(phone)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), "phone") from None
+    head.relation = "户主"
+    fields, errors = check_resident(head)
+    if errors:
+        _raise_first(errors)
+    household = Household(grid=grid, address=address, phone=phone, notes=notes or "")
+    db.session.add(household)
+    db.session.flush()
+    resident = Resident(household=household, grid_id=grid.id, **fields)
+    db.session.add(resident)
+    db.session.flush()
+    household.head = resident
+    _event(household, "created", f"建档，户主 {resident.name}")
+    reindex(household)
+    return household
+
+
+def add_resident(household, data):
+    fields, errors = check_resident(data)
+    if errors:
+        _raise_first(errors)
+    if fields["relation"] == "户主" and household.head is not None and household.head.status == "active":
+        raise ServiceError(f"本户已有户主 {household.head.name}，如需更换请用“变更户主”。", "relation")
+    resident = Resident(household=household, grid_id=household.grid_id, **fields)
+    db.session.add(resident)
+    db.session.flush()
+    if fields["relation"] == "户主":
+        household.head = resident
+    _event(household, "member_added", f"新增成员 {resident.name}（{resident.relation}）")
+    reindex(household)
+    return resident
+
+
+def update_resident(resident, data):
+    fields, errors = check_resident(data, resident_id=resident.id)
+    if errors:
+        _raise_first(errors)
+    if fields["relation"] == "户主" and resident.household.head_id not in (None, resident.id):
+        raise ServiceError("本户已有户主，如需更换请用“变更户主”。", "relation")
+    for key, value in fields.items():
+        setattr(resident, key, value)
+    reindex(resident.household)
+    return resident
+
+
+def change_status(resident, status, when, note=""):
+    """迁出 or 死亡 (or back to 在册), kept with date and note; the head must be replaced first."""
+    if status not in ("active", "moved_out", "deceased"):
+        raise ServiceError("状态不正确。", "status")
+    if status != "active" and when is None:
+        raise ServiceError("请填写日期。", "status_date")
+    household = resident.household
+    if status != "active" and household.head_id == resident.id:
+        others = [r for r in household.residents if r.id != resident.id and r.status == "active"]
+        if others:
+            raise ServiceError(f"{resident.name} 是户主，请先变更户主，再办理{'迁出' if status == 'moved_out' else '死亡登记'}。", "status")
+    resident.status = status
+    resident.status_date = when
+    resident.status_note = note or ""
+    label = {"active": "恢复在册", "moved_out": "迁出", "deceased": "死亡"}[status]
+    _event(household, status, f"{resident.name} {label}（{when or ''}）{note or ''}".strip())
+
+
+def change_head(household, resident, reason=""):
+    if resident.household_id != household.id or resident.status != "active":
+        raise ServiceError("新户主必须是本户在册成员。", "head_id")
+    old = household.head
+    if old is not None and old.id != resident.id and old.relation == "户主":
+        old.relation = "其他"
+    resident.relation = "户主"
+    household.head = resident
+    _event(household, "head_changed", f"户主由 {old.name if old else '（空）'} 变更为 {resident.name}。{reason}".strip())
+
+
+def split_household(user, household, residents, address, grid=None):
+    """Move some members into a new household (分户); the first chosen becomes its head."""
+    if not residents:
+        raise ServiceError("请选择要分出的成员。", "resident_ids")
+    if any(r.household_id != household.id or r.status != "active" for r in residents):
+        raise ServiceError("只能分出本户的在册成员。", "resident_ids")
+    remaining = [r for r in household.residents if r.status == "active" and r not in residents]
+    if not remaining:
+        raise ServiceError("分户后原户至少要留一名在册成员；整户迁移请修改地址。", "resident_ids")
+    grid = grid or household.grid
+    address = (address or "").strip()
+    if not address:
+        raise ServiceError("请填写新户的门牌地址。", "address")
+    new = Household(grid=grid, address=address, split_from_id=household.id, phone="")
+    db.session.add(new)
+    db.session.flush()
+    for r in residents:
+        r.household = new
+        r.grid_id = grid.id
+    new.head = residents[0]
+    residents[0].relation = "户主"
+    if household.head in residents:
+        household.head = remaining[0]
+        remaining[0].relation = "户主"
+    names = "、".join(r.name for r in residents)
+    _event(household, "split", f"分户：{names} 分出，新户地址 {address}")
+    _event(new, "created", f"由“{household.address}”分户而来，成员 {names}")
+    reindex(household)
+    reindex(new)
+    return new
+
+
+def archive_household(household, reason):
+    if any(r.status == "active" for r in household.residents):
+        raise ServiceError("本户还有在册成员，先办理迁出或死亡登记后才能注销。", "reason")
+    if not (reason or "").strip():
+        raise ServiceError("请填写注销原因。", "reason")
+    household.status = "archived"
+    _event(household, "archived", f"注销：{reason.strip()}")
+
+
+def update_household(household, address, phone, notes):
+    address = (address or "").strip()
+    if not address:
+        raise ServiceError("请填写门牌地址。", "address")
+    try:
+        household.phone = normalize_phone(phone)
+    except InvalidValue as exc:
+        raise ServiceError(str(exc), "phone") from None
+    if address != household.address:
+        _event(household, "address", f"地址由“{household.address}”改为“{address}”")
+    household.address = address
+    household.notes = notes or ""
+    reindex(household)
+
+
+def tag(household, category, start, reason=""):
+    """Put a household into a category from a date (no double membership at once)."""
+    if any(t.category_id == category.id and t.active for t in household.tags):
+        raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
+    t = CategoryTag(household=household, category=category, start_date=start or date.today(), start_reason=reason or "")
+    db.session.add(t)
+    _event(household, "tag", f"纳入“{category.name}”。{reason or ''}".strip())
+    return t
+
+
+def end_tag(t, end, reason):
+    """End a category membership (e.g. monitoring ends when the risk is cleared)."""
+    if not t.active:
+        raise ServiceError("该类别已结束。")
+    if not (reason or "").strip():
+        raise ServiceError("请填写结束原因。", "end_reason")
+    end = end or date.today()
+    if end < t.start_date:
+        raise ServiceError("结束日期不能早于开始日期。", "end_date")
+    t.end_date = end
+    t.end_reason = reason.strip()
+    _event(t.household, "untag", f"移出“{t.category.name}”：{reason.strip()}")
+
+
+# --- scoping --------------------------------------------------------------
+
+def households_query(user):
+    """Households in the user's grids (the one path every ledger query starts from)."""
+    q = select(Household)
+    if not user.is_admin:
+        q = q.where(Household.grid_id.in_(visible_grid_ids(user)))
+    return q
+
+
+def get_household_or_404(user, household_id):
+    from flask import abort
+
+    h = db.session.get(Household, household_id)
+    if h is None or not can_see_grid(user, h.grid):
+        abort(404)
+    return h
+
+
+def get_resident_or_404(user, resident_id):
+    from flask import abort
+
+    r = db.session.get(Resident, resident_id)
+    if r is None or not can_see_grid(user, r.household.grid):
+        abort(404)
+    return r
+
+
+# --- counts ---------------------------------------------------------------
+
+def grid_counts(grid):
+    """Live counts for a grid's whole subtree: households, residents, party members, each category."""
+    subtree = select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()
+    hh = db.session.scalar(select(func.count(Household.id)).where(Household.grid_id.in_(subtree),
+                                                                 Household.status == "active"))
+    people = db.session.execute(
+        select(func.count(Resident.id), func.count(Resident.id).filter(Resident.political_status.in_(PARTY_MEMBER)))
+        .where(Resident.grid_id.in_(subtree), Resident.status == "active")).one()
+    cats = db.session.execute(
+        select(HouseholdCategory.name, func.count(CategoryTag.id))
+        .join(CategoryTag, CategoryTag.category_id == HouseholdCategory.id)
+        .join(Household, Household.id == CategoryTag.household_id)
+        .where(Household.grid_id.in_(subtree), CategoryTag.end_date.is_(None), Household.status == "active")
+        .group_by(HouseholdCategory.name).order_by(HouseholdCategory.name)).all()
+    return {"households": hh, "residents": people[0], "party_members": people[1], "categories": cats}
+
+
+def child_counts(grid):
+    """{child grid id: (households, residents)} for the children list of a grid page."""
+    child = db.aliased(Grid)
+    below = db.aliased(Grid)
+    hh = dict(db.session.execute(
+        select(child.id, func.count(Household.id))
+        .join(below, below.path.startswith(child.path))
+        .join(Household, and_(Household.grid_id == below.id, Household.status == "active"))
+        .where(child.parent_id == grid.id).group_by(child.id)).all())
+    rs = dict(db.session.execute(
+        select(child.id, func.count(Resident.id))
+        .join(below, below.path.startswith(child.path))
+        .join(Resident, and_(Resident.grid_id == below.id, Resident.status == "active"))
+        .where(child.parent_id == grid.id).group_by(child.id)).all())
+    return {cid: (hh.get(cid, 0), rs.get(cid, 0)) for cid in set(hh) | set(rs)}
+
+
+# --- search ---------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    residents: list
+    households: list
+    kind: str
+
+
+def classify(q):
+    """What a query is: name (CJK), initials (letters), digits (ID or phone tail), or id (with X)."""
+    if CJK.search(q):
+        return "name"
+    if re.fullmatch(r"[A-Za-z]+", q):
+        return "initials"
+    if re.fullmatch(r"\d+[Xx]?", q):
+        return "digits"
+    return "other"
+
+
+def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
+    """Find residents (by name, initials, ID number or its tail, phone) and households (by address)."""
+    q = "".join((q or "").split())
+    kind = classify(q) if q else "none"
+    res_q = select(Resident).options(joinedload(Resident.household).joinedload(Household.grid))
+    hh_q = select(Household).options(joinedload(Household.head), joinedload(Household.grid))
+    scope = None if user.is_admin else visible_grid_ids(user)
+    if grid_id:
+        g = db.session.get(Grid, grid_id)
+        if g is not None and can_see_grid(user, g):
+            scope = select(Grid.id).where(Grid.path.startswith(g.path)).scalar_subquery()
+    households = []
+    if kind == "name":
+        first = q[:2]
+        posting = select(SearchGram.resident_id).where(SearchGram.gram == first, SearchGram.field == "n")
+        addr = select(SearchGram.household_id).where(SearchGram.gram == first, SearchGram.field == "a")
+        if scope is not None:
+            posting = posting.where(SearchGram.grid_id.in_(scope))
+            addr = addr.where(SearchGram.grid_id.in_(scope))
+        res_q = res_q.where(Resident.id.in_(posting))
+        if len(q) > 2:
+            res_q = res_q.where(Resident.name.contains(q, autoescape=True))
+        if len(q) >= 2:
+            hh_q = hh_q.where(Household.id.in_(addr.distinct()))
+            if len(q) > 2:
+                hh_q = hh_q.where(Household.address.contains(q, autoescape=True))
+            households = None  # fetched below
+    elif kind == "initials":
+        lowered = q.lower()
+        res_q = res_q.where(or_(Resident.name_initials.startswith(lowered), Resident.name_initials_alt.startswith(lowered)))
+    elif kind == "digits":
+        rev = q.upper()[::-1]
+        if len(q) == 18:
+            res_q = res_q.where(Resident.id_number == q.upper())
+        elif len(q) < 4:
+            return SearchResult([], [], "too_short")
+        else:
+            res_q = res_q.where(or_(Resident.id_number_rev.startswith(rev), Resident.phone_rev.startswith(rev)))
+    elif kind == "none":
+        return SearchResult([], [], kind)
+    else:
+        return SearchResult([], [], kind)
+    if scope is not None:
+        res_q = res_q.where(Resident.grid_id.in_(scope))
+        hh_q = hh_q.where(Household.grid_id.in_(scope))
+    if status in ("active", "moved_out", "deceased"):
+        res_q = res_q.where(Resident.status == status)
+        if status == "active":
+            hh_q = hh_q.where(Household.status == "active")
+    if category_id:
+        tagged = select(CategoryTag.household_id).where(CategoryTag.category_id == category_id, CategoryTag.end_date.is_(None))
+        res_q = res_q.where(Resident.household_id.in_(tagged))
+        hh_q = hh_q.where(Household.id.in_(tagged))
+    residents = db.session.scalars(res_q.order_by(Resident.name, Resident.id).limit(limit)).unique().all()
+    if households is None:
+        households = db.session.scalars(hh_q.order_by(Household.address, Household.id).limit(limit)).unique().all()
+    return SearchResult(residents, households, kind)
