@@ -52,12 +52,13 @@ class Household(db.Model):
 
     __tablename__ = "household"
     __audit__ = True
-    __audit_exclude__ = ("created_at", "search_address")
+    __audit_exclude__ = ("created_at", "phone_rev")
     id = db.Column(db.Integer, primary_key=True)
     grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False, index=True)
     address = db.Column(db.String(200), nullable=False)
     head_id = db.Column(db.Integer, db.ForeignKey("resident.id", use_alter=True, name="fk_household_head_id_resident"))
     phone = db.Column(db.String(20), nullable=False, default="")
+    phone_rev = db.Column(db.String(20), nullable=False, default="", index=True)
     notes = db.Column(db.Text, nullable=False, default="")
     status = db.Column(db.String(20), nullable=False, default="active")  # active / archived
     split_from_id = db.Column(db.Integer, db.ForeignKey("household.id"))

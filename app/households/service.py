@@ -175,7 +175,7 @@ def create_household(user, grid, address, head, phone="", notes=""):
     fields, errors = check_resident(head)
     if errors:
         _raise_first(errors)
-    household = Household(grid=grid, address=address, phone=phone, notes=notes or "")
+    household = Household(grid=grid, address=address, phone=phone, phone_rev=phone[::-1], notes=notes or "")
     db.session.add(household)
     db.session.flush()
     resident = Resident(household=household, grid_id=grid.id, **fields)
@@ -207,7 +207,8 @@ def update_resident(resident, data):
     fields, errors = check_resident(data, resident_id=resident.id)
     if errors:
         _raise_first(errors)
-    if fields["relation"] == "户主" and resident.household.head_id not in (None, resident.id):
+    head = resident.household.head
+    if fields["relation"] == "户主" and head is not None and head is not resident:
         raise ServiceError("本户已有户主，如需更换请用“变更户主”。", "relation")
     for key, value in fields.items():
         setattr(resident, key, value)
@@ -222,7 +223,7 @@ def change_status(resident, status, when, note=""):
     if status != "active" and when is None:
         raise ServiceError("请填写日期。", "status_date")
     household = resident.household
-    if status != "active" and household.head_id == resident.id:
+    if status != "active" and household.head is resident:
         others = [r for r in household.residents if r.id != resident.id and r.status == "active"]
         if others:
             raise ServiceError(f"{resident.name} 是户主，请先变更户主，再办理{'迁出' if status == 'moved_out' else '死亡登记'}。", "status")
@@ -293,6 +294,7 @@ def update_household(household, address, phone, notes):
         household.phone = normalize_phone(phone)
     except InvalidValue as exc:
         raise ServiceError(str(exc), "phone") from None
+    household.phone_rev = household.phone[::-1]
     if address != household.address:
         _event(household, "address", f"地址由“{household.address}”改为“{address}”")
     household.address = address
@@ -302,7 +304,7 @@ def update_household(household, address, phone, notes):
 
 def tag(household, category, start, reason=""):
     """Put a household into a category from a date (no double membership at once)."""
-    if any(t.category_id == category.id and t.active for t in household.tags):
+    if any(t.category is category and t.active for t in household.tags):
         raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
     t = CategoryTag(household=household, category=category, start_date=start or date.today(), start_reason=reason or "")
     db.session.add(t)
@@ -446,6 +448,8 @@ def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
             return SearchResult([], [], "too_short")
         else:
             res_q = res_q.where(or_(Resident.id_number_rev.startswith(rev), Resident.phone_rev.startswith(rev)))
+            hh_q = hh_q.where(Household.phone_rev.startswith(rev))
+            households = None
     elif kind == "none":
         return SearchResult([], [], kind)
     else:

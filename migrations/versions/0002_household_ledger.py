@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('address', sa.String(length=200), nullable=False),
     sa.Column('head_id', sa.Integer(), nullable=True),
     sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('phone_rev', sa.String(length=20), nullable=False),
     sa.Column('notes', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('split_from_id', sa.Integer(), nullable=True),
@@ -33,6 +34,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_household'))
     )
     with op.batch_alter_table('household', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_household_phone_rev'), ['phone_rev'], unique=False)
         batch_op.create_index(batch_op.f('ix_household_grid_id'), ['grid_id'], unique=False)
 
     op.create_table('household_category',
@@ -213,6 +215,7 @@ def downgrade():
     op.drop_table('household_category')
     with op.batch_alter_table('household', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_household_grid_id'))
+        batch_op.drop_index(batch_op.f('ix_household_phone_rev'))
 
     op.drop_table('household')
     # ### end Alembic commands ###

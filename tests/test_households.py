@@ -1,0 +1,217 @@
+"""The ledger: records with history, categories, privacy (masking, audited reveals), counts, search."""
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from stdnum.cn import ric
+
+from app.core.forms import ServiceError
+from app.core.models import AuditLog
+from app.extensions import db
+from app.grids.models import Grid
+from app.households import service as hs
+from app.households.models import HouseholdCategory, Resident
+
+_n = [0]
+
+
+def idn(year=1980, sex="m"):
+    """A valid unique ID number (odd 17th digit for men)."""
+    _n[0] += 1
+    seq = f"{(_n[0] * 2 + (1 if sex == 'm' else 0)) % 1000:03d}"
+    body = f"330522{year}0101{seq}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+class Admin:
+    is_admin = True
+    is_authenticated = True
+
+
+def make_household(grid_id, address, head, *members, phone=""):
+    grid = db.session.get(Grid, grid_id)
+    h = hs.create_household(Admin(), grid, address, hs.ResidentData(name=head, id_number=idn()), phone)
+    for name, relation in members:
+        hs.add_resident(h, hs.ResidentData(name=name, id_number=idn(1990), relation=relation))
+    db.session.commit()
+    return h
+
+
+def test_household_with_members_and_derived_fields(ctx, tree):
+    h = make_household(tree["cluster_a"], "东庄1号", "张三", ("李四", "配偶"))
+    head = h.head
+    assert head.name == "张三" and head.relation == "户主" and head.sex == "男" and head.birth_date == date(1980, 1, 1)
+    assert head.name_initials == "zs"
+    with pytest.raises(ServiceError, match="已登记在"):
+        hs.add_resident(h, hs.ResidentData(name="重复", id_number=head.id_number))
+    with pytest.raises(ServiceError, match="校验位不对"):
+        hs.add_resident(h, hs.ResidentData(name="错号", id_number="110105194912310021"))
+    with pytest.raises(ServiceError, match="已有户主"):
+        hs.add_resident(h, hs.ResidentData(name="二户主", id_number=idn(), relation="户主"))
+    with pytest.raises(ServiceError, match="性别“女”与身份证号不符"):
+        fields, errors = hs.check_resident(hs.ResidentData(name="x", id_number=idn(sex="m"), sex="女"))
+        hs._raise_first(errors)
+
+
+def test_households_only_in_lowest_grids(ctx, tree):
+    with pytest.raises(ServiceError, match="最低一级网格"):
+        make_household(tree["village_a"], "村部", "王五")
+
+
+def test_history_is_kept(ctx, tree):
+    h = make_household(tree["cluster_a"], "东庄2号", "王大", ("王小", "子"), ("刘芳", "配偶"))
+    son = next(r for r in h.residents if r.name == "王小")
+    wife = next(r for r in h.residents if r.name == "刘芳")
+    with pytest.raises(ServiceError, match="请先变更户主"):
+        hs.change_status(h.head, "deceased", date(2026, 3, 1))
+    hs.change_head(h, wife, "原户主去世")
+    hs.change_status(db.session.get(Resident, h.residents[0].id), "deceased", date(2026, 3, 1), "病故")
+    new = hs.split_household(Admin(), h, [son], "东庄2号附1")
+    db.session.commit()
+    assert new.head.name == "王小" and new.split_from_id == h.id and son.relation == "户主"
+    kinds = [e.kind for e in h.events]
+    assert {"created", "member_added", "head_changed", "deceased", "split"} <= set(kinds)
+    assert db.session.scalar(select(Resident).where(Resident.name == "王大")).status == "deceased"
+    with pytest.raises(ServiceError, match="还有在册成员"):
+        hs.archive_household(h, "迁空")
+    hs.change_status(wife, "moved_out", date(2026, 4, 1), "迁往县城")
+    hs.archive_household(h, "全户迁出")
+    db.session.commit()
+    assert h.status == "archived" and len(h.residents) == 2 and len(new.residents) == 1  # nobody deleted
+
+
+def test_category_tags_have_history(ctx, tree):
+    h = make_household(tree["cluster_a"], "东庄3号", "赵一")
+    cat = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "poverty_risk"))
+    t = hs.tag(h, cat, date(2025, 5, 1), "收入骤降")
+    with pytest.raises(ServiceError, match="已在"):
+        hs.tag(h, cat, date(2025, 6, 1))
+    with pytest.raises(ServiceError, match="结束原因"):
+        hs.end_tag(t, date(2026, 1, 1), "")
+    hs.end_tag(t, date(2026, 1, 1), "风险已消除")
+    hs.tag(h, cat, date(2026, 6, 1), "再次返贫")
+    db.session.commit()
+    assert [(x.start_date, x.end_date) for x in h.tags] == [(date(2025, 5, 1), date(2026, 1, 1)), (date(2026, 6, 1), None)]
+
+
+def test_counts_sum_up_the_tree(ctx, tree):
+    a = make_household(tree["cluster_a"], "东庄4号", "钱一", ("钱二", "子"))
+    b = make_household(tree["cluster_b"], "西庄1号", "孙一")
+    a.head.political_status = "中共党员"
+    hs.tag(a, db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "empty_nest")), date(2026, 1, 1))
+    db.session.commit()
+    county = hs.grid_counts(db.session.get(Grid, tree["county"]))
+    assert (county["households"], county["residents"], county["party_members"]) == (2, 3, 1)
+    assert county["categories"] == [("空巢老人户", 1)]
+    town_a = hs.grid_counts(db.session.get(Grid, tree["town_a"]))
+    assert (town_a["households"], town_a["residents"]) == (1, 2)
+    children = hs.child_counts(db.session.get(Grid, tree["county"]))
+    assert children == {tree["town_a"]: (1, 2), tree["town_b"]: (1, 1)}
+    assert b.id
+
+
+NAMES = ["张三", "张三丰", "张小三", "李三", "王五", "单雄信", "曾国藩", "欧阳修", "张", "三张"]
+
+
+@pytest.fixture
+def people(users, ctx, tree):
+    """Ten people with overlapping names in branch A and a 张三 in branch B."""
+    out = {}
+    for i, name in enumerate(NAMES):
+        h = make_household(tree["cluster_a"], f"幸福路{i + 1}号", name, phone=f"1380000{i:04d}")
+        out[name] = h.head
+    other = make_household(tree["cluster_b"], "乙村路1号", "张三")
+    out["foreign"] = other.head
+    return out
+
+
+def expected(names, q):
+    return sorted(n for n in names if q in n)
+
+
+@pytest.mark.parametrize("q", ["张", "三", "张三", "三丰", "张三丰", "欧阳修", "阳", "单雄", "张小三"])
+def test_name_search_every_length_finds_exactly_the_right_rows(people, users, q):
+    from app.accounts.models import User
+
+    worker = db.session.get(User, users["village_admin"])
+    found = sorted(r.name for r in hs.search(worker, q).residents)
+    assert found == expected(NAMES, q), q
+
+
+def test_search_is_scoped(people, users):
+    from app.accounts.models import User
+
+    village_admin = db.session.get(User, users["village_admin"])
+    worker_b = db.session.get(User, users["worker_b"])
+    assert [r.id for r in hs.search(worker_b, "张三").residents] == [people["foreign"].id]
+    assert people["foreign"].id not in [r.id for r in hs.search(village_admin, "张三").residents]
+
+
+def test_initials_with_surname_readings(people, users):
+    from app.accounts.models import User
+
+    admin = db.session.get(User, users["admin"])
+    names = lambda q: sorted(r.name for r in hs.search(admin, q).residents)  # noqa: E731
+    assert names("zs") == ["张三", "张三", "张三丰"]
+    assert names("sxx") == ["单雄信"] and names("dxx") == ["单雄信"]
+    assert names("zgf") == ["曾国藩"]
+    assert names("ZSF") == ["张三丰"]
+
+
+def test_id_tail_phone_and_full_id_and_address(people, users):
+    from app.accounts.models import User
+
+    admin = db.session.get(User, users["admin"])
+    target = people["王五"]
+    assert [r.id for r in hs.search(admin, target.id_number[-6:]).residents] == [target.id]
+    assert [r.id for r in hs.search(admin, target.id_number).residents] == [target.id]
+    assert [r.id for r in hs.search(admin, target.id_number.lower()).residents] == [target.id]
+    assert [h.head_name for h in hs.search(admin, "13800000004").households] == ["王五"]
+    assert [h.head_name for h in hs.search(admin, "00000004").households] == ["王五"]
+    assert hs.search(admin, "123").kind == "too_short"
+    assert [h.address for h in hs.search(admin, "幸福路10号").households] == ["幸福路10号"]
+    assert len(hs.search(admin, "幸福").households) == 10
+
+
+def test_pages_mask_id_numbers_and_reveal_is_audited(client, tree, users, app):
+    with app.app_context():
+        h = make_household(tree["cluster_a"], "东庄9号", "周九")
+        number, hid, rid = h.head.id_number, h.id, h.head_id
+    client.login("worker")
+    page = client.get(f"/households/{hid}").get_data(as_text=True)
+    assert number not in page and number[:6] + "********" + number[-4:] in page
+    assert "查看" not in page.split("身份证号")[-1] or "reveal" not in page
+    assert client.post(f"/residents/{rid}/reveal").status_code == 403
+    result = client.get("/households/?q=周九").get_data(as_text=True)
+    assert number not in result
+    client.logout()
+    client.login("village_admin")
+    client.get(f"/households/{hid}")
+    frag = client.post(f"/residents/{rid}/reveal", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert number in frag and "<html" not in frag
+    with app.app_context():
+        row = db.session.scalar(select(AuditLog).where(AuditLog.action == "reveal"))
+        assert row.actor_name == "village_admin" and row.entity_id == str(rid) and number not in row.summary
+        # No audit row anywhere holds a full ID number.
+        assert not [a for a in db.session.scalars(select(AuditLog)) if number in a.summary]
+
+
+def test_phone_flow_add_member_and_change_category(client, tree, users, app):
+    with app.app_context():
+        h = make_household(tree["cluster_a"], "东庄10号", "吴十")
+        hid = h.id
+        cat = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "left_behind_children")).id
+    client.login("worker")
+    client.get(f"/households/{hid}/members/new")
+    bad = client.post(f"/households/{hid}/members/new", {"name": "吴小", "id_number": "110105194912310021",
+                                                         "relation": "子", "political_status": "群众"})
+    assert "校验位不对" in bad.get_data(as_text=True)
+    new_id = idn(2015)
+    resp = client.post(f"/households/{hid}/members/new", {"name": "吴小", "id_number": new_id.lower(), "relation": "子",
+                                                          "political_status": "群众", "flags": ["留守"]})
+    assert resp.status_code == 302
+    client.get(f"/households/{hid}")
+    assert client.post(f"/households/{hid}/tags", {"category_id": cat, "start_date": "2026-11-01",
+                                                   "reason": "父母外出务工"}).status_code == 302
+    page = client.get(f"/households/{hid}").get_data(as_text=True)
+    assert "吴小" in page and "留守儿童户" in page and "父母外出务工" in page and new_id not in page
