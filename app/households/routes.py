@@ -30,6 +30,17 @@ def leaf_grid_choices(user):
     return [(g.id, f"{parents.get(g.parent_id, '')} · {g.name}") for g in rows]
 
 
+def filter_grid_choices(user):
+    """Grids for the list filter: the user's top grids and two levels below (not every house cluster)."""
+    from ..core.scope import top_grids
+
+    tops = top_grids(user)
+    base = min((g.depth for g in tops), default=0)
+    rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
+                              .order_by(Grid.path)).all()
+    return [(r.id, "　" * (r.depth - base) + r.name) for r in rows]
+
+
 def _filters():
     args = request.args
     return {
@@ -45,7 +56,7 @@ def index():
     """One search box for people and households; without a query, the scoped household list."""
     f = _filters()
     categories = service.categories_for(current_user)
-    ctx = {"f": f, "categories": categories, "grids": leaf_grid_choices(current_user)}
+    ctx = {"f": f, "categories": categories, "grids": filter_grid_choices(current_user)}
     if f["q"]:
         ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:
@@ -59,6 +70,7 @@ def index():
         q = q.where(Household.status == ("archived" if f["status"] == "archived" else "active"))
         ctx["page"] = db.paginate(q.order_by(Household.grid_id, Household.address, Household.id),
                                   per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        ctx["sizes"] = service.member_counts([h.id for h in ctx["page"].items])
     return render("households/index.html", "households/_results.html", **ctx)
 
 

@@ -356,6 +356,16 @@ def get_resident_or_404(user, resident_id):
 
 # --- counts ---------------------------------------------------------------
 
+def member_counts(household_ids):
+    """{household id: active members} in one query (for list pages)."""
+    if not household_ids:
+        return {}
+    return dict(db.session.execute(
+        select(Resident.household_id, func.count(Resident.id))
+        .where(Resident.household_id.in_(household_ids), Resident.status == "active")
+        .group_by(Resident.household_id)).all())
+
+
 def grid_counts(grid):
     """Live counts for a grid's whole subtree: households, residents, party members, each category."""
     subtree = select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()

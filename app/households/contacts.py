@@ -1,0 +1,180 @@
+"""联系户: which grid worker links which households, the sizing rule, the leader's overview.
+
+One current worker per household (contact_link.household_id is unique): changing
+the worker rewrites the row and its ``since`` date; the flush hook audits both.
+"""
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..accounts.models import User, user_grid
+from ..core.forms import ServiceError
+from ..core.scope import can_see_grid
+from ..extensions import db
+from ..grids.models import Grid, GridStaff
+from .models import CategoryTag, ContactLink, Household
+from .service import households_query
+
+# 篇二: a level-3 (house-cluster, 屋场) grid worker links 20–30 households.
+LINK_MIN = 20
+LINK_MAX = 30
+LINK_RULE = f"篇二：三级网格（屋场）网格员每人联系 {LINK_MIN}–{LINK_MAX} 户；少于 {LINK_MIN} 户或多于 {LINK_MAX} 户的标出。"
+# Accounts that can link households.
+CONTACT_ROLES = ("worker", "leader")
+
+
+def _subtree(grid):
+    return select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()
+
+
+# --- who may link a household ----------------------------------------------
+
+def may_link(user, grid):
+    """An active worker or leader whose scope covers the grid."""
+    return user is not None and user.role in CONTACT_ROLES and not user.is_disabled and can_see_grid(user, grid)
+
+
+def candidates(grid):
+    """Active workers and leaders whose bound grids cover ``grid`` (the choices on a household's page)."""
+    bound = select(user_grid.c.user_id).where(user_grid.c.grid_id.in_(grid.ancestor_ids()))
+    return db.session.scalars(select(User).where(User.id.in_(bound), User.role.in_(CONTACT_ROLES),
+                                                 User.is_disabled.is_(False))
+                              .order_by(User.full_name, User.id)).all()
+
+
+# --- assigning -------------------------------------------------------------
+
+def assign(household, user, today=None):
+    """Make ``user`` the household's contact worker (new link, or a change from someone else)."""
+    if household.status != "active":
+        raise ServiceError(f"“{household.address}”已注销，不能安排联系人。")
+    if user is None:
+        raise ServiceError("请选择联系网格员。", "user_id")
+    if not may_link(user, household.grid):
+        if user.role not in CONTACT_ROLES or user.is_disabled:
+            raise ServiceError(f"{user.full_name} 不是在岗的网格员或网格长，不能联系户。", "user_id")
+        raise ServiceError(f"{user.full_name} 负责的网格不包括“{household.grid.name}”，不能联系“{household.address}”。",
+                           "user_id")
+    today = today or date.today()
+    link = household.contact
+    if link is None:
+        link = ContactLink(household=household, user=user, since=today)
+        db.session.add(link)
+    elif link.user_id == user.id:
+        raise ServiceError(f"{user.full_name} 已是本户的联系人。", "user_id")
+    else:
+        link.user = user
+        link.since = today
+    db.session.flush()
+    return link
+
+
+def unassign(household):
+    """Take the contact worker off a household (e.g. the worker left)."""
+    if household.contact is None:
+        raise ServiceError("本户还没有联系人。", "user_id")
+    db.session.delete(household.contact)
+    db.session.flush()
+
+
+def bulk_assign(actor, grid, household_ids, user, today=None):
+    """Give households in ``grid``'s subtree that nobody links to one worker; all or nothing."""
+    ids = sorted(set(household_ids or ()))
+    if not ids:
+        raise ServiceError("请勾选要安排的户。", "household_ids")
+    if user is None:
+        raise ServiceError("请选择联系网格员。", "user_id")
+    rows = db.session.scalars(households_query(actor).options(joinedload(Household.contact))
+                              .where(Household.id.in_(ids), Household.grid_id.in_(_subtree(grid)))).unique().all()
+    if len(rows) != len(ids):
+        raise ServiceError(f"勾选的户中有 {len(ids) - len(rows)} 户不在“{grid.name}”范围内，请刷新页面后重试。",
+                           "household_ids")
+    taken = [h for h in rows if h.contact is not None]
+    if taken:
+        names = "、".join(f"{h.address}（{h.contact.user.full_name}）" for h in taken[:5])
+        more = f"等 {len(taken)} 户" if len(taken) > 5 else ""
+        raise ServiceError(f"{names}{more}已有联系人，请刷新页面后重试。", "household_ids")
+    for h in rows:
+        assign(h, user, today)
+    return len(rows)
+
+
+# --- the worker's own list -------------------------------------------------
+
+def my_households_query(user):
+    """Active households the user links, within the user's scope, by grid and address."""
+    return (households_query(user)
+            .join(ContactLink, ContactLink.household_id == Household.id)
+            .where(ContactLink.user_id == user.id, Household.status == "active")
+            .options(joinedload(Household.head), joinedload(Household.grid),
+                     selectinload(Household.tags).joinedload(CategoryTag.category))
+            .order_by(Household.grid_id, Household.address, Household.id))
+
+
+def my_count(user):
+    return db.session.scalar(select(func.count()).select_from(
+        households_query(user).join(ContactLink, ContactLink.household_id == Household.id)
+        .where(ContactLink.user_id == user.id, Household.status == "active").subquery()))
+
+
+# --- the leader's view ------------------------------------------------------
+
+@dataclass
+class WorkerLoad:
+    user: User
+    total: int   # active households linked anywhere
+    here: int    # of which in this grid's subtree
+
+    @property
+    def flag(self):
+        if self.total < LINK_MIN:
+            return f"少于 {LINK_MIN} 户"
+        if self.total > LINK_MAX:
+            return f"多于 {LINK_MAX} 户"
+        return None
+
+
+def workers_of(grid):
+    """Workers serving in the grid's subtree, with how many households each links.
+
+    Serving: holds the 网格员 post in a grid of the subtree, or is a worker account
+    bound to one, or links a household there (shown so a leader sees who to replace).
+    """
+    subtree = _subtree(grid)
+    posted = select(GridStaff.user_id).where(GridStaff.grid_id.in_(subtree), GridStaff.role == "worker",
+                                             GridStaff.user_id.is_not(None))
+    bound = select(user_grid.c.user_id).where(user_grid.c.grid_id.in_(subtree))
+    linking = (select(ContactLink.user_id).join(Household, Household.id == ContactLink.household_id)
+               .where(Household.grid_id.in_(subtree), Household.status == "active"))
+    users = db.session.scalars(select(User).where(or_(
+        User.id.in_(posted), User.id.in_(linking),
+        User.id.in_(bound) & (User.role == "worker") & User.is_disabled.is_(False)))
+        .order_by(User.full_name, User.id)).all()
+    if not users:
+        return []
+    ids = [u.id for u in users]
+    base = (select(ContactLink.user_id, func.count(ContactLink.id))
+            .join(Household, Household.id == ContactLink.household_id)
+            .where(ContactLink.user_id.in_(ids), Household.status == "active").group_by(ContactLink.user_id))
+    total = dict(db.session.execute(base).all())
+    here = dict(db.session.execute(base.where(Household.grid_id.in_(subtree))).all())
+    return [WorkerLoad(u, total.get(u.id, 0), here.get(u.id, 0)) for u in users]
+
+
+def unlinked_query(actor, grid):
+    """Active households in the grid's subtree that nobody links, by grid and address."""
+    linked = select(ContactLink.household_id)
+    return (households_query(actor).options(joinedload(Household.head), joinedload(Household.grid))
+            .where(Household.grid_id.in_(_subtree(grid)), Household.status == "active", Household.id.not_in(linked))
+            .order_by(Household.grid_id, Household.address, Household.id))
+
+
+def bulk_candidates(grid, loads):
+    """Choices for the bulk form: who covers the whole grid, then the workers serving inside it."""
+    seen = {}
+    for u in candidates(grid) + [w.user for w in loads]:
+        if u.role in CONTACT_ROLES and not u.is_disabled:
+            seen.setdefault(u.id, u)
+    return list(seen.values())

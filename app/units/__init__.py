@@ -1,0 +1,1 @@
+"""单位台账: businesses and production units in the grids, with their safety grade."""
