@@ -1,8 +1,11 @@
-"""Measure the app as a user meets it: a real server (waitress, `flask serve`) over HTTP.
+"""Measure the app as a user meets it: a real server (waitress, as `flask serve`) over HTTP.
 
 Builds a county-sized grid tree (the real 长兴县 divisions plus natural villages and
-house clusters under every village), then times the grid tree's lazy children,
-a grid page and the tree root against /healthz on the same server in the same run.
+house clusters under every village) and a ledger of 100,000 households with 300,000
+residents, then times, on one server in one run: the grid tree, a grid page, the
+ledger search for each kind of query (server time from the Server-Timing header),
+the household list page against a bare page of the same rows, a 10,000-row Excel
+import, and the server's peak memory.
 """
 import json
 import os
@@ -29,8 +32,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def build_database(env):
-    """Schema, divisions, and 10 natural villages × 3 clusters under every village."""
+def build_database(env, households):
+    """Schema, divisions, 10 natural villages x 3 clusters under every village, the ledger."""
     subprocess.run(FLASK + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     t0 = time.perf_counter()
     out = subprocess.run(FLASK + ["import-divisions", str(ROOT / "data" / "divisions_330522_changxing.csv")],
@@ -39,20 +42,14 @@ def build_database(env):
     script = f"""
 from app import create_app
 from app.extensions import db
-from app.grids import service as gs
 from app.grids.models import Grid
 from app.accounts.models import User
 from app.core.models import Setting
+from bench.generate import add_grids_below_villages, generate
 from sqlalchemy import select
 app = create_app({{"CHECK_PRINT_STACK": False}})
 with app.app_context():
-    nv, cl, kind = gs.level_by_key("natural_village"), gs.level_by_key("cluster"), gs.kind_by_key("general")
-    villages = db.session.scalars(select(Grid).where(Grid.level_id == gs.level_by_key("village").id)).all()
-    for v in villages:
-        for i in range(10):
-            n = gs.create_grid(v, f"第{{i+1}}自然村", nv, kind)
-            for j in range(3):
-                gs.create_grid(n, f"第{{i+1}}-{{j+1}}组", cl, kind)
+    add_grids_below_villages()
     county = db.session.scalar(select(Grid).where(Grid.parent_id.is_(None)))
     u = User(username="bench", full_name="测试", role="township")
     u.set_password({PASSWORD!r})
@@ -62,10 +59,108 @@ with app.app_context():
     Setting.put("org_name", "长兴县")
     db.session.commit()
     print(db.session.query(Grid).count())
+    print(*generate({households}))
 """
-    grids = int(subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True,
-                               capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    return grids, import_s, out.strip()
+    lines = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.strip().splitlines()
+    grids = int(lines[-2])
+    hh, residents = map(int, lines[-1].split())
+    return grids, hh, residents, import_s, out.strip()
+
+
+def sample_queries(db_path):
+    """Real name pieces of 1–4 characters, initials and ID tails taken from the generated ledger."""
+    import random
+    import sqlite3
+
+    con = sqlite3.connect(db_path)
+    rng = random.Random(3)
+    names = [r[0] for r in con.execute("SELECT name FROM resident ORDER BY random() LIMIT 3000")]
+    ids = [r[0] for r in con.execute("SELECT id_number FROM resident ORDER BY random() LIMIT 200")]
+    inits = [r[0] for r in con.execute("SELECT name_initials FROM resident ORDER BY random() LIMIT 200")]
+    con.close()
+    by_len = {n: [x[:n] for x in names if len(x) >= n] for n in (1, 2, 3)}
+    four = [x for x in names if len(x) >= 4] or [x + x[-1] for x in names]
+    return {
+        "name_1": rng.sample(by_len[1], 60), "name_2": rng.sample(by_len[2], 60),
+        "name_3": rng.sample(by_len[3], 60), "name_4": [x[:4] for x in rng.sample(four, min(60, len(four)))],
+        "initials": [x[:3] for x in rng.sample(inits, 60)], "id_tail": [x[-6:] for x in rng.sample(ids, 60)],
+    }
+
+
+def server_times(opener, base, queries):
+    """Server time (Server-Timing) of each query through the real search fragment."""
+    samples = []
+    for q in queries:
+        req = urllib.request.Request(f"{base}/households/?q={urllib.parse.quote(q)}", headers={"HX-Request": "true"})
+        with opener.open(req) as resp:
+            resp.read()
+            samples.append(float(resp.headers["Server-Timing"].split("dur=")[1]))
+    samples.sort()
+    return {"p50": round(statistics.median(samples), 2), "p95": round(samples[int(len(samples) * 0.95) - 1], 2)}
+
+
+def throughput(opener, url, seconds=6.0, workers=4):
+    """Requests per second with a few concurrent clients sharing the login cookie."""
+    import threading
+
+    count = [0]
+    stop = time.perf_counter() + seconds
+    lock = threading.Lock()
+
+    def run():
+        n = 0
+        while time.perf_counter() < stop:
+            with opener.open(url) as resp:
+                resp.read()
+            n += 1
+        with lock:
+            count[0] += n
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count[0] / (time.perf_counter() - t0)
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def import_roster_seconds(env, rows=10_000):
+    """Validate and import a 10,000-row roster (a new village's worth of people) in process."""
+    script = f"""
+import time, io
+from app import create_app
+from app.extensions import db
+from app.accounts.models import User
+from bench.generate import roster_workbook
+from app.households import excel
+from sqlalchemy import select
+app = create_app({{"CHECK_PRINT_STACK": False}})
+with app.app_context():
+    user = db.session.scalar(select(User).where(User.username == "bench"))
+    buf = io.BytesIO()
+    roster_workbook({rows}).save(buf)
+    buf.seek(0)
+    t0 = time.perf_counter()
+    plan = excel.read_roster(buf, user)
+    assert not plan.errors, plan.errors[:5]
+    counts = excel.apply_plan(plan, user)
+    db.session.commit()
+    print(time.perf_counter() - t0, counts)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"roster import failed:\n{proc.stderr[-3000:]}")
+    out = proc.stdout.strip().splitlines()[-1]
+    return float(out.split()[0]), out
 
 
 def login(base):
@@ -92,31 +187,34 @@ def timed(opener, url, n, headers=None):
 
 
 def main():
+    households = int(os.environ.get("BENCH_HOUSEHOLDS", "100000"))
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, VG_INSTANCE_PATH=tmp, DATABASE_URL=f"sqlite:///{tmp}/bench.db")
-        grids, import_s, import_line = build_database(env)
+        db_path = f"{tmp}/bench.db"
+        env = dict(os.environ, VG_INSTANCE_PATH=tmp, DATABASE_URL=f"sqlite:///{db_path}", PYTHONPATH=str(ROOT))
+        t0 = time.perf_counter()
+        grids, hh, residents, import_s, import_line = build_database(env, households)
         print(import_line)
-        print(f"grid tree: {grids} grids")
+        print(f"data: {grids} grids, {hh} households, {residents} residents (built in {time.perf_counter() - t0:.0f} s)")
+        queries = sample_queries(db_path)
         port = free_port()
         log = open(Path(tmp) / "server.log", "w")
-        server = subprocess.Popen(FLASK + ["serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
+        server = subprocess.Popen([sys.executable, "-m", "bench.server", str(port)], env=env, cwd=ROOT,
+                                  stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
+            for _ in range(200):
                 try:
                     urllib.request.urlopen(base + "/healthz").read()
                     break
                 except OSError:
                     time.sleep(0.1)
             opener = login(base)
-            script = """
-import sqlite3, sys
-con = sqlite3.connect(sys.argv[1])
-print(con.execute("select id from grid where division_code='330522200000'").fetchone()[0])
-print(con.execute("select id from grid where division_code='330522200203'").fetchone()[0])
-"""
-            town_id, village_id = subprocess.run([sys.executable, "-c", script, f"{tmp}/bench.db"], check=True,
-                                                 capture_output=True, text=True).stdout.split()
+            import sqlite3
+
+            con = sqlite3.connect(db_path)
+            town_id = con.execute("select id from grid where division_code='330522200000'").fetchone()[0]
+            village_id = con.execute("select id from grid where division_code='330522200203'").fetchone()[0]
+            con.close()
             hx = {"HX-Request": "true"}
             figures = {
                 "healthz": timed(opener, base + "/healthz", 200),
@@ -125,19 +223,35 @@ print(con.execute("select id from grid where division_code='330522200203'").fetc
                 "tree_children_village": timed(opener, f"{base}/grids/{village_id}/children", 200, hx),
                 "grid_page_village": timed(opener, f"{base}/grids/{village_id}", 100),
             }
+            search = {kind: server_times(opener, base, qs) for kind, qs in queries.items()}
+            timed(opener, base + "/households/", 20)  # warm up
+            list_rps = throughput(opener, base + "/households/")
+            bare_rps = throughput(opener, base + "/_bench/bare")
+            rss = peak_rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(10)
             log.close()
+        import_s_10k, import_out = import_roster_seconds(env)
     for name, f in figures.items():
-        print(f"{name:<24} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms")
+        print(f"{name:<24} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (round trip)")
+    for name, f in search.items():
+        print(f"search {name:<17} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (server time)")
+    print(f"household list page {list_rps:.1f} req/s, bare page {bare_rps:.1f} req/s")
+    print(f"import 10k rows: {import_out}")
     result = {
         "grids": grids,
+        "households": hh,
+        "residents": residents,
         "import_divisions_s": round(import_s, 2),
         "healthz_p95_ms": figures["healthz"]["p95"],
         "tree_children_p95_ms": max(figures["tree_children_town"]["p95"], figures["tree_children_village"]["p95"]),
         "grid_page_p95_ms": figures["grid_page_village"]["p95"],
         "tree_root_p95_ms": figures["tree_root"]["p95"],
+        "search_p95_ms": max(f["p95"] for f in search.values()),
+        "list_page_vs_bare": round(list_rps / bare_rps, 3),
+        "import_10k_rows_s": round(import_s_10k, 2),
+        "peak_rss_mb": rss,
     }
     print(json.dumps(result, ensure_ascii=False))
 

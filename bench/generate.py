@@ -1,0 +1,157 @@
+"""Synthetic ledger for the benchmark: realistic names, addresses and valid ID numbers.
+
+Run inside an app context. Writes with bulk inserts (the services would take
+minutes for 100,000 households); the rows are what the services would write:
+the same normalised fields, pinyin initials and search postings.
+"""
+import random
+from datetime import date, timedelta
+
+from sqlalchemy import insert, select
+from stdnum.cn import ric
+
+from app.extensions import db
+from app.grids.models import Grid
+from app.households.models import Household, Resident, SearchGram
+from app.households.names import name_initials
+from app.households.service import gram_rows
+
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+            "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤单区欧阳")
+GIVEN = ("建国伟芳秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉红梅金凤志海燕春生文斌永康福根水林"
+         "德荣宝珍小雨晨思佳怡浩宇轩子涵梓欣然博文一鸣天佑嘉琪俊杰雅婷晓东红英建华淑珍")
+RELATIONS = ["配偶", "子", "女", "儿媳", "孙子", "孙女", "母亲", "父亲"]
+ROADS = ["村道", "新村", "老街", "桥头", "山脚", "塘边", "竹园", "后山", "前洋", "溪口"]
+
+
+def person_name(rng):
+    surname = rng.choice(SURNAMES)
+    if surname in "欧阳" and rng.random() < 0.5:
+        surname = "欧阳"
+    return surname + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+
+
+def id_number(rng, birth, serial, male):
+    seq = f"{serial % 100:02d}{(rng.randrange(0, 10, 2) + (1 if male else 0)) % 10}"
+    body = f"330522{birth:%Y%m%d}{seq}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def generate(households=100_000, per_household=3, seed=7):
+    """Spread households over the lowest-level grids; returns (households, residents) written."""
+    rng = random.Random(seed)
+    child = db.aliased(Grid)
+    leaves = db.session.scalars(select(Grid).where(~select(child.id).where(child.parent_id == Grid.id).exists())
+                                .order_by(Grid.id)).all()
+    used = set()
+    hh_id = (db.session.scalar(select(db.func.max(Household.id))) or 0)
+    res_id = (db.session.scalar(select(db.func.max(Resident.id))) or 0)
+    batch_h, batch_r, batch_g = [], [], []
+    written_r = 0
+    for i in range(households):
+        grid = leaves[i % len(leaves)]
+        hh_id += 1
+        members = []
+        for m in range(per_household):
+            while True:
+                birth = date(1935, 1, 1) + timedelta(days=rng.randrange(0, 365 * 85))
+                number = id_number(rng, birth, rng.randrange(100), male=rng.random() < 0.5)
+                if number not in used:
+                    used.add(number)
+                    break
+            res_id += 1
+            name = person_name(rng)
+            initials, alt = name_initials(name)
+            phone = f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}" if m == 0 or rng.random() < 0.3 else ""
+            members.append(dict(id=res_id, household_id=hh_id, grid_id=grid.id, name=name, id_number=number,
+                                id_number_rev=number[::-1], sex="男" if int(number[16]) % 2 else "女",
+                                birth_date=birth, phone=phone, phone_rev=phone[::-1],
+                                relation="户主" if m == 0 else rng.choice(RELATIONS),
+                                political_status="中共党员" if rng.random() < 0.08 else "群众", flags="",
+                                status="active", status_note="", name_initials=initials, name_initials_alt=alt))
+        address = f"{grid.name}{rng.choice(ROADS)}{rng.randrange(1, 300)}号"
+        household = dict(id=hh_id, grid_id=grid.id, address=address, head_id=None, phone=members[0]["phone"],
+                         phone_rev=members[0]["phone_rev"], notes="", status="active")
+        batch_h.append(household)
+        batch_r.extend(members)
+        written_r += len(members)
+
+        class _H:  # what gram_rows reads
+            id, grid_id = hh_id, grid.id
+
+        _H.address = address
+        batch_g.extend(gram_rows(_H, [type("R", (), {"id": r["id"], "name": r["name"]}) for r in members]))
+        if len(batch_h) >= 2000 or i == households - 1:
+            db.session.execute(insert(Household), batch_h)
+            db.session.execute(insert(Resident), batch_r)
+            db.session.execute(insert(SearchGram), batch_g)
+            db.session.execute(Household.__table__.update().where(Household.id.in_([h["id"] for h in batch_h]))
+                               .values(head_id=select(Resident.id).where(Resident.household_id == Household.id,
+                                                                          Resident.relation == "户主").scalar_subquery()))
+            db.session.commit()
+            batch_h, batch_r, batch_g = [], [], []
+    return households, written_r
+
+
+def roster_workbook(rows=10_000, seed=11):
+    """An Excel roster of new households (3 people each) for the villages of 水口乡, as a village would type it."""
+    from openpyxl import Workbook
+
+    from app.households.excel import COLUMNS, SHEET
+
+    rng = random.Random(seed)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET
+    ws.append([header for _, header, _ in COLUMNS])
+    villages = ["水口村委会", "顾渚村委会", "徐旺村委会"]
+    serial = 0
+    used = set()
+    while ws.max_row - 1 < rows:
+        v, n, c = rng.choice(villages), rng.randrange(1, 11), rng.randrange(1, 4)
+        grid = f"{v}/第{n}自然村/第{n}-{c}组"
+        address = f"{v[:-3]}新村{ws.max_row}号"
+        head_id = None
+        for m in range(min(3, rows - (ws.max_row - 1))):
+            serial += 1
+            birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 70))
+            while True:
+                body = f"330521{birth:%Y%m%d}{serial % 1000:03d}"
+                number = body + ric.calc_check_digit(body + "0")
+                if number not in used:
+                    used.add(number)
+                    break
+                birth += timedelta(days=1)
+            head_id = head_id or number
+            row = {"grid": grid, "address": address, "head_id": head_id, "name": person_name(rng), "id_number": number,
+                   "relation": "户主" if m == 0 else rng.choice(RELATIONS),
+                   "phone": f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}" if m == 0 else "",
+                   "political_status": "群众", "flags": "", "categories": "空巢老人户" if rng.random() < 0.05 and m == 0 else ""}
+            ws.append([row[key] for key, _, _ in COLUMNS])
+    return wb
+
+
+def add_grids_below_villages(natural=10, clusters=3):
+    """10 natural villages x 3 house clusters under every village, written in bulk."""
+    from app.grids import service as gs
+
+    nv, cl, kind = gs.level_by_key("natural_village"), gs.level_by_key("cluster"), gs.kind_by_key("general")
+    villages = db.session.scalars(select(Grid).where(Grid.level_id == gs.level_by_key("village").id).order_by(Grid.id)).all()
+    next_id = (db.session.scalar(select(db.func.max(Grid.id))) or 0) + 1
+    rows = []
+    for v in villages:
+        for i in range(natural):
+            nid, next_id = next_id, next_id + 1
+            npath = f"{v.path}{nid}/"
+            rows.append(dict(id=nid, parent_id=v.id, path=npath, depth=v.depth + 1, name=f"第{i + 1}自然村",
+                             level_id=nv.id, kind_id=kind.id, area_desc="", sort_order=0))
+            for j in range(clusters):
+                cid, next_id = next_id, next_id + 1
+                rows.append(dict(id=cid, parent_id=nid, path=f"{npath}{cid}/", depth=v.depth + 2,
+                                 name=f"第{i + 1}-{j + 1}组", level_id=cl.id, kind_id=kind.id, area_desc="", sort_order=0))
+    db.session.execute(insert(Grid), rows)
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(db.text("SELECT setval('grid_id_seq', (SELECT max(id) FROM grid))"))
+        db.session.commit()
+    return len(rows)

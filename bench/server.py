@@ -1,0 +1,34 @@
+"""The benchmark's server: the real app plus one bare route, served by waitress like `flask serve`.
+
+The bare route renders 50 rows of the same household table with no login, no
+layout and no scoping: the baseline the real list page is compared with.
+"""
+import os
+import sys
+
+from flask import render_template_string
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from waitress import serve
+
+from app import create_app
+from app.extensions import db
+from app.households.models import Household
+
+BARE = """<table>{% for h in rows %}<tr><td>{{ h.address }}</td><td>{{ h.head.name if h.head else '' }}</td>
+<td>{{ h.grid.name }}</td></tr>{% endfor %}</table>"""
+
+
+def bare():
+    rows = db.session.scalars(select(Household).options(joinedload(Household.head), joinedload(Household.grid))
+                              .order_by(Household.grid_id, Household.address, Household.id).limit(50)).all()
+    return render_template_string(BARE, rows=rows)
+
+
+bare.is_public = True
+app = create_app({"CHECK_PRINT_STACK": False})
+app.add_url_rule("/_bench/bare", "bench_bare", bare)
+
+if __name__ == "__main__":
+    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=8, ident="villagegrid")
+    os._exit(0)
