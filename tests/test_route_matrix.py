@@ -28,7 +28,8 @@ def _foreign_ids(app, tree, users):
             db.session.commit()
         hh = ledger_fixture(grid_b)
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
-                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id}
+                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
+                "unit_id": unit_fixture(grid_b).id}
 
 
 def ledger_fixture(grid):
@@ -51,6 +52,23 @@ def ledger_fixture(grid):
     hs.tag(hh, db.session.scalar(select(HouseholdCategory)), date(2026, 1, 1), "测试")
     db.session.commit()
     return hh
+
+
+def unit_fixture(grid):
+    """A key-supervision unit in ``grid`` (committed)."""
+    from stdnum.cn import uscc
+
+    from app.households.models import Unit
+
+    existing = db.session.scalar(select(Unit).where(Unit.grid_id == grid.id))
+    if existing is not None:
+        return existing
+    body = f"91330522MA2B{grid.id % 100000:05d}"
+    unit = Unit(grid=grid, name=f"{grid.name}竹木加工厂", kind="生产经营单位", credit_code=body + uscc.calc_check_digit(body),
+                risk_grade="较大风险", key_supervision=True)
+    db.session.add(unit)
+    db.session.commit()
+    return unit
 
 
 _serial = [0]
@@ -140,7 +158,8 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
         db.session.commit()
         hh = ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
         own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
-               "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id}
+               "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
+               "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id}
     c = make_client()
     c.login(role)
     seen = 0

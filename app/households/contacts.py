@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
@@ -67,7 +68,11 @@ def assign(household, user, today=None):
     else:
         link.user = user
         link.since = today
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Someone else linked the household in the meantime (PostgreSQL; SQLite serialises writers).
+        raise ServiceError(f"“{household.address}”刚被其他人安排了联系人，请刷新页面后重试。", "user_id") from None
     return link
 
 

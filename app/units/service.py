@@ -3,6 +3,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
@@ -119,7 +120,11 @@ def save_unit(user, grid, data, unit=None):
     unit.risk_grade = data.risk_grade
     unit.key_supervision = bool(data.key_supervision)
     unit.notes = data.notes or ""
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Registered by someone else in the meantime (PostgreSQL; SQLite serialises writers).
+        raise ServiceError(f"统一社会信用代码 {code} 刚被其他人登记，请刷新后核实。", "credit_code") from None
     return unit
 
 
