@@ -109,16 +109,17 @@ def _fmt(value):
 def _describe(obj, action):
     """A short text naming the record and, for updates, what changed."""
     cls = type(obj)
-    exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id"}
+    exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id", "created_at"}
     masks = getattr(cls, "__audit_mask__", {})
     state = inspect(obj)
+    attrs = state.attrs  # each access of state.attrs builds a new mapping: once per record, not per column
     parts = []
     for attr in state.mapper.column_attrs:
         key = attr.key
         if key in exclude:
             continue
-        hist = state.attrs[key].history
         if action == "update":
+            hist = attrs[key].history
             if not hist.has_changes():
                 continue
             old = hist.deleted[0] if hist.deleted else None

@@ -88,7 +88,7 @@ def _unauthorized():
     """Send anonymous users to the login page (htmx gets a full redirect)."""
     if g.get("session_expired"):
         flash("由于长时间未操作，您已自动退出，请重新登录。", "warning")
-    target = url_for("accounts.login", next=request.full_path if request.method == "GET" else None)
+    target = url_for("accounts.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
     if request.headers.get("HX-Request") == "true":
         resp = make_response("", 401)
         resp.headers["HX-Redirect"] = target

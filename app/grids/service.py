@@ -142,7 +142,10 @@ def assign_staff(grid, role, user=None, name="", phone="", duty=""):
 
 
 def team_warning(grid):
-    """A warning when the service team has fewer than the 5 members 篇四 asks for."""
+    """A warning when a village-level (or lower) grid's service team has fewer than the 5 members 篇四 asks for."""
+    village = level_by_key("village")
+    if village is not None and grid.level.rank < village.rank:
+        return None  # townships and districts have no 组团式服务 team of their own
     n = db.session.scalar(select(func.count(GridStaff.id)).where(
         GridStaff.grid_id == grid.id, GridStaff.role == "team_member"))
     if n < MIN_TEAM_SIZE:

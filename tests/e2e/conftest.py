@@ -23,8 +23,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -44,8 +46,8 @@ VIEWPORTS = {
     "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2),
     "desktop": dict(viewport={"width": 1366, "height": 768}, is_mobile=False, has_touch=False, device_scale_factor=1),
 }
-# Seconds; the server is local, so anything slower than this is a hang.
-expect.set_options(timeout=10_000)
+# Milliseconds; the server is local, so anything slower than this is a hang (generous for a busy CI box).
+expect.set_options(timeout=15_000)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -113,13 +115,24 @@ class Server:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def flask(self, *args):
-        """Run a ``flask --app wsgi`` command; return its output, fail the test run on errors."""
-        res = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,
-                             capture_output=True, text=True, timeout=120, check=False)
-        if res.returncode != 0:
-            pytest.fail(f"flask {' '.join(args[:2])} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-        return res.stdout
+    def flask(self, *commands):
+        """Run ``flask --app wsgi`` commands (each a tuple of arguments) side by side; return their outputs."""
+        procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for args in commands]
+        outputs, failures = [], []
+        for args, proc in zip(commands, procs):
+            try:
+                out, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            if proc.returncode != 0:
+                failures.append(f"flask {' '.join(args[:2])} failed ({proc.returncode}):\n{out}\n{err}")
+            outputs.append(out)
+        if failures:
+            pytest.fail("\n".join(failures))
+        return outputs
 
     def start(self):
         with open(self.log_path, "ab") as log:
@@ -168,28 +181,57 @@ class DemoServer:
         return self.server.url
 
 
-@pytest.fixture(scope="session")
-def demo_server(tmp_path_factory, make_database):
-    """A server on the demo data; ``accounts`` maps every demo username (and the lock-out admins) to its password."""
-    server = Server(tmp_path_factory.mktemp("demo-server"), make_database("demo"))
-    server.flask("db", "upgrade")
-    out = server.flask("demo-data")
+def _build_demo(server):
+    """Demo data, two lock-out administrators, then serve; returns the accounts (username -> password)."""
+    server.flask(("db", "upgrade"))
+    [out] = server.flask(("demo-data",))
     accounts = {m.group(1): m.group(2) for m in map(ACCOUNT_LINE.match, out.splitlines()) if m}
     assert {"admin", "village1", "village2", "worker1", "worker2"} <= accounts.keys(), out
-    for username in LOCK_ACCOUNTS.values():
-        server.flask("create-admin", "--username", username, "--full-name", "锁定测试", "--password", PASSWORD)
-        accounts[username] = PASSWORD
+    server.flask(*[("create-admin", "--username", username, "--full-name", "锁定测试", "--password", PASSWORD)
+                   for username in LOCK_ACCOUNTS.values()])
+    accounts.update(dict.fromkeys(LOCK_ACCOUNTS.values(), PASSWORD))
     server.start()
-    yield DemoServer(server, accounts)
-    server.stop()
+    return DemoServer(server, accounts)
+
+
+def _build_fresh(server):
+    server.flask(("db", "upgrade"))
+    return server.start()
+
+
+@pytest.fixture(scope="session")
+def _servers(request, tmp_path_factory, make_database):
+    """Build every server this session needs side by side (each build is a few CLI start-ups)."""
+    items = request.session.items
+    servers, futures = [], {"demo": None, "fresh": []}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        if any("demo_server" in item.fixturenames for item in items):
+            servers.append(Server(tmp_path_factory.mktemp("demo-server"), make_database("demo")))
+            futures["demo"] = pool.submit(_build_demo, servers[-1])
+        for _ in range(sum("fresh_server" in item.fixturenames for item in items)):
+            servers.append(Server(tmp_path_factory.mktemp("fresh-server"), make_database("fresh")))
+            futures["fresh"].append(pool.submit(_build_fresh, servers[-1]))
+        try:
+            yield futures
+        finally:
+            for future in [futures["demo"], *futures["fresh"]]:
+                if future is not None:
+                    future.cancel()
+            pool.shutdown(wait=True)
+            for server in servers:
+                server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_server(_servers):
+    """A server on the demo data; ``accounts`` maps every demo username (and the lock-out admins) to its password."""
+    return _servers["demo"].result()
 
 
 @pytest.fixture
-def fresh_server(tmp_path_factory, make_database):
-    """A server on an upgraded, empty database: the first visit goes to the set-up page."""
-    server = Server(tmp_path_factory.mktemp("fresh-server"), make_database("fresh"))
-    server.flask("db", "upgrade")
-    server.start()
+def fresh_server(_servers):
+    """A server on an upgraded, empty database (the first visit goes to the set-up page); one per test."""
+    server = _servers["fresh"].pop(0).result()
     yield server
     server.stop()
 
@@ -207,8 +249,8 @@ def axe_source():
 def _artifacts_dir():
     """Start every run with an empty screenshot folder."""
     if ARTIFACTS.exists():
-        for png in ARTIFACTS.glob("*.png"):
-            png.unlink()
+        for old in [*ARTIFACTS.glob("*.png"), ARTIFACTS / "axe.txt"]:
+            old.unlink(missing_ok=True)
     ARTIFACTS.mkdir(exist_ok=True)
 
 
@@ -306,6 +348,9 @@ class UI:
             # Evaluated through the DevTools protocol, which the page's CSP does not govern.
             page.evaluate(self.axe_source)
         result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+        with open(ARTIFACTS / "axe.txt", "a", encoding="utf-8") as fh:  # every finding, for reading later
+            found = ", ".join(f"{v['id']} [{v['impact']}] ×{len(v['nodes'])}" for v in result) or "none"
+            fh.write(f"{self.test_name}[{self.viewport}] {step} {urlsplit(page.url).path}: {found}\n")
         bad = [v for v in result if v["impact"] in ("serious", "critical")]
         if bad:
             lines = [f"{step} ({page.url}): {len(bad)} serious/critical axe violation(s):"]
@@ -328,7 +373,7 @@ def make_ui(browser, viewport, axe_source, request):
     def _make(base_url):
         context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
                                       service_workers="block", **VIEWPORTS[viewport])
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(15_000)
         contexts.append(context)
         ui = UI(context.new_page(), viewport, test_name, axe_source)
         uis.append(ui)

@@ -39,11 +39,14 @@ def test_login_and_logout(ui, demo_server, viewport):
         page.locator(".topbar").get_by_role("button", name="退出").click()
 
     expect(page.locator(".flash-success")).to_have_text("您已安全退出。")
+    expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.locator("#username")).to_be_visible()
     ui.check("logged-out", logged_in=False)
 
-    # The page before the logout is protected now: going back shows the login page again.
+    # The page before the logout is protected now: going back reloads it (no htmx history
+    # cache, no-store) and the server sends the browser to the login page again.
     page.go_back()
+    expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)(me|grids)"))
     expect(page.locator("#username")).to_be_visible()
     expect(page.locator("nav.bottombar")).to_have_count(0)
     page.goto("/grids/")
@@ -51,25 +54,36 @@ def test_login_and_logout(ui, demo_server, viewport):
     expect(page.get_by_role("heading", level=1)).to_have_text("登录村网格")
 
 
+def _submit_login(page, username, password):
+    """Submit the login form and return the status of the server's answer to the POST."""
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    with page.expect_response(lambda r: r.request.method == "POST" and "/login" in r.url) as answer:
+        page.get_by_role("button", name="登录").click()
+    return answer.value.status
+
+
 def test_lockout_after_five_wrong_passwords(ui, demo_server, viewport):
     page = ui.page
-    username = LOCK_ACCOUNTS[viewport]
+    username = LOCK_ACCOUNTS[viewport]  # one account per viewport: the lock must not leak between tests
     page.goto("/login")
     for attempt in range(1, 6):
-        page.get_by_label("用户名").fill(username)
-        page.get_by_label("密码").fill(f"wrong-password-{attempt}")
-        page.get_by_role("button", name="登录").click()
+        assert _submit_login(page, username, f"wrong-password-{attempt}") == 401
         if attempt < 5:
             expect(page.get_by_role("alert")).to_contain_text(f"再错 {5 - attempt} 次")
-    expect(page.get_by_role("alert")).to_contain_text("锁定")
     expect(page.get_by_role("alert")).to_contain_text("账号已锁定")
     ui.check("locked", logged_in=False)
 
     # Even the right password is refused while the account is locked.
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(demo_server.accounts[username])
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("alert")).to_contain_text("账号已锁定")
+    assert _submit_login(page, username, demo_server.accounts[username]) == 401
+    expect(page.get_by_role("alert")).to_contain_text("锁定")
+    expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.locator("#username")).to_be_visible()
     expect(page.locator("nav.bottombar")).to_have_count(0)
     ui.check("locked-right-password", logged_in=False)
+
+    # And the lock is not a property of this browser: a new visit is refused as well.
+    page.context.clear_cookies()
+    page.goto("/login")
+    assert _submit_login(page, username, demo_server.accounts[username]) == 401
+    expect(page.get_by_role("alert")).to_contain_text("锁定")

@@ -31,6 +31,7 @@ def test_grid_tree(ui, demo_server, viewport):
     expect(town).to_have_count(1)  # loaded by htmx on toggle
     expect(county_list.locator(":scope > li.loading")).to_have_count(0)
     expect(county.locator(":scope > details")).to_have_attribute("open", "")
+    expect(page.locator("header.topbar")).to_have_count(1)  # a fragment came back, not a whole page
     ui.check("tree-county-open")
 
     town.locator(":scope > details > summary").click()
