@@ -30,6 +30,8 @@ class Defaults:
     LOGIN_LOCK_MINUTES = 15
     PASSWORD_MIN_LENGTH = 10
 
+    # WTForms' built-in Chinese messages (app.core.forms.Form); no Flask-Babel needed.
+    WTF_I18N_ENABLED = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     WTF_CSRF_SSL_STRICT = False
 

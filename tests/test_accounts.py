@@ -145,7 +145,7 @@ def test_create_user_rules(client, users, tree, app):
             "grids": [tree["cluster_a"]], "password": "Initial-pass-2026"}
     # A village admin cannot create a township account, nor bind a foreign grid.
     html = client.post("/users/new", {**base, "role": "township"}).get_data(as_text=True)
-    assert "Not a valid choice" in html or "不能设置" in html or "无效" in html
+    assert "不是有效的选择" in html and "Not a valid" not in html
     html = client.post("/users/new", {**base, "grids": [tree["village_b"]]}).get_data(as_text=True)
     assert "不在您的管理范围内" in html
     assert client.post("/users/new", base).status_code == 302

@@ -1,19 +1,18 @@
 """Account forms."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from .models import ROLE_CHOICES
-from ..core.forms import Phone
+from ..core.forms import Form, Phone
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), Length(max=40)])
     password = PasswordField("密码", validators=[DataRequired("请输入密码。")])
     remember = BooleanField("在这台设备上保持登录")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     old_password = PasswordField("当前密码", validators=[DataRequired("请输入当前密码。")])
     new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码。")])
     confirm = PasswordField("再次输入新密码", validators=[DataRequired("请再次输入新密码。")])
@@ -26,7 +25,7 @@ class ChangePasswordForm(FlaskForm):
 USERNAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]{2,40}$", message="用户名只能用字母、数字、下划线、点和减号，2 到 40 个字符。")
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
     full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
     phone = StringField("手机号", validators=[Optional(), Phone()])

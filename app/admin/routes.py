@@ -2,7 +2,6 @@
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp
@@ -14,6 +13,7 @@ from ..core.timeutil import LOCAL_TZ
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import GridKind, GridLevel
+from ..core.forms import Form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -52,13 +52,13 @@ def audit_log():
                   actions=ACTION_LABELS, entities=[e for e in entities if e])
 
 
-class LevelForm(FlaskForm):
+class LevelForm(Form):
     key = StringField("代号（英文）", validators=[DataRequired("请填写代号。"), Regexp(r"^[a-z][a-z0-9_]{1,31}$", message="代号用小写英文字母、数字和下划线。")])
     name = StringField("名称", validators=[DataRequired("请填写名称。"), Length(max=40)])
     rank = IntegerField("排序（越小越高）", validators=[NumberRange(1, 999, message="排序应在 1 到 999 之间。")])
 
 
-class KindForm(FlaskForm):
+class KindForm(Form):
     key = StringField("代号（英文）", validators=[DataRequired("请填写代号。"), Regexp(r"^[a-z][a-z0-9_]{1,31}$", message="代号用小写英文字母、数字和下划线。")])
     name = StringField("名称", validators=[DataRequired("请填写名称。"), Length(max=40)])
 

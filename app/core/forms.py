@@ -1,4 +1,12 @@
 """Form helpers shared by every area."""
+from flask_wtf import FlaskForm
+
+
+class Form(FlaskForm):
+    """The base of every form: WTForms' own messages ("不是有效的选择" …) in Chinese."""
+
+    class Meta:
+        locales = ["zh"]
 
 
 class ServiceError(Exception):

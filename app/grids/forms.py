@@ -1,13 +1,12 @@
 """Grid forms."""
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from .models import GRID_ROLES
-from ..core.forms import Phone
+from ..core.forms import Form, Phone
 
 
-class GridForm(FlaskForm):
+class GridForm(Form):
     name = StringField("网格名称", validators=[DataRequired("请填写网格名称。"), Length(max=80, message="名称最多 80 个字。")])
     level_id = SelectField("层级", coerce=int)
     kind_id = SelectField("网格类型", coerce=int)
@@ -15,16 +14,16 @@ class GridForm(FlaskForm):
     area_desc = TextAreaField("区域范围（四至、包含的屋场等）", validators=[Length(max=2000)])
 
 
-class RenameForm(FlaskForm):
+class RenameForm(Form):
     name = StringField("网格名称", validators=[DataRequired("请填写网格名称。"), Length(max=80, message="名称最多 80 个字。")])
     area_desc = TextAreaField("区域范围（四至、包含的屋场等）", validators=[Length(max=2000)])
 
 
-class MoveForm(FlaskForm):
+class MoveForm(Form):
     parent_id = SelectField("移到哪个上级网格之下", coerce=int)
 
 
-class StaffForm(FlaskForm):
+class StaffForm(Form):
     role = SelectField("岗位", choices=list(GRID_ROLES.items()))
     user_id = SelectField("选择账号", coerce=int)
     name = StringField("或填写姓名（无账号人员）", validators=[Length(max=40)])

@@ -1,11 +1,10 @@
 """联系户 screens: the worker's own households, assigning a household's worker, the leader's view per grid."""
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField
 
 from ..accounts.permissions import can, require
-from ..core.forms import ServiceError, run_form
+from ..core.forms import Form, ServiceError, run_form
 from ..core.scope import get_grid_or_404
 from ..core.web import render
 from ..extensions import db
@@ -15,11 +14,11 @@ from .service import get_household_or_404
 bp = Blueprint("contacts", __name__)
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     user_id = SelectField("联系网格员", coerce=int, validate_choice=False)
 
 
-class BulkAssignForm(FlaskForm):
+class BulkAssignForm(Form):
     household_ids = SelectMultipleField("要安排的户", coerce=int, validate_choice=False)
     user_id = SelectField("安排给", coerce=int, validate_choice=False)
 

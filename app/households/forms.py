@@ -1,10 +1,9 @@
 """Ledger forms."""
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..core.forms import Phone
+from ..core.forms import Form, Phone
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 
@@ -15,7 +14,7 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ResidentForm(FlaskForm):
+class ResidentForm(Form):
     name = StringField("姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
     id_number = StringField("身份证号", validators=[DataRequired("请填写身份证号。")],
                             description="18 位；性别和出生日期按身份证号自动填写。")
@@ -25,7 +24,7 @@ class ResidentForm(FlaskForm):
     flags = CheckboxList("标记", choices=[(f, f) for f in RESIDENT_FLAGS])
 
 
-class HouseholdForm(FlaskForm):
+class HouseholdForm(Form):
     grid_id = SelectField("所属网格（最低一级）", coerce=int)
     address = StringField("门牌地址", validators=[DataRequired("请填写门牌地址。"), Length(max=200)])
     phone = StringField("户联系电话", validators=[Optional(), Phone()])
@@ -39,37 +38,37 @@ class NewHouseholdForm(HouseholdForm):
     head_political = SelectField("户主政治面貌", choices=[(p, p) for p in POLITICAL])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField("状态", choices=[("moved_out", "迁出"), ("deceased", "死亡"), ("active", "在册")])
     status_date = DateField("日期", validators=[Optional()])
     note = StringField("说明（迁往何处、原因等）", validators=[Length(max=200)])
 
 
-class HeadForm(FlaskForm):
+class HeadForm(Form):
     head_id = SelectField("新户主", coerce=int)
     reason = StringField("原因", validators=[Length(max=200)])
 
 
-class SplitForm(FlaskForm):
+class SplitForm(Form):
     resident_ids = CheckboxList("分出的成员（第一个勾选的为新户户主）", coerce=int)
     address = StringField("新户门牌地址", validators=[DataRequired("请填写新户的门牌地址。"), Length(max=200)])
 
 
-class ArchiveForm(FlaskForm):
+class ArchiveForm(Form):
     reason = StringField("注销原因", validators=[DataRequired("请填写注销原因。"), Length(max=200)])
 
 
-class TagForm(FlaskForm):
+class TagForm(Form):
     category_id = SelectField("类别", coerce=int)
     start_date = DateField("开始日期", validators=[Optional()])
     reason = StringField("纳入原因", validators=[Length(max=200)])
 
 
-class EndTagForm(FlaskForm):
+class EndTagForm(Form):
     end_date = DateField("结束日期", validators=[Optional()])
     end_reason = StringField("结束原因", validators=[DataRequired("请填写结束原因。"), Length(max=200)])
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     grid_id = SelectField("所属村", coerce=int)
     name = StringField("类别名称", validators=[DataRequired("请填写类别名称。"), Length(max=40)])

@@ -1,13 +1,12 @@
 """First-run set-up form."""
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from ..accounts.forms import USERNAME_RULE
-from ..core.forms import Phone
+from ..core.forms import Form, Phone
 
 
-class SetupForm(FlaskForm):
+class SetupForm(Form):
     org_name = StringField("县或乡镇名称", validators=[DataRequired("请填写县或乡镇名称。"), Length(max=80)])
     org_level = SelectField("层级", choices=[("county", "县（区）"), ("town", "乡镇（街道）")])
     division_code = StringField("区划代码（12 位，可选）", validators=[Optional(), Regexp(r"^\d{12}$", message="区划代码应为 12 位数字。")])

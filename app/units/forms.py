@@ -1,14 +1,13 @@
 """Unit forms. Choices are checked by the service (Chinese messages), not by WTForms."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..core.forms import Phone
+from ..core.forms import Form, Phone
 from ..households.models import RISK_GRADES, UNIT_KINDS
 from .service import UNIT_STATUS
 
 
-class UnitForm(FlaskForm):
+class UnitForm(Form):
     name = StringField("单位名称", validators=[DataRequired("请填写单位名称。"),
                                            Length(max=100, message="单位名称最多 100 个字。")])
     kind = SelectField("单位类型", choices=[(k, k) for k in UNIT_KINDS], validate_choice=False)
@@ -25,5 +24,5 @@ class UnitForm(FlaskForm):
     notes = TextAreaField("备注", validators=[Length(max=2000, message="备注最多 2000 个字。")])
 
 
-class UnitStatusForm(FlaskForm):
+class UnitStatusForm(Form):
     status = SelectField("状态", choices=list(UNIT_STATUS.items()), validate_choice=False)
