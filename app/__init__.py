@@ -56,11 +56,12 @@ def create_app(config=None):
     from .admin.routes import bp as admin_bp
     from .grids.routes import bp as grids_bp
     from .households.contact_routes import bp as contacts_bp
+    from .households.excel_routes import bp as ledger_excel_bp
     from .households.routes import bp as households_bp
     from .main.routes import bp as main_bp
     from .units.routes import bp as units_bp
 
-    for bp in (main_bp, accounts_bp, grids_bp, households_bp, contacts_bp, units_bp, admin_bp):
+    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, admin_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -41,7 +41,7 @@ def server_running():
 
 def init_app(app):
     """Register the commands."""
-    for command in (create_admin, import_divisions, backup, restore, serve, demo_data, check):
+    for command in (create_admin, import_divisions, import_households, backup, restore, serve, demo_data, check):
         app.cli.add_command(command)
 
 
@@ -107,6 +107,58 @@ def import_divisions(file):
         audit.record("import", "grid", None, f"导入区划 {Path(file).name}：{result.created} 新增，{result.updated} 更新")
         db.session.commit()
     click.echo(result.summary())
+
+
+@click.command("import-households")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="只检查，不导入")
+@click.option("--as", "username", default=None, help="以哪个账号的名义和管理范围导入（默认：第一个系统管理员）")
+def import_households(file, dry_run, username):
+    """Import an Excel household roster (.xlsx), all or nothing; errors are listed with row and column."""
+    from .accounts.models import User
+    from .households import excel
+
+    if username:
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"找不到账号 {username}（--as）")
+    else:
+        user = db.session.scalar(select(User).where(User.role == "admin", User.is_disabled.is_(False)).order_by(User.id))
+        if user is None:
+            raise click.ClickException("还没有系统管理员账号，请先 create-admin，或用 --as 指定账号")
+    if user.is_disabled:
+        raise click.ClickException(f"账号 {user.username} 已停用")
+    with audit.acting_as(f"{user.username}（命令行）", user.id):
+        try:
+            with open(file, "rb") as fh:
+                plan = excel.read_roster(fh, user)
+        except ServiceError as exc:
+            click.echo(f"{file}：{exc}", err=True)
+            click.echo("households: 0 rows, 0 created, 0 updated, 1 errors")
+            sys.exit(1)
+        if plan.errors:
+            db.session.rollback()
+            for row, column, message in plan.errors:
+                click.echo(f"第 {row} 行 [{column}]：{message}", err=True)
+            click.echo(plan.summary())
+            sys.exit(1)
+        if dry_run:
+            db.session.rollback()
+            click.echo(plan.summary())
+            return
+        try:
+            counts = excel.apply_plan(plan, user)
+            audit.record("import", "household", None,
+                         f"命令行导入名册 {Path(file).name}：{counts['rows']} 行，新增 {counts['created']} 人、"
+                         f"更新 {counts['updated']} 人，新建 {plan.households_created} 户")
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"{file}：{exc}", err=True)
+            click.echo(f"households: {plan.rows} rows, 0 created, 0 updated, 1 errors")
+            sys.exit(1)
+    click.echo(plan.summary())
 
 
 def _backup_dir():

@@ -15,6 +15,7 @@ from .core.models import Setting
 from .extensions import db
 from .grids import service as grid_service
 from .grids.models import Grid
+from .core.db import starts_with
 
 DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程沈"
@@ -72,7 +73,7 @@ def build_demo(seed=20261127):
                                               rng.choice(["村医", "民警", "党员代表", "志愿者", "妇女主任"]))
         leader = _user(f"leader{vi}", "leader", [village], rng, accounts, village.name)
         grid_service.assign_staff(village, "leader", leader)
-        clusters = db.session.scalars(select(Grid).where(Grid.path.startswith(village.path), Grid.level_id == cl_level.id)).all()
+        clusters = db.session.scalars(select(Grid).where(starts_with(Grid.path, village.path), Grid.level_id == cl_level.id)).all()
         worker = _user(f"worker{vi}", "worker", [clusters[0]], rng, accounts, clusters[0].name)
         grid_service.assign_staff(clusters[0], "worker", worker)
         for cluster in clusters[1:]:

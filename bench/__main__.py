@@ -232,12 +232,13 @@ def main():
             server.terminate()
             server.wait(10)
             log.close()
+        for name, f in figures.items():
+            print(f"{name:<24} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (round trip)")
+        for name, f in search.items():
+            print(f"search {name:<17} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (server time)")
+        print(f"household list page {list_rps:.1f} req/s, bare page {bare_rps:.1f} req/s; server peak RSS {rss} MB",
+              flush=True)
         import_s_10k, import_out = import_roster_seconds(env)
-    for name, f in figures.items():
-        print(f"{name:<24} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (round trip)")
-    for name, f in search.items():
-        print(f"search {name:<17} p50 {f['p50']:>7.2f} ms   p95 {f['p95']:>7.2f} ms  (server time)")
-    print(f"household list page {list_rps:.1f} req/s, bare page {bare_rps:.1f} req/s")
     print(f"import 10k rows: {import_out}")
     result = {
         "grids": grids,

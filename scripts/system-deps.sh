@@ -5,7 +5,7 @@
 # Exits 0 when everything is present afterwards, 1 when something is still missing.
 set -u
 runtime=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fontconfig)
-testing=(chromium poppler-utils)
+testing=(chromium poppler-utils libreoffice-calc-nogui)
 want=("${runtime[@]}")
 [ "${1:-}" = "--test" ] && want+=("${testing[@]}")
 

@@ -29,7 +29,26 @@ def _foreign_ids(app, tree, users):
         hh = ledger_fixture(grid_b)
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
-                "unit_id": unit_fixture(grid_b).id}
+                "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"])}
+
+
+def pending_import_fixture(app, user_id):
+    """A roster uploaded by ``user_id`` and waiting for its preview/confirmation: its token."""
+    import io
+    import json
+    import secrets
+    from pathlib import Path
+
+    from app.households.excel import template_workbook
+
+    token = secrets.token_urlsafe(32)
+    folder = Path(app.instance_path) / "imports"
+    folder.mkdir(exist_ok=True)
+    buf = io.BytesIO()
+    template_workbook().save(buf)
+    (folder / f"{token}.xlsx").write_bytes(buf.getvalue())
+    (folder / f"{token}.json").write_text(json.dumps({"user_id": user_id, "filename": "乙村名册.xlsx"}), encoding="utf-8")
+    return token
 
 
 def ledger_fixture(grid):
@@ -91,6 +110,8 @@ def _sample(arg, rule, ids):
         return sorted(converter.items)[0] if hasattr(converter, "items") else converter.regex.strip("()").split("|")[0]
     if arg == "filename":
         return "css/app.css"
+    if arg == "token":  # an upload that does not exist (string tokens: see pending_import_fixture)
+        return "x" * 43
     raise AssertionError(f"route {rule.rule}: no sample value for <{arg}> — add it to FOREIGN_IDS in this test")
 
 

@@ -112,7 +112,8 @@ def _describe(obj, action):
     exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id", "created_at"}
     masks = getattr(cls, "__audit_mask__", {})
     state = inspect(obj)
-    attrs = state.attrs  # each access of state.attrs builds a new mapping: once per record, not per column
+    # Each access of state.attrs builds a new mapping: once per record, and only for updates.
+    attrs = state.attrs if action == "update" else None
     parts = []
     for attr in state.mapper.column_attrs:
         key = attr.key

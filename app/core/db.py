@@ -53,6 +53,9 @@ def configure_engine(app):
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Lets LIKE 'prefix%' use the ordinary indexes (tree paths, ID and phone tails,
+        # pinyin initials); case-insensitive matching goes through lower() (ilike).
+        cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -98,3 +101,17 @@ def sqlite_path():
     return url.database
 
 
+
+
+def starts_with(column, prefix):
+    """``column LIKE 'prefix%'`` with the whole pattern bound as one value.
+
+    SQLAlchemy's ``startswith`` renders ``LIKE ? || '%'``, an expression that
+    keeps SQLite from using the index; a single bound pattern lets SQLite (with
+    case_sensitive_like, see above) and PostgreSQL (text_pattern_ops indexes)
+    answer with an index range scan.
+    """
+    if any(c in prefix for c in "%_\\"):
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+    return column.like(prefix + "%")

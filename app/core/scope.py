@@ -9,6 +9,7 @@ from flask import abort
 from sqlalchemy import false, or_, select, true
 
 from ..extensions import db
+from .db import starts_with
 from ..grids.models import Grid
 
 
@@ -34,12 +35,17 @@ def grid_clause(user, grid=Grid):
         return true()
     if not paths:
         return false()
-    return or_(*[grid.path.startswith(p, autoescape=True) for p in paths])
+    return or_(*[starts_with(grid.path, p) for p in paths])
 
 
 def visible_grid_ids(user):
     """A subquery of the ids of every grid the user may see."""
     return select(Grid.id).where(grid_clause(user)).scalar_subquery()
+
+
+def subtree_ids(grid):
+    """A subquery of the ids of a grid and everything below it."""
+    return select(Grid.id).where(starts_with(Grid.path, grid.path)).scalar_subquery()
 
 
 def can_see_grid(user, grid):

@@ -13,6 +13,7 @@ from ..households import service as ledger
 from . import service
 from .forms import GridForm, MoveForm, RenameForm, StaffForm
 from .models import GRID_ROLES, Grid, GridKind, GridLevel, GridStaff
+from ..core.db import starts_with
 
 bp = Blueprint("grids", __name__, url_prefix="/grids")
 
@@ -117,7 +118,7 @@ def move(grid_id):
     form = MoveForm()
     candidates = db.session.execute(
         select(Grid.id, Grid.name, Grid.depth).join(GridLevel, Grid.level_id == GridLevel.id)
-        .where(grid_clause(current_user), GridLevel.rank < grid.level.rank, ~Grid.path.startswith(grid.path),
+        .where(grid_clause(current_user), GridLevel.rank < grid.level.rank, ~starts_with(Grid.path, grid.path),
                Grid.id != grid.parent_id)
         .order_by(Grid.path)
     ).all()

@@ -11,6 +11,7 @@ from ..core.forms import ServiceError
 from ..core.scope import can_see_grid
 from ..extensions import db
 from .models import GRID_ROLES, MIN_TEAM_SIZE, Grid, GridKind, GridLevel, GridStaff
+from ..core.db import starts_with
 
 # Levels and kinds every installation starts with (the migration inserts them;
 # an admin can rename them and add more). Ranks leave room for levels in between.
@@ -114,7 +115,7 @@ def child_rows(parent_id, user_clause):
 
 def grid_counts(grid):
     """Counts shown on the grid page: direct children, whole subtree, staff."""
-    subtree = db.session.scalar(select(func.count(Grid.id)).where(Grid.path.startswith(grid.path))) - 1
+    subtree = db.session.scalar(select(func.count(Grid.id)).where(starts_with(Grid.path, grid.path))) - 1
     children = db.session.scalar(select(func.count(Grid.id)).where(Grid.parent_id == grid.id))
     staff = db.session.scalar(select(func.count(GridStaff.id)).where(GridStaff.grid_id == grid.id))
     return {"children": children, "subtree": subtree, "staff": staff}
@@ -262,7 +263,7 @@ def move_grid_unchecked(grid, new_parent):
     shift = new_path.count("/") - old_path.count("/")
     db.session.execute(
         update(Grid)
-        .where(Grid.path.startswith(old_path))
+        .where(starts_with(Grid.path, old_path))
         .values(path=func.replace(Grid.path, old_path, new_path), depth=Grid.depth + shift)
         .execution_options(synchronize_session=False)
     )

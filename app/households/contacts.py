@@ -12,9 +12,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid
+from ..core.scope import can_see_grid, subtree_ids
 from ..extensions import db
-from ..grids.models import Grid, GridStaff
+from ..grids.models import GridStaff
 from .models import CategoryTag, ContactLink, Household
 from .service import households_query
 
@@ -24,10 +24,6 @@ LINK_MAX = 30
 LINK_RULE = f"篇二：三级网格（屋场）网格员每人联系 {LINK_MIN}–{LINK_MAX} 户；少于 {LINK_MIN} 户或多于 {LINK_MAX} 户的标出。"
 # Accounts that can link households.
 CONTACT_ROLES = ("worker", "leader")
-
-
-def _subtree(grid):
-    return select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()
 
 
 # --- who may link a household ----------------------------------------------
@@ -92,7 +88,7 @@ def bulk_assign(actor, grid, household_ids, user, today=None):
     if user is None:
         raise ServiceError("请选择联系网格员。", "user_id")
     rows = db.session.scalars(households_query(actor).options(joinedload(Household.contact))
-                              .where(Household.id.in_(ids), Household.grid_id.in_(_subtree(grid)))).unique().all()
+                              .where(Household.id.in_(ids), Household.grid_id.in_(subtree_ids(grid)))).unique().all()
     if len(rows) != len(ids):
         raise ServiceError(f"勾选的户中有 {len(ids) - len(rows)} 户不在“{grid.name}”范围内，请刷新页面后重试。",
                            "household_ids")
@@ -147,7 +143,7 @@ def workers_of(grid):
     Serving: holds the 网格员 post in a grid of the subtree, or is a worker account
     bound to one, or links a household there (shown so a leader sees who to replace).
     """
-    subtree = _subtree(grid)
+    subtree = subtree_ids(grid)
     posted = select(GridStaff.user_id).where(GridStaff.grid_id.in_(subtree), GridStaff.role == "worker",
                                              GridStaff.user_id.is_not(None))
     bound = select(user_grid.c.user_id).where(user_grid.c.grid_id.in_(subtree))
@@ -172,7 +168,7 @@ def unlinked_query(actor, grid):
     """Active households in the grid's subtree that nobody links, by grid and address."""
     linked = select(ContactLink.household_id)
     return (households_query(actor).options(joinedload(Household.head), joinedload(Household.grid))
-            .where(Household.grid_id.in_(_subtree(grid)), Household.status == "active", Household.id.not_in(linked))
+            .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active", Household.id.not_in(linked))
             .order_by(Household.grid_id, Household.address, Household.id))
 
 

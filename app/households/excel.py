@@ -49,13 +49,14 @@ ID_COLUMNS = ("head_id", "id_number")
 # Which column a check_resident error belongs to.
 FIELD_COLUMN = {"name": "name", "id_number": "id_number", "sex": "id_number", "birth_date": "id_number",
                 "phone": "phone", "relation": "relation", "political_status": "political_status", "flags": "flags"}
-LIST_SPLIT = re.compile(r"[、,，;；/\s]+")
+LIST_SPLIT = re.compile(r"[、,，;；\s]+")  # not "/": categories such as 小康户/专业户 contain it
 GRID_SPLIT = re.compile(r"\s*[/／]\s*")
 # The template's example row (a made-up person with a valid number); refused on import.
 EXAMPLE_ID = "330522198001010015"
 EXAMPLE_ROW = ["东庄一组", "东庄村1号", EXAMPLE_ID, "张三", EXAMPLE_ID, "户主", "13800138000", "群众", "", ""]
 CHUNK = 500
 TAG_REASON = "导入名册"
+FLUSH_EVERY = 250  # households between flushes while applying a plan
 
 
 # --- reading cells ----------------------------------------------------------
@@ -110,11 +111,18 @@ def _names_by_id(ids):
     return out
 
 
+def _in_order(names, chain):
+    """Whether ``names`` appear in ``chain`` in this order (levels may be left out: "甲村/东庄一组")."""
+    it = iter(chain)
+    return all(name in it for name in names)
+
+
 class GridResolver:
     """Finds the lowest-level grid a roster's 所属网格 cell names, within the importer's scope.
 
-    A cell holds a grid's name, or a path of names ending with it ("村/自然村/组",
-    any number of trailing levels) when the name alone is ambiguous.
+    A cell holds a grid's name, or a path of names ending with it ("村/自然村/组";
+    higher levels may be added and levels in between left out) when the name alone
+    is ambiguous.
     """
 
     def __init__(self, user):
@@ -159,7 +167,7 @@ class GridResolver:
         parts = tuple(p for p in GRID_SPLIT.split(text) if p)
         if not parts:
             return None, "所属网格为空。"
-        found = [g for g in self.by_name.get(parts[-1], ()) if self.chains[g][-len(parts):] == parts]
+        found = [g for g in self.by_name.get(parts[-1], ()) if _in_order(parts[:-1], self.chains[g][:-1])]
         if len(found) == 1:
             return found[0], None
         if len(found) > 1:
@@ -268,7 +276,7 @@ def template_workbook(user=None):
                  "已登记的户按户主身份证号找到。导入不会办理迁出、死亡、分户或迁户，这些请在系统中办理。"),
         ("列名", "必填", "说明"),
         (HEADERS["grid"], "是", "户所在的最低一级网格（如村民小组、屋场）的名称，必须在您的管理范围内。"
-                                 "名称有重名时写成路径，用“/”分隔，如“甲村/东庄自然村/东庄一组”。"
+                                 "名称有重名时写成“村/自然村/组”这样的路径，用“/”分隔，如“甲村/东庄自然村/东庄一组”。"
                                  "家庭成员行可以不填；填了就必须与户主行相同。"),
         (HEADERS["address"], "是", "门牌地址，最多 200 字。家庭成员行可以不填；填了就必须与户主行相同。"
                                     "已登记的户在户主行填写新地址即可修改地址。"),
@@ -332,7 +340,7 @@ class HouseholdPlan:
     head_number: str
     rows: list = field(default_factory=list)
     head_row: RosterRow | None = None
-    household: Household | None = None  # existing household (matched by its head's ID number)
+    household: Household | None = None  # already registered (matched by its head's ID number)
     grid: Grid | None = None
     address: str = ""
     categories: list = field(default_factory=list)
@@ -350,6 +358,8 @@ class RosterPlan:
     unchanged: int = 0          # of those, people whose row changes nothing
     households_created: int = 0
     households_updated: int = 0
+    registered: dict = field(default_factory=dict, repr=False)  # {ID number: Resident} already on the ledger
+    checked: dict = field(default_factory=dict, repr=False)     # check_resident's answers, reused by apply_plan
 
     def error(self, row, key, message):
         self.errors.append((row, HEADERS.get(key, key), message))
@@ -358,13 +368,20 @@ class RosterPlan:
         return f"households: {self.rows} rows, {self.created} created, {self.updated} updated, {len(self.errors)} errors"
 
 
-def _sheet(wb):
-    if SHEET in wb.sheetnames:
-        return wb[SHEET]
-    return wb[wb.sheetnames[0]]
+def read_roster(fileobj, user):
+    """Read and check a roster; returns a RosterPlan (nothing is written).
+
+    Raises ServiceError when the file is not a readable .xlsx workbook.
+    """
+    wb = open_workbook(fileobj)
+    try:
+        ws = wb[SHEET] if SHEET in wb.sheetnames else wb[wb.sheetnames[0]]
+        return _RosterReader(user).read(ws.iter_rows(values_only=True))
+    finally:
+        wb.close()
 
 
-def _load_existing(numbers):
+def _load_registered(numbers):
     """{ID number: Resident} for the numbers already registered, with household and head loaded."""
     out = {}
     numbers = sorted(numbers)
@@ -375,92 +392,84 @@ def _load_existing(numbers):
     return out
 
 
-def read_roster(fileobj, user):
-    """Read and check a roster; returns a RosterPlan (nothing is written).
+class _RosterReader:
+    """Checks a roster row by row, then household by household, with a few batch queries."""
 
-    Raises ServiceError when the file is not a readable .xlsx workbook.
-    """
-    wb = open_workbook(fileobj)
-    try:
-        return _read(_sheet(wb), user)
-    finally:
-        wb.close()
+    def __init__(self, user):
+        self.user = user
+        self.plan = RosterPlan()
+        self.resolver = GridResolver(user)
+        self.categories = {c.name: c for c in service.categories_for(user)}
+        self.scope_ids = None if user.is_admin else set(db.session.scalars(select(Grid.id).where(grid_clause(user))))
+        self.positions = {}
+        self.seen = {}          # ID number -> first row
+        self.households = {}    # head's ID number -> HouseholdPlan
 
+    def visible(self, grid_id):
+        return self.scope_ids is None or grid_id in self.scope_ids
 
-def _read(ws, user):
-    plan = RosterPlan()
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None) or ()
-    positions = {}
-    by_header = {header_: key for key, header_, _ in COLUMNS}
-    for i, value in enumerate(header):
-        key = by_header.get(_text(value))
-        if key and key not in positions:
-            positions[key] = i
-    missing = [HEADERS[k] for k in REQUIRED if k not in positions]
-    if missing:
-        plan.errors.append((1, "表头", f"第 1 行应为表头，缺少列：{'、'.join(missing)}。"
-                                       f"请使用下载的模板（列：{'、'.join(HEADERS.values())}）。"))
-        return plan
-
-    def cell(values, key):
-        i = positions.get(key)
+    def cell(self, values, key):
+        i = self.positions.get(key)
         return values[i] if i is not None and i < len(values) else None
 
-    categories = {c.name: c for c in service.categories_for(user)}
-    category_grid_paths = {}
-    resolver = GridResolver(user)
-    raw = []
-    for number, values in enumerate(rows, start=2):
-        if values is None or _blank(values):
-            continue
-        raw.append((number, values))
-    plan.rows = len(raw)
+    def read(self, rows):
+        plan = self.plan
+        header = next(rows, None) or ()
+        by_header = {text: key for key, text, _ in COLUMNS}
+        for i, value in enumerate(header):
+            key = by_header.get(_text(value))
+            if key and key not in self.positions:
+                self.positions[key] = i
+        missing = [HEADERS[k] for k in REQUIRED if k not in self.positions]
+        if missing:
+            plan.errors.append((1, "表头", f"第 1 行应为表头，缺少列：{'、'.join(missing)}。"
+                                           f"请使用下载的模板（列：{'、'.join(HEADERS.values())}）。"))
+            return plan
+        raw = [(n, values) for n, values in enumerate(rows, start=2) if values is not None and not _blank(values)]
+        plan.rows = len(raw)
+        parsed = [self._ids(n, values) for n, values in raw]
+        numbers = {p[2] for p in parsed if p[2]} | {p[4] for p in parsed if p[4]}
+        plan.registered = _load_registered(numbers)
+        with service.batch(registered=plan.registered, checked=plan.checked):
+            for item in parsed:
+                self._row(*item)
+        for hp in self.households.values():
+            self._household(hp)
+        order = list(HEADERS.values())
+        plan.errors.sort(key=lambda e: (e[0], order.index(e[1]) if e[1] in order else -1))
+        return plan
 
-    # Pass 1: every row on its own; ID numbers collected for one batch look-up.
-    parsed = []
-    numbers = set()
-    for number, values in raw:
-        head_number, head_error = None, None
-        head_cell = _id_cell(cell(values, "head_id"))
-        own_cell = _id_cell(cell(values, "id_number"))
-        relation = _text(cell(values, "relation"))
-        if head_cell is None or head_cell == "":
-            if relation != "户主":
-                head_error = "请填写户主身份证号（户主本人行可填本人身份证号）。"
-        else:
-            try:
-                head_number = parse_id_number(head_cell).number
-            except InvalidValue as exc:
-                head_error = str(exc)
+    def _ids(self, number, values):
+        """The row's own and head's ID numbers (None when unreadable) and the head cell's problem."""
+        relation = _text(self.cell(values, "relation"))
+        own_cell = _id_cell(self.cell(values, "id_number"))
+        head_cell = _id_cell(self.cell(values, "head_id"))
         try:
             own = parse_id_number(own_cell).number
         except InvalidValue:
-            own = None  # check_resident reports it
-        if own:
-            numbers.add(own)
-        if head_number:
-            numbers.add(head_number)
-        elif head_error is None and relation == "户主":
-            head_number = own
-        parsed.append((number, values, head_number, head_error, own, own_cell, relation))
+            own = None  # check_resident explains it
+        head, head_error = None, None
+        if head_cell is None or head_cell == "":
+            if relation == "户主":
+                head = own
+            else:
+                head_error = "请填写户主身份证号（户主本人行可以不填）。"
+        else:
+            try:
+                head = parse_id_number(head_cell).number
+            except InvalidValue as exc:
+                head_error = str(exc)
+        return number, values, head, head_error, own, own_cell, relation
 
-    existing = _load_existing(numbers)
-    scope_ids = None if user.is_admin else set(db.session.scalars(select(Grid.id).where(grid_clause(user))))
-
-    def visible(grid_id):
-        return scope_ids is None or grid_id in scope_ids
-
-    seen = {}
-    plans = {}
-    for number, values, head_number, head_error, own, own_cell, relation in parsed:
-        resident = existing.get(own) if own else None
+    def _row(self, number, values, head_number, head_error, own, own_cell, relation):
+        plan = self.plan
+        resident = plan.registered.get(own) if own else None
         data = service.ResidentData(
-            name=_text(cell(values, "name")), id_number=own or own_cell,
-            relation=relation or "其他", phone=_text(cell(values, "phone")),
-            political_status=_text(cell(values, "political_status")) or "群众",
-            flags=tuple(_split_list(cell(values, "flags"))))
-        # The ID checks are check_resident's; an already registered person is matched, not a clash.
+            name=_text(self.cell(values, "name")), id_number=own or own_cell, relation=relation or "其他",
+            phone=_text(self.cell(values, "phone")),
+            political_status=_text(self.cell(values, "political_status")) or "群众",
+            flags=tuple(_split_list(self.cell(values, "flags"))))
+        # The ID, phone and list checks are check_resident's; a registered person is matched, not a clash.
         fields, errors = service.check_resident(data, resident_id=resident.id if resident else None)
         for fld, message in errors:
             plan.error(number, FIELD_COLUMN.get(fld, fld), message)
@@ -468,157 +477,160 @@ def _read(ws, user):
             plan.error(number, "head_id", head_error)
         if own == EXAMPLE_ID:
             plan.error(number, "id_number", "这是模板中的示例行（张三），请删除后再导入。")
-        if own:
-            if own in seen:
-                plan.error(number, "id_number", f"身份证号 {mask_id_number(own)} 在第 {seen[own]} 行和第 {number} 行重复出现，"
-                                                f"同一个人只能填一行。")
-            else:
-                seen[own] = number
+        if own in self.seen:
+            plan.error(number, "id_number", f"身份证号 {mask_id_number(own)} 在第 {self.seen[own]} 行和第 {number} 行"
+                                            "重复出现，同一个人只能填一行。")
+        elif own:
+            self.seen[own] = number
         if own and head_number and relation == "户主" and head_number != own:
             plan.error(number, "relation", "与户主关系为“户主”时，户主身份证号应与本人身份证号相同。")
-        elif own and head_number == own and relation and relation != "户主":
-            plan.error(number, "relation", f"户主身份证号与本人身份证号相同，与户主关系应填“户主”（这里是“{relation}”）。")
-        if resident is not None and not visible(resident.grid_id):
+        elif own and head_number == own and relation != "户主":
+            plan.error(number, "relation", f"户主身份证号与本人身份证号相同，与户主关系应填“户主”（这里是“{relation or '空'}”）。")
+        if resident is not None and not self.visible(resident.grid_id):
             plan.error(number, "id_number", f"身份证号 {mask_id_number(own)} 已在系统中登记，但不在您的管理范围内，"
                                             "请联系上级核实。")
             resident = None
         cats = []
-        for name in _split_list(cell(values, "categories")):
-            if name in categories:
-                if categories[name] not in cats:
-                    cats.append(categories[name])
-            else:
-                plan.error(number, "categories", f"户类别“{name}”不在可选值内（{'、'.join(categories)}）。")
-        grid_text = _text(cell(values, "grid"))
-        row = RosterRow(row=number, grid_text=grid_text, address=_text(cell(values, "address")), head_number=head_number,
+        for name in _split_list(self.cell(values, "categories")):
+            if name not in self.categories:
+                plan.error(number, "categories", f"户类别“{name}”不在可选值内（{'、'.join(self.categories)}）。")
+            elif self.categories[name] not in cats:
+                cats.append(self.categories[name])
+        row = RosterRow(row=number, grid_text=_text(self.cell(values, "grid")),
+                        address=_text(self.cell(values, "address")), head_number=head_number,
                         data=data, fields=fields, categories=cats, resident=resident)
-        if grid_text:
-            row.grid, message = resolver.resolve(grid_text)
+        if row.grid_text:
+            row.grid, message = self.resolver.resolve(row.grid_text)
             if message:
                 plan.error(number, "grid", message)
         if len(row.address) > 200:
-            plan.error(number, "address", f"门牌地址超过 200 字（{len(row.address)} 字）。")
+            plan.error(number, "address", f"门牌地址超过 200 字（这里是 {len(row.address)} 字）。")
         if head_number:
-            hp = plans.setdefault(head_number, HouseholdPlan(head_number=head_number))
+            hp = self.households.setdefault(head_number, HouseholdPlan(head_number=head_number))
             hp.rows.append(row)
             if own == head_number and hp.head_row is None:
                 hp.head_row = row
 
-    # Pass 2: households.
-    for head_number, hp in plans.items():
-        head_resident = existing.get(head_number)
+    def _grid_label(self, grid):
+        return self.resolver.label(grid.id) if grid.id in self.resolver.chains else grid.name
+
+    def _household(self, hp):
+        """Pass 2: one household, new or already registered (matched by its head's ID number)."""
+        plan = self.plan
+        masked = mask_id_number(hp.head_number)
+        head_resident = plan.registered.get(hp.head_number)
         if head_resident is not None and head_resident.household.head_id == head_resident.id:
             hp.household = head_resident.household
-        head = hp.head_row
-        h = hp.household
-        if h is not None and not visible(h.grid_id):
-            # Reported on the head's own row already when it is in the file.
+        head, h = hp.head_row, hp.household
+        if h is not None and not self.visible(h.grid_id):
             for row in hp.rows:
-                if row is not head:
-                    plan.error(row.row, "head_id", f"户主身份证号 {mask_id_number(head_number)} 对应的户不在您的管理范围内。")
-            continue
+                if row is not head:  # the head's own row has said so already
+                    plan.error(row.row, "head_id", f"户主身份证号 {masked} 对应的户不在您的管理范围内。")
+            return
         if h is not None and h.status != "active":
             for row in hp.rows:
-                plan.error(row.row, "head_id", f"户主身份证号 {mask_id_number(head_number)} 对应的户（{h.address}）已注销，"
-                                               "不能再导入成员。")
-            continue
+                plan.error(row.row, "head_id", f"户主身份证号 {masked} 对应的户（{h.address}）已注销，不能再导入。")
+            return
         if h is None and head is None:
             for row in hp.rows:
-                plan.error(row.row, "head_id", f"户主身份证号 {mask_id_number(head_number)} 在本表中没有“户主”行，"
-                                               "系统中也没有以此人为户主的户。请补上户主本人的一行，或核对户主身份证号。")
-            continue
+                plan.error(row.row, "head_id", f"户主身份证号 {masked} 在本表中没有“户主”行，系统中也没有以此人为户主的户。"
+                                               "请补上户主本人的一行，或核对户主身份证号。")
+            return
         if h is None:
             if not head.grid_text:
                 plan.error(head.row, "grid", "户主行要填写所属网格。")
             if not head.address:
                 plan.error(head.row, "address", "户主行要填写门牌地址。")
             hp.grid, hp.address = head.grid, head.address
-            plan.households_created += 1
         else:
             hp.grid = h.grid
             hp.address = head.address if head is not None and head.address else h.address
-            plan.households_updated += 1
             if head is not None and head.grid is not None and head.grid.id != h.grid_id:
-                plan.error(head.row, "grid", f"该户已登记在“{resolver.label(h.grid_id) if h.grid_id in resolver.chains else h.grid.name}”，"
-                                             "导入不能改动户的所属网格；如需迁移请在系统中办理。")
+                plan.error(head.row, "grid", f"该户已登记在“{self._grid_label(h.grid)}”，导入不能改动户的所属网格；"
+                                             "如需迁移请在系统中办理。")
         for row in hp.rows:
-            if row is head:
-                continue
-            if row.grid is not None and hp.grid is not None and row.grid.id != hp.grid.id:
-                where = f"户主行（第 {head.row} 行）" if head is not None else "该户已登记的网格"
-                plan.error(row.row, "grid", f"所属网格与{where}不一致；同一户的人应在同一网格，成员行可以不填。")
-            if row.address and hp.address and row.address != hp.address:
-                where = f"户主行（第 {head.row} 行）的“{hp.address}”" if head is not None else f"该户已登记的“{hp.address}”"
-                plan.error(row.row, "address", f"门牌地址与{where}不一致；成员行可以不填。")
-        for row in hp.rows:
+            if row is not head:
+                where = f"户主行（第 {head.row} 行）" if head is not None else "该户已登记的"
+                if row.grid is not None and hp.grid is not None and row.grid.id != hp.grid.id:
+                    plan.error(row.row, "grid", f"所属网格与{where}“{self._grid_label(hp.grid)}”不一致；"
+                                                "同一户的人在同一网格，成员行可以不填。")
+                if row.address and hp.address and row.address != hp.address:
+                    plan.error(row.row, "address", f"门牌地址与{where}“{hp.address}”不一致；成员行可以不填。")
             r = row.resident
             if r is not None and (h is None or r.household_id != h.id):
-                target = "新建的户" if h is None else f"“{h.address}”户"
+                target = "一个新户" if h is None else f"“{h.address}”户"
                 plan.error(row.row, "id_number", f"{r.name}（{mask_id_number(r.id_number)}）已登记在“{r.household.address}”户，"
                                                  f"本表把他（她）列入{target}；导入不办理迁户或分户，请在系统中办理。")
             for c in row.categories:
                 if c not in hp.categories:
                     hp.categories.append(c)
         for c in hp.categories:
-            if c.grid_id is not None and hp.grid is not None:
-                if c.grid_id not in category_grid_paths:
-                    category_grid_paths[c.grid_id] = db.session.get(Grid, c.grid_id).path
-                if not hp.grid.path.startswith(category_grid_paths[c.grid_id]):
-                    row = next(r for r in hp.rows if c in r.categories)
-                    plan.error(row.row, "categories", f"户类别“{c.name}”是其他村自定义的类别，不能用于本户。")
+            if c.grid_id is not None and hp.grid is not None and not self.visible_category(c, hp.grid):
+                row = next(r for r in hp.rows if c in r.categories)
+                plan.error(row.row, "categories", f"户类别“{c.name}”是其他村自定义的类别，不能用于本户。")
+        if h is None:
+            plan.households_created += 1
+        else:
+            plan.households_updated += 1
         for row in hp.rows:
             if row.resident is None:
                 plan.created += 1
             else:
                 plan.updated += 1
-                if not row.changed:
-                    plan.unchanged += 1
+                plan.unchanged += not row.changed
         plan.households.append(hp)
-    plan.errors.sort(key=lambda e: (e[0], list(HEADERS.values()).index(e[1]) if e[1] in HEADERS.values() else -1))
-    return plan
+
+    def visible_category(self, category, grid):
+        """A village's own category applies within that village's subtree only."""
+        own = self.resolver.grid(category.grid_id)
+        return own is not None and grid.path.startswith(own.path)
 
 
 def apply_plan(plan, user):
     """Write a checked plan: all or nothing.
 
-    Raises ServiceError (nothing should then be committed: the caller rolls back)
-    when the plan has errors or a service refuses a row. Returns
-    {"rows", "created", "updated"} (people); the caller commits.
+    Raises ServiceError when the plan has errors or a service refuses a row; the
+    caller then rolls back, so nothing is written. Returns {"rows", "created",
+    "updated"} (people); the caller commits.
     """
     if plan.errors:
         raise ServiceError(f"名册有 {len(plan.errors)} 处错误，没有导入。")
     today = date.today()
     created = updated = 0
-    for hp in plan.households:
-        try:
-            if hp.household is None:
-                head = hp.head_row
-                h = service.create_household(user, hp.grid, hp.address, head.data, head.fields.get("phone", ""))
-                created += 1
-                for row in hp.rows:
-                    if row is not head:
-                        service.add_resident(h, row.data)
-                        created += 1
-            else:
-                h = hp.household
-                if hp.address != h.address:
-                    service.update_household(h, hp.address, h.phone, h.notes)
-                for row in hp.rows:
-                    if row.resident is None:
-                        service.add_resident(h, row.data)
-                        created += 1
-                    else:
-                        if row.changed:
-                            service.update_resident(row.resident, row.data)
-                        updated += 1
-            if hp.categories:
-                active = {t.category_id for t in h.tags if t.active}
-                for c in hp.categories:
-                    if c.id not in active:
-                        service.tag(h, c, today, TAG_REASON)
-        except ServiceError as exc:
-            row = hp.head_row or hp.rows[0]
-            raise ServiceError(f"第 {row.row} 行所在的户（户主身份证号 {mask_id_number(hp.head_number)}）无法导入：{exc}") from None
+    with service.batch(registered=plan.registered, checked=plan.checked):
+        for n, hp in enumerate(plan.households, start=1):
+            if n % FLUSH_EVERY == 0:
+                db.session.flush()  # several middle-sized flushes cost less than one huge one
+            try:
+                if hp.household is None:
+                    head = hp.head_row
+                    h = service.create_household(user, hp.grid, hp.address, head.data, head.fields.get("phone", ""))
+                    created += 1
+                    for row in hp.rows:
+                        if row is not head:
+                            service.add_resident(h, row.data)
+                            created += 1
+                else:
+                    h = hp.household
+                    if hp.address != h.address:
+                        service.update_household(h, hp.address, h.phone, h.notes)
+                    for row in hp.rows:
+                        if row.resident is None:
+                            service.add_resident(h, row.data)
+                            created += 1
+                        else:
+                            if row.changed:
+                                service.update_resident(row.resident, row.data)
+                            updated += 1
+                if hp.categories:
+                    active = {t.category_id for t in h.tags if t.active}
+                    for c in hp.categories:
+                        if c.id not in active:
+                            service.tag(h, c, today, TAG_REASON)
+            except ServiceError as exc:
+                row = hp.head_row or hp.rows[0]
+                raise ServiceError(f"第 {row.row} 行所在的户（户主身份证号 {mask_id_number(hp.head_number)}）"
+                                   f"无法导入：{exc}") from None
     return {"rows": plan.rows, "created": created, "updated": updated}
 
 
@@ -635,6 +647,13 @@ def export_households(households):
         out.extend(db.session.scalars(q).unique())
     order = {hid: n for n, hid in enumerate(ids)}
     return sorted(out, key=lambda h: order[h.id])
+
+
+def members(household, resident_status="active"):
+    """The people of a household an export lists: the head first, then in order of registration."""
+    out = [r for r in household.residents if resident_status is None or r.status == resident_status]
+    out.sort(key=lambda r: (r.id != household.head_id, r.id))
+    return out
 
 
 def export_workbook(households, reveal, resident_status="active"):
@@ -664,11 +683,9 @@ def export_workbook(households, reveal, resident_status="active"):
         return c
 
     for h in households:
-        members = [r for r in h.residents if resident_status is None or r.status == resident_status]
-        members.sort(key=lambda r: (r.id != h.head_id, r.id))
         head_number = h.head.id_number if h.head is not None else ""
         cats = "、".join(t.category.name for t in h.tags if t.active)
-        for r in members:
+        for r in members(h, resident_status):
             flags = "、".join(r.flag_list)
             ws.append([labels.get(h.grid_id, h.grid.name), h.address, text_cell(show(head_number)), r.name,
                        text_cell(show(r.id_number)), r.relation, text_cell(r.phone), r.political_status, flags, cats])

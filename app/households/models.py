@@ -58,7 +58,7 @@ class Household(db.Model):
     address = db.Column(db.String(200), nullable=False)
     head_id = db.Column(db.Integer, db.ForeignKey("resident.id", use_alter=True, name="fk_household_head_id_resident"))
     phone = db.Column(db.String(20), nullable=False, default="")
-    phone_rev = db.Column(db.String(20), nullable=False, default="", index=True)
+    phone_rev = db.Column(db.String(20), nullable=False, default="")
     notes = db.Column(db.Text, nullable=False, default="")
     status = db.Column(db.String(20), nullable=False, default="active")  # active / archived
     split_from_id = db.Column(db.Integer, db.ForeignKey("household.id"))
@@ -68,6 +68,8 @@ class Household(db.Model):
     head = db.relationship("Resident", foreign_keys=[head_id], post_update=True)
     residents = db.relationship("Resident", foreign_keys="Resident.household_id", back_populates="household",
                                 order_by="Resident.id")
+
+    __table_args__ = (db.Index("ix_household_phone_rev", "phone_rev", postgresql_ops={"phone_rev": "text_pattern_ops"}),)
 
     @property
     def audit_label(self):
@@ -91,22 +93,29 @@ class Resident(db.Model):
     name = db.Column(db.String(40), nullable=False, index=True)
     id_number = db.Column(db.String(18), nullable=False, unique=True)
     # Reversed copies make "ends with" searches index lookups.
-    id_number_rev = db.Column(db.String(18), nullable=False, index=True)
+    id_number_rev = db.Column(db.String(18), nullable=False)
     sex = db.Column(db.String(2), nullable=False)
     birth_date = db.Column(db.Date, nullable=False)
     phone = db.Column(db.String(20), nullable=False, default="")
-    phone_rev = db.Column(db.String(20), nullable=False, default="", index=True)
+    phone_rev = db.Column(db.String(20), nullable=False, default="")
     relation = db.Column(db.String(10), nullable=False, default="其他")
     political_status = db.Column(db.String(20), nullable=False, default="群众")
     flags = db.Column(db.String(200), nullable=False, default="")  # comma-separated RESIDENT_FLAGS
     status = db.Column(db.String(20), nullable=False, default="active")
     status_date = db.Column(db.Date)
     status_note = db.Column(db.String(200), nullable=False, default="")
-    name_initials = db.Column(db.String(20), nullable=False, default="", index=True)
-    name_initials_alt = db.Column(db.String(20), nullable=False, default="", index=True)
+    name_initials = db.Column(db.String(20), nullable=False, default="")
+    name_initials_alt = db.Column(db.String(20), nullable=False, default="")
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     household = db.relationship(Household, foreign_keys=[household_id], back_populates="residents")
+
+    # Prefix searches (LIKE 'x%'): text_pattern_ops on PostgreSQL; SQLite uses
+    # these with case_sensitive_like (core/db.py).
+    __table_args__ = tuple(
+        db.Index(f"ix_resident_{col}", col, postgresql_ops={col: "text_pattern_ops"})
+        for col in ("id_number_rev", "phone_rev", "name_initials", "name_initials_alt")
+    )
 
     @property
     def audit_label(self):

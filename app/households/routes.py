@@ -17,6 +17,7 @@ from . import service
 from .forms import (ArchiveForm, CategoryForm, EndTagForm, HeadForm, HouseholdForm, NewHouseholdForm, ResidentForm,
                     SplitForm, StatusForm, TagForm)
 from .models import CategoryTag, Household, Resident
+from ..core.scope import subtree_ids
 
 bp = Blueprint("households", __name__)
 
@@ -41,8 +42,9 @@ def filter_grid_choices(user):
     return [(r.id, "　" * (r.depth - base) + r.name) for r in rows]
 
 
-def _filters():
-    args = request.args
+def ledger_filters(args=None):
+    """The ledger's filters from the query string (or another mapping: the export form)."""
+    args = request.args if args is None else args
     return {
         "q": (args.get("q") or "").strip(),
         "grid_id": args.get("grid_id", type=int),
@@ -54,24 +56,30 @@ def _filters():
 @bp.route("/households/")
 def index():
     """One search box for people and households; without a query, the scoped household list."""
-    f = _filters()
-    categories = service.categories_for(current_user)
-    ctx = {"f": f, "categories": categories, "grids": filter_grid_choices(current_user)}
+    f = ledger_filters()
+    # Called by the full page only; an htmx search renders just the results.
+    ctx = {"f": f, "categories": lambda: service.categories_for(current_user),
+           "grids": lambda: filter_grid_choices(current_user)}
     if f["q"]:
         ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:
-        q = service.households_query(current_user).options(joinedload(Household.head), joinedload(Household.grid))
-        if f["grid_id"]:
-            g = get_grid_or_404(current_user, f["grid_id"])
-            q = q.where(Household.grid_id.in_(select(Grid.id).where(Grid.path.startswith(g.path))))
-        if f["category_id"]:
-            q = q.where(Household.id.in_(select(CategoryTag.household_id).where(
-                CategoryTag.category_id == f["category_id"], CategoryTag.end_date.is_(None))))
-        q = q.where(Household.status == ("archived" if f["status"] == "archived" else "active"))
-        ctx["page"] = db.paginate(q.order_by(Household.grid_id, Household.address, Household.id),
-                                  per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        q = ledger_query(current_user, f).options(joinedload(Household.head), joinedload(Household.grid))
+        ctx["page"] = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
         ctx["sizes"] = service.member_counts([h.id for h in ctx["page"].items])
     return render("households/index.html", "households/_results.html", **ctx)
+
+
+def ledger_query(user, f):
+    """The households the ledger lists for filters ``f`` without a search query (the export uses it too)."""
+    q = service.households_query(user)
+    if f["grid_id"]:
+        g = get_grid_or_404(user, f["grid_id"])
+        q = q.where(Household.grid_id.in_(subtree_ids(g)))
+    if f["category_id"]:
+        q = q.where(Household.id.in_(select(CategoryTag.household_id).where(
+            CategoryTag.category_id == f["category_id"], CategoryTag.end_date.is_(None))))
+    q = q.where(Household.status == ("archived" if f["status"] == "archived" else "active"))
+    return q.order_by(Household.grid_id, Household.address, Household.id)
 
 
 def _resident_data(form, prefix=""):

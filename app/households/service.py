@@ -1,20 +1,23 @@
 """Ledger rules: households and residents with their history, categories, counts, search."""
 import re
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select, union
 from sqlalchemy.orm import joinedload
 
 from ..core import audit
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, visible_grid_ids
+from ..core.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid
 from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
                      Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
 from .names import name_initials
+from ..core.db import starts_with
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -77,12 +80,87 @@ def gram_rows(household, residents):
 
 
 def reindex(household):
-    """Rewrite the search postings of one household and its residents."""
+    """Rewrite the search postings of one household and its residents (at the end of a batch())."""
+    state = _batch.get()
+    if state is not None:
+        state.households[id(household)] = household
+        return
+    reindex_many([household])
+
+
+def reindex_many(households, chunk=500):
+    """Rewrite the search postings of several households at once."""
     db.session.flush()
-    db.session.execute(delete(SearchGram).where(SearchGram.household_id == household.id))
-    rows = gram_rows(household, household.residents)
+    households = list(households)
+    ids = [h.id for h in households]
+    for i in range(0, len(ids), chunk):
+        db.session.execute(delete(SearchGram).where(SearchGram.household_id.in_(ids[i:i + chunk])))
+    rows = [row for h in households for row in gram_rows(h, h.residents)]
     if rows:
-        db.session.execute(insert(SearchGram), rows)
+        # The table, not the ORM entity: one executemany however the rows' None values fall.
+        db.session.execute(insert(SearchGram.__table__), rows)
+
+
+# --- many changes at once (a roster import) --------------------------------
+
+@dataclass
+class _Batch:
+    registered: dict | None
+    checked: dict | None
+    households: dict = field(default_factory=dict)
+    has_children: dict = field(default_factory=dict)
+
+
+_batch = ContextVar("ledger_batch", default=None)
+
+
+@contextmanager
+def batch(registered=None, checked=None):
+    """Run many ledger changes as one: the same functions, checks, events and audit rows,
+    but one flush and one rewrite of the search postings at the end instead of per record.
+
+    ``registered`` ({ID number: Resident}), when given, is what check_resident looks
+    ID numbers up in instead of querying once per person: it must hold every already
+    registered person among the numbers that will be checked (the caller loaded them
+    in a few batch queries). Two new people with one number in the same batch are
+    the caller's to refuse; the unique index stops them in any case.
+
+    ``checked`` (a dict the caller keeps) remembers check_resident's answers, so a
+    batch that writes what an earlier batch with the same ``registered`` checked
+    does not check every person twice (the answer depends only on those two).
+    """
+    state = _Batch(registered, checked)
+    token = _batch.set(state)
+    try:
+        with db.session.no_autoflush:
+            yield
+    finally:
+        _batch.reset(token)
+    reindex_many(state.households.values())
+
+
+def _flush():
+    """Flush now, except inside batch() where one flush at the end writes everything."""
+    if _batch.get() is None:
+        db.session.flush()
+
+
+def _has_children(grid):
+    """Whether households may not be registered in this grid (asked once per grid in a batch)."""
+    state = _batch.get()
+    if state is None:
+        return bool(grid.children.count())
+    if grid.id not in state.has_children:
+        state.has_children[grid.id] = bool(grid.children.count())
+    return state.has_children[grid.id]
+
+
+def _registered(number):
+    """The resident already registered with this ID number, or None."""
+    state = _batch.get()
+    if state is not None and state.registered is not None:
+        return state.registered.get(number)
+    return db.session.scalar(select(Resident).where(Resident.id_number == number))
 
 
 # --- households and residents ---------------------------------------------
@@ -108,6 +186,18 @@ class ResidentData:
 
 def check_resident(data, household_id=None, resident_id=None):
     """Validate and normalise; returns (fields dict, errors as [(field, message)])."""
+    state = _batch.get()
+    if state is not None and state.checked is not None:
+        key = (data.name, data.id_number, data.relation, data.phone, data.political_status, tuple(data.flags),
+               data.sex, data.birth_date, resident_id)
+        if key not in state.checked:
+            state.checked[key] = _check_resident(data, resident_id)
+        fields, errors = state.checked[key]
+        return dict(fields), list(errors)
+    return _check_resident(data, resident_id)
+
+
+def _check_resident(data, resident_id):
     errors = []
     fields = {}
     name = (data.name or "").strip()
@@ -127,7 +217,7 @@ def check_resident(data, household_id=None, resident_id=None):
             errors.append(("sex", f"性别“{data.sex}”与身份证号不符（身份证号显示为{idn.sex}）。"))
         if data.birth_date and data.birth_date != idn.birth_date:
             errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（应为 {idn.birth_date}）。"))
-        clash = db.session.scalar(select(Resident).where(Resident.id_number == idn.number))
+        clash = _registered(idn.number)
         if clash is not None and clash.id != resident_id:
             errors.append(("id_number", f"身份证号 {idn.masked} 已登记在“{clash.household.address}”的 {clash.name} 名下。"))
     try:
@@ -162,7 +252,7 @@ def create_household(user, grid, address, head, phone="", notes=""):
     """A new household with its head (ResidentData)."""
     if not can_see_grid(user, grid):
         raise ServiceError("该网格不在您的管理范围内。", "grid_id")
-    if grid.children.count():
+    if _has_children(grid):
         raise ServiceError(f"“{grid.name}”下还有下级网格，户应登记在最低一级网格（如村民小组、屋场）。", "grid_id")
     address = (address or "").strip()
     if not address:
@@ -175,12 +265,12 @@ def create_household(user, grid, address, head, phone="", notes=""):
     fields, errors = check_resident(head)
     if errors:
         _raise_first(errors)
-    household = Household(grid=grid, address=address, phone=phone, phone_rev=phone[::-1], notes=notes or "")
+    household = Household(grid=grid, grid_id=grid.id, address=address, phone=phone, phone_rev=phone[::-1], notes=notes or "")
     db.session.add(household)
-    db.session.flush()
+    _flush()
     resident = Resident(household=household, grid_id=grid.id, **fields)
     db.session.add(resident)
-    db.session.flush()
+    _flush()
     household.head = resident
     _event(household, "created", f"建档，户主 {resident.name}")
     reindex(household)
@@ -195,7 +285,7 @@ def add_resident(household, data):
         raise ServiceError(f"本户已有户主 {household.head.name}，如需更换请用“变更户主”。", "relation")
     resident = Resident(household=household, grid_id=household.grid_id, **fields)
     db.session.add(resident)
-    db.session.flush()
+    _flush()
     if fields["relation"] == "户主":
         household.head = resident
     _event(household, "member_added", f"新增成员 {resident.name}（{resident.relation}）")
@@ -368,7 +458,7 @@ def member_counts(household_ids):
 
 def grid_counts(grid):
     """Live counts for a grid's whole subtree: households, residents, party members, each category."""
-    subtree = select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()
+    subtree = subtree_ids(grid)
     hh = db.session.scalar(select(func.count(Household.id)).where(Household.grid_id.in_(subtree),
                                                                  Household.status == "active"))
     people = db.session.execute(
@@ -420,62 +510,68 @@ def classify(q):
     return "other"
 
 
+def _candidates(kind, q):
+    """Ids of residents and of households that may match, each from one index lookup."""
+    if kind == "name":
+        first = q[:2]
+        residents = select(SearchGram.resident_id).where(SearchGram.gram == first, SearchGram.field == "n")
+        households = (select(SearchGram.household_id).where(SearchGram.gram == first, SearchGram.field == "a")
+                      if len(q) >= 2 else None)
+        return residents, households
+    if kind == "initials":
+        lowered = q.lower()
+        return union(select(Resident.id).where(starts_with(Resident.name_initials, lowered)),
+                     select(Resident.id).where(starts_with(Resident.name_initials_alt, lowered))), None
+    number = q.upper()
+    if len(number) == 18:
+        return select(Resident.id).where(Resident.id_number == number), None
+    rev = number[::-1]
+    return (union(select(Resident.id).where(starts_with(Resident.id_number_rev, rev)),
+                  select(Resident.id).where(starts_with(Resident.phone_rev, rev))),
+            select(Household.id).where(starts_with(Household.phone_rev, rev)))
+
+
 def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
-    """Find residents (by name, initials, ID number or its tail, phone) and households (by address)."""
+    """Find residents (by name, initials, ID number or its tail, phone) and households (by address, phone).
+
+    Each kind of query first takes candidate ids from one index (search
+    postings, initials, reversed ID and phone numbers), then checks scope,
+    the full text and the filters on those candidates only.
+    """
     q = "".join((q or "").split())
     kind = classify(q) if q else "none"
-    res_q = select(Resident).options(joinedload(Resident.household).joinedload(Household.grid))
-    hh_q = select(Household).options(joinedload(Household.head), joinedload(Household.grid))
-    scope = None if user.is_admin else visible_grid_ids(user)
+    if kind not in ("name", "initials", "digits"):
+        return SearchResult([], [], kind)
+    if kind == "digits" and len(q) < 4:
+        return SearchResult([], [], "too_short")
+    res_ids, hh_ids = _candidates(kind, q)
+    # Scope is checked on each candidate's grid path (cheap per row) rather than
+    # by building the list of every grid in a county-wide scope.
+    place = [grid_clause(user, Grid)]
     if grid_id:
         g = db.session.get(Grid, grid_id)
         if g is not None and can_see_grid(user, g):
-            scope = select(Grid.id).where(Grid.path.startswith(g.path)).scalar_subquery()
-    households = []
-    if kind == "name":
-        first = q[:2]
-        posting = select(SearchGram.resident_id).where(SearchGram.gram == first, SearchGram.field == "n")
-        addr = select(SearchGram.household_id).where(SearchGram.gram == first, SearchGram.field == "a")
-        if scope is not None:
-            posting = posting.where(SearchGram.grid_id.in_(scope))
-            addr = addr.where(SearchGram.grid_id.in_(scope))
-        res_q = res_q.where(Resident.id.in_(posting))
-        if len(q) > 2:
-            res_q = res_q.where(Resident.name.contains(q, autoescape=True))
-        if len(q) >= 2:
-            hh_q = hh_q.where(Household.id.in_(addr.distinct()))
-            if len(q) > 2:
-                hh_q = hh_q.where(Household.address.contains(q, autoescape=True))
-            households = None  # fetched below
-    elif kind == "initials":
-        lowered = q.lower()
-        res_q = res_q.where(or_(Resident.name_initials.startswith(lowered), Resident.name_initials_alt.startswith(lowered)))
-    elif kind == "digits":
-        rev = q.upper()[::-1]
-        if len(q) == 18:
-            res_q = res_q.where(Resident.id_number == q.upper())
-        elif len(q) < 4:
-            return SearchResult([], [], "too_short")
-        else:
-            res_q = res_q.where(or_(Resident.id_number_rev.startswith(rev), Resident.phone_rev.startswith(rev)))
-            hh_q = hh_q.where(Household.phone_rev.startswith(rev))
-            households = None
-    elif kind == "none":
-        return SearchResult([], [], kind)
-    else:
-        return SearchResult([], [], kind)
-    if scope is not None:
-        res_q = res_q.where(Resident.grid_id.in_(scope))
-        hh_q = hh_q.where(Household.grid_id.in_(scope))
+            place.append(starts_with(Grid.path, g.path))
+    res_q = (select(Resident).join(Grid, Grid.id == Resident.grid_id).where(Resident.id.in_(res_ids), *place)
+             .options(joinedload(Resident.household).joinedload(Household.grid)))
+    if kind == "name" and len(q) > 2:
+        res_q = res_q.where(Resident.name.contains(q, autoescape=True))
     if status in ("active", "moved_out", "deceased"):
         res_q = res_q.where(Resident.status == status)
+    tagged = (select(CategoryTag.household_id).where(CategoryTag.category_id == category_id, CategoryTag.end_date.is_(None))
+              if category_id else None)
+    if tagged is not None:
+        res_q = res_q.where(Resident.household_id.in_(tagged))
+    residents = db.session.scalars(res_q.order_by(Resident.name, Resident.id).limit(limit)).unique().all()
+    households = []
+    if hh_ids is not None:
+        hh_q = (select(Household).join(Grid, Grid.id == Household.grid_id).where(Household.id.in_(hh_ids), *place)
+                .options(joinedload(Household.head), joinedload(Household.grid)))
+        if kind == "name" and len(q) > 2:
+            hh_q = hh_q.where(Household.address.contains(q, autoescape=True))
         if status == "active":
             hh_q = hh_q.where(Household.status == "active")
-    if category_id:
-        tagged = select(CategoryTag.household_id).where(CategoryTag.category_id == category_id, CategoryTag.end_date.is_(None))
-        res_q = res_q.where(Resident.household_id.in_(tagged))
-        hh_q = hh_q.where(Household.id.in_(tagged))
-    residents = db.session.scalars(res_q.order_by(Resident.name, Resident.id).limit(limit)).unique().all()
-    if households is None:
+        if tagged is not None:
+            hh_q = hh_q.where(Household.id.in_(tagged))
         households = db.session.scalars(hh_q.order_by(Household.address, Household.id).limit(limit)).unique().all()
     return SearchResult(residents, households, kind)

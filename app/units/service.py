@@ -9,7 +9,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, visible_grid_ids
+from ..core.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
 from ..core.validators import InvalidValue, normalize_phone
 from ..extensions import db
 from ..grids.models import Grid
@@ -155,10 +155,6 @@ def get_unit_or_404(user, unit_id):
     if unit is None or not can_see_grid(user, unit.grid):
         abort(404)
     return unit
-
-
-def subtree_ids(grid):
-    return select(Grid.id).where(Grid.path.startswith(grid.path)).scalar_subquery()
 
 
 def search_units(user, grid=None, kind=None, risk_grade=None, key_only=False, q="", status="active"):

@@ -34,7 +34,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_household'))
     )
     with op.batch_alter_table('household', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_household_phone_rev'), ['phone_rev'], unique=False)
+        batch_op.create_index('ix_household_phone_rev', ['phone_rev'], unique=False, postgresql_ops={'phone_rev': 'text_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_household_grid_id'), ['grid_id'], unique=False)
 
     op.create_table('household_category',
@@ -142,11 +142,11 @@ def upgrade():
     with op.batch_alter_table('resident', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_resident_grid_id'), ['grid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_resident_household_id'), ['household_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_resident_id_number_rev'), ['id_number_rev'], unique=False)
+        batch_op.create_index('ix_resident_id_number_rev', ['id_number_rev'], unique=False, postgresql_ops={'id_number_rev': 'text_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_resident_name'), ['name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_resident_name_initials'), ['name_initials'], unique=False)
-        batch_op.create_index(batch_op.f('ix_resident_name_initials_alt'), ['name_initials_alt'], unique=False)
-        batch_op.create_index(batch_op.f('ix_resident_phone_rev'), ['phone_rev'], unique=False)
+        batch_op.create_index('ix_resident_name_initials', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'text_pattern_ops'})
+        batch_op.create_index('ix_resident_name_initials_alt', ['name_initials_alt'], unique=False, postgresql_ops={'name_initials_alt': 'text_pattern_ops'})
+        batch_op.create_index('ix_resident_phone_rev', ['phone_rev'], unique=False, postgresql_ops={'phone_rev': 'text_pattern_ops'})
 
     # household.head_id -> resident.id: added once both tables exist (they point at each other).
     with op.batch_alter_table('household', schema=None) as batch_op:
@@ -183,11 +183,11 @@ def downgrade():
 
     op.drop_table('search_gram')
     with op.batch_alter_table('resident', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_resident_phone_rev'))
-        batch_op.drop_index(batch_op.f('ix_resident_name_initials_alt'))
-        batch_op.drop_index(batch_op.f('ix_resident_name_initials'))
+        batch_op.drop_index('ix_resident_phone_rev')
+        batch_op.drop_index('ix_resident_name_initials_alt')
+        batch_op.drop_index('ix_resident_name_initials')
         batch_op.drop_index(batch_op.f('ix_resident_name'))
-        batch_op.drop_index(batch_op.f('ix_resident_id_number_rev'))
+        batch_op.drop_index('ix_resident_id_number_rev')
         batch_op.drop_index(batch_op.f('ix_resident_household_id'))
         batch_op.drop_index(batch_op.f('ix_resident_grid_id'))
 
@@ -215,7 +215,7 @@ def downgrade():
     op.drop_table('household_category')
     with op.batch_alter_table('household', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_household_grid_id'))
-        batch_op.drop_index(batch_op.f('ix_household_phone_rev'))
+        batch_op.drop_index('ix_household_phone_rev')
 
     op.drop_table('household')
     # ### end Alembic commands ###
