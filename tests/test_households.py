@@ -42,7 +42,7 @@ def test_household_with_members_and_derived_fields(ctx, tree):
     head = h.head
     assert head.name == "张三" and head.relation == "户主" and head.sex == "男" and head.birth_date == date(1980, 1, 1)
     assert head.name_initials == "zs"
-    with pytest.raises(ServiceError, match="已登记在"):
+    with pytest.raises(ServiceError, match="已在台账中登记"):
         hs.add_resident(h, hs.ResidentData(name="重复", id_number=head.id_number))
     with pytest.raises(ServiceError, match="校验位不对"):
         hs.add_resident(h, hs.ResidentData(name="错号", id_number="110105194912310021"))

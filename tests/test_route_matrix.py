@@ -61,8 +61,6 @@ def ledger_fixture(grid):
     existing = db.session.scalar(select(Household).where(Household.grid_id == grid.id))
     if existing is not None:
         return existing
-    from app.core.scope import can_see_grid  # noqa: F401  (service checks scope with the acting user)
-
     class _Admin:
         is_admin = True
         is_authenticated = True

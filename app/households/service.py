@@ -219,7 +219,7 @@ def _check_resident(data, resident_id):
             errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（应为 {idn.birth_date}）。"))
         clash = _registered(idn.number)
         if clash is not None and clash.id != resident_id:
-            errors.append(("id_number", f"身份证号 {idn.masked} 已登记在“{clash.household.address}”的 {clash.name} 名下。"))
+            errors.append(("id_number", f"身份证号 {idn.masked} 已在台账中登记，同一人不能登记两次。如是迁入，请先由原所在村办理迁出。"))
     try:
         fields["phone"] = normalize_phone(data.phone)
         fields["phone_rev"] = fields["phone"][::-1]
