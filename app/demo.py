@@ -28,13 +28,19 @@ def _name(rng):
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
 
-def _phone(rng):
-    return "1" + rng.choice("3589") + "".join(rng.choice("0123456789") for _ in range(9))
+# Prefixes of Chinese mobile numbers in use (a random 1xx prefix is often not a valid number).
+MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155",
+                   "156", "157", "158", "159", "177", "180", "181", "182", "183", "185", "186", "187", "188", "189")
+
+
+def random_mobile(rng):
+    """A made-up mobile number that phonenumbers accepts."""
+    return rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**7, 10**8)}"
 
 
 def _user(username, role, grids, rng, accounts, where):
     password = temporary_password()
-    user = User(username=username, full_name=_name(rng), phone=_phone(rng), role=role)
+    user = User(username=username, full_name=_name(rng), phone=random_mobile(rng), role=role)
     user.set_password(password)
     db.session.add(user)
     user.grids = grids
@@ -69,7 +75,7 @@ def build_demo(seed=20261127):
             for n in range(1, rng.choice((2, 3)) + 1):
                 cluster = grid_service.create_grid(nv, f"{name}第{n}村民小组", cl_level, general)
                 for _ in range(rng.choice((3, 5, 6))):
-                    grid_service.assign_staff(cluster, "team_member", None, _name(rng), _phone(rng),
+                    grid_service.assign_staff(cluster, "team_member", None, _name(rng), random_mobile(rng),
                                               rng.choice(["村医", "民警", "党员代表", "志愿者", "妇女主任"]))
         leader = _user(f"leader{vi}", "leader", [village], rng, accounts, village.name)
         grid_service.assign_staff(village, "leader", leader)
@@ -77,7 +83,7 @@ def build_demo(seed=20261127):
         worker = _user(f"worker{vi}", "worker", [clusters[0]], rng, accounts, clusters[0].name)
         grid_service.assign_staff(clusters[0], "worker", worker)
         for cluster in clusters[1:]:
-            grid_service.assign_staff(cluster, "worker", None, _name(rng), _phone(rng))
+            grid_service.assign_staff(cluster, "worker", None, _name(rng), random_mobile(rng))
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import insert, select
 from stdnum.cn import ric
 
+from app.demo import random_mobile
 from app.extensions import db
 from app.grids.models import Grid
 from app.households.models import Household, Resident, SearchGram
@@ -62,7 +63,7 @@ def generate(households=100_000, per_household=3, seed=7):
             res_id += 1
             name = person_name(rng)
             initials, alt = name_initials(name)
-            phone = f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}" if m == 0 or rng.random() < 0.3 else ""
+            phone = random_mobile(rng) if m == 0 or rng.random() < 0.3 else ""
             members.append(dict(id=res_id, household_id=hh_id, grid_id=grid.id, name=name, id_number=number,
                                 id_number_rev=number[::-1], sex="男" if int(number[16]) % 2 else "女",
                                 birth_date=birth, phone=phone, phone_rev=phone[::-1],
@@ -125,7 +126,7 @@ def roster_workbook(rows=10_000, seed=11):
             head_id = head_id or number
             row = {"grid": grid, "address": address, "head_id": head_id, "name": person_name(rng), "id_number": number,
                    "relation": "户主" if m == 0 else rng.choice(RELATIONS),
-                   "phone": f"1{rng.choice('3589')}{rng.randrange(10**8, 10**9)}" if m == 0 else "",
+                   "phone": random_mobile(rng) if m == 0 else "",
                    "political_status": "群众", "flags": "", "categories": "空巢老人户" if rng.random() < 0.05 and m == 0 else ""}
             ws.append([row[key] for key, _, _ in COLUMNS])
     return wb

@@ -5,7 +5,7 @@ Every query of grid-bound data filters through :func:`grid_clause` or
 :func:`get_grid_or_404` (or the area's own loader built on these), so the id of
 another grid's record answers 404 and never leaks that it exists.
 """
-from flask import abort
+from flask import abort, g, has_request_context
 from sqlalchemy import false, or_, select, true
 
 from ..extensions import db
@@ -28,10 +28,17 @@ def scope_paths(user):
     return kept
 
 
+def _covers_every_root(paths):
+    """Whether the paths include every root of the forest (then nothing needs filtering)."""
+    if "_vg_roots" not in g:
+        g._vg_roots = set(db.session.scalars(select(Grid.path).where(Grid.parent_id.is_(None))))
+    return bool(g._vg_roots) and g._vg_roots <= set(paths)
+
+
 def grid_clause(user, grid=Grid):
     """A WHERE clause on ``grid`` (Grid or an alias) limiting it to the user's subtrees."""
     paths = scope_paths(user)
-    if paths is None:
+    if paths is None or (paths and has_request_context() and _covers_every_root(paths)):
         return true()
     if not paths:
         return false()

@@ -63,8 +63,9 @@ def show(grid_id):
     by_role = {role: [s for s in staff if s.role == role] for role in GRID_ROLES}
     crumbs = [g for g in db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()[:-1]), grid_clause(current_user)).order_by(Grid.depth))]
     rows = service.child_rows(grid.id, grid_clause(current_user))
+    ledger_counts, child_counts = ledger.counts_with_children(grid)
     return render("grids/show.html", grid=grid, by_role=by_role, counts=service.grid_counts(grid), crumbs=crumbs,
-                  rows=rows, ledger=ledger.grid_counts(grid), ccounts=ledger.child_counts(grid), team_warning=service.team_warning(grid),
+                  rows=rows, ledger=ledger_counts, ccounts=child_counts, team_warning=service.team_warning(grid),
                   may_add=may_add_under(current_user, grid), may_reshape=may_reshape(current_user, grid),
                   may_assign=can(current_user, "assign_staff"))
 

@@ -69,7 +69,11 @@ class Household(db.Model):
     residents = db.relationship("Resident", foreign_keys="Resident.household_id", back_populates="household",
                                 order_by="Resident.id")
 
-    __table_args__ = (db.Index("ix_household_phone_rev", "phone_rev", postgresql_ops={"phone_rev": "text_pattern_ops"}),)
+    __table_args__ = (
+        db.Index("ix_household_phone_rev", "phone_rev", postgresql_ops={"phone_rev": "text_pattern_ops"}),
+        # The ledger list's order: it reads one page from here and stops.
+        db.Index("ix_household_list", "status", "grid_id", "address", "id"),
+    )
 
     @property
     def audit_label(self):
@@ -238,4 +242,6 @@ class SearchGram(db.Model):
     resident_id = db.Column(db.Integer, db.ForeignKey("resident.id", ondelete="CASCADE"), index=True)
     grid_id = db.Column(db.Integer, nullable=False)
 
-    __table_args__ = (db.Index("ix_search_gram_gram_grid", "gram", "grid_id"),)
+    # Covering, and in the order results are listed, so a search reads postings
+    # in index order and stops after the first page of matches.
+    __table_args__ = (db.Index("ix_search_gram_lookup", "gram", "field", "grid_id", "resident_id", "household_id"),)

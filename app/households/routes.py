@@ -1,15 +1,17 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
+import time
 from datetime import date
 
 from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import require
 from ..core import audit
 from ..core.forms import ServiceError, run_form
-from ..core.scope import get_grid_or_404, grid_clause
+from ..core.scope import get_grid_or_404, grid_clause, subtree_ids
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
@@ -17,7 +19,6 @@ from . import service
 from .forms import (ArchiveForm, CategoryForm, EndTagForm, HeadForm, HouseholdForm, NewHouseholdForm, ResidentForm,
                     SplitForm, StatusForm, TagForm)
 from .models import CategoryTag, Household, Resident
-from ..core.scope import subtree_ids
 
 bp = Blueprint("households", __name__)
 
@@ -31,15 +32,32 @@ def leaf_grid_choices(user):
     return [(g.id, f"{parents.get(g.parent_id, '')} · {g.name}") for g in rows]
 
 
-def filter_grid_choices(user):
-    """Grids for the list filter: the user's top grids and two levels below (not every house cluster)."""
-    from ..core.scope import top_grids
+# Rendered <option> lists of the grid filter, per scope, kept for a minute: a
+# county user's filter lists ~300 villages and building it cost more than the
+# rest of the list page. A grid renamed or added shows up within a minute.
+_OPTIONS_TTL = 60.0
+_options_cache = {}
 
-    tops = top_grids(user)
-    base = min((g.depth for g in tops), default=0)
-    rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
-                              .order_by(Grid.path)).all()
-    return [(r.id, "　" * (r.depth - base) + r.name) for r in rows]
+
+def grid_filter_options(user, selected=None):
+    """The grid filter's options: the user's top grids and two levels below (not every house cluster)."""
+    from ..core.scope import scope_paths, top_grids
+
+    key = (tuple(scope_paths(user) or ("*",)), db.engine.url.render_as_string())
+    hit = _options_cache.get(key)
+    if hit is None or hit[0] < time.monotonic():
+        tops = top_grids(user)
+        base = min((g.depth for g in tops), default=0)
+        rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
+                                  .order_by(Grid.path)).all()
+        html = Markup("").join(Markup('<option value="{}">{}</option>').format(r.id, "　" * (r.depth - base) + r.name)
+                               for r in rows)
+        hit = (time.monotonic() + _OPTIONS_TTL, str(html))
+        _options_cache[key] = hit
+    html = hit[1]
+    if selected:
+        html = html.replace(f'<option value="{int(selected)}">', f'<option value="{int(selected)}" selected>', 1)
+    return Markup(html)
 
 
 def ledger_filters(args=None):
@@ -59,7 +77,7 @@ def index():
     f = ledger_filters()
     # Called by the full page only; an htmx search renders just the results.
     ctx = {"f": f, "categories": lambda: service.categories_for(current_user),
-           "grids": lambda: filter_grid_choices(current_user)}
+           "grid_options": lambda: grid_filter_options(current_user, f["grid_id"])}
     if f["q"]:
         ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:

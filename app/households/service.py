@@ -5,12 +5,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, delete, func, insert, or_, select, union
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import joinedload
 
 from ..core import audit
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
+from ..core.scope import can_see_grid, grid_clause, subtree_ids
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid
@@ -35,9 +35,10 @@ def ensure_categories():
 
 def categories_for(user, grid=None):
     """Categories usable in the user's scope: the shared ones plus villages' own within it."""
-    q = select(HouseholdCategory).order_by(HouseholdCategory.group, HouseholdCategory.id)
-    own = HouseholdCategory.grid_id.in_(visible_grid_ids(user)) if not user.is_admin else HouseholdCategory.grid_id.is_not(None)
-    return db.session.scalars(q.where(or_(HouseholdCategory.grid_id.is_(None), own))).all()
+    q = (select(HouseholdCategory).outerjoin(Grid, Grid.id == HouseholdCategory.grid_id)
+         .where(or_(HouseholdCategory.grid_id.is_(None), grid_clause(user, Grid)))
+         .order_by(HouseholdCategory.group, HouseholdCategory.id))
+    return db.session.scalars(q).all()
 
 
 def add_category(user, grid, name, is_key=False):
@@ -419,11 +420,13 @@ def end_tag(t, end, reason):
 # --- scoping --------------------------------------------------------------
 
 def households_query(user):
-    """Households in the user's grids (the one path every ledger query starts from)."""
-    q = select(Household)
-    if not user.is_admin:
-        q = q.where(Household.grid_id.in_(visible_grid_ids(user)))
-    return q
+    """Households in the user's grids (the one path every ledger query starts from).
+
+    Scope is checked on each household's grid path through a join, which
+    lets a listing walk its index in order and stop after one page.
+    """
+    scope_grid = db.aliased(Grid)
+    return select(Household).join(scope_grid, scope_grid.id == Household.grid_id).where(grid_clause(user, scope_grid))
 
 
 def get_household_or_404(user, household_id):
@@ -456,38 +459,55 @@ def member_counts(household_ids):
         .group_by(Resident.household_id)).all())
 
 
-def grid_counts(grid):
-    """Live counts for a grid's whole subtree: households, residents, party members, each category."""
+def _per_grid_counts(grid):
+    """{grid id: [households, residents, party members]} for each grid of the subtree, summed up the tree.
+
+    One grouped count per table over the subtree's own rows, then summed along
+    each grid's path in Python: no per-child subtree joins, so a county page
+    costs a few grouped scans rather than one scan per child.
+    """
     subtree = subtree_ids(grid)
-    hh = db.session.scalar(select(func.count(Household.id)).where(Household.grid_id.in_(subtree),
-                                                                 Household.status == "active"))
-    people = db.session.execute(
-        select(func.count(Resident.id), func.count(Resident.id).filter(Resident.political_status.in_(PARTY_MEMBER)))
-        .where(Resident.grid_id.in_(subtree), Resident.status == "active")).one()
+    own = {}
+    for gid, n in db.session.execute(select(Household.grid_id, func.count(Household.id)).where(
+            Household.grid_id.in_(subtree), Household.status == "active").group_by(Household.grid_id)):
+        own[gid] = [n, 0, 0]
+    for gid, n, party in db.session.execute(
+            select(Resident.grid_id, func.count(Resident.id),
+                   func.count(Resident.id).filter(Resident.political_status.in_(PARTY_MEMBER)))
+            .where(Resident.grid_id.in_(subtree), Resident.status == "active").group_by(Resident.grid_id)):
+        row = own.setdefault(gid, [0, 0, 0])
+        row[1], row[2] = n, party
+    if not own:
+        return {}
+    paths = dict(db.session.execute(select(Grid.id, Grid.path).where(Grid.id.in_(list(own)))).all())
+    top = grid.depth
+    totals = {}
+    for gid, counts in own.items():
+        for anc in [int(x) for x in paths[gid].strip("/").split("/")][top:]:
+            t = totals.setdefault(anc, [0, 0, 0])
+            for k in range(3):
+                t[k] += counts[k]
+    return totals
+
+
+def grid_counts(grid, totals=None):
+    """Live counts for a grid's whole subtree: households, residents, party members, each category."""
+    totals = _per_grid_counts(grid) if totals is None else totals
+    hh, people, party = totals.get(grid.id, [0, 0, 0])
     cats = db.session.execute(
         select(HouseholdCategory.name, func.count(CategoryTag.id))
         .join(CategoryTag, CategoryTag.category_id == HouseholdCategory.id)
         .join(Household, Household.id == CategoryTag.household_id)
-        .where(Household.grid_id.in_(subtree), CategoryTag.end_date.is_(None), Household.status == "active")
+        .where(Household.grid_id.in_(subtree_ids(grid)), CategoryTag.end_date.is_(None), Household.status == "active")
         .group_by(HouseholdCategory.name).order_by(HouseholdCategory.name)).all()
-    return {"households": hh, "residents": people[0], "party_members": people[1], "categories": cats}
+    return {"households": hh, "residents": people, "party_members": party, "categories": cats}
 
 
-def child_counts(grid):
-    """{child grid id: (households, residents)} for the children list of a grid page."""
-    child = db.aliased(Grid)
-    below = db.aliased(Grid)
-    hh = dict(db.session.execute(
-        select(child.id, func.count(Household.id))
-        .join(below, below.path.startswith(child.path))
-        .join(Household, and_(Household.grid_id == below.id, Household.status == "active"))
-        .where(child.parent_id == grid.id).group_by(child.id)).all())
-    rs = dict(db.session.execute(
-        select(child.id, func.count(Resident.id))
-        .join(below, below.path.startswith(child.path))
-        .join(Resident, and_(Resident.grid_id == below.id, Resident.status == "active"))
-        .where(child.parent_id == grid.id).group_by(child.id)).all())
-    return {cid: (hh.get(cid, 0), rs.get(cid, 0)) for cid in set(hh) | set(rs)}
+def counts_with_children(grid):
+    """(the grid's counts, {child id: (households, residents)}) from one pass over the subtree."""
+    totals = _per_grid_counts(grid)
+    children = {gid: (t[0], t[1]) for gid, t in totals.items() if gid != grid.id}
+    return grid_counts(grid, totals), children
 
 
 # --- search ---------------------------------------------------------------
@@ -510,33 +530,35 @@ def classify(q):
     return "other"
 
 
-def _candidates(kind, q):
-    """Ids of residents and of households that may match, each from one index lookup."""
-    if kind == "name":
-        first = q[:2]
-        residents = select(SearchGram.resident_id).where(SearchGram.gram == first, SearchGram.field == "n")
-        households = (select(SearchGram.household_id).where(SearchGram.gram == first, SearchGram.field == "a")
-                      if len(q) >= 2 else None)
-        return residents, households
-    if kind == "initials":
-        lowered = q.lower()
-        return union(select(Resident.id).where(starts_with(Resident.name_initials, lowered)),
-                     select(Resident.id).where(starts_with(Resident.name_initials_alt, lowered))), None
-    number = q.upper()
-    if len(number) == 18:
-        return select(Resident.id).where(Resident.id_number == number), None
-    rev = number[::-1]
-    return (union(select(Resident.id).where(starts_with(Resident.id_number_rev, rev)),
-                  select(Resident.id).where(starts_with(Resident.phone_rev, rev))),
-            select(Household.id).where(starts_with(Household.phone_rev, rev)))
+def _rarest_gram(q, field):
+    """The 2-character piece of q with the fewest postings (a long name is checked in full afterwards)."""
+    pieces = sorted(grams(q, (2,)))
+    if len(pieces) == 1:
+        return pieces[0]
+    counts = dict(db.session.execute(
+        select(SearchGram.gram, func.count()).where(SearchGram.gram.in_(pieces), SearchGram.field == field)
+        .group_by(SearchGram.gram)).all())
+    return min(pieces, key=lambda p: counts.get(p, 0))
+
+
+def _merge(lists, limit):
+    """Results of several index walks, each already limited, without duplicates."""
+    seen, out = set(), []
+    for rows in lists:
+        for row in rows:
+            if row.id not in seen:
+                seen.add(row.id)
+                out.append(row)
+    return out[:limit]
 
 
 def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
     """Find residents (by name, initials, ID number or its tail, phone) and households (by address, phone).
 
-    Each kind of query first takes candidate ids from one index (search
-    postings, initials, reversed ID and phone numbers), then checks scope,
-    the full text and the filters on those candidates only.
+    Each kind of query walks one index in order (search postings, pinyin
+    initials, reversed ID and phone numbers), checks scope, the full text and
+    the filters on each candidate, and stops after ``limit`` matches; a broad
+    query ("王") therefore costs no more than a narrow one.
     """
     q = "".join((q or "").split())
     kind = classify(q) if q else "none"
@@ -544,7 +566,6 @@ def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
         return SearchResult([], [], kind)
     if kind == "digits" and len(q) < 4:
         return SearchResult([], [], "too_short")
-    res_ids, hh_ids = _candidates(kind, q)
     # Scope is checked on each candidate's grid path (cheap per row) rather than
     # by building the list of every grid in a county-wide scope.
     place = [grid_clause(user, Grid)]
@@ -552,26 +573,53 @@ def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
         g = db.session.get(Grid, grid_id)
         if g is not None and can_see_grid(user, g):
             place.append(starts_with(Grid.path, g.path))
-    res_q = (select(Resident).join(Grid, Grid.id == Resident.grid_id).where(Resident.id.in_(res_ids), *place)
-             .options(joinedload(Resident.household).joinedload(Household.grid)))
-    if kind == "name" and len(q) > 2:
-        res_q = res_q.where(Resident.name.contains(q, autoescape=True))
-    if status in ("active", "moved_out", "deceased"):
-        res_q = res_q.where(Resident.status == status)
     tagged = (select(CategoryTag.household_id).where(CategoryTag.category_id == category_id, CategoryTag.end_date.is_(None))
               if category_id else None)
-    if tagged is not None:
-        res_q = res_q.where(Resident.household_id.in_(tagged))
-    residents = db.session.scalars(res_q.order_by(Resident.name, Resident.id).limit(limit)).unique().all()
-    households = []
-    if hh_ids is not None:
-        hh_q = (select(Household).join(Grid, Grid.id == Household.grid_id).where(Household.id.in_(hh_ids), *place)
-                .options(joinedload(Household.head), joinedload(Household.grid)))
-        if kind == "name" and len(q) > 2:
-            hh_q = hh_q.where(Household.address.contains(q, autoescape=True))
-        if status == "active":
-            hh_q = hh_q.where(Household.status == "active")
+
+    def people(*where, order):
+        stmt = (select(Resident).join(Grid, Grid.id == Resident.grid_id).where(*place, *where)
+                .options(joinedload(Resident.household).joinedload(Household.grid)))
+        if status in ("active", "moved_out", "deceased"):
+            stmt = stmt.where(Resident.status == status)
         if tagged is not None:
-            hh_q = hh_q.where(Household.id.in_(tagged))
-        households = db.session.scalars(hh_q.order_by(Household.address, Household.id).limit(limit)).unique().all()
+            stmt = stmt.where(Resident.household_id.in_(tagged))
+        return db.session.scalars(stmt.order_by(*order).limit(limit)).unique().all()
+
+    def homes(*where, order):
+        stmt = (select(Household).join(Grid, Grid.id == Household.grid_id).where(*place, *where)
+                .options(joinedload(Household.head), joinedload(Household.grid)))
+        if status == "active":
+            stmt = stmt.where(Household.status == "active")
+        if tagged is not None:
+            stmt = stmt.where(Household.id.in_(tagged))
+        return db.session.scalars(stmt.order_by(*order).limit(limit)).unique().all()
+
+    households = []
+    if kind == "name":
+        gram = q if len(q) <= 2 else _rarest_gram(q, "n")
+        posting = SearchGram.__table__.alias("p")
+        residents = people(posting.c.resident_id == Resident.id, posting.c.gram == gram, posting.c.field == "n",
+                           *([Resident.name.contains(q, autoescape=True)] if len(q) > 2 else []),
+                           order=(posting.c.grid_id, posting.c.resident_id))
+        if len(q) >= 2:
+            agram = q if len(q) == 2 else _rarest_gram(q, "a")
+            households = homes(posting.c.household_id == Household.id, posting.c.gram == agram, posting.c.field == "a",
+                               *([Household.address.contains(q, autoescape=True)] if len(q) > 2 else []),
+                               order=(posting.c.grid_id, posting.c.household_id))
+    elif kind == "initials":
+        lowered = q.lower()
+        residents = _merge([people(starts_with(Resident.name_initials, lowered), order=(Resident.name_initials, Resident.id)),
+                            people(starts_with(Resident.name_initials_alt, lowered),
+                                   order=(Resident.name_initials_alt, Resident.id))], limit)
+    else:
+        number = q.upper()
+        if len(number) == 18:
+            residents = people(Resident.id_number == number, order=(Resident.id,))
+        else:
+            rev = number[::-1]
+            residents = _merge([people(starts_with(Resident.id_number_rev, rev), order=(Resident.id_number_rev,)),
+                                people(starts_with(Resident.phone_rev, rev), order=(Resident.phone_rev,))], limit)
+            households = homes(starts_with(Household.phone_rev, rev), order=(Household.phone_rev,))
+    residents.sort(key=lambda r: (r.name, r.id))
+    households.sort(key=lambda h: (h.address, h.id))
     return SearchResult(residents, households, kind)

@@ -34,6 +34,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_household'))
     )
     with op.batch_alter_table('household', schema=None) as batch_op:
+        batch_op.create_index('ix_household_list', ['status', 'grid_id', 'address', 'id'], unique=False)
         batch_op.create_index('ix_household_phone_rev', ['phone_rev'], unique=False, postgresql_ops={'phone_rev': 'text_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_household_grid_id'), ['grid_id'], unique=False)
 
@@ -164,7 +165,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_search_gram'))
     )
     with op.batch_alter_table('search_gram', schema=None) as batch_op:
-        batch_op.create_index('ix_search_gram_gram_grid', ['gram', 'grid_id'], unique=False)
+        batch_op.create_index('ix_search_gram_lookup', ['gram', 'field', 'grid_id', 'resident_id', 'household_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_search_gram_household_id'), ['household_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_search_gram_resident_id'), ['resident_id'], unique=False)
 
@@ -179,7 +180,7 @@ def downgrade():
     with op.batch_alter_table('search_gram', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_search_gram_resident_id'))
         batch_op.drop_index(batch_op.f('ix_search_gram_household_id'))
-        batch_op.drop_index('ix_search_gram_gram_grid')
+        batch_op.drop_index('ix_search_gram_lookup')
 
     op.drop_table('search_gram')
     with op.batch_alter_table('resident', schema=None) as batch_op:
@@ -216,6 +217,7 @@ def downgrade():
     with op.batch_alter_table('household', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_household_grid_id'))
         batch_op.drop_index('ix_household_phone_rev')
+        batch_op.drop_index('ix_household_list')
 
     op.drop_table('household')
     # ### end Alembic commands ###
