@@ -105,8 +105,10 @@ def test_counts_sum_up_the_tree(ctx, tree):
     assert county["categories"] == [("空巢老人户", 1)]
     town_a = hs.grid_counts(db.session.get(Grid, tree["town_a"]))
     assert (town_a["households"], town_a["residents"]) == (1, 2)
-    children = hs.child_counts(db.session.get(Grid, tree["county"]))
-    assert children == {tree["town_a"]: (1, 2), tree["town_b"]: (1, 1)}
+    counts, children = hs.counts_with_children(db.session.get(Grid, tree["county"]))
+    assert counts["households"] == 2 and counts["party_members"] == 1
+    assert children[tree["town_a"]] == (1, 2) and children[tree["town_b"]] == (1, 1)
+    assert children[tree["village_a"]] == (1, 2) and tree["village_a2"] not in children
     assert b.id
 
 
