@@ -4,6 +4,7 @@ The divisions are official (see data/README.md); everything below the
 villages, and every person, is made up for demonstration.
 """
 import random
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
@@ -84,8 +85,61 @@ def build_demo(seed=20261127):
         grid_service.assign_staff(clusters[0], "worker", worker)
         for cluster in clusters[1:]:
             grid_service.assign_staff(cluster, "worker", None, _name(rng), random_mobile(rng))
+    build_demo_ledger(villages[2], rng)
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):
         user.must_change_password = False
     return accounts
+
+
+RELATIONS_OF_MEMBERS = ["配偶", "子", "女", "儿媳", "孙子", "孙女", "母亲"]
+STREETS = ["村道", "新村", "老街", "桥头", "塘边", "竹园"]
+
+
+def _demo_id(rng, used, year_from, year_to):
+    """A made-up but valid ID number of 长兴县 (330522)."""
+    from stdnum.cn import ric
+
+    while True:
+        born = date(rng.randrange(year_from, year_to), rng.randrange(1, 13), rng.randrange(1, 29))
+        body = f"330522{born:%Y%m%d}{rng.randrange(0, 1000):03d}"
+        number = body + ric.calc_check_digit(body + "0")
+        if number not in used:
+            used.add(number)
+            return number
+
+
+def build_demo_ledger(village, rng):
+    """Households, categories, units and contact links in one demo village (all made up)."""
+    from .households import service as ledger
+    from .households.contacts import assign
+    from .households.models import HouseholdCategory
+    from .units import service as units
+
+    actor = db.session.scalar(select(User).where(User.username == "admin"))
+    worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
+    categories = db.session.scalars(select(HouseholdCategory).where(HouseholdCategory.grid_id.is_(None))).all()
+    clusters = db.session.scalars(select(Grid).where(starts_with(Grid.path, village.path),
+                                                     ~Grid.children.any()).order_by(Grid.path)).all()
+    used = set()
+    for cluster in clusters:
+        for n in range(rng.randrange(6, 11)):
+            head = ledger.ResidentData(name=_name(rng), id_number=_demo_id(rng, used, 1940, 1985),
+                                       phone=random_mobile(rng), political_status=rng.choice(["群众"] * 8 + ["中共党员"]))
+            street = rng.choice(STREETS)
+            h = ledger.create_household(actor, cluster, f"{cluster.name[:-4]}{street}{n + 1}号", head)
+            for _ in range(rng.randrange(1, 4)):
+                ledger.add_resident(h, ledger.ResidentData(name=_name(rng), id_number=_demo_id(rng, used, 1950, 2020),
+                                                           relation=rng.choice(RELATIONS_OF_MEMBERS)))
+            if rng.random() < 0.25:
+                ledger.tag(h, rng.choice(categories), date(2026, rng.randrange(1, 11), 1), "入户走访核实")
+            if worker is not None and cluster in worker.grids:
+                assign(h, worker)
+    # A made-up credit code with valid check characters, and two sole traders without one.
+    for name, kind, grade, key, code in (("徐旺竹木加工厂", "生产经营单位", "较大风险", True, "91330522K8PBRNYT0J"),
+                                         ("徐旺农家乐", "个体工商户", "低风险", False, ""),
+                                         ("徐旺小卖部", "个体工商户", "低风险", False, "")):
+        units.save_unit(actor, clusters[0], units.UnitData(name=name, kind=kind, credit_code=code, risk_grade=grade,
+                                                           key_supervision=key, contact_name=_name(rng),
+                                                           contact_phone=random_mobile(rng)))

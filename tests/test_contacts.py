@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
+from app.core.timeutil import local_today
 from app.accounts.models import User
 from app.core.forms import ServiceError
 from app.core.models import AuditLog
@@ -70,7 +71,7 @@ def test_assign_and_change_on_the_household_page(client, tree, users, make_user,
     assert client.post(f"/households/{hid}/contact", {"user_id": li}).status_code == 302
     with app.app_context():
         first = db.session.scalar(select(ContactLink).where(ContactLink.household_id == hid))
-        assert (first.user_id, first.since) == (li, date.today())
+        assert (first.user_id, first.since) == (li, local_today())
         first.since = date(2024, 5, 1)  # pretend it is an old link
         db.session.commit()
     assert "李网格" in client.get(f"/households/{hid}").get_data(as_text=True)
@@ -79,7 +80,7 @@ def test_assign_and_change_on_the_household_page(client, tree, users, make_user,
     assert client.post(f"/households/{hid}/contact", {"user_id": wang}).status_code == 302
     with app.app_context():
         rows = db.session.scalars(select(ContactLink).where(ContactLink.household_id == hid)).all()
-        assert [(r.user_id, r.since) for r in rows] == [(wang, date.today())]
+        assert [(r.user_id, r.since) for r in rows] == [(wang, local_today())]
         actions = db.session.scalars(select(AuditLog.action).where(AuditLog.entity == "contact_link")).all()
         assert "create" in actions and "update" in actions
 

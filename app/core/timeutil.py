@@ -21,3 +21,8 @@ def fmt_local(dt, fmt="%Y-%m-%d %H:%M"):
     """Format a stored datetime for display in local time."""
     local = to_local(dt)
     return local.strftime(fmt) if local else ""
+
+
+def local_today():
+    """Today's date in China (the server's clock may run on UTC)."""
+    return datetime.now(LOCAL_TZ).date()

@@ -10,6 +10,8 @@ import phonenumbers
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
+from .timeutil import local_today
+
 
 class InvalidValue(ValueError):
     """A value that cannot be accepted; str() is the Chinese explanation."""
@@ -68,7 +70,7 @@ def parse_id_number(value, today=None):
         birth = ric.get_birth_date(number)
     except stdnum_errors.ValidationError:
         raise InvalidValue(f"身份证号中的出生日期 {number[6:10]}-{number[10:12]}-{number[12:14]} 不存在。") from None
-    today = today or date.today()
+    today = today or local_today()
     if birth > today:
         raise InvalidValue(f"身份证号中的出生日期 {birth.isoformat()} 晚于今天。")
     if birth.year < 1880:

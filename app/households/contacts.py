@@ -4,7 +4,6 @@ One current worker per household (contact_link.household_id is unique): changing
 the worker rewrites the row and its ``since`` date; the flush hook audits both.
 """
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +16,7 @@ from ..extensions import db
 from ..grids.models import GridStaff
 from .models import CategoryTag, ContactLink, Household
 from .service import households_query
+from ..core.timeutil import local_today
 
 # 篇二: a level-3 (house-cluster, 屋场) grid worker links 20–30 households.
 LINK_MIN = 20
@@ -54,7 +54,7 @@ def assign(household, user, today=None):
             raise ServiceError(f"{user.full_name} 不是在岗的网格员或网格长，不能联系户。", "user_id")
         raise ServiceError(f"{user.full_name} 负责的网格不包括“{household.grid.name}”，不能联系“{household.address}”。",
                            "user_id")
-    today = today or date.today()
+    today = today or local_today()
     link = household.contact
     if link is None:
         link = ContactLink(household=household, user=user, since=today)

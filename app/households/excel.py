@@ -10,7 +10,6 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from datetime import date
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
@@ -27,6 +26,7 @@ from ..extensions import db
 from ..grids.models import Grid, GridLevel
 from . import service
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag, Household, Resident
+from ..core.timeutil import local_today
 
 SHEET = "户籍名册"
 HELP_SHEET = "填写说明"
@@ -595,7 +595,7 @@ def apply_plan(plan, user):
     """
     if plan.errors:
         raise ServiceError(f"名册有 {len(plan.errors)} 处错误，没有导入。")
-    today = date.today()
+    today = local_today()
     created = updated = 0
     with service.batch(registered=plan.registered, checked=plan.checked):
         for n, hp in enumerate(plan.households, start=1):

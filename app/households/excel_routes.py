@@ -5,7 +5,6 @@ import os
 import re
 import secrets
 import time
-from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +22,7 @@ from ..core.web import render
 from ..extensions import db
 from . import excel, service
 from .routes import ledger_filters, ledger_query
+from ..core.timeutil import local_today
 
 bp = Blueprint("ledger_excel", __name__)
 
@@ -123,7 +123,7 @@ def import_upload():
                 _remove_stale(folder)
                 token = secrets.token_urlsafe(32)
                 _write_private(folder / f"{token}.xlsx", data)
-                meta = {"user_id": current_user.id, "filename": name, "uploaded_at": date.today().isoformat()}
+                meta = {"user_id": current_user.id, "filename": name, "uploaded_at": local_today().isoformat()}
                 _write_private(folder / f"{token}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
                 return redirect(url_for(".import_preview", token=token))
     return render("households/import.html", form=form)
@@ -214,5 +214,5 @@ def export():
                  + ("身份证号完整显示" if reveal else "身份证号已脱敏")
                  + ("；要求完整显示但无权限，已脱敏" if asked and not reveal else ""))
     db.session.commit()
-    filename = f"台账-{UNSAFE_NAME.sub('_', scope)}-{date.today().isoformat()}.xlsx"
-    return _xlsx_response(wb, filename, f"ledger-{date.today().isoformat()}.xlsx")
+    filename = f"台账-{UNSAFE_NAME.sub('_', scope)}-{local_today().isoformat()}.xlsx"
+    return _xlsx_response(wb, filename, f"ledger-{local_today().isoformat()}.xlsx")

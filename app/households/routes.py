@@ -1,6 +1,5 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
 import time
-from datetime import date
 
 from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user
@@ -19,6 +18,7 @@ from . import service
 from .forms import (ArchiveForm, CategoryForm, EndTagForm, HeadForm, HouseholdForm, NewHouseholdForm, ResidentForm,
                     SplitForm, StatusForm, TagForm)
 from .models import CategoryTag, Household, Resident
+from ..core.timeutil import local_today
 
 bp = Blueprint("households", __name__)
 
@@ -129,15 +129,21 @@ def new():
     return done or render("households/form.html", form=form, title="新建户", household=None)
 
 
+def _tag_form(h):
+    """The 纳入类别 form with the categories usable for this household (shared ones and its village's own)."""
+    cats = [c for c in service.categories_for(current_user) if c.grid_id is None or h.grid.path.startswith(
+        db.session.get(Grid, c.grid_id).path)]
+    form = TagForm()
+    form.category_id.choices = [(c.id, f"{c.name}（{c.group}）") for c in cats]
+    return form
+
+
 @bp.route("/households/<int:household_id>")
 def show(household_id):
     """A household: members (ID numbers masked), categories with history, contact worker, events."""
     h = service.get_household_or_404(current_user, household_id)
-    cats = [c for c in service.categories_for(current_user) if c.grid_id is None or h.grid.path.startswith(
-        db.session.get(Grid, c.grid_id).path)]
-    tag_form = TagForm()
-    tag_form.category_id.choices = [(c.id, f"{c.name}（{c.group}）") for c in cats]
-    return render("households/show.html", h=h, tag_form=tag_form, end_form=EndTagForm(), today=date.today())
+    tag_form = _tag_form(h)
+    return render("households/show.html", h=h, tag_form=tag_form, end_form=EndTagForm(), today=local_today())
 
 
 @bp.route("/households/<int:household_id>/edit", methods=["GET", "POST"])
@@ -193,7 +199,7 @@ def member_status(resident_id):
     r = service.get_resident_or_404(current_user, resident_id)
     form = StatusForm()
     if request.method == "GET":
-        form.status_date.data = date.today()
+        form.status_date.data = local_today()
     done = run_form(form, lambda: service.change_status(r, form.status.data, form.status_date.data, form.note.data),
                     "已登记。", url_for("households.show", household_id=r.household_id))
     return done or render("households/simple_form.html", form=form, h=r.household, title=f"{r.name}：迁出 / 死亡登记")
@@ -261,7 +267,7 @@ def tag_add(household_id):
                     "已纳入类别。", url_for("households.show", household_id=h.id))
     if done:
         return done
-    return render("households/show.html", h=h, tag_form=form, end_form=EndTagForm(), today=date.today())
+    return render("households/show.html", h=h, tag_form=form, end_form=EndTagForm(), today=local_today())
 
 
 def _tag_or_404(tag_id):
@@ -282,7 +288,7 @@ def tag_end(tag_id):
                     url_for("households.show", household_id=t.household_id))
     if done:
         return done
-    return render("households/show.html", h=t.household, tag_form=TagForm(), end_form=form, today=date.today(),
+    return render("households/show.html", h=t.household, tag_form=_tag_form(t.household), end_form=form, today=local_today(),
                   end_error_tag=t.id)
 
 

@@ -19,6 +19,7 @@ from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RES
                      Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
 from .names import name_initials
 from ..core.db import starts_with
+from ..core.timeutil import local_today
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -398,7 +399,7 @@ def tag(household, category, start, reason=""):
     """Put a household into a category from a date (no double membership at once)."""
     if any(t.category is category and t.active for t in household.tags):
         raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
-    t = CategoryTag(household=household, category=category, start_date=start or date.today(), start_reason=reason or "")
+    t = CategoryTag(household=household, category=category, start_date=start or local_today(), start_reason=reason or "")
     db.session.add(t)
     _event(household, "tag", f"纳入“{category.name}”。{reason or ''}".strip())
     return t
@@ -410,7 +411,7 @@ def end_tag(t, end, reason):
         raise ServiceError("该类别已结束。")
     if not (reason or "").strip():
         raise ServiceError("请填写结束原因。", "end_reason")
-    end = end or date.today()
+    end = end or local_today()
     if end < t.start_date:
         raise ServiceError("结束日期不能早于开始日期。", "end_date")
     t.end_date = end
