@@ -392,3 +392,19 @@ def make_ui(browser, viewport, axe_source, request):
 def ui(make_ui, demo_server):
     """A logged-out page on the demo server."""
     return make_ui(demo_server.url)
+
+
+# --- the ledger ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def ledger(demo_server):
+    """Households on the demo server (see ledger_seed.py): {address: {"id", "head", "head_id_number", "grid", "owner"}}.
+
+    Registered once per session through the ledger service in a separate process on the
+    server's database; the server sees them on its next request.
+    """
+    proc = subprocess.run([sys.executable, "-m", "tests.e2e.ledger_seed"], cwd=ROOT, env=demo_server.server.env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.fail(f"seeding the ledger failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
