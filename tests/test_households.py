@@ -213,6 +213,8 @@ def test_phone_flow_add_member_and_change_category(client, tree, users, app):
                                                           "political_status": "群众", "flags": ["留守"]})
     assert resp.status_code == 302
     client.get(f"/households/{hid}")
+    html = client.post(f"/households/{hid}/tags", {"category_id": 0, "reason": "未选类别"}).get_data(as_text=True)
+    assert "请选择类别" in html and "不是有效的选择" not in html
     assert client.post(f"/households/{hid}/tags", {"category_id": cat, "start_date": "2026-11-01",
                                                    "reason": "父母外出务工"}).status_code == 302
     page = client.get(f"/households/{hid}").get_data(as_text=True)

@@ -59,7 +59,7 @@ class ArchiveForm(Form):
 
 
 class TagForm(Form):
-    category_id = SelectField("类别", coerce=int)
+    category_id = SelectField("类别", coerce=int, validators=[DataRequired("请选择类别。")])
     start_date = DateField("开始日期", validators=[Optional()])
     reason = StringField("纳入原因", validators=[Length(max=200)])
 

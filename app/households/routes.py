@@ -134,7 +134,7 @@ def _tag_form(h):
     cats = [c for c in service.categories_for(current_user) if c.grid_id is None or h.grid.path.startswith(
         db.session.get(Grid, c.grid_id).path)]
     form = TagForm()
-    form.category_id.choices = [(c.id, f"{c.name}（{c.group}）") for c in cats]
+    form.category_id.choices = [(0, "请选择类别")] + [(c.id, f"{c.name}（{c.group}）") for c in cats]
     return form
 
 
@@ -262,7 +262,7 @@ def tag_add(household_id):
     h = service.get_household_or_404(current_user, household_id)
     form = TagForm()
     allowed = {c.id: c for c in service.categories_for(current_user)}
-    form.category_id.choices = [(cid, c.name) for cid, c in allowed.items()]
+    form.category_id.choices = [(0, "请选择类别")] + [(cid, c.name) for cid, c in allowed.items()]
     done = run_form(form, lambda: service.tag(h, allowed[form.category_id.data], form.start_date.data, form.reason.data),
                     "已纳入类别。", url_for("households.show", household_id=h.id))
     if done:

@@ -330,7 +330,7 @@ def test_wrong_id_number_keeps_input(ui, demo_server, ledger, viewport):
     expect(field).to_have_count(1)
     expect(field.locator("p.error")).to_have_text(message)
     expect(page.locator("#id_number")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#id_number")).to_have_attribute("aria-describedby", "id_number-err")
+    expect(page.locator("#id_number")).to_have_attribute("aria-describedby", "id_number-err id_number-hint")
     expect(page.locator("#id_number-err")).to_have_text(message)
     expect(page.locator("#id_number-err")).to_be_in_viewport()
     # What was typed is kept.
