@@ -34,7 +34,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_household'))
     )
     with op.batch_alter_table('household', schema=None) as batch_op:
-        batch_op.create_index('ix_household_list', ['status', 'grid_id', 'address', 'id'], unique=False)
+        batch_op.create_index('ix_household_list', ['grid_id', 'address', 'id'], unique=False)
         batch_op.create_index('ix_household_phone_rev', ['phone_rev'], unique=False, postgresql_ops={'phone_rev': 'text_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_household_grid_id'), ['grid_id'], unique=False)
 
