@@ -215,13 +215,18 @@ def reveal(resident_id):
     return render("households/_revealed.html", "households/_revealed.html", r=r)
 
 
+def _active_members(h):
+    """Choices of a household's members still on the ledger."""
+    return [(r.id, f"{r.name}（{r.relation}）") for r in h.residents if r.status == "active"]
+
+
 @bp.route("/households/<int:household_id>/head", methods=["GET", "POST"])
 @require("edit_ledger")
 def head(household_id):
     """Change the head of household (the old head stays a member)."""
     h = service.get_household_or_404(current_user, household_id)
     form = HeadForm()
-    form.head_id.choices = [(r.id, f"{r.name}（{r.relation}）") for r in h.residents if r.status == "active"]
+    form.head_id.choices = _active_members(h)
     done = run_form(form, lambda: service.change_head(h, db.session.get(Resident, form.head_id.data), form.reason.data),
                     "户主已变更。", url_for("households.show", household_id=h.id))
     return done or render("households/simple_form.html", form=form, h=h, title="变更户主")
@@ -233,7 +238,7 @@ def split(household_id):
     """Split members off into a new household (分户); both keep the history."""
     h = service.get_household_or_404(current_user, household_id)
     form = SplitForm()
-    form.resident_ids.choices = [(r.id, f"{r.name}（{r.relation}）") for r in h.residents if r.status == "active"]
+    form.resident_ids.choices = _active_members(h)
 
     def do_split():
         chosen = [r for r in h.residents if r.id in (form.resident_ids.data or [])]
