@@ -1,0 +1,65 @@
+"""The PDF groundwork: fonts, page numbers, running header, the restricted url_fetcher."""
+import re
+
+import pytest
+from flask import render_template_string
+
+from app.core import pdf as pdfmod
+from tests.pdfcheck import check_pdf, pdf_pages
+
+DOC = """{% extends "print/_base.html" %}{% block content %}<h1>{{ doc_title }}</h1>
+{% for i in range(n) %}<p>第{{ i }}条：网格员上门走访，了解家庭情况。</p>{% endfor %}{{ extra|safe }}{% endblock %}"""
+
+
+def _render(app, n=10, extra=""):
+    with app.test_request_context():
+        html = render_template_string(DOC, doc_title="测试文档", doc_header="甲村 · 2026年11月", n=n, extra=extra)
+        return pdfmod.html_to_pdf(html)
+
+
+def test_chinese_text_page_numbers_and_header(app, tree, tmp_path):
+    pdf = _render(app, n=120)
+    text = check_pdf(pdf, tmp_path, must_contain=["测试文档", "甲村 · 2026年11月", "第119条"])
+    pages = pdf_pages(pdf)
+    assert pages >= 2
+    compact = re.sub(r"\s+", "", text)
+    for n in range(1, pages + 1):
+        assert f"第{n}页/共{pages}页" in compact
+    # the running header is on every page, once (the hidden source element prints nothing)
+    assert compact.count("甲村·2026年11月") == pages
+
+
+def test_fetcher_allows_static_and_data_only(app):
+    with app.test_request_context():
+        ok = pdfmod.static_only_fetcher(pdfmod.PRINT_ORIGIN + "/static/css/print.css")
+        assert b"@page" in ok["string"]
+        for bad in ("http://example.com/x.png", "file:///etc/passwd", pdfmod.PRINT_ORIGIN + "/static/../app/config.py",
+                    pdfmod.PRINT_ORIGIN + "/static/%2e%2e/wsgi.py", pdfmod.PRINT_ORIGIN + "/households/1"):
+            with pytest.raises(pdfmod.FetchRefused):
+                pdfmod.static_only_fetcher(bad)
+
+
+def test_external_resources_are_not_fetched(app, tree, tmp_path, monkeypatch):
+    asked = []
+    real = pdfmod.static_only_fetcher
+
+    def spy(url, *a, **kw):
+        asked.append(url)
+        return real(url, *a, **kw)
+
+    monkeypatch.setattr(pdfmod, "static_only_fetcher", spy)
+    pdf = _render(app, n=1, extra='<img src="http://127.0.0.1:9/leak.png"><link rel="stylesheet" href="file:///etc/passwd">')
+    check_pdf(pdf, tmp_path, expect_pages=1, must_contain=["第0条"])
+    assert "http://127.0.0.1:9/leak.png" in asked  # asked, and refused by the fetcher
+
+
+def test_download_name_is_safe():
+    with pytest.MonkeyPatch.context():
+        from flask import Flask
+
+        with Flask(__name__).test_request_context():
+            resp = pdfmod.pdf_response(b"%PDF-1.7", "工作日志/张三:2026年11月")
+            disp = resp.headers["Content-Disposition"]
+            assert disp.startswith("attachment;")
+            assert "/" not in disp.split("filename*=")[1].replace("%2F", "")
+            assert resp.mimetype == "application/pdf"
