@@ -38,6 +38,9 @@ class Defaults:
     PAGE_SIZE = 50
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024
 
+    # The address printed in QR codes (notice boards, agreements); default: the request's own.
+    PUBLIC_BASE_URL = None
+
     # Checked at start-up; warns when CJK fonts or libharfbuzz-subset are missing.
     CHECK_PRINT_STACK = True
 
@@ -50,6 +53,7 @@ ENV_KEYS = {
     "VG_LOGIN_LOCK_MINUTES": ("LOGIN_LOCK_MINUTES", int),
     "VG_PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", int),
     "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
+    "VG_PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true", "yes")),
 }
 

@@ -199,3 +199,19 @@ def test_migrations_match_the_models(app):
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
     assert diff == []
+
+
+def test_grid_public_code_round_trip(app):
+    from app.core.public import grid_id_from_code, grid_intake_url, grid_public_code
+
+    with app.test_request_context(base_url="http://grid.local"):
+        code = grid_public_code(17)
+        assert grid_id_from_code(code) == 17
+        assert grid_id_from_code("18-" + code.split("-")[1]) is None
+        assert grid_id_from_code("abc") is None and grid_id_from_code("") is None
+        assert grid_intake_url(17) == "http://grid.local/q/" + code
+        app.config["PUBLIC_BASE_URL"] = "https://grid.example.gov.cn/"
+        try:
+            assert grid_intake_url(17) == "https://grid.example.gov.cn/q/" + code
+        finally:
+            app.config["PUBLIC_BASE_URL"] = None
