@@ -60,8 +60,11 @@ def create_app(config=None):
     from .households.routes import bp as households_bp
     from .main.routes import bp as main_bp
     from .units.routes import bp as units_bp
+    from .visits.routes import bp as visits_bp
+    from .worklogs.routes import bp as worklogs_bp
 
-    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, admin_bp):
+    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, visits_bp,
+               worklogs_bp, admin_bp):
         app.register_blueprint(bp)
 
     from . import cli

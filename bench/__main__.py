@@ -254,6 +254,12 @@ def main():
         "import_10k_rows_s": round(import_s_10k, 2),
         "peak_rss_mb": rss,
     }
+    from bench.pdf import pdf_figures
+
+    pdf = pdf_figures()
+    print(f"work log PDF: {pdf['worklog_entries']} entries, {pdf['worklog_pdf_pages']} pages in {pdf['worklog_pdf_s']} s; "
+          f"bare document: {pdf['bare_pdf_pages']} pages in {pdf['bare_pdf_10p_s']} s (CPU seconds, best of 5)")
+    result.update({k: v for k, v in pdf.items() if k not in ("worklog_entries", "bare_pdf_pages")})
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -75,6 +75,7 @@ def clean_db(app):
     from app.extensions import db
     from app.grids.service import ensure_reference_data
     from app.households.service import ensure_categories
+    from app.visits.service import ensure_visit_rules
 
     with app.app_context():
         db.session.rollback()
@@ -87,6 +88,7 @@ def clean_db(app):
                 db.session.execute(delete(table))
         ensure_reference_data()
         ensure_categories()
+        ensure_visit_rules()
         db.session.commit()
 
 

@@ -27,9 +27,53 @@ def _foreign_ids(app, tree, users):
             staff = gs.assign_staff(grid_b, "team_member", None, "乙组村医", "13900000000")
             db.session.commit()
         hh = ledger_fixture(grid_b)
+        visit = visit_fixture(hh, users["worker_b"])
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
-                "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"])}
+                "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
+                "visit_id": visit.id, "photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id}
+
+
+def visit_fixture(household, user_id):
+    """A visit with a photo to ``household`` by ``user_id`` (committed)."""
+    import io
+    from datetime import datetime, timedelta
+
+    from app.core.timeutil import LOCAL_TZ
+
+    from PIL import Image
+    from werkzeug.datastructures import FileStorage
+
+    from app.accounts.models import User
+    from app.visits import service as vs
+    from app.visits.models import Visit
+
+    existing = db.session.scalar(select(Visit).where(Visit.household_id == household.id))
+    if existing is not None:
+        return existing
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "green").save(buf, "PNG")
+    buf.seek(0)
+    visit, _ = vs.record_visit(db.session.get(User, user_id), household, method="door",
+                               visited_at_local=datetime.now(LOCAL_TZ).replace(tzinfo=None, microsecond=0) - timedelta(hours=1),
+                               learned="测试走访", problems=["路灯坏了"],
+                               photos=[FileStorage(buf, filename="a.png", content_type="image/png")], key=f"fixture-{household.id}")
+    db.session.commit()
+    return visit
+
+
+def rule_fixture(grid):
+    """A visit rule of the grid's village (committed)."""
+    from app.visits import service as vs
+    from app.visits.models import VisitRule
+
+    village = grid.parent.parent if grid.parent and grid.parent.parent else grid
+    existing = db.session.scalar(select(VisitRule).where(VisitRule.grid_id == village.id))
+    if existing is not None:
+        return existing
+    vs.customize_rules(village)
+    db.session.commit()
+    return db.session.scalar(select(VisitRule).where(VisitRule.grid_id == village.id))
 
 
 def pending_import_fixture(app, user_id):
@@ -108,6 +152,10 @@ def _sample(arg, rule, ids):
         return sorted(converter.items)[0] if hasattr(converter, "items") else converter.regex.strip("()").split("|")[0]
     if arg == "filename":
         return "css/app.css"
+    if arg == "day":
+        return "2026-11-02"
+    if arg == "month":
+        return "2026-11"
     if arg == "token":  # an upload that does not exist (string tokens: see pending_import_fixture)
         return "x" * 43
     raise AssertionError(f"route {rule.rule}: no sample value for <{arg}> — add it to FOREIGN_IDS in this test")
@@ -176,9 +224,12 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
         db.session.add(staff)
         db.session.commit()
         hh = ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
+        visit = visit_fixture(hh, users["worker"])
         own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
-               "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id}
+               "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id,
+               "visit_id": visit.id, "photo_id": visit.photos[0].id,
+               "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id}
     c = make_client()
     c.login(role)
     seen = 0

@@ -25,6 +25,14 @@ PERMISSIONS = {
     "export_ledger": {"admin", "township", "village_admin", "leader"},
     # Decide which worker links which households (联系户).
     "assign_contacts": {"admin", "township", "village_admin", "leader"},
+    # Visits and one's own daily work log.
+    "record_visits": {"admin", "township", "village_admin", "leader", "worker"},
+    # Coverage per grid and worker, households nobody visited (read-only for auditors).
+    "oversee_visits": {"admin", "township", "village_admin", "leader", "auditor"},
+    # Change a village's visit rules (the defaults are the admin's).
+    "manage_visit_rules": {"admin", "township", "village_admin"},
+    # 周查: check workers' weekly logs.
+    "check_worklogs": {"admin", "township", "village_admin", "leader"},
 }
 
 

@@ -57,21 +57,26 @@ def render_html(template, **ctx):
     return render_template(template, **ctx)
 
 
-def html_to_pdf(html):
-    """PDF bytes for an HTML string, with the restricted fetcher and the shared fonts."""
+def html_to_pdf(html, with_pages=False):
+    """PDF bytes for an HTML string, with the restricted fetcher and the shared fonts.
+
+    With ``with_pages`` the result is ``(bytes, page count)``.
+    """
     from weasyprint import HTML
 
-    document = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
-    return document.write_pdf(font_config=_font_config())
+    source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
+    document = source.render(font_config=_font_config())
+    data = document.write_pdf()
+    return (data, len(document.pages)) if with_pages else data
 
 
-def render_pdf(template, *, title, header, **ctx):
+def render_pdf(template, *, title, header, with_pages=False, **ctx):
     """Render ``templates/print/<template>`` to PDF bytes.
 
     ``title`` is the document title (also the PDF metadata title); ``header``
     is the running header line, e.g. "徐旺村 · 2026年11月".
     """
-    return html_to_pdf(render_html(template, doc_title=title, doc_header=header, **ctx))
+    return html_to_pdf(render_html(template, doc_title=title, doc_header=header, **ctx), with_pages)
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\r\n\t]+')

@@ -2,6 +2,7 @@
 
 Messages are Chinese and say what is wrong, for forms and spreadsheet imports.
 """
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -85,6 +86,16 @@ def mask_id_number(number):
     if len(number) <= 10:
         return "*" * len(number)
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+_ID_IN_TEXT = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
+
+
+def mask_ids_in_text(text):
+    """Mask any 18-character ID number typed into free text (notes, visit reports)."""
+    if not text:
+        return text or ""
+    return _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
 
 
 def normalize_phone(value):

@@ -12,6 +12,7 @@ from . import audit
 from .db import execute_write
 from .models import Setting
 from .timeutil import fmt_local, utcnow
+from .validators import mask_ids_in_text
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -171,6 +172,9 @@ def init_app(app):
         app.register_error_handler(code, _error_page(code, title, message))
 
     app.jinja_env.filters["localtime"] = fmt_local
+    app.jinja_env.globals["fmt_local"] = fmt_local
+    # Free text (notes, visit reports) may contain an ID number someone typed: mask it when shown.
+    app.jinja_env.filters["noid"] = mask_ids_in_text
 
     @app.context_processor
     def _globals():

@@ -269,3 +269,14 @@ def move_grid_unchecked(grid, new_parent):
     )
     db.session.flush()
     db.session.expire_all()
+
+
+def village_name(grid):
+    """The name of the village a grid lies in (or the grid's own name above village level), for document headers."""
+    ids = grid.ancestor_ids()
+    rows = {g.id: g for g in db.session.scalars(select(Grid).where(Grid.id.in_(ids)))}
+    for gid in ids:
+        g = rows.get(gid)
+        if g is not None and g.level and g.level.key == "village":
+            return g.name
+    return grid.name

@@ -16,7 +16,17 @@ bp = Blueprint("main", __name__)
 @bp.route("/")
 def home():
     """The start page: the user's grids and the tasks of their role."""
-    return render("main/home.html", roots=top_grids(current_user))
+    from types import SimpleNamespace
+
+    from ..accounts.permissions import can
+    from ..visits import service as visits
+
+    due, total = None, 0
+    if can(current_user, "record_visits"):
+        items = visits.my_due(current_user)
+        overdue, this_week, _ = visits.split_due(items)
+        due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
+    return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total)
 
 
 @bp.route("/me")

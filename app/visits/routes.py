@@ -1,0 +1,254 @@
+"""Visit screens: record a visit, the due list, coverage for leaders, rules, PDFs."""
+import uuid
+from datetime import datetime, timedelta
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from ..accounts.permissions import can, require
+from ..core import pdf, uploads
+from ..core.forms import ServiceError, show_error
+from ..core.scope import can_see_grid, get_grid_or_404, top_grids
+from ..core.timeutil import LOCAL_TZ, local_today
+from ..core.web import render
+from ..extensions import db
+from ..grids.service import village_name
+from ..households import service as ledger
+from ..households.contacts import my_households_query
+from . import service
+from .charts import bar_chart
+from .forms import RuleForm, VisitForm
+from .models import PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitRule
+
+bp = Blueprint("visits", __name__)
+
+
+def _now_local():
+    return datetime.now(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
+
+
+@bp.app_template_global()
+def household_visits(household):
+    """A household's visits, newest first (the household page's 走访记录)."""
+    return service.household_visits(household)
+
+
+@bp.route("/visits/")
+def index():
+    """Visits recorded in the user's grids, newest first (one's own first for a worker)."""
+    mine = request.args.get("mine", "1" if current_user.role == "worker" else "") == "1"
+    q = service.visits_query(current_user).options(joinedload(Visit.household), joinedload(Visit.user))
+    if mine:
+        q = q.where(Visit.user_id == current_user.id)
+    page = db.paginate(q.order_by(Visit.visited_at.desc(), Visit.id.desc()), per_page=30, error_out=False)
+    return render("visits/index.html", page=page, mine=mine)
+
+
+@bp.route("/visits/new", methods=["GET", "POST"])
+@require("record_visits")
+def new():
+    """Record a visit. A retried submit with the same key shows the visit already saved."""
+    form = VisitForm()
+    household = None
+    hid = request.values.get("household_id", type=int)
+    if hid:
+        household = ledger.get_household_or_404(current_user, hid)
+        form.household_id.choices = [(household.id, f"{household.address} {household.head_name}")]
+    else:
+        form.household_id.choices = [(0, "请选择")] + [
+            (h.id, f"{h.address} {h.head_name}") for h in db.session.scalars(my_households_query(current_user)).unique()]
+    if request.method == "GET":
+        form.key.data = uuid.uuid4().hex
+        form.visited_at.data = _now_local()
+        if household:
+            form.household_id.data = household.id
+    elif form.validate_on_submit():
+        done = _save_visit(form, household)
+        if done is not None:
+            return done
+    elif form.key.data and service.find_by_key(current_user, form.key.data):
+        return _saved(service.find_by_key(current_user, form.key.data), False)
+    if request.method == "POST" and (form.errors or form.form_errors):
+        form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（照片需要重新选择）。")
+    return render("visits/form.html", form=form, household=household)
+
+
+def _save_visit(form, household):
+    """The POST half of the visit form; returns a redirect, or None to show the form again."""
+    if household is None:
+        if not form.household_id.data:
+            form.household_id.errors = ["请选择走访的户。"]
+            return None
+        household = ledger.get_household_or_404(current_user, form.household_id.data)
+    key = (form.key.data or "").strip()[:64]
+    if not key:
+        form.form_errors.append("表单已过期，请刷新页面后重新填写。")
+        return None
+    try:
+        visit, created = service.record_visit(
+            current_user, household, method=form.method.data, visited_at_local=form.visited_at.data,
+            companions=form.companions.data, learned=form.learned.data,
+            problems=(form.problems.data or "").splitlines(), photos=request.files.getlist(form.photos.name), key=key)
+    except ServiceError as exc:
+        db.session.rollback()
+        show_error(form, exc)
+        return None
+    stored = getattr(visit, "_stored_files", [])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same key committed by a parallel request a moment ago: show that one.
+        db.session.rollback()
+        uploads.remove_stored(stored)
+        visit, created = service.find_by_key(current_user, key), False
+        if visit is None:
+            raise
+    return _saved(visit, created)
+
+
+def _saved(visit, created):
+    flash("走访已保存。" if created else "这次走访已经保存过了，没有重复登记。", "success")
+    return redirect(url_for("visits.show", visit_id=visit.id))
+
+
+@bp.route("/visits/<int:visit_id>")
+def show(visit_id):
+    """One visit with its problems and photos."""
+    visit = service.get_visit_or_404(current_user, visit_id)
+    return render("visits/show.html", v=visit)
+
+
+@bp.route("/visits/photos/<int:photo_id>")
+def photo(photo_id):
+    """A visit photo, only for users who may see the household (thumbnail with ?size=thumb)."""
+    p = db.session.get(VisitPhoto, photo_id)
+    if p is None:
+        abort(404)
+    service.get_visit_or_404(current_user, p.visit_id)
+    return uploads.send_photo(p.file_name, thumb=request.args.get("size") == "thumb")
+
+
+@bp.route("/visits/due")
+def due():
+    """Everything due or overdue among the households the user links, nearest first."""
+    today = local_today()
+    overdue, this_week, later = service.split_due(service.my_due(current_user, today), today)
+    return render("visits/due.html", overdue=overdue, this_week=this_week, later=later, today=today)
+
+
+def _period(today):
+    period = request.args.get("period", "month")
+    if period not in ("month", "quarter"):
+        period = "month"
+    start, end = service.period_bounds(period, today)
+    return period, start, end
+
+
+@bp.route("/visits/coverage")
+@require("oversee_visits")
+def coverage():
+    """Visit coverage per grid and per worker for this month or quarter, and who nobody visited."""
+    today = local_today()
+    roots = top_grids(current_user)
+    grid_id = request.args.get("grid_id", type=int) or (roots[0].id if roots else None)
+    if grid_id is None:
+        abort(404)
+    grid = get_grid_or_404(current_user, grid_id)
+    period, start, end = _period(today)
+    grids = service.grid_coverage(grid, start, end)
+    workers = service.worker_coverage(grid, start, end)
+    for row in grids:
+        row.url = url_for("visits.coverage", grid_id=row.grid.id, period=period) if row.grid.id != grid.id else ""
+    page = db.paginate(service.unvisited_query(current_user, grid, start, end), per_page=50, error_out=False)
+    return render("visits/coverage.html", grid=grid, period=period, start=start, end=end, grids=grids, workers=workers,
+                  grid_chart=bar_chart(grids, "各网格走访覆盖率"), worker_chart=bar_chart(workers, "各网格员联系户走访覆盖率"),
+                  page=page, label=service.period_label(period, today), periods=PERIODS, roots=roots)
+
+
+# --- rules -------------------------------------------------------------------
+
+def _rules_grid():
+    roots = top_grids(current_user)
+    grid_id = request.values.get("grid_id", type=int) or (roots[0].id if roots else None)
+    if grid_id is None:
+        abort(404)
+    return get_grid_or_404(current_user, grid_id)
+
+
+@bp.route("/visits/rules")
+def rules():
+    """The visit rules that apply to a grid, where they come from, and (for village admins) editing."""
+    grid = _rules_grid()
+    owner_id = service.rules_owner_id(grid)
+    owner = db.session.get(type(grid), owner_id) if owner_id else None
+    return render("visits/rules.html", grid=grid, owner=owner, rules=service.rules_of(owner_id, active_only=False),
+                  own=owner_id == grid.id, may_edit=can(current_user, "manage_visit_rules"),
+                  TARGETS=TARGETS, PERIODS=PERIODS, VISITORS=VISITORS)
+
+
+@bp.route("/visits/rules/customize", methods=["POST"])
+@require("manage_visit_rules")
+def rules_customize():
+    """Give the grid its own copy of the rules to change."""
+    return _rules_change(service.customize_rules, "{} 现在使用自己的走访规则，可以逐条修改。")
+
+
+@bp.route("/visits/rules/reset", methods=["POST"])
+@require("manage_visit_rules")
+def rules_reset():
+    """Drop the grid's own rules and follow the level above again."""
+    return _rules_change(service.reset_rules, "{} 已恢复使用上级（或默认）的走访规则。")
+
+
+def _rules_change(change, message):
+    grid = _rules_grid()
+    change(grid)
+    db.session.commit()
+    flash(message.format(grid.name), "success")
+    return redirect(url_for("visits.rules", grid_id=grid.id))
+
+
+@bp.route("/visits/rules/new", methods=["GET", "POST"])
+@bp.route("/visits/rules/<int:rule_id>/edit", methods=["GET", "POST"])
+@require("manage_visit_rules")
+def rule_edit(rule_id=None):
+    """Add a rule to the grid's own set, or change one."""
+    rule = None
+    if rule_id is not None:
+        rule = db.session.get(VisitRule, rule_id)
+        if rule is None or rule.grid_id is None and not current_user.is_admin:
+            abort(404)
+        grid = get_grid_or_404(current_user, rule.grid_id) if rule.grid_id else None
+    else:
+        grid = _rules_grid()
+    form = RuleForm(obj=rule)
+    if request.method == "GET" and rule is not None:
+        form.methods.data = sorted(rule.method_set)
+    if form.validate_on_submit():
+        try:
+            saved = service.save_rule(grid, rule, form.name.data, form.target.data, form.methods.data or [],
+                                      form.period.data, form.visitor.data, form.active.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            show_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"已保存规则“{saved.name}”。", "success")
+            return redirect(url_for("visits.rules", grid_id=grid.id) if grid else url_for("visits.rules"))
+    return render("visits/rule_form.html", form=form, rule=rule, grid=grid)
+
+
+# --- PDF -----------------------------------------------------------------------
+
+@bp.route("/households/<int:household_id>/visits.pdf")
+def household_pdf(household_id):
+    """A household's visit history as PDF (no ID numbers)."""
+    h = ledger.get_household_or_404(current_user, household_id)
+    visits = service.household_visits(h)
+    village = village_name(h.grid)
+    doc = pdf.render_pdf("print/household_visits.html", title="走访记录（民情日记）",
+                         header=f"{village} · {h.address}", h=h, visits=visits, printed_on=local_today())
+    return pdf.pdf_response(doc, f"走访记录-{h.address}.pdf")

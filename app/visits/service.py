@@ -1,0 +1,442 @@
+"""Visit rules, recording a visit (idempotent), due and overdue lists, coverage."""
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..core import uploads
+from ..core.forms import ServiceError
+from ..core.scope import grid_clause, subtree_ids
+from ..core.timeutil import LOCAL_TZ, local_today, to_local
+from ..extensions import db
+from ..grids.models import Grid, GridStaff
+from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
+from .models import DEFAULT_RULES, IN_PERSON, METHODS, PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
+
+# Account roles counted as cadres (驻村干部) for the yearly rule; holders of the
+# 联系领导 post count too, whatever their account role.
+CADRE_ROLES = {"admin", "township", "village_admin", "leader"}
+MAX_BACKDATE_DAYS = 31
+
+
+# --- periods -----------------------------------------------------------------
+
+def period_bounds(period, day):
+    """First and last day of the calendar month, quarter or year containing ``day``."""
+    if period == "month":
+        start = day.replace(day=1)
+        return start, day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    if period == "quarter":
+        first = (day.month - 1) // 3 * 3 + 1
+        last = first + 2
+        return date(day.year, first, 1), date(day.year, last, calendar.monthrange(day.year, last)[1])
+    if period == "year":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    raise ValueError(period)
+
+
+def previous_bounds(period, day):
+    """The period before the one containing ``day``."""
+    start, _ = period_bounds(period, day)
+    return period_bounds(period, start - timedelta(days=1))
+
+
+def period_label(period, day):
+    """e.g. 2026年11月, 2026年第4季度, 2026年."""
+    if period == "month":
+        return f"{day.year}年{day.month}月"
+    if period == "quarter":
+        return f"{day.year}年第{(day.month - 1) // 3 + 1}季度"
+    return f"{day.year}年"
+
+
+def week_bounds(day):
+    """Monday and Sunday of the week containing ``day``."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+# --- rules -------------------------------------------------------------------
+
+def ensure_visit_rules():
+    """Insert the default rules when there are none (idempotent)."""
+    if db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id.is_(None))):
+        return
+    for i, (name, target, methods, period, visitor) in enumerate(DEFAULT_RULES):
+        db.session.add(VisitRule(grid_id=None, name=name, target=target, methods=methods, period=period,
+                                 visitor=visitor, sort_order=i))
+    db.session.flush()
+
+
+def rules_owner_id(grid):
+    """The id of the nearest grid (itself or above) with rules of its own, or None for the defaults."""
+    ids = grid.ancestor_ids()
+    owners = set(db.session.scalars(select(distinct(VisitRule.grid_id)).where(VisitRule.grid_id.in_(ids))))
+    for gid in reversed(ids):
+        if gid in owners:
+            return gid
+    return None
+
+
+def rules_of(owner_id, active_only=True):
+    q = select(VisitRule).where(VisitRule.grid_id.is_(None) if owner_id is None else VisitRule.grid_id == owner_id)
+    if active_only:
+        q = q.where(VisitRule.active.is_(True))
+    return db.session.scalars(q.order_by(VisitRule.sort_order, VisitRule.id)).all()
+
+
+def effective_rules(grid, active_only=True):
+    return rules_of(rules_owner_id(grid), active_only)
+
+
+def customize_rules(grid):
+    """Give ``grid`` its own copy of the rules it inherits, to edit."""
+    if db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id == grid.id)):
+        return
+    for r in effective_rules(grid, active_only=False):
+        db.session.add(VisitRule(grid_id=grid.id, name=r.name, target=r.target, methods=r.methods, period=r.period,
+                                 visitor=r.visitor, active=r.active, sort_order=r.sort_order))
+    db.session.flush()
+
+
+def reset_rules(grid):
+    """Drop the grid's own rules: it follows the grid above (or the defaults) again."""
+    for r in db.session.scalars(select(VisitRule).where(VisitRule.grid_id == grid.id)):
+        db.session.delete(r)
+    db.session.flush()
+
+
+def check_rule_fields(name, target, methods, period, visitor):
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("请填写规则名称。", "name")
+    if target not in TARGETS:
+        raise ServiceError("请选择适用的户。", "target")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ServiceError("走访方式无效。", "methods")
+    if period not in PERIODS:
+        raise ServiceError("请选择频次。", "period")
+    if visitor not in VISITORS:
+        raise ServiceError("请选择走访人。", "visitor")
+    return name, ",".join(m for m in METHODS if m in methods)
+
+
+def save_rule(grid, rule, name, target, methods, period, visitor, active):
+    """Create (rule None) or change one of the grid's own rules."""
+    name, methods = check_rule_fields(name, target, methods, period, visitor)
+    if rule is None:
+        customize_rules(grid)
+        last = db.session.scalar(select(func.max(VisitRule.sort_order)).where(VisitRule.grid_id == grid.id)) or 0
+        rule = VisitRule(grid_id=grid.id, sort_order=last + 1)
+        db.session.add(rule)
+    rule.name, rule.target, rule.methods, rule.period, rule.visitor, rule.active = (
+        name, target, methods, period, visitor, bool(active))
+    db.session.flush()
+    return rule
+
+
+# --- who counts as a cadre ---------------------------------------------------
+
+def is_cadre(user):
+    if user.role in CADRE_ROLES:
+        return True
+    return db.session.scalar(select(func.count(GridStaff.id)).where(
+        GridStaff.user_id == user.id, GridStaff.role == "contact_cadre")) > 0
+
+
+# --- recording ---------------------------------------------------------------
+
+def find_by_key(user, key):
+    return db.session.scalar(select(Visit).where(Visit.user_id == user.id, Visit.idempotency_key == key))
+
+
+def check_visit_time(local_dt, now_local=None):
+    """A visit is recorded on the day or up to a month later, never in the future."""
+    now_local = now_local or datetime.now(LOCAL_TZ).replace(tzinfo=None)
+    if local_dt > now_local + timedelta(minutes=10):
+        raise ServiceError("走访时间不能晚于现在。", "visited_at")
+    if local_dt.date() < now_local.date() - timedelta(days=MAX_BACKDATE_DAYS):
+        raise ServiceError(f"只能补记 {MAX_BACKDATE_DAYS} 天以内的走访。", "visited_at")
+
+
+def record_visit(user, household, *, method, visited_at_local, companions="", learned="", problems=(),
+                 photos=(), key):
+    """Save a visit with its problems and photos; returns (visit, created).
+
+    The same ``key`` from the same user returns the visit already saved, so a
+    double tap or a retried submit never makes two.
+    """
+    existing = find_by_key(user, key)
+    if existing is not None:
+        return existing, False
+    if method not in METHODS:
+        raise ServiceError("请选择走访方式。", "method")
+    if household.status != "active":
+        raise ServiceError("该户已注销，不能再登记走访。")
+    check_visit_time(visited_at_local)
+    learned = (learned or "").strip()
+    problems = [p.strip() for p in problems if p and p.strip()]
+    if not learned and not problems:
+        raise ServiceError("请填写了解到的情况或发现的问题。", "learned")
+    images = uploads.check_photos(photos)
+    visited_at = _local_to_utc(visited_at_local)
+    visit = Visit(household_id=household.id, grid_id=household.grid_id, user_id=user.id, method=method,
+                  visited_at=visited_at, visited_on=visited_at_local.date(), by_cadre=is_cadre(user),
+                  companions=(companions or "").strip()[:200], learned=learned, idempotency_key=key)
+    db.session.add(visit)
+    db.session.flush()
+    for text in problems:
+        db.session.add(VisitProblem(visit_id=visit.id, description=text))
+    stored = []
+    try:
+        for img in images:
+            s = uploads.store_image(img, "visits")
+            stored.append(s.file_name)
+            db.session.add(VisitPhoto(visit_id=visit.id, file_name=s.file_name, width=s.width, height=s.height,
+                                      size=s.size))
+        db.session.flush()
+    except Exception:
+        uploads.remove_stored(stored)
+        raise
+    visit._stored_files = stored  # for the caller to remove if the commit fails
+    return visit, True
+
+
+def _local_to_utc(local_dt):
+    return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+# --- queries -----------------------------------------------------------------
+
+def visits_query(user):
+    """Visits in the user's grids (through the grid the household was in when visited)."""
+    scope = db.aliased(Grid)
+    return select(Visit).join(scope, scope.id == Visit.grid_id).where(grid_clause(user, scope))
+
+
+def get_visit_or_404(user, visit_id):
+    from flask import abort
+
+    from ..core.scope import can_see_grid
+
+    v = db.session.get(Visit, visit_id)
+    if v is None or not can_see_grid(user, v.grid) or not can_see_grid(user, v.household.grid):
+        abort(404)
+    return v
+
+
+def household_visits(household):
+    return db.session.scalars(select(Visit).where(Visit.household_id == household.id)
+                              .options(joinedload(Visit.user), selectinload(Visit.problems),
+                                       selectinload(Visit.photos))
+                              .order_by(Visit.visited_at.desc(), Visit.id.desc())).all()
+
+
+def day_visits(user, day):
+    """The user's visits of one day, in order (they fill the day's work log)."""
+    return db.session.scalars(select(Visit).where(Visit.user_id == user.id, Visit.visited_on == day)
+                              .options(joinedload(Visit.household).joinedload(Household.head),
+                                       selectinload(Visit.problems))
+                              .order_by(Visit.visited_at, Visit.id)).all()
+
+
+# --- due and overdue ---------------------------------------------------------
+
+@dataclass
+class DueItem:
+    household: Household
+    rules: list = field(default_factory=list)  # (rule, status, deadline, last)
+    status: str = "due"        # the worst of the rules: overdue before due
+    deadline: date = None      # the nearest deadline among them
+    last_visit: date = None    # the latest visit of any kind
+    today: date = None         # the day the list was worked out for
+
+    @property
+    def overdue_days(self):
+        return ((self.today or local_today()) - self.deadline).days if self.status == "overdue" else 0
+
+
+def _key_households(household_ids, today):
+    """Households among these with an active tag of a key category (六类户 and the like)."""
+    if not household_ids:
+        return set()
+    return set(db.session.scalars(
+        select(CategoryTag.household_id).join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
+        .where(CategoryTag.household_id.in_(household_ids), HouseholdCategory.is_key.is_(True),
+               CategoryTag.start_date <= today, or_(CategoryTag.end_date.is_(None), CategoryTag.end_date > today))))
+
+
+def _last_visits(household_ids, since):
+    """{household id: [(method, by_cadre, latest day)]} for visits on or after ``since``."""
+    out = {}
+    if not household_ids:
+        return out
+    rows = db.session.execute(
+        select(Visit.household_id, Visit.method, Visit.by_cadre, func.max(Visit.visited_on))
+        .where(Visit.household_id.in_(household_ids), Visit.visited_on >= since)
+        .group_by(Visit.household_id, Visit.method, Visit.by_cadre)).all()
+    for hid, method, by_cadre, day in rows:
+        out.setdefault(hid, []).append((method, by_cadre, day))
+    return out
+
+
+def rule_applies(rule, *, linked, key):
+    return (rule.target == "all" or (rule.target == "linked" and linked) or (rule.target == "key" and key)
+            or (rule.target == "ordinary" and not key))
+
+
+def rule_status(rule, visits, since, today):
+    """('ok' | 'due' | 'overdue', deadline, last qualifying day) of one rule for one household.
+
+    ok: a qualifying visit in the current period. due: none yet, but the previous
+    period was covered (or the household came under the rule since it began);
+    the deadline is the end of this period. overdue: the previous period passed
+    without one; the deadline missed is the end of the previous period.
+    """
+    methods = rule.method_set
+    last = max((d for m, c, d in visits if (not methods or m in methods) and (rule.visitor != "cadre" or c)),
+               default=None)
+    start, end = period_bounds(rule.period, today)
+    prev_start, prev_end = previous_bounds(rule.period, today)
+    if last and last >= start:
+        return "ok", None, last
+    if (last and last >= prev_start) or since >= prev_start:
+        return "due", end, last
+    return "overdue", prev_end, last
+
+
+def due_for_households(households, user, today=None, linked_since=None):
+    """DueItems for the households (those with something due or overdue), nearest deadline first.
+
+    ``linked_since`` maps household id → the day the user began linking it
+    (those households count as linked for the 联系户 rules).
+    """
+    today = today or local_today()
+    linked_since = linked_since or {}
+    ids = [h.id for h in households]
+    key_ids = _key_households(ids, today)
+    visits = _last_visits(ids, date(today.year - 1, 1, 1))
+    cadre = is_cadre(user)
+    rules_cache = {}
+    items = []
+    for h in households:
+        if ("owner", h.grid_id) not in rules_cache:
+            rules_cache[("owner", h.grid_id)] = rules_owner_id(h.grid)
+        owner = rules_cache[("owner", h.grid_id)]
+        if ("rules", owner) not in rules_cache:
+            rules_cache[("rules", owner)] = rules_of(owner)
+        rules = rules_cache[("rules", owner)]
+        created = to_local(h.created_at).date() if h.created_at else today
+        item = DueItem(household=h, today=today, last_visit=max((d for _, _, d in visits.get(h.id, [])), default=None))
+        for rule in rules:
+            if rule.visitor == "cadre" and not cadre:
+                continue
+            linked = h.id in linked_since
+            if not rule_applies(rule, linked=linked, key=h.id in key_ids):
+                continue
+            since = max(created, linked_since[h.id]) if linked and rule.target == "linked" else created
+            status, deadline, last = rule_status(rule, visits.get(h.id, []), since, today)
+            if status != "ok":
+                item.rules.append((rule, status, deadline, last))
+        if item.rules:
+            item.status = "overdue" if any(s == "overdue" for _, s, _, _ in item.rules) else "due"
+            item.deadline = min(d for _, s, d, _ in item.rules if s == item.status)
+            items.append(item)
+    items.sort(key=lambda i: (i.status != "overdue", i.deadline, i.household.address))
+    return items
+
+
+def my_due(user, today=None):
+    """Due and overdue visits of the households the user links (the home screen's list)."""
+    today = today or local_today()
+    from ..households.service import households_query
+
+    rows = db.session.execute(
+        households_query(user).add_columns(ContactLink.since)
+        .join(ContactLink, ContactLink.household_id == Household.id)
+        .where(ContactLink.user_id == user.id, Household.status == "active")
+        .options(joinedload(Household.head), joinedload(Household.grid))).all()
+    households = [r[0] for r in rows]
+    return due_for_households(households, user, today, {r[0].id: r[1] for r in rows})
+
+
+def split_due(items, today=None):
+    """(overdue, due this week, due later) from a due list."""
+    today = today or local_today()
+    _, sunday = week_bounds(today)
+    overdue = [i for i in items if i.status == "overdue"]
+    this_week = [i for i in items if i.status == "due" and i.deadline <= sunday]
+    later = [i for i in items if i.status == "due" and i.deadline > sunday]
+    return overdue, this_week, later
+
+
+# --- coverage ----------------------------------------------------------------
+
+@dataclass
+class CoverageRow:
+    label: str
+    total: int
+    visited: int
+    url: str = ""
+    flag: str = ""
+
+    @property
+    def percent(self):
+        return round(100 * self.visited / self.total) if self.total else 0
+
+
+def _visited_subquery(start, end):
+    return select(Visit.household_id).where(Visit.visited_on >= start, Visit.visited_on <= end)
+
+
+def grid_coverage(grid, start, end):
+    """One row per child grid (or the grid itself when it has none): active households and how many were visited."""
+    children = db.session.scalars(select(Grid).where(Grid.parent_id == grid.id)
+                                  .order_by(Grid.sort_order, Grid.name)).all() or [grid]
+    visited = _visited_subquery(start, end)
+    rows = []
+    # One grouped count per child over its subtree, keyed by the path prefix.
+    for child in children:
+        base = (select(func.count(Household.id)).join(Grid, Grid.id == Household.grid_id)
+                .where(Household.status == "active", Grid.id.in_(subtree_ids(child))))
+        total = db.session.scalar(base)
+        done = db.session.scalar(base.where(Household.id.in_(visited))) if total else 0
+        rows.append(CoverageRow(child.name, total, done))
+        rows[-1].grid = child
+    return rows
+
+
+def worker_coverage(grid, start, end):
+    """One row per worker serving in the grid: households linked and how many were visited."""
+    from ..households.contacts import workers_of
+
+    visited = _visited_subquery(start, end)
+    loads = workers_of(grid)
+    ids = [w.user.id for w in loads]
+    if not ids:
+        return []
+    base = (select(ContactLink.user_id, func.count(ContactLink.id))
+            .join(Household, Household.id == ContactLink.household_id)
+            .where(ContactLink.user_id.in_(ids), Household.status == "active",
+                   Household.grid_id.in_(subtree_ids(grid))).group_by(ContactLink.user_id))
+    total = dict(db.session.execute(base).all())
+    done = dict(db.session.execute(base.where(Household.id.in_(visited))).all())
+    rows = []
+    for w in loads:
+        row = CoverageRow(w.user.full_name, total.get(w.user.id, 0), done.get(w.user.id, 0))
+        row.user = w.user
+        rows.append(row)
+    return rows
+
+
+def unvisited_query(user, grid, start, end):
+    """Active households in the grid's subtree with no visit in the period."""
+    from ..households.service import households_query
+
+    return (households_query(user).options(joinedload(Household.head), joinedload(Household.grid))
+            .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active",
+                   Household.id.not_in(_visited_subquery(start, end)))
+            .order_by(Household.grid_id, Household.address, Household.id))

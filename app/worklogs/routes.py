@@ -1,0 +1,160 @@
+"""Work-log screens: the day's log, a month of logs with weekly checks, the team view, the PDF."""
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..accounts.permissions import require
+from ..core import pdf
+from ..core.forms import ServiceError, run_form, show_error
+from ..core.scope import get_grid_or_404, top_grids
+from ..core.timeutil import local_today
+from ..core.web import render
+from ..extensions import db
+from ..grids.service import village_name
+from ..visits.service import day_visits, week_bounds
+from . import service
+from .forms import AmendForm, CheckForm, LogForm
+
+bp = Blueprint("worklogs", __name__)
+WEEKDAYS = "一二三四五六日"
+
+
+def _parse_day(text):
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        abort(404)
+
+
+@bp.app_template_filter("weekday")
+def weekday_name(day):
+    return "周" + WEEKDAYS[day.weekday()]
+
+
+@bp.route("/worklogs/")
+def index():
+    """Today's log of the logged-in user."""
+    return redirect(url_for("worklogs.day", day=local_today().isoformat()))
+
+
+@bp.route("/worklogs/day/<day>", methods=["GET", "POST"])
+@require("record_visits")
+def day(day):
+    """The user's log of one day: the day's visits (filled in by themselves) and free text."""
+    d = _parse_day(day)
+    if d > local_today():
+        abort(404)
+    log = service.get_log(current_user.id, d)
+    check = service.week_check_for(current_user.id, d)
+    form = LogForm(obj=log)
+    if check is None:
+        done = run_form(form, lambda: service.save_log(current_user, d, form.content.data),
+                        f"{d.month}月{d.day}日的工作日志已保存。", url_for("worklogs.day", day=d.isoformat()))
+        if done:
+            return done
+    elif request.method == "POST":
+        abort(409)
+    return render("worklogs/day.html", d=d, log=log, check=check, form=form, amend_form=AmendForm(formdata=None),
+                  visits=day_visits(current_user, d), today=local_today(), timedelta=timedelta)
+
+
+@bp.route("/worklogs/day/<day>/amend", methods=["POST"])
+@require("record_visits")
+def amend(day):
+    """Add a correction to a log whose week was checked."""
+    d = _parse_day(day)
+    form = AmendForm()
+    done = run_form(form, lambda: service.amend(current_user, d, form.content.data), "补充说明已添加。",
+                    url_for("worklogs.day", day=d.isoformat()))
+    if done:
+        return done
+    return render("worklogs/day.html", d=d, log=service.get_log(current_user.id, d),
+                  check=service.week_check_for(current_user.id, d), form=LogForm(formdata=None), amend_form=form,
+                  visits=day_visits(current_user, d), today=local_today(), timedelta=timedelta)
+
+
+def _worker_month(user_id, month):
+    """The worker (whose logs the user may see) and the first day of a month that has begun, or 404."""
+    worker = service.get_worker_or_404(current_user, user_id)
+    first = service.parse_month(month)
+    if first is None or first > local_today():
+        abort(404)
+    return worker, first
+
+
+@bp.route("/worklogs/users/<int:user_id>/month/<month>")
+def month(user_id, month):
+    """A month of one worker's logs, week by week, with the week checks (and the check form for leaders)."""
+    worker, first = _worker_month(user_id, month)
+    days = service.month_days(worker, first)
+    weeks = service.month_weeks(worker, days)
+    prev_month = (first - timedelta(days=1)).replace(day=1)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return render("worklogs/month.html", worker=worker, first=first, weeks=weeks, days=days,
+                  may_check=service.may_check(current_user, worker), check_form=CheckForm(formdata=None),
+                  prev_month=prev_month, next_month=next_month if next_month <= local_today() else None,
+                  missing=sum(1 for d in days if d.workday and not d.filled and d.date < local_today()))
+
+
+@bp.route("/worklogs/users/<int:user_id>/check", methods=["POST"])
+@require("check_worklogs")
+def check(user_id):
+    """周查: mark a worker's week as checked, with a comment."""
+    worker = service.get_worker_or_404(current_user, user_id)
+    form = CheckForm()
+    monday = _parse_day(form.week.data)
+    target = url_for("worklogs.month", user_id=worker.id, month=monday.strftime("%Y-%m"))
+    if not form.validate_on_submit():
+        flash("检查意见太长。", "error")
+        return redirect(target)
+    try:
+        service.check_week(current_user, worker, monday, form.comment.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(target)
+    db.session.commit()
+    flash(f"已完成 {worker.full_name} {monday.month}月{monday.day}日这一周的周查。", "success")
+    return redirect(target)
+
+
+@bp.route("/worklogs/users/<int:user_id>/month/<month>.pdf")
+def month_pdf(user_id, month):
+    """A worker's monthly work log as PDF: entries by day, week checks, signature lines."""
+    worker, first = _worker_month(user_id, month)
+    doc = render_month_pdf(worker, first)
+    return pdf.pdf_response(doc, f"工作日志-{worker.full_name}-{first:%Y年%m月}.pdf")
+
+
+def render_month_pdf(worker, first, today=None, with_pages=False):
+    """The monthly work log document (also used by the benchmark)."""
+    days = service.month_days(worker, first, today)
+    weeks = service.month_weeks(worker, days)
+    place = "、".join(g.name for g in worker.grids) or "—"
+    village = "、".join(dict.fromkeys(village_name(g) for g in worker.grids)) or place
+    return pdf.render_pdf("print/worklog_month.html", title=f"网格员工作日志（{first.year}年{first.month}月）",
+                          header=f"{village} · {first.year}年{first.month}月", worker=worker, first=first,
+                          weeks=weeks, days=days, place=place, with_pages=with_pages)
+
+
+@bp.route("/worklogs/team")
+@require("check_worklogs")
+def team():
+    """Who has (not) filled in their logs this week, and each week's check, for a grid's workers."""
+    roots = top_grids(current_user)
+    grid_id = request.args.get("grid_id", type=int) or (roots[0].id if roots else None)
+    if grid_id is None:
+        abort(404)
+    grid = get_grid_or_404(current_user, grid_id)
+    today = local_today()
+    try:
+        ref = date.fromisoformat(request.args.get("week", "")) if request.args.get("week") else today
+    except ValueError:
+        ref = today
+    monday, sunday = week_bounds(min(ref, today))
+    rows = service.missing_logs(service.team_members(grid), monday, sunday, today)
+    days = [monday + timedelta(days=i) for i in range(7)]
+    return render("worklogs/team.html", grid=grid, rows=rows, monday=monday, sunday=sunday, days=days, today=today,
+                  prev_week=monday - timedelta(days=7), next_week=monday + timedelta(days=7) if sunday < today else None,
+                  is_workday=service.is_workday)

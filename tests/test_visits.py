@@ -1,0 +1,347 @@
+"""Visits: recording (idempotent, photos, errors keep what was typed), rules as data, due and overdue at
+month, quarter and year edges, coverage for leaders, the household's visit history PDF."""
+import io
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from app.accounts.models import User
+from app.core.timeutil import LOCAL_TZ
+from app.extensions import db
+from app.households import service as hs
+from app.grids.models import Grid
+from app.households.models import ContactLink, Household, HouseholdCategory
+from app.visits import service as vs
+from app.visits.models import Visit, VisitPhoto, VisitRule
+from tests.pdfcheck import check_pdf
+from tests.test_contacts import households, link
+
+
+def now_local():
+    return datetime.now(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def png(w=2400, h=1800, color="blue", fmt="PNG"):
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, fmt)
+    buf.seek(0)
+    return buf
+
+
+def form_key(html):
+    return re.search(r'id="key" name="key" type="hidden" value="([0-9a-f]+)"', html).group(1)
+
+
+def visit_form(client, hid):
+    page = client.get(f"/visits/new?household_id={hid}")
+    assert page.status_code == 200
+    return form_key(page.get_data(as_text=True))
+
+
+def post_visit(client, hid, key, **extra):
+    data = {"household_id": str(hid), "method": "door", "visited_at": now_local().strftime("%Y-%m-%dT%H:%M"),
+            "learned": "老人身体尚可，子女在外务工。", "problems": "屋顶漏雨\n路灯不亮", "key": key}
+    data.update(extra)
+    return client.post(f"/visits/new?household_id={hid}", data, content_type="multipart/form-data")
+
+
+# --- recording ---------------------------------------------------------------
+
+def test_a_retried_submit_makes_one_visit(app, client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    key = visit_form(client, hid)
+    first = post_visit(client, hid, key)
+    second = post_visit(client, hid, key)
+    assert first.status_code == 302 and second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert "没有重复登记" in client.get(second.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        visits = db.session.scalars(select(Visit)).all()
+        assert len(visits) == 1
+        assert [p.description for p in visits[0].problems] == ["屋顶漏雨", "路灯不亮"]
+        assert visits[0].visited_on == now_local().date()
+
+
+def test_service_is_idempotent_on_the_key(ctx, tree, users):
+    (hid,) = households(tree["cluster_a"], 1)
+    worker = db.session.get(User, users["worker"])
+    h = db.session.get(Household, hid)
+    a, created_a = vs.record_visit(worker, h, method="phone", visited_at_local=now_local(), learned="电话联系", key="k1")
+    db.session.commit()
+    b, created_b = vs.record_visit(worker, h, method="phone", visited_at_local=now_local(), learned="电话联系", key="k1")
+    assert (created_a, created_b) == (True, False) and a.id == b.id
+    assert db.session.scalar(select(func.count(Visit.id))) == 1
+
+
+def test_a_refused_submit_keeps_what_was_typed(app, client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    key = visit_form(client, hid)
+    resp = post_visit(client, hid, key, learned="", problems="", companions="村主任 王某")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "请填写了解到的情况或发现的问题" in html and "已填写的内容都还在" in html
+    assert 'value="村主任 王某"' in html and f'value="{key}"' in html
+    future = (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    assert "走访时间不能晚于现在" in post_visit(client, hid, key, visited_at=future).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Visit.id))) == 0
+
+
+def test_photos_are_resized_stored_and_served_only_in_scope(app, client, make_client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    key = visit_form(client, hid)
+    resp = post_visit(client, hid, key, photos=[(png(), "roof.png"), (png(300, 200, "red", "JPEG"), "b.jpg")])
+    assert resp.status_code == 302
+    with app.app_context():
+        photos = db.session.scalars(select(VisitPhoto).order_by(VisitPhoto.id)).all()
+        assert [(p.width, p.height) for p in photos] == [(1600, 1200), (300, 200)]
+        path = app.instance_path + "/uploads/" + photos[0].file_name
+        with Image.open(path) as stored:
+            assert stored.format == "JPEG"
+        pid = photos[0].id
+    img = client.get(f"/visits/photos/{pid}")
+    assert img.status_code == 200 and img.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(img.data)).size == (1600, 1200)
+    assert Image.open(io.BytesIO(client.get(f"/visits/photos/{pid}?size=thumb").data)).size[0] <= 360
+    other = make_client()
+    other.login("worker_b")
+    assert other.get(f"/visits/photos/{pid}").status_code == 404
+
+
+def test_a_file_that_is_not_a_photo_is_refused_and_nothing_is_saved(app, client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    key = visit_form(client, hid)
+    resp = post_visit(client, hid, key, photos=[(io.BytesIO(b"%PDF-1.4 not an image"), "scan.pdf")])
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "文件“scan.pdf”不是图片或已损坏" in html
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Visit.id))) == 0
+
+
+def test_foreign_household_cannot_be_visited(app, make_client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_b"], 1)
+    c = make_client()
+    c.login("worker")
+    assert c.get(f"/visits/new?household_id={hid}").status_code == 404
+
+
+# --- due and overdue -----------------------------------------------------------
+
+def add_visit(user_id, hid, day, method="door"):
+    """A visit on ``day`` written directly (the service refuses back-dating beyond a month)."""
+    user = db.session.get(User, user_id)
+    h = db.session.get(Household, hid)
+    db.session.add(Visit(household_id=hid, grid_id=h.grid_id, user_id=user_id, method=method,
+                         visited_at=datetime(day.year, day.month, day.day, 2), visited_on=day,
+                         by_cadre=vs.is_cadre(user), learned="走访", idempotency_key=f"{hid}-{day}-{method}-{user_id}"))
+    db.session.commit()
+
+
+def old_households(tree, n, prefix="东庄"):
+    ids = households(tree["cluster_a"], n, prefix)
+    for hid in ids:
+        db.session.get(Household, hid).created_at = datetime(2024, 1, 1)
+    db.session.commit()
+    return ids
+
+
+def due_of(user_id, today):
+    user = db.session.get(User, user_id)
+    linked = dict(db.session.execute(select(ContactLink.household_id, ContactLink.since)
+                                     .where(ContactLink.user_id == user_id)).all())
+    return {i.household.id: i for i in vs.due_for_households(db.session.scalars(select(Household)).all(), user,
+                                                             today, linked)}
+
+
+def rule_names(item):
+    return sorted(r.name for r, s, d, l in item.rules)
+
+
+def statuses(item):
+    return {r.name: (s, d) for r, s, d, l in item.rules}
+
+
+MONTHLY = "联系户每月至少联系一次"
+KEY_MONTHLY = "重点户（六类户）每月至少上门走访一次"
+QUARTERLY = "普通户每季度至少上门走访一次"
+LECTURE = "联系户每季度至少开展一次微宣讲"
+YEARLY = "驻村干部每年至少走访每户一次"
+
+
+def test_monthly_contact_due_then_overdue_across_the_month_edge(ctx, tree, users):
+    a, b = old_households(tree, 2)
+    link([a, b], users["worker"], since=date(2024, 6, 1))
+    add_visit(users["worker"], a, date(2026, 10, 15), "phone")
+    add_visit(users["worker"], b, date(2026, 11, 3), "phone")
+    on_30 = due_of(users["worker"], date(2026, 11, 30))
+    assert statuses(on_30[a])[MONTHLY] == ("due", date(2026, 11, 30))
+    assert MONTHLY not in statuses(on_30[b])  # visited this month
+    on_1 = due_of(users["worker"], date(2026, 12, 1))
+    assert statuses(on_1[a])[MONTHLY] == ("overdue", date(2026, 11, 30))
+    assert statuses(on_1[b])[MONTHLY] == ("due", date(2026, 12, 31))
+    assert on_1[a].status == "overdue"
+    assert on_1[a].overdue_days == (date(2026, 12, 1) - on_1[a].deadline).days > 0
+
+
+def test_phone_calls_count_as_contact_but_not_as_in_person_visits(ctx, tree, users):
+    (a,) = old_households(tree, 1)
+    link([a], users["worker"], since=date(2024, 6, 1))
+    hs.tag(db.session.get(Household, a), db.session.scalar(select(HouseholdCategory).where(
+        HouseholdCategory.key == "empty_nest")), date(2025, 1, 1), "独居")
+    db.session.commit()
+    add_visit(users["worker"], a, date(2026, 11, 2), "phone")
+    add_visit(users["worker"], a, date(2026, 10, 2), "door")
+    st = statuses(due_of(users["worker"], date(2026, 11, 20))[a])
+    assert MONTHLY not in st
+    assert st[KEY_MONTHLY] == ("due", date(2026, 11, 30))
+    assert QUARTERLY not in st  # a key household is not an ordinary one
+
+
+def test_quarter_edges(ctx, tree, users):
+    (a,) = old_households(tree, 1)
+    add_visit(users["worker"], a, date(2026, 9, 30), "door")
+    def st(day):
+        item = due_of(users["worker"], day).get(a)
+        return statuses(item) if item else {}
+    assert QUARTERLY not in st(date(2026, 9, 30))
+    assert st(date(2026, 10, 1))[QUARTERLY] == ("due", date(2026, 12, 31))
+    assert st(date(2026, 12, 31))[QUARTERLY] == ("due", date(2026, 12, 31))
+    assert st(date(2027, 1, 1))[QUARTERLY] == ("overdue", date(2026, 12, 31))
+    add_visit(users["worker"], a, date(2027, 1, 1), "group")
+    assert QUARTERLY not in st(date(2027, 1, 1))
+
+
+def test_lecture_each_quarter_for_linked_households(ctx, tree, users):
+    (a,) = old_households(tree, 1)
+    link([a], users["worker"], since=date(2024, 6, 1))
+    add_visit(users["worker"], a, date(2026, 8, 10), "lecture")
+    assert statuses(due_of(users["worker"], date(2026, 12, 1))[a])[LECTURE] == ("due", date(2026, 12, 31))
+    assert statuses(due_of(users["worker"], date(2027, 1, 2))[a])[LECTURE] == ("overdue", date(2026, 12, 31))
+
+
+def test_year_edge_counts_only_cadre_visits(ctx, tree, users):
+    (a,) = old_households(tree, 1)
+    add_visit(users["worker"], a, date(2026, 12, 31), "door")  # a worker's visit does not satisfy the cadre rule
+    leader_view = lambda day: statuses(due_of(users["leader"], day)[a])
+    assert leader_view(date(2026, 12, 31))[YEARLY][0] == "overdue"
+    add_visit(users["leader"], a, date(2025, 12, 31), "door")
+    assert leader_view(date(2026, 1, 1))[YEARLY] == ("due", date(2026, 12, 31))
+    assert leader_view(date(2027, 1, 1))[YEARLY] == ("overdue", date(2026, 12, 31))
+    # workers are not shown the cadre rule at all
+    assert YEARLY not in statuses(due_of(users["worker"], date(2027, 1, 1))[a])
+
+
+def test_new_household_is_due_not_overdue(ctx, tree, users):
+    (a,) = households(tree["cluster_a"], 1)  # created today
+    link([a], users["worker"], since=date.today())
+    item = due_of(users["worker"], date.today())[a]
+    assert item.status == "due"
+
+
+def test_home_screen_lists_overdue_first_and_due_this_week(app, client, tree, users):
+    with app.app_context():
+        ids = old_households(tree, 3)
+        link(ids, users["worker"], since=date(2024, 6, 1))
+        today = date.today()
+        add_visit(users["worker"], ids[1], today, "door")
+        add_visit(users["worker"], ids[1], today, "lecture")
+    client.login("worker")
+    html = client.get("/").get_data(as_text=True)
+    assert "待走访" in html and "已逾期" in html
+    overdue = html.split("已逾期（")[1].split("</ul>")[0]
+    assert "东庄1号" in overdue and "东庄3号" in overdue and "东庄2号" not in overdue
+    assert f"/visits/new?household_id={ids[0]}" in html
+    due_page = client.get("/visits/due").get_data(as_text=True)
+    assert "东庄1号" in due_page and "东庄3号" in due_page
+
+
+# --- rules as data -----------------------------------------------------------
+
+def test_village_admin_customises_and_resets_rules(app, client, tree, users):
+    client.login("village_admin")
+    grid = tree["village_a"]
+    page = client.get(f"/visits/rules?grid_id={grid}").get_data(as_text=True)
+    assert "使用系统默认规则" in page
+    assert client.post(f"/visits/rules/customize?grid_id={grid}").status_code == 302
+    with app.app_context():
+        own = db.session.scalars(select(VisitRule).where(VisitRule.grid_id == grid)).all()
+        assert len(own) == 5
+        quarterly = next(r for r in own if r.name == QUARTERLY)
+    resp = client.post(f"/visits/rules/{quarterly.id}/edit", {"name": "普通户每月上门", "target": "ordinary",
+                                                               "methods": ["door"], "period": "month",
+                                                               "visitor": "any", "active": "y"})
+    assert resp.status_code == 302
+    with app.app_context():
+        (a,) = old_households(tree, 1)
+        add_visit(users["worker"], a, date(2026, 10, 5), "door")
+        st = statuses(due_of(users["worker"], date(2026, 11, 10))[a])
+        assert st["普通户每月上门"] == ("due", date(2026, 11, 30))
+        assert QUARTERLY not in st
+        # another village still follows the defaults
+        assert vs.rules_owner_id(db.session.get(Grid, tree["village_a2"])) is None
+    bad = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "", "target": "all", "period": "year",
+                                                             "visitor": "any"})
+    assert bad.status_code == 200 and "请填写规则名称" in bad.get_data(as_text=True)
+    assert client.post(f"/visits/rules/reset?grid_id={grid}").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id == grid)) == 0
+
+
+def test_workers_cannot_change_rules(client, tree, users):
+    client.login("worker")
+    client.get("/")
+    assert client.post(f"/visits/rules/customize?grid_id={tree['cluster_a']}").status_code == 403
+
+
+# --- coverage ----------------------------------------------------------------
+
+def test_coverage_chart_and_unvisited_list(app, client, tree, users):
+    with app.app_context():
+        ids = households(tree["cluster_a"], 4)
+        link(ids[:2], users["worker"])
+        add_visit(users["worker"], ids[0], date.today(), "door")
+        add_visit(users["worker"], ids[2], date.today(), "phone")
+    client.login("leader")
+    html = client.get(f"/visits/coverage?grid_id={tree['village_a']}").get_data(as_text=True)
+    assert "<svg" in html and "各网格走访覆盖率" in html
+    assert "50%（2/4）" in html   # the natural village: 2 of 4 households visited
+    assert "50%（1/2）" in html   # the worker: 1 of 2 linked households visited
+    unvisited = html.split("本期无人走访的户")[1]
+    assert "东庄2号" in unvisited and "东庄4号" in unvisited and "东庄1号" not in unvisited
+    quarter = client.get(f"/visits/coverage?grid_id={tree['village_a']}&period=quarter")
+    assert quarter.status_code == 200 and "季度" in quarter.get_data(as_text=True)
+    client.logout()
+    client.login("worker")
+    assert client.get("/visits/coverage").status_code == 403
+
+
+# --- PDF ---------------------------------------------------------------------
+
+def test_household_visit_history_pdf(app, client, tree, users, tmp_path):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+        h = db.session.get(Household, hid)
+        full_id = h.head.id_number
+        for i in range(3):
+            add_visit(users["worker"], hid, date.today() - timedelta(days=i), ["door", "phone", "lecture"][i])
+        v = db.session.scalar(select(Visit).order_by(Visit.id))
+        v.learned = f"户主身份证 {full_id} 已核对，家中有留守儿童。"
+        db.session.commit()
+    client.login("worker")
+    resp = client.get(f"/households/{hid}/visits.pdf")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=["走访记录（民情日记）", "东庄1号", "上门", "电话", "微宣讲",
+                                                                        "第1页/共1页", "家中有留守儿童"])
+    assert full_id not in text.replace(" ", "")
