@@ -86,6 +86,7 @@ def build_demo(seed=20261127):
         for cluster in clusters[1:]:
             grid_service.assign_staff(cluster, "worker", None, _name(rng), random_mobile(rng))
     build_demo_ledger(villages[2], rng)
+    build_demo_field_work(villages[2], rng)
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):
@@ -143,3 +144,59 @@ def build_demo_ledger(village, rng):
         units.save_unit(actor, clusters[0], units.UnitData(name=name, kind=kind, credit_code=code, risk_grade=grade,
                                                            key_supervision=key, contact_name=_name(rng),
                                                            contact_phone=random_mobile(rng)))
+
+
+VISIT_NOTES = [
+    "了解家庭收入和就医情况，宣传城乡居民医保缴费政策，老人身体尚可。",
+    "户主反映屋后排水沟堵塞，雨天积水，已拍照记录，答应联系村里清理。",
+    "电话回访低保申请进度，告知需补交医院诊断证明。",
+    "宣讲垃圾分类和秸秆禁烧，发放宣传单，家中老人提出希望组织健康体检。",
+    "独居老人，检查煤气和电线安全，帮助更换灯泡，已告知其女儿近况。",
+    "子女在外务工，留守儿童学习情况良好，提醒注意防溺水。",
+]
+LOG_NOTES = ["整理走访台账；参加村两委例会。", "协助村医上门体检；巡查河道。", "代办两户医保缴费；宣传防诈骗。",
+             "更新户籍台账变动信息；走访重点户。", "参加乡镇网格员培训。"]
+
+
+def build_demo_field_work(village, rng):
+    """Six weeks of made-up visits and work logs by the demo village's worker, one week checked."""
+    from datetime import datetime, timedelta
+
+    from .core.timeutil import local_today
+    from .households.models import ContactLink, Household
+    from .visits.models import Visit
+    from .worklogs.models import WeekCheck, WorkLog
+    from .worklogs.service import is_workday
+
+    worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
+    leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))
+    if worker is None:
+        return
+    homes = db.session.scalars(select(Household).join(ContactLink, ContactLink.household_id == Household.id)
+                               .where(ContactLink.user_id == worker.id).order_by(Household.id)).all()
+    # The ledger has been kept for a year: households and links predate the visits.
+    year_ago = datetime.now() - timedelta(days=400)
+    for h in db.session.scalars(select(Household).where(Household.grid_id.in_(
+            select(Grid.id).where(starts_with(Grid.path, village.path))))):
+        h.created_at = year_ago
+    for link in db.session.scalars(select(ContactLink).where(ContactLink.user_id == worker.id)):
+        link.since = year_ago.date()
+    today = local_today()
+    day, n = today - timedelta(days=42), 0
+    while day < today:
+        if is_workday(day):
+            for h in rng.sample(homes, min(len(homes), rng.choice((1, 2, 2, 3)))):
+                if rng.random() < 0.3:  # some households are left behind, so the due list has something to show
+                    continue
+                db.session.add(Visit(household_id=h.id, grid_id=h.grid_id, user_id=worker.id,
+                                     method=rng.choice(["door", "door", "phone", "lecture"]),
+                                     visited_at=datetime(day.year, day.month, day.day, rng.randrange(1, 9)),
+                                     visited_on=day, learned=rng.choice(VISIT_NOTES), idempotency_key=f"demo-{n}"))
+                n += 1
+            if rng.random() < 0.85:
+                db.session.add(WorkLog(user_id=worker.id, log_date=day, content=rng.choice(LOG_NOTES)))
+        day += timedelta(days=1)
+    if leader is not None:
+        monday = today - timedelta(days=today.weekday() + 14)
+        db.session.add(WeekCheck(user_id=worker.id, week_start=monday, checker_id=leader.id, comment="日志填写完整，走访到位。"))
+    db.session.flush()

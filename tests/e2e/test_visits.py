@@ -1,0 +1,98 @@
+"""Field work in the browser.
+
+- a 网格员 on the phone (worker3 of the demo village 徐旺村, 390×844): from the home screen's
+  due list, a visit saved in at most 4 taps plus typing, then the same visit in the day's
+  work log, where the day's other work is written down;
+- a 网格长 at the PC (leader3): coverage as an SVG bar chart, the households nobody visited,
+  a worker's month of logs, 周查 with a comment, and the monthly work log as a PDF.
+"""
+import re
+import subprocess
+
+import pytest
+from playwright.sync_api import expect
+
+
+class Taps:
+    """Counts what a person taps (clicks and choices), not what they type."""
+
+    def __init__(self):
+        self.n = 0
+
+    def tap(self, locator):
+        self.n += 1
+        locator.click()
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_worker_records_a_visit_in_four_taps(ui, demo_server, viewport):
+    page = ui.page
+    ui.login("worker3", demo_server.accounts["worker3"])
+    expect(page.get_by_role("heading", name="待走访")).to_be_visible()
+    ui.check("home")
+
+    taps = Taps()
+    first = page.locator("ul.duelist li").first
+    address = first.locator(".due-main strong").inner_text()
+    taps.tap(first.get_by_role("link", name="记走访"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(address)
+    expect(page.locator("#visited_at")).not_to_have_value("")  # now, filled in
+    taps.tap(page.get_by_role("group", name="走访方式").get_by_text("电话", exact=True))
+    page.locator("#learned").fill("电话询问老人近况，身体尚好，提醒按时服药。")
+    page.locator("#problems").fill("村口路灯不亮")
+    ui.check("visit-form")
+    taps.tap(page.get_by_role("button", name="保存走访"))
+    expect(page.locator(".flash-success")).to_have_text("走访已保存。")
+    assert taps.n <= 4, f"saving a visit took {taps.n} taps"
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"电话走访 · {address}")
+    expect(page.locator("ol.problems")).to_contain_text("村口路灯不亮")
+    ui.check("visit-saved")
+
+    page.get_by_role("link", name="当天工作日志").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("工作日志")
+    day_visits = page.locator("section.card").filter(has=page.get_by_role("heading", name=re.compile("当天走访")))
+    expect(day_visits).to_contain_text(address)
+    expect(day_visits).to_contain_text("电话")
+    page.locator("#content").fill("参加村两委例会；整理台账。")
+    page.get_by_role("button", name=re.compile("保存")).click()
+    expect(page.locator(".flash-success")).to_contain_text("工作日志已保存")
+    expect(page.locator("#content")).to_have_value("参加村两委例会；整理台账。")
+    ui.check("worklog")
+
+
+@pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
+def test_leader_sees_coverage_and_checks_a_week(ui, demo_server, viewport, tmp_path):
+    page = ui.page
+    ui.login("leader3", demo_server.accounts["leader3"])
+    page.goto("/visits/coverage")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("走访覆盖")
+    chart = page.locator("svg.barchart").first
+    expect(chart).to_be_visible()
+    assert chart.locator("rect.bar-fill").count() >= 1
+    expect(page.get_by_role("heading", name=re.compile("本期无人走访的户"))).to_be_visible()
+    ui.check("coverage")
+    page.get_by_role("link", name="本季度").click()
+    expect(page.locator("main")).to_contain_text("季度")
+    ui.check("coverage-quarter")
+
+    page.locator("td[data-label='工作日志'] a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("工作日志")
+    forms = page.locator("form.checkform")
+    if forms.count() == 0:  # the month has only checked weeks so far: go back a month
+        page.get_by_role("link", name="上个月").click()
+    form = page.locator("form.checkform").first
+    form.get_by_label("检查意见").fill("走访记录完整，注意补写周五的日志。")
+    ui.check("month-before-check")
+    form.get_by_role("button", name="完成周查").click()
+    expect(page.locator(".flash-success")).to_contain_text("周查")
+    expect(page.locator("main")).to_contain_text("走访记录完整，注意补写周五的日志。")
+    ui.check("month-checked")
+
+    with page.expect_download() as info:
+        page.get_by_role("link", name="下载 PDF").click()
+    download = info.value
+    assert download.failure() is None and download.suggested_filename.endswith(".pdf")
+    path = tmp_path / "log.pdf"
+    download.save_as(path)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "网格员工作日志" in text and "走访记录完整" in text.replace("\n", "")
