@@ -345,7 +345,7 @@ def test_wrong_id_number_keeps_input(ui, demo_server, ledger, viewport):
     # Nothing was saved.
     page.locator(".crumbs").get_by_role("link", name="和平路4号").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("和平路4号")
-    expect(page.locator("table.cards tbody")).not_to_contain_text("李小四")
+    expect(page.locator("#members table.cards tbody")).not_to_contain_text("李小四")
 
 
 @pytest.mark.parametrize("viewport", ["phone"], indirect=True)

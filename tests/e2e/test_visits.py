@@ -96,3 +96,39 @@ def test_leader_sees_coverage_and_checks_a_week(ui, demo_server, viewport, tmp_p
     download.save_as(path)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "网格员工作日志" in text and "走访记录完整" in text.replace("\n", "")
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_a_lost_connection_keeps_the_visit_form(ui, demo_server, viewport):
+    """The network drops as the worker taps 保存: the page stays, with what was typed, and says so;
+    tapping again once the network is back saves exactly one visit."""
+    page = ui.page
+    ui.login("worker3", demo_server.accounts["worker3"])
+    page.goto("/contacts/mine")
+    page.locator("table.cards tbody tr a").first.click()
+    expect(page).to_have_url(re.compile(r"/households/\d+$"))
+    address = page.get_by_role("heading", level=1).inner_text()
+    before = int(re.search(r"走访记录（(\d+)）", page.locator("#visits h2").inner_text()).group(1))
+    page.get_by_role("link", name="记走访").first.click()
+    page.locator("#learned").fill("上门了解春耕用工需求。")
+    page.route("**/visits/new**", lambda route: route.abort("internetdisconnected")
+               if route.request.method == "POST" else route.continue_())
+    page.get_by_role("button", name="保存走访").click()
+    expect(page.locator("#toasts .flash-error")).to_contain_text("网络连接失败")
+    expect(page.locator("#learned")).to_have_value("上门了解春耕用工需求。")
+    expect(page.get_by_role("button", name="保存走访")).to_be_enabled()
+    ui.check("network-lost")
+    page.unroute("**/visits/new**")
+    page.get_by_role("button", name="保存走访").click()
+    expect(page.locator(".flash-success")).to_have_text("走访已保存。")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"上门走访 · {address}")
+    page.get_by_role("link", name="返回该户").click()
+    expect(page.locator("#visits h2")).to_have_text(f"走访记录（{before + 1}）")
+
+    # A double tap on 保存 saves one visit.
+    page.get_by_role("link", name="记走访").first.click()
+    page.locator("#learned").fill("再次上门，送去防汛宣传单。")
+    page.get_by_role("button", name="保存走访").dblclick()
+    expect(page.locator(".flash-success")).to_be_visible()
+    page.get_by_role("link", name="返回该户").click()
+    expect(page.locator("#visits h2")).to_have_text(f"走访记录（{before + 2}）")
