@@ -345,3 +345,39 @@ def test_household_visit_history_pdf(app, client, tree, users, tmp_path):
     text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=["走访记录（民情日记）", "东庄1号", "上门", "电话", "微宣讲",
                                                                         "第1页/共1页", "家中有留守儿童"])
     assert full_id not in text.replace(" ", "")
+
+
+@pytest.fixture
+def freeze(monkeypatch):
+    """Freeze the app's clock (app.core.timeutil) at a moment in China's time."""
+    from app.core import timeutil
+
+    def _freeze(local):
+        class Frozen(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                aware = local.replace(tzinfo=LOCAL_TZ)
+                return aware.astimezone(tz) if tz else aware.replace(tzinfo=None)
+
+        monkeypatch.setattr(timeutil, "datetime", Frozen)
+
+    return _freeze
+
+
+def test_due_page_with_the_clock_frozen_at_the_month_edge(app, client, tree, users, freeze):
+    with app.app_context():
+        (a,) = old_households(tree, 1)
+        link([a], users["worker"], since=date(2024, 6, 1))
+        add_visit(users["worker"], a, date(2026, 10, 20), "phone")
+        add_visit(users["worker"], a, date(2026, 10, 20), "lecture")
+        add_visit(users["worker"], a, date(2026, 10, 20), "door")
+    freeze(datetime(2026, 11, 30, 23, 50))
+    client.login("worker")
+    html = client.get("/visits/due").get_data(as_text=True)
+    this_week = html.split("本周到期（")[1].split("</section>")[0]
+    assert "东庄1号" in this_week and "11月30日前" in this_week and MONTHLY in this_week
+    freeze(datetime(2026, 12, 1, 0, 10))
+    html = client.get("/visits/due").get_data(as_text=True)
+    overdue = html.split("已逾期（")[1].split("</section>")[0]
+    assert "东庄1号" in overdue and "已逾期 1 天" in overdue and MONTHLY in overdue
+    assert "东庄1号" in client.get("/").get_data(as_text=True).split("已逾期（")[1]
