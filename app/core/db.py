@@ -111,7 +111,15 @@ def starts_with(column, prefix):
     case_sensitive_like, see above) and PostgreSQL (text_pattern_ops indexes)
     answer with an index range scan.
     """
+    pattern, escaped = like_prefix(prefix)
+    return column.like(pattern, escape="\\") if escaped else column.like(pattern)
+
+
+def like_prefix(prefix):
+    """The LIKE pattern of "starts with ``prefix``", and whether it needs ``ESCAPE '\\'``.
+
+    For statements built once that take the pattern as a bound parameter.
+    """
     if any(c in prefix for c in "%_\\"):
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")
-    return column.like(prefix + "%")
+        return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", True
+    return prefix + "%", False

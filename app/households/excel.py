@@ -636,9 +636,10 @@ def apply_plan(plan, user):
 
 # --- export -----------------------------------------------------------------
 
-def export_households(households):
-    """Households with residents, tags and grids loaded for export (one query per relation)."""
-    ids = [h.id for h in households]
+def export_households(ids):
+    """The households of these ids, in this order, with residents, tags and grids loaded for export
+    (one query per relation)."""
+    ids = list(ids)
     out = []
     for i in range(0, len(ids), CHUNK):
         q = (select(Household).options(selectinload(Household.residents), joinedload(Household.grid),
