@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.sql.elements import True_
@@ -18,7 +19,7 @@ from ..grids.models import Grid
 from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
                      Household, HouseholdCategory, HouseholdEvent, Resident, ResidentLabels, SearchGram)
 from .names import name_initials
-from ..core.db import like_prefix
+from ..core.db import like_prefix, reserve_ids
 from ..core.timeutil import local_today
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -251,8 +252,8 @@ def _raise_first(errors):
     raise ServiceError(" ".join(m for _, m in errors), field)
 
 
-def create_household(user, grid, address, head, phone="", notes=""):
-    """A new household with its head (ResidentData)."""
+def _check_new_household(user, grid, address, phone, head):
+    """The checks of a new household and its head: (household columns, head's columns)."""
     if not can_see_grid(user, grid):
         raise ServiceError("该网格不在您的管理范围内。", "grid_id")
     if _has_children(grid):
@@ -268,32 +269,134 @@ def create_household(user, grid, address, head, phone="", notes=""):
     fields, errors = check_resident(head)
     if errors:
         _raise_first(errors)
-    household = Household(grid=grid, grid_id=grid.id, address=address, phone=phone, phone_rev=phone[::-1], notes=notes or "")
+    return {"grid_id": grid.id, "address": address, "phone": phone, "phone_rev": phone[::-1]}, fields
+
+
+def _check_member(data, active_head):
+    """The checks of a new member of a household whose active head is named ``active_head`` (or None)."""
+    fields, errors = check_resident(data)
+    if errors:
+        _raise_first(errors)
+    if fields["relation"] == "户主" and active_head is not None:
+        raise ServiceError(f"本户已有户主 {active_head}，如需更换请用“变更户主”。", "relation")
+    return fields
+
+
+def _check_tag(active_categories, category):
+    if any(c is category for c in active_categories):
+        raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
+
+
+# The history events of a new record, one wording for every path that creates one.
+
+def _created_event(head_name):
+    return "created", f"建档，户主 {head_name}"
+
+
+def _member_added_event(name, relation):
+    return "member_added", f"新增成员 {name}（{relation}）"
+
+
+def _tag_event(category, reason):
+    return "tag", f"纳入“{category.name}”。{reason or ''}".strip()
+
+
+def create_household(user, grid, address, head, phone="", notes=""):
+    """A new household with its head (ResidentData)."""
+    household_fields, fields = _check_new_household(user, grid, address, phone, head)
+    household = Household(grid=grid, notes=notes or "", **household_fields)
     db.session.add(household)
     _flush()
     resident = Resident(household=household, grid_id=grid.id, **fields)
     db.session.add(resident)
     _flush()
     household.head = resident
-    _event(household, "created", f"建档，户主 {resident.name}")
+    _event(household, *_created_event(resident.name))
     reindex(household)
     return household
 
 
 def add_resident(household, data):
-    fields, errors = check_resident(data)
-    if errors:
-        _raise_first(errors)
-    if fields["relation"] == "户主" and household.head is not None and household.head.status == "active":
-        raise ServiceError(f"本户已有户主 {household.head.name}，如需更换请用“变更户主”。", "relation")
+    head = household.head
+    fields = _check_member(data, head.name if head is not None and head.status == "active" else None)
     resident = Resident(household=household, grid_id=household.grid_id, **fields)
     db.session.add(resident)
     _flush()
     if fields["relation"] == "户主":
         household.head = resident
-    _event(household, "member_added", f"新增成员 {resident.name}（{resident.relation}）")
+    _event(household, *_member_added_event(resident.name, resident.relation))
     reindex(household)
     return resident
+
+
+@dataclass
+class NewHousehold:
+    """A new household checked by plan_household, for register_households to write."""
+
+    household: dict   # its columns
+    people: list      # each person's columns, the head first
+    tags: list        # (category, start date, reason)
+
+
+def plan_household(user, grid, address, head, phone="", notes="", members=(), categories=(), start=None, reason=""):
+    """Check a new household with its members and categories as create_household, add_resident and
+    tag would, without writing anything: register_households writes many such at once."""
+    household, head_fields = _check_new_household(user, grid, address, phone, head)
+    household["notes"] = notes or ""
+    people = [head_fields] + [_check_member(m, head_fields["name"]) for m in members]
+    tags = []
+    for c in categories:
+        _check_tag([t[0] for t in tags], c)
+        tags.append((c, start or local_today(), reason or ""))
+    return NewHousehold(household, people, tags)
+
+
+def register_households(new):
+    """Write households checked by plan_household in bulk: the same rows, history events, search
+    postings and audit rows that create_household, add_resident and tag write inside batch(),
+    with a few executemany statements instead of the unit of work per record."""
+    if not new:
+        return
+    actor = audit._actor()
+    household_rows = [{**n.household, "id": hid, "head_id": None, "status": "active", "split_from_id": None}
+                      for n, hid in zip(new, reserve_ids(Household.__table__, len(new)))]
+    people_rows = [{**fields, "household_id": row["id"], "grid_id": row["grid_id"], "status": "active",
+                    "status_date": None, "status_note": ""}
+                   for n, row in zip(new, household_rows) for fields in n.people]
+    for person, rid in zip(people_rows, reserve_ids(Resident.__table__, len(people_rows))):
+        person["id"] = rid
+    tag_rows, tag_categories = [], []
+    for n, row in zip(new, household_rows):
+        for category, start, reason in n.tags:
+            tag_rows.append({"household_id": row["id"], "category_id": category.id, "start_date": start,
+                             "end_date": None, "start_reason": reason, "end_reason": ""})
+            tag_categories.append(category)
+    for t, tid in zip(tag_rows, reserve_ids(CategoryTag.__table__, len(tag_rows))):
+        t["id"] = tid
+    for model, rows in ((Household, household_rows), (Resident, people_rows), (CategoryTag, tag_rows)):
+        if rows:
+            db.session.execute(insert(model.__table__), rows)
+
+    events, postings, audit_rows = [], [], []
+    people = iter(people_rows)
+    for n, row in zip(new, household_rows):
+        members = [next(people) for _ in n.people]
+        row["head_id"] = members[0]["id"]
+        kinds = [_created_event(members[0]["name"])] + [_member_added_event(m["name"], m["relation"]) for m in members[1:]]
+        kinds += [_tag_event(category, reason) for category, _, reason in n.tags]
+        events.extend({"household_id": row["id"], "kind": kind, "summary": summary, "actor_name": actor[1]}
+                      for kind, summary in kinds)
+        postings.extend(gram_rows(SimpleNamespace(**row), [SimpleNamespace(**m) for m in members]))
+        audit_rows.append(audit.created_row(Household, row, actor=actor))
+        audit_rows.extend(audit.created_row(Resident, m, actor=actor) for m in members)
+    audit_rows.extend(audit.created_row(CategoryTag, t, {"category": c}, actor=actor)
+                      for t, c in zip(tag_rows, tag_categories))
+    table = Household.__table__
+    db.session.execute(table.update().where(table.c.id == bindparam("b_id")).values(head_id=bindparam("b_head")),
+                       [{"b_id": row["id"], "b_head": row["head_id"]} for row in household_rows])
+    db.session.execute(insert(HouseholdEvent.__table__), events)
+    db.session.execute(insert(SearchGram.__table__), postings)
+    audit.write_rows(audit_rows)
 
 
 def update_resident(resident, data):
@@ -397,11 +500,10 @@ def update_household(household, address, phone, notes):
 
 def tag(household, category, start, reason=""):
     """Put a household into a category from a date (no double membership at once)."""
-    if any(t.category is category and t.active for t in household.tags):
-        raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
+    _check_tag([t.category for t in household.tags if t.active], category)
     t = CategoryTag(household=household, category=category, start_date=start or local_today(), start_reason=reason or "")
     db.session.add(t)
-    _event(household, "tag", f"纳入“{category.name}”。{reason or ''}".strip())
+    _event(household, *_tag_event(category, reason))
     return t
 
 
