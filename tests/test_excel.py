@@ -19,9 +19,10 @@ from app.extensions import db
 from app.grids import service as gs
 from app.grids.models import Grid, GridLevel
 from app.households import excel
+from app.core.timeutil import local_today
 from app.households import service as hs
-from app.households.models import (POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag, Household, HouseholdEvent,
-                                   Resident, SearchGram)
+from app.households.models import (POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag, Household, HouseholdCategory,
+                                   HouseholdEvent, Resident, SearchGram)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _n = [0]
@@ -271,6 +272,114 @@ def test_import_is_all_or_nothing_when_a_service_refuses(ctx, tree, users):
         excel.apply_plan(plan, user("village_admin"))
     db.session.rollback()
     assert db.session.scalar(select(func.count(Household.id))) == 0
+
+
+# --- import: new households in bulk, the same as one by one ---------------------------
+
+ID_FIELDS = re.compile(r"\b(household_id|head_id|resident_id|category_id)=(\d+)")
+
+
+def _ledger_snapshot(searcher):
+    """Everything an import of new households writes, with database ids replaced by what they
+    stand for (address, ID number, category name), and what searches find."""
+    homes = dict(db.session.execute(select(Household.id, Household.address)).all())
+    people = dict(db.session.execute(select(Resident.id, Resident.id_number)).all())
+    cats = dict(db.session.execute(select(HouseholdCategory.id, HouseholdCategory.name)).all())
+    names = {"household_id": homes, "head_id": people, "resident_id": people, "category_id": cats}
+    entity = {"household": homes, "resident": people,
+              "category_tag": {t.id: (homes[t.household_id], cats[t.category_id]) for t in db.session.scalars(select(CategoryTag))}}
+
+    def columns(obj, skip=("id", "created_at")):
+        return tuple((c.key, names.get(c.key, {}).get(getattr(obj, c.key), getattr(obj, c.key)))
+                     for c in obj.__table__.columns if c.key not in skip)
+
+    def audit_summary(text):
+        return ID_FIELDS.sub(lambda m: f"{m.group(1)}={names[m.group(1)][int(m.group(2))]}", text)
+
+    queries = ["王", "小明", "王建国", "赵大海", "东庄", "东庄村2", "wjg", "zdh", "8000", "012345"]
+    return {
+        "households": sorted(columns(h) for h in db.session.scalars(select(Household))),
+        "residents": sorted(columns(r) for r in db.session.scalars(select(Resident))),
+        "tags": sorted(columns(t) for t in db.session.scalars(select(CategoryTag))),
+        "events": sorted(columns(e, ("id", "at")) for e in db.session.scalars(select(HouseholdEvent))),
+        "postings": sorted((columns(g), ) for g in db.session.scalars(select(SearchGram))),
+        "audit": sorted((a.action, a.entity, entity.get(a.entity, {}).get(int(a.entity_id or 0), a.entity_id),
+                         audit_summary(a.summary), a.actor_id, a.actor_name, a.ip)
+                        for a in db.session.scalars(select(AuditLog).where(AuditLog.action != "login"))),
+        "search": {q: ([(r.name, people[r.id], homes[r.household_id], r.grid_name, r.masked_id) for r in res.residents],
+                       [(h.address, h.head_name, h.grid_name) for h in res.households])
+                   for q in queries for res in [hs.search(searcher, q)]},
+    }
+
+
+def _one_by_one(plan, importer):
+    """The new households of a plan through the per-record service functions, as the forms do."""
+    with hs.batch(registered=plan.registered, checked=plan.checked):
+        for hp in plan.households:
+            head = hp.head_row
+            h = hs.create_household(importer, hp.grid, hp.address, head.data, head.fields.get("phone", ""))
+            for row in hp.rows:
+                if row is not head:
+                    hs.add_resident(h, row.data)
+            for c in hp.categories:
+                hs.tag(h, c, local_today(), excel.TAG_REASON)
+
+
+def test_bulk_import_writes_what_the_service_writes_record_by_record(ctx, tree, users):
+    """Rows, history events, search postings (so search finds the same) and audit rows."""
+    from app.core import audit
+
+    va = user("village_admin")
+    extra = []
+    for i in range(3, 8):  # more households, one of them with a category and members with flags
+        head = idn(1950 + i)
+        extra.append(person("东庄一组", f"东庄村{i}号", head, f"钱{'一二三四五六七'[i - 1]}", head, "户主",
+                            f"1390000{i:04d}", "群众", "", "重病重残户" if i == 4 else ""))
+        extra.append(person("", "", head, "孙小雨", idn(2010 + i), "孙女", "", "", "留守"))
+    data = roster(*clean_roster(), *extra)
+    plan = read(data, "village_admin")
+    assert plan.errors == [] and plan.households_created == 7
+    with audit.acting_as("village_admin", va.id):
+        _one_by_one(plan, va)
+        db.session.flush()
+        by_service = _ledger_snapshot(va)
+        db.session.rollback()
+        assert db.session.scalar(select(func.count(Household.id))) == 0
+        assert excel.apply_plan(read(data, "village_admin"), va) == {"rows": 15, "created": 15, "updated": 0}
+        db.session.flush()
+        in_bulk = _ledger_snapshot(va)
+    for key in by_service:
+        assert in_bulk[key] == by_service[key], key
+    # Not vacuous: every kind of row was written and the searches find people and households.
+    assert all(by_service[k] for k in ("households", "residents", "tags", "events", "postings", "audit"))
+    assert {a[1] for a in by_service["audit"]} >= {"household", "resident", "category_tag"}
+    assert by_service["search"]["小明"][0] and by_service["search"]["东庄村2"][1] and by_service["search"]["wjg"][0]
+    db.session.commit()
+    # A re-import finds everybody (matched by ID number) and changes nothing.
+    again = read(data, "village_admin")
+    assert (again.created, again.updated, again.unchanged) == (0, 15, 15)
+
+
+def test_bulk_import_next_to_updates_of_registered_households(ctx, tree, users):
+    """One file that adds people to a registered household and registers new ones."""
+    va = user("village_admin")
+    base = clean_roster()
+    excel.apply_plan(read(roster(*base[:3]), "village_admin"), va)  # 东庄村1号 with three people
+    db.session.commit()
+    head = base[0][2]
+    rows = [list(r) for r in base]
+    rows.append(person("", "", head, "王小红", idn(2001), "女"))
+    plan = read(roster(*rows), "village_admin")
+    assert plan.errors == [] and (plan.households_created, plan.households_updated) == (1, 1)
+    assert excel.apply_plan(plan, va) == {"rows": 6, "created": 3, "updated": 3}
+    db.session.commit()
+    h1 = db.session.scalar(select(Household).where(Household.address == "东庄村1号"))
+    h2 = db.session.scalar(select(Household).where(Household.address == "东庄村2号"))
+    assert [r.name for r in h1.residents] == ["王建国", "李秀英", "王小明", "王小红"]
+    assert h2.head.name == "赵大海" and [r.name for r in h2.residents] == ["赵大海", "赵小花"]
+    assert [e.kind for e in sorted(h2.events, key=lambda e: e.id)] == ["created", "member_added"]
+    assert [r.name for r in hs.search(va, "小红").residents] == ["王小红"]
+    assert [r.name for r in hs.search(va, "小花").residents] == ["赵小花"]
 
 
 # --- CLI ----------------------------------------------------------------------------

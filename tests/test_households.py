@@ -175,6 +175,48 @@ def test_id_tail_phone_and_full_id_and_address(people, users):
     assert len(hs.search(admin, "幸福").households) == 10
 
 
+def test_search_filters_rows_and_scopes_do_not_leak_between_users(people, users, tree):
+    """Grid, category and status filters; each row carries what the list shows; one user's scope
+    never carries over to another user's search of the same shape; LIKE characters are literal."""
+    from app.accounts.models import User
+
+    admin = db.session.get(User, users["admin"])
+    worker_b = db.session.get(User, users["worker_b"])
+    village_admin = db.session.get(User, users["village_admin"])
+    zs = people["张三"]
+    row = next(r for r in hs.search(admin, "张三").residents if r.id == zs.id)
+    assert (row.household_id, row.name, row.relation, row.address, row.grid_name, row.status_name) == (
+        zs.household_id, "张三", "户主", "幸福路1号", "东庄一组", "在册")
+    assert row.masked_id == zs.masked_id and zs.id_number not in row.masked_id
+    home = hs.search(admin, "幸福路1号").households[0]
+    assert (home.address, home.head_name, home.grid_name) == ("幸福路1号", "张三", "东庄一组")
+    # Grid filter: inside the user's scope it narrows; the foreign 张三 is in branch B.
+    assert sorted(r.name for r in hs.search(admin, "张三", grid_id=tree["cluster_b"]).residents) == ["张三"]
+    assert len(hs.search(admin, "张三", grid_id=tree["village_a"]).residents) == 2
+    # The same statement shapes for three scopes in a row.
+    assert [r.id for r in hs.search(worker_b, "张三").residents] == [people["foreign"].id]
+    assert people["foreign"].id not in [r.id for r in hs.search(village_admin, "张三").residents]
+    assert len(hs.search(admin, "张三").residents) == 3
+    # Category filter.
+    cat = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "empty_nest"))
+    hs.tag(zs.household, cat, date(2026, 1, 1))
+    db.session.commit()
+    assert [r.id for r in hs.search(admin, "张", category_id=cat.id).residents] == [zs.id]
+    assert [h.id for h in hs.search(admin, "幸福", category_id=cat.id).households] == [zs.household_id]
+    # Status filter: 迁出 people are found only when asked for.
+    wang = people["王五"]
+    hs.add_resident(wang.household, hs.ResidentData(name="王小五", id_number=idn(2000), relation="子"))
+    xiao = db.session.scalar(select(Resident).where(Resident.name == "王小五"))
+    hs.change_status(xiao, "moved_out", date(2026, 2, 1), "外出")
+    db.session.commit()
+    assert [r.name for r in hs.search(admin, "王").residents] == ["王五"]
+    moved = hs.search(admin, "王", status="moved_out").residents
+    assert [(r.name, r.status_name) for r in moved] == [("王小五", "迁出")]
+    assert sorted(r.name for r in hs.search(admin, "王", status="all").residents) == ["王五", "王小五"]
+    # LIKE wildcards in a query are plain characters.
+    assert hs.search(admin, "张%三").residents == [] and hs.search(admin, "张_三").residents == []
+
+
 def test_pages_mask_id_numbers_and_reveal_is_audited(client, tree, users, app):
     with app.app_context():
         h = make_household(tree["cluster_a"], "东庄9号", "周九")

@@ -5,9 +5,11 @@ written to ``audit_log`` in the same transaction, by a flush hook, so no view
 can forget it. Events that are not row changes (logins, lockouts, sensitive
 reads, exports) are recorded with :func:`record`.
 """
+import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
+from types import SimpleNamespace
 
 from flask import has_request_context, request
 from sqlalchemy import event, inspect, insert
@@ -106,36 +108,68 @@ def _fmt(value):
     return text if len(text) <= 80 else text[:77] + "…"
 
 
+@functools.lru_cache(maxsize=None)
+def _audited_columns(cls):
+    """The column attributes an audit row describes, and the masks of the sensitive ones."""
+    exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id", "created_at"}
+    return [a for a in inspect(cls).column_attrs if a.key not in exclude], getattr(cls, "__audit_mask__", {})
+
+
+def _value_parts(cls, get):
+    """``key=value`` parts naming a new record of ``cls`` whose column values ``get(key)`` returns."""
+    columns, masks = _audited_columns(cls)
+    parts = []
+    for attr in columns:
+        key = attr.key
+        value = get(key)
+        if value is None or value == "":
+            continue
+        if key in masks:
+            value = masks[key](value)
+        parts.append(f"{key}={_fmt(value)}")
+    return parts
+
+
 def _describe(obj, action):
     """A short text naming the record and, for updates, what changed."""
-    cls = type(obj)
-    exclude = set(getattr(cls, "__audit_exclude__", ())) | {"id", "created_at"}
-    masks = getattr(cls, "__audit_mask__", {})
-    state = inspect(obj)
+    if action != "update":
+        return _value_parts(type(obj), lambda key: getattr(obj, key))
+    columns, masks = _audited_columns(type(obj))
     # Each access of state.attrs builds a new mapping: once per record, and only for updates.
-    attrs = state.attrs if action == "update" else None
+    attrs = inspect(obj).attrs
     parts = []
-    for attr in state.mapper.column_attrs:
+    for attr in columns:
         key = attr.key
-        if key in exclude:
+        hist = attrs[key].history
+        if not hist.has_changes():
             continue
-        if action == "update":
-            hist = attrs[key].history
-            if not hist.has_changes():
-                continue
-            old = hist.deleted[0] if hist.deleted else None
-            new = hist.added[0] if hist.added else None
-            if key in masks:
-                old, new = masks[key](old), masks[key](new)
-            parts.append(f"{key}: {_fmt(old)} → {_fmt(new)}")
-        else:
-            value = getattr(obj, key)
-            if value is None or value == "":
-                continue
-            if key in masks:
-                value = masks[key](value)
-            parts.append(f"{key}={_fmt(value)}")
+        old = hist.deleted[0] if hist.deleted else None
+        new = hist.added[0] if hist.added else None
+        if key in masks:
+            old, new = masks[key](old), masks[key](new)
+        parts.append(f"{key}: {_fmt(old)} → {_fmt(new)}")
     return parts
+
+
+def _summary(label, parts):
+    return (f"{label}；" if label else "") + "；".join(parts)
+
+
+def created_row(cls, values, related=None, actor=None):
+    """The audit row the flush hook writes for an inserted ``cls`` record with these column values
+    (including its id), for code that inserts many rows without ORM objects. ``related`` supplies
+    what the model's ``audit_label`` reads besides columns (e.g. ``{"category": category}``)."""
+    label_property = getattr(cls, "audit_label", None)
+    label = label_property.fget(SimpleNamespace(**values, **(related or {}))) if label_property else None
+    return _row("create", cls.__tablename__, values["id"], _summary(label, _value_parts(cls, values.get)), actor)
+
+
+def write_rows(rows):
+    """Insert prepared audit rows (see created_row) in one executemany."""
+    if rows:
+        from ..extensions import db
+
+        db.session.execute(insert(AuditLog.__table__), rows)
 
 
 @event.listens_for(Session, "after_flush")
@@ -151,8 +185,7 @@ def _audit_after_flush(session, _flush_context):
             if action == "update" and not parts:
                 continue  # only excluded bookkeeping fields changed
             label = getattr(obj, "audit_label", None)
-            head = f"{label}；" if label else ""
             pk = inspect(obj).mapper.primary_key_from_instance(obj)
-            rows.append(_row(action, obj.__tablename__, pk[0] if pk else None, head + "；".join(parts)))
+            rows.append(_row(action, obj.__tablename__, pk[0] if pk else None, _summary(label, parts)))
     if rows:
         session.connection().execute(insert(AuditLog), rows)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, func, select, text
 
 from ..extensions import db
 
@@ -88,6 +88,23 @@ def execute_write(stmt):
         db.session.execute(stmt)
 
 
+def reserve_ids(table, n):
+    """``n`` new primary-key values for ``table`` (an ``id`` integer key), so that many rows can be
+    inserted with one executemany and their ids known without RETURNING them row by row.
+
+    PostgreSQL takes them from the column's sequence. SQLite continues after the largest id: a
+    writing transaction holds the database's write lock (BEGIN IMMEDIATE), and one that began
+    deferred cannot commit rows another writer numbered in the meantime.
+    """
+    if n <= 0:
+        return []
+    if database_kind() == "postgresql":
+        return list(db.session.scalars(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                                       {"t": table.name, "n": n}))
+    start = (db.session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + n))
+
+
 def database_kind():
     """'sqlite' or 'postgresql' (or whatever dialect) of the current app."""
     return db.engine.dialect.name
@@ -111,7 +128,15 @@ def starts_with(column, prefix):
     case_sensitive_like, see above) and PostgreSQL (text_pattern_ops indexes)
     answer with an index range scan.
     """
+    pattern, escaped = like_prefix(prefix)
+    return column.like(pattern, escape="\\") if escaped else column.like(pattern)
+
+
+def like_prefix(prefix):
+    """The LIKE pattern of "starts with ``prefix``", and whether it needs ``ESCAPE '\\'``.
+
+    For statements built once that take the pattern as a bound parameter.
+    """
     if any(c in prefix for c in "%_\\"):
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")
-    return column.like(prefix + "%")
+        return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", True
+    return prefix + "%", False

@@ -35,14 +35,28 @@ def _covers_every_root(paths):
     return bool(g._vg_roots) and g._vg_roots <= set(paths)
 
 
-def grid_clause(user, grid=Grid):
-    """A WHERE clause on ``grid`` (Grid or an alias) limiting it to the user's subtrees."""
+def scope_key(user):
+    """The user's scope as a hashable value: None for everything, else the paths of the subtrees
+    (empty: nothing). ``grid_clause(user)`` is ``paths_clause(scope_key(user))``; a statement
+    built from it may be cached under this key."""
     paths = scope_paths(user)
     if paths is None or (paths and has_request_context() and _covers_every_root(paths)):
+        return None
+    return tuple(paths)
+
+
+def paths_clause(key, grid=Grid):
+    """The WHERE clause on ``grid`` for a :func:`scope_key`."""
+    if key is None:
         return true()
-    if not paths:
+    if not key:
         return false()
-    return or_(*[starts_with(grid.path, p) for p in paths])
+    return or_(*[starts_with(grid.path, p) for p in key])
+
+
+def grid_clause(user, grid=Grid):
+    """A WHERE clause on ``grid`` (Grid or an alias) limiting it to the user's subtrees."""
+    return paths_clause(scope_key(user), grid)
 
 
 def visible_grid_ids(user):

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import phonenumbers
 from stdnum import exceptions as stdnum_errors
@@ -55,7 +56,12 @@ def parse_id_number(value, today=None):
     python-stdnum's full validate() does that check, so only its checksum and
     birth-date parts are used here.
     """
-    number = normalize_id_number(value)
+    return _parse_id_number(normalize_id_number(value), today or local_today())
+
+
+# Pure functions of their input, asked about the same numbers several times in a roster import.
+@lru_cache(maxsize=16384)
+def _parse_id_number(number, today):
     if not number:
         raise InvalidValue("身份证号为空。")
     if len(number) == 15 and number.isdigit():
@@ -71,7 +77,6 @@ def parse_id_number(value, today=None):
         birth = ric.get_birth_date(number)
     except stdnum_errors.ValidationError:
         raise InvalidValue(f"身份证号中的出生日期 {number[6:10]}-{number[10:12]}-{number[12:14]} 不存在。") from None
-    today = today or local_today()
     if birth > today:
         raise InvalidValue(f"身份证号中的出生日期 {birth.isoformat()} 晚于今天。")
     if birth.year < 1880:
@@ -98,6 +103,7 @@ def mask_ids_in_text(text):
     return _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
 
 
+@lru_cache(maxsize=16384)
 def normalize_phone(value):
     """A Chinese mobile or fixed-line number in a stable form, or InvalidValue."""
     if value is None or not str(value).strip():

@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, g, make_response, redirect, render_
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import delete, select, update
+from werkzeug.local import LocalProxy
 
 from ..extensions import db, login_manager
 from . import audit
@@ -59,6 +60,13 @@ def setup_done():
     if g.get("_setup_done") is None:
         g._setup_done = Setting.get("setup_done") == "1"
     return g._setup_done
+
+
+def org_name():
+    """This installation's name (县 or 乡镇), read once per request."""
+    if g.get("_org_name") is None:
+        g._org_name = Setting.get("org_name", "村网格") if setup_done() else "村网格"
+    return g._org_name
 
 
 def _load_user(token):
@@ -181,7 +189,8 @@ def init_app(app):
         from ..accounts.permissions import can
 
         return {
-            "org_name": Setting.get("org_name", "村网格") if setup_done() else "村网格",
+            # Read when a template shows it (the layout), not for every fragment.
+            "org_name": LocalProxy(org_name),
             "can": lambda perm: can(current_user, perm),
             "htmx_js": "js/htmx-2.0.11.min.js",
         }

@@ -589,6 +589,9 @@ class _RosterReader:
 def apply_plan(plan, user):
     """Write a checked plan: all or nothing.
 
+    New households are checked one by one with the rules of the forms and then
+    written together (service.plan_household / register_households); households
+    already on the ledger are updated through the per-record service functions.
     Raises ServiceError when the plan has errors or a service refuses a row; the
     caller then rolls back, so nothing is written. Returns {"rows", "created",
     "updated"} (people); the caller commits.
@@ -597,6 +600,7 @@ def apply_plan(plan, user):
         raise ServiceError(f"名册有 {len(plan.errors)} 处错误，没有导入。")
     today = local_today()
     created = updated = 0
+    new = []
     with service.batch(registered=plan.registered, checked=plan.checked):
         for n, hp in enumerate(plan.households, start=1):
             if n % FLUSH_EVERY == 0:
@@ -604,24 +608,23 @@ def apply_plan(plan, user):
             try:
                 if hp.household is None:
                     head = hp.head_row
-                    h = service.create_household(user, hp.grid, hp.address, head.data, head.fields.get("phone", ""))
-                    created += 1
-                    for row in hp.rows:
-                        if row is not head:
-                            service.add_resident(h, row.data)
-                            created += 1
-                else:
-                    h = hp.household
-                    if hp.address != h.address:
-                        service.update_household(h, hp.address, h.phone, h.notes)
-                    for row in hp.rows:
-                        if row.resident is None:
-                            service.add_resident(h, row.data)
-                            created += 1
-                        else:
-                            if row.changed:
-                                service.update_resident(row.resident, row.data)
-                            updated += 1
+                    members = [row.data for row in hp.rows if row is not head]
+                    new.append(service.plan_household(user, hp.grid, hp.address, head.data, head.fields.get("phone", ""),
+                                                      members=members, categories=hp.categories, start=today,
+                                                      reason=TAG_REASON))
+                    created += 1 + len(members)
+                    continue
+                h = hp.household
+                if hp.address != h.address:
+                    service.update_household(h, hp.address, h.phone, h.notes)
+                for row in hp.rows:
+                    if row.resident is None:
+                        service.add_resident(h, row.data)
+                        created += 1
+                    else:
+                        if row.changed:
+                            service.update_resident(row.resident, row.data)
+                        updated += 1
                 if hp.categories:
                     active = {t.category_id for t in h.tags if t.active}
                     for c in hp.categories:
@@ -631,14 +634,16 @@ def apply_plan(plan, user):
                 row = hp.head_row or hp.rows[0]
                 raise ServiceError(f"第 {row.row} 行所在的户（户主身份证号 {mask_id_number(hp.head_number)}）"
                                    f"无法导入：{exc}") from None
+        service.register_households(new)
     return {"rows": plan.rows, "created": created, "updated": updated}
 
 
 # --- export -----------------------------------------------------------------
 
-def export_households(households):
-    """Households with residents, tags and grids loaded for export (one query per relation)."""
-    ids = [h.id for h in households]
+def export_households(ids):
+    """The households of these ids, in this order, with residents, tags and grids loaded for export
+    (one query per relation)."""
+    ids = list(ids)
     out = []
     for i in range(0, len(ids), CHUNK):
         q = (select(Household).options(selectinload(Household.residents), joinedload(Household.grid),

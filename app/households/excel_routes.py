@@ -21,6 +21,7 @@ from ..core.scope import get_grid_or_404, top_grids
 from ..core.web import render
 from ..extensions import db
 from . import excel, service
+from .models import Household
 from .routes import ledger_filters, ledger_query
 from ..core.timeutil import local_today
 
@@ -199,11 +200,11 @@ def export():
     if f["q"]:
         result = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
                                 limit=EXPORT_SEARCH_LIMIT)
-        households = list({h.id: h for h in [r.household for r in result.residents] + result.households}.values())
+        ids = list(dict.fromkeys([r.household_id for r in result.residents] + [h.id for h in result.households]))
     else:
-        households = db.session.scalars(ledger_query(current_user, f)).all()
+        ids = db.session.scalars(ledger_query(current_user, f).with_only_columns(Household.id)).all()
     status = f["status"] if f["status"] in ("active", "moved_out", "deceased") else None
-    households = excel.export_households(households)
+    households = excel.export_households(ids)
     wb = excel.export_workbook(households, reveal, status)
     people = sum(len(excel.members(h, status)) for h in households)
     scope = _export_scope_name(f)

@@ -86,7 +86,21 @@ class Household(db.Model):
         return self.head.name if self.head else ""
 
 
-class Resident(db.Model):
+class ResidentLabels:
+    """How a person's ID number and status are shown: shared by Resident and the search's lightweight rows."""
+
+    __slots__ = ()
+
+    @property
+    def masked_id(self):
+        return mask_id_number(self.id_number)
+
+    @property
+    def status_name(self):
+        return RESIDENT_STATUS.get(self.status, self.status)
+
+
+class Resident(ResidentLabels, db.Model):
     """A person (人员) on the ledger. The ID number is shown masked unless revealed."""
 
     __tablename__ = "resident"
@@ -128,16 +142,8 @@ class Resident(db.Model):
         return f"{self.name} {mask_id_number(self.id_number)}"
 
     @property
-    def masked_id(self):
-        return mask_id_number(self.id_number)
-
-    @property
     def flag_list(self):
         return [f for f in self.flags.split(",") if f]
-
-    @property
-    def status_name(self):
-        return RESIDENT_STATUS.get(self.status, self.status)
 
     @property
     def is_party_member(self):

@@ -16,6 +16,7 @@ def surname_readings():
     return out
 
 
+@lru_cache(maxsize=16384)  # given names repeat: a roster asks about the same ones again and again
 def _initials(text):
     # Imported here: pypinyin's dictionaries take about a second to load, which
     # every CLI command and server start would otherwise pay.

@@ -1,24 +1,25 @@
 """Ledger rules: households and residents with their history, categories, counts, search."""
+import functools
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
+from types import SimpleNamespace
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.sql.elements import True_
-from sqlalchemy.orm import joinedload
 
 from ..core import audit
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..core.scope import can_see_grid, grid_clause, paths_clause, scope_key, subtree_ids
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid
 from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
-                     Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
+                     Household, HouseholdCategory, HouseholdEvent, Resident, ResidentLabels, SearchGram)
 from .names import name_initials
-from ..core.db import starts_with
+from ..core.db import like_prefix, reserve_ids
 from ..core.timeutil import local_today
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -251,8 +252,8 @@ def _raise_first(errors):
     raise ServiceError(" ".join(m for _, m in errors), field)
 
 
-def create_household(user, grid, address, head, phone="", notes=""):
-    """A new household with its head (ResidentData)."""
+def _check_new_household(user, grid, address, phone, head):
+    """The checks of a new household and its head: (household columns, head's columns)."""
     if not can_see_grid(user, grid):
         raise ServiceError("该网格不在您的管理范围内。", "grid_id")
     if _has_children(grid):
@@ -268,32 +269,134 @@ def create_household(user, grid, address, head, phone="", notes=""):
     fields, errors = check_resident(head)
     if errors:
         _raise_first(errors)
-    household = Household(grid=grid, grid_id=grid.id, address=address, phone=phone, phone_rev=phone[::-1], notes=notes or "")
+    return {"grid_id": grid.id, "address": address, "phone": phone, "phone_rev": phone[::-1]}, fields
+
+
+def _check_member(data, active_head):
+    """The checks of a new member of a household whose active head is named ``active_head`` (or None)."""
+    fields, errors = check_resident(data)
+    if errors:
+        _raise_first(errors)
+    if fields["relation"] == "户主" and active_head is not None:
+        raise ServiceError(f"本户已有户主 {active_head}，如需更换请用“变更户主”。", "relation")
+    return fields
+
+
+def _check_tag(active_categories, category):
+    if any(c is category for c in active_categories):
+        raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
+
+
+# The history events of a new record, one wording for every path that creates one.
+
+def _created_event(head_name):
+    return "created", f"建档，户主 {head_name}"
+
+
+def _member_added_event(name, relation):
+    return "member_added", f"新增成员 {name}（{relation}）"
+
+
+def _tag_event(category, reason):
+    return "tag", f"纳入“{category.name}”。{reason or ''}".strip()
+
+
+def create_household(user, grid, address, head, phone="", notes=""):
+    """A new household with its head (ResidentData)."""
+    household_fields, fields = _check_new_household(user, grid, address, phone, head)
+    household = Household(grid=grid, notes=notes or "", **household_fields)
     db.session.add(household)
     _flush()
     resident = Resident(household=household, grid_id=grid.id, **fields)
     db.session.add(resident)
     _flush()
     household.head = resident
-    _event(household, "created", f"建档，户主 {resident.name}")
+    _event(household, *_created_event(resident.name))
     reindex(household)
     return household
 
 
 def add_resident(household, data):
-    fields, errors = check_resident(data)
-    if errors:
-        _raise_first(errors)
-    if fields["relation"] == "户主" and household.head is not None and household.head.status == "active":
-        raise ServiceError(f"本户已有户主 {household.head.name}，如需更换请用“变更户主”。", "relation")
+    head = household.head
+    fields = _check_member(data, head.name if head is not None and head.status == "active" else None)
     resident = Resident(household=household, grid_id=household.grid_id, **fields)
     db.session.add(resident)
     _flush()
     if fields["relation"] == "户主":
         household.head = resident
-    _event(household, "member_added", f"新增成员 {resident.name}（{resident.relation}）")
+    _event(household, *_member_added_event(resident.name, resident.relation))
     reindex(household)
     return resident
+
+
+@dataclass
+class NewHousehold:
+    """A new household checked by plan_household, for register_households to write."""
+
+    household: dict   # its columns
+    people: list      # each person's columns, the head first
+    tags: list        # (category, start date, reason)
+
+
+def plan_household(user, grid, address, head, phone="", notes="", members=(), categories=(), start=None, reason=""):
+    """Check a new household with its members and categories as create_household, add_resident and
+    tag would, without writing anything: register_households writes many such at once."""
+    household, head_fields = _check_new_household(user, grid, address, phone, head)
+    household["notes"] = notes or ""
+    people = [head_fields] + [_check_member(m, head_fields["name"]) for m in members]
+    tags = []
+    for c in categories:
+        _check_tag([t[0] for t in tags], c)
+        tags.append((c, start or local_today(), reason or ""))
+    return NewHousehold(household, people, tags)
+
+
+def register_households(new):
+    """Write households checked by plan_household in bulk: the same rows, history events, search
+    postings and audit rows that create_household, add_resident and tag write inside batch(),
+    with a few executemany statements instead of the unit of work per record."""
+    if not new:
+        return
+    actor = audit._actor()
+    household_rows = [{**n.household, "id": hid, "head_id": None, "status": "active", "split_from_id": None}
+                      for n, hid in zip(new, reserve_ids(Household.__table__, len(new)))]
+    people_rows = [{**fields, "household_id": row["id"], "grid_id": row["grid_id"], "status": "active",
+                    "status_date": None, "status_note": ""}
+                   for n, row in zip(new, household_rows) for fields in n.people]
+    for person, rid in zip(people_rows, reserve_ids(Resident.__table__, len(people_rows))):
+        person["id"] = rid
+    tag_rows, tag_categories = [], []
+    for n, row in zip(new, household_rows):
+        for category, start, reason in n.tags:
+            tag_rows.append({"household_id": row["id"], "category_id": category.id, "start_date": start,
+                             "end_date": None, "start_reason": reason, "end_reason": ""})
+            tag_categories.append(category)
+    for t, tid in zip(tag_rows, reserve_ids(CategoryTag.__table__, len(tag_rows))):
+        t["id"] = tid
+    for model, rows in ((Household, household_rows), (Resident, people_rows), (CategoryTag, tag_rows)):
+        if rows:
+            db.session.execute(insert(model.__table__), rows)
+
+    events, postings, audit_rows = [], [], []
+    people = iter(people_rows)
+    for n, row in zip(new, household_rows):
+        members = [next(people) for _ in n.people]
+        row["head_id"] = members[0]["id"]
+        kinds = [_created_event(members[0]["name"])] + [_member_added_event(m["name"], m["relation"]) for m in members[1:]]
+        kinds += [_tag_event(category, reason) for category, _, reason in n.tags]
+        events.extend({"household_id": row["id"], "kind": kind, "summary": summary, "actor_name": actor[1]}
+                      for kind, summary in kinds)
+        postings.extend(gram_rows(SimpleNamespace(**row), [SimpleNamespace(**m) for m in members]))
+        audit_rows.append(audit.created_row(Household, row, actor=actor))
+        audit_rows.extend(audit.created_row(Resident, m, actor=actor) for m in members)
+    audit_rows.extend(audit.created_row(CategoryTag, t, {"category": c}, actor=actor)
+                      for t, c in zip(tag_rows, tag_categories))
+    table = Household.__table__
+    db.session.execute(table.update().where(table.c.id == bindparam("b_id")).values(head_id=bindparam("b_head")),
+                       [{"b_id": row["id"], "b_head": row["head_id"]} for row in household_rows])
+    db.session.execute(insert(HouseholdEvent.__table__), events)
+    db.session.execute(insert(SearchGram.__table__), postings)
+    audit.write_rows(audit_rows)
 
 
 def update_resident(resident, data):
@@ -397,11 +500,10 @@ def update_household(household, address, phone, notes):
 
 def tag(household, category, start, reason=""):
     """Put a household into a category from a date (no double membership at once)."""
-    if any(t.category is category and t.active for t in household.tags):
-        raise ServiceError(f"本户已在“{category.name}”中。", "category_id")
+    _check_tag([t.category for t in household.tags if t.active], category)
     t = CategoryTag(household=household, category=category, start_date=start or local_today(), start_reason=reason or "")
     db.session.add(t)
-    _event(household, "tag", f"纳入“{category.name}”。{reason or ''}".strip())
+    _event(household, *_tag_event(category, reason))
     return t
 
 
@@ -519,9 +621,30 @@ def counts_with_children(grid):
 
 @dataclass
 class SearchResult:
-    residents: list
-    households: list
+    residents: list   # ResidentHit
+    households: list  # HouseholdHit
     kind: str
+
+
+class ResidentHit(ResidentLabels):
+    """A person found by a search: just what the results list shows, read as plain columns."""
+
+    __slots__ = ("id", "household_id", "name", "id_number", "relation", "status", "address", "grid_name")
+    columns = (Resident.id, Resident.household_id, Resident.name, Resident.id_number, Resident.relation,
+               Resident.status, Household.address, Grid.name)
+
+    def __init__(self, row):
+        (self.id, self.household_id, self.name, self.id_number, self.relation, self.status, self.address,
+         self.grid_name) = row
+
+
+class HouseholdHit:
+    """A household found by a search (address or phone): its address, head's name and grid."""
+
+    __slots__ = ("id", "address", "head_name", "grid_name")
+
+    def __init__(self, row):
+        self.id, self.address, self.head_name, self.grid_name = row
 
 
 def classify(q):
@@ -535,15 +658,14 @@ def classify(q):
     return "other"
 
 
-def _rarest_gram(q, field):
-    """The 2-character piece of q with the fewest postings (a long name is checked in full afterwards)."""
+def _rarest_grams(q, fields):
+    """{field: the 2-character piece of q with the fewest postings in that field} (a long text is
+    checked in full afterwards), from one grouped count."""
     pieces = sorted(grams(q, (2,)))
     if len(pieces) == 1:
-        return pieces[0]
-    counts = dict(db.session.execute(
-        select(SearchGram.gram, func.count()).where(SearchGram.gram.in_(pieces), SearchGram.field == field)
-        .group_by(SearchGram.gram)).all())
-    return min(pieces, key=lambda p: counts.get(p, 0))
+        return dict.fromkeys(fields, pieces[0])
+    counts = {(f, g): n for g, f, n in db.session.execute(_gram_counts(), {"pieces": pieces, "fields": list(fields)})}
+    return {f: min(pieces, key=lambda p: counts.get((f, p), 0)) for f in fields}
 
 
 def _merge(lists, limit):
@@ -557,13 +679,91 @@ def _merge(lists, limit):
     return out[:limit]
 
 
+# Building a search statement and computing its cache key cost SQLAlchemy more than
+# running it, so each shape is built once: the values are bound parameters, and the
+# scope (whose paths the statement carries) is part of the key.
+
+@functools.lru_cache(maxsize=1)
+def _gram_counts():
+    return (select(SearchGram.gram, SearchGram.field, func.count())
+            .where(SearchGram.gram.in_(bindparam("pieces", expanding=True)),
+                   SearchGram.field.in_(bindparam("fields", expanding=True)))
+            .group_by(SearchGram.gram, SearchGram.field))
+
+
+def _like_param(column, name, escape):
+    return column.like(bindparam(name), escape=escape) if escape else column.like(bindparam(name))
+
+
+# walk: (what is found, the index walked: its conditions and order); :gram, :prefix, :number, :pattern bound.
+_WALKS = {
+    "name": ("people", lambda p, escape: ((p.c.resident_id == Resident.id, p.c.gram == bindparam("gram"),
+                                           p.c.field == "n"), (p.c.grid_id, p.c.resident_id))),
+    "address": ("homes", lambda p, escape: ((p.c.household_id == Household.id, p.c.gram == bindparam("gram"),
+                                             p.c.field == "a"), (p.c.grid_id, p.c.household_id))),
+    "initials": ("people", lambda p, escape: ((_like_param(Resident.name_initials, "prefix", escape),),
+                                              (Resident.name_initials, Resident.id))),
+    "initials_alt": ("people", lambda p, escape: ((_like_param(Resident.name_initials_alt, "prefix", escape),),
+                                                  (Resident.name_initials_alt, Resident.id))),
+    "id_number": ("people", lambda p, escape: ((Resident.id_number == bindparam("number"),), (Resident.id,))),
+    "id_tail": ("people", lambda p, escape: ((_like_param(Resident.id_number_rev, "prefix", escape),),
+                                             (Resident.id_number_rev,))),
+    "phone_tail": ("people", lambda p, escape: ((_like_param(Resident.phone_rev, "prefix", escape),),
+                                                (Resident.phone_rev,))),
+    "home_phone_tail": ("homes", lambda p, escape: ((_like_param(Household.phone_rev, "prefix", escape),),
+                                                    (Household.phone_rev,))),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _search_statement(walk, scope, grid_escape, tagged, status, contains, escape, limit):
+    """One index walk of a search: columns only (no ORM objects), the scope checked on each
+    candidate's grid path, the filters applied, stopping after ``limit`` rows.
+
+    ``scope`` is core.scope.scope_key; ``grid_escape`` is None without the grid filter, else
+    whether its :grid_path needs escaping; ``tagged`` filters by :category_id; ``status`` is
+    the status filter ("any" for none); ``contains`` checks the whole text against :pattern.
+    """
+    found, conditions = _WALKS[walk]
+    p = SearchGram.__table__.alias("p")
+    where, order = conditions(p, escape)
+    where = [paths_clause(scope, Grid), *where]
+    if grid_escape is not None:
+        where.append(_like_param(Grid.path, "grid_path", grid_escape))
+    if found == "people":
+        stmt = (select(*ResidentHit.columns).join(Grid, Grid.id == Resident.grid_id)
+                .outerjoin(Household, Household.id == Resident.household_id))
+        owner, text = Resident.household_id, Resident.name
+        if status != "any":
+            where.append(Resident.status == bindparam("status"))
+    else:
+        head = db.aliased(Resident, name="head")
+        stmt = (select(Household.id, Household.address, func.coalesce(head.name, ""), Grid.name)
+                .join(Grid, Grid.id == Household.grid_id).outerjoin(head, head.id == Household.head_id))
+        owner, text = Household.id, Household.address
+        if status == "active":
+            where.append(Household.status == "active")
+    if contains:
+        where.append(text.like(bindparam("pattern"), escape="/"))
+    if tagged:
+        where.append(owner.in_(select(CategoryTag.household_id).where(
+            CategoryTag.category_id == bindparam("category_id"), CategoryTag.end_date.is_(None))))
+    return stmt.where(*where).order_by(*order).limit(limit)
+
+
+def _contains_pattern(text):
+    """The LIKE pattern of "contains ``text``" with '/' as the escape character."""
+    return "%" + text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
     """Find residents (by name, initials, ID number or its tail, phone) and households (by address, phone).
 
     Each kind of query walks one index in order (search postings, pinyin
     initials, reversed ID and phone numbers), checks scope, the full text and
     the filters on each candidate, and stops after ``limit`` matches; a broad
-    query ("王") therefore costs no more than a narrow one.
+    query ("王") therefore costs no more than a narrow one. The rows hold only
+    what the results list shows (ResidentHit, HouseholdHit).
     """
     q = "".join((q or "").split())
     kind = classify(q) if q else "none"
@@ -573,58 +773,43 @@ def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
         return SearchResult([], [], "too_short")
     # Scope is checked on each candidate's grid path (cheap per row) rather than
     # by building the list of every grid in a county-wide scope.
-    place = [grid_clause(user, Grid)]
+    scope = scope_key(user)
+    params = {"status": status, "category_id": category_id}
+    grid_escape = None
     if grid_id:
         g = db.session.get(Grid, grid_id)
         if g is not None and can_see_grid(user, g):
-            place.append(starts_with(Grid.path, g.path))
-    tagged = (select(CategoryTag.household_id).where(CategoryTag.category_id == category_id, CategoryTag.end_date.is_(None))
-              if category_id else None)
+            params["grid_path"], grid_escape = like_prefix(g.path)
+    person_status = status if status in ("active", "moved_out", "deceased") else "any"
 
-    def people(*where, order):
-        stmt = (select(Resident).join(Grid, Grid.id == Resident.grid_id).where(*place, *where)
-                .options(joinedload(Resident.household).joinedload(Household.grid)))
-        if status in ("active", "moved_out", "deceased"):
-            stmt = stmt.where(Resident.status == status)
-        if tagged is not None:
-            stmt = stmt.where(Resident.household_id.in_(tagged))
-        return db.session.scalars(stmt.order_by(*order).limit(limit)).unique().all()
-
-    def homes(*where, order):
-        stmt = (select(Household).join(Grid, Grid.id == Household.grid_id).where(*place, *where)
-                .options(joinedload(Household.head), joinedload(Household.grid)))
-        if status == "active":
-            stmt = stmt.where(Household.status == "active")
-        if tagged is not None:
-            stmt = stmt.where(Household.id.in_(tagged))
-        return db.session.scalars(stmt.order_by(*order).limit(limit)).unique().all()
+    def run(walk, contains=False, escape=False, **values):
+        found = _WALKS[walk][0]
+        stmt = _search_statement(walk, scope, grid_escape, bool(category_id),
+                                 person_status if found == "people" else status, contains, escape, limit)
+        hit = ResidentHit if found == "people" else HouseholdHit
+        return [hit(row) for row in db.session.execute(stmt, {**params, **values})]
 
     households = []
     if kind == "name":
-        gram = q if len(q) <= 2 else _rarest_gram(q, "n")
-        posting = SearchGram.__table__.alias("p")
-        residents = people(posting.c.resident_id == Resident.id, posting.c.gram == gram, posting.c.field == "n",
-                           *([Resident.name.contains(q, autoescape=True)] if len(q) > 2 else []),
-                           order=(posting.c.grid_id, posting.c.resident_id))
+        long = len(q) > 2
+        rarest = _rarest_grams(q, ("n", "a")) if long else {"n": q, "a": q}
+        pattern = _contains_pattern(q) if long else None
+        residents = run("name", long, gram=rarest["n"], pattern=pattern)
         if len(q) >= 2:
-            agram = q if len(q) == 2 else _rarest_gram(q, "a")
-            households = homes(posting.c.household_id == Household.id, posting.c.gram == agram, posting.c.field == "a",
-                               *([Household.address.contains(q, autoescape=True)] if len(q) > 2 else []),
-                               order=(posting.c.grid_id, posting.c.household_id))
+            households = run("address", long, gram=rarest["a"], pattern=pattern)
     elif kind == "initials":
-        lowered = q.lower()
-        residents = _merge([people(starts_with(Resident.name_initials, lowered), order=(Resident.name_initials, Resident.id)),
-                            people(starts_with(Resident.name_initials_alt, lowered),
-                                   order=(Resident.name_initials_alt, Resident.id))], limit)
+        prefix, escape = like_prefix(q.lower())
+        residents = _merge([run("initials", escape=escape, prefix=prefix),
+                            run("initials_alt", escape=escape, prefix=prefix)], limit)
     else:
         number = q.upper()
         if len(number) == 18:
-            residents = people(Resident.id_number == number, order=(Resident.id,))
+            residents = run("id_number", number=number)
         else:
-            rev = number[::-1]
-            residents = _merge([people(starts_with(Resident.id_number_rev, rev), order=(Resident.id_number_rev,)),
-                                people(starts_with(Resident.phone_rev, rev), order=(Resident.phone_rev,))], limit)
-            households = homes(starts_with(Household.phone_rev, rev), order=(Household.phone_rev,))
+            prefix, escape = like_prefix(number[::-1])
+            residents = _merge([run("id_tail", escape=escape, prefix=prefix),
+                                run("phone_tail", escape=escape, prefix=prefix)], limit)
+            households = run("home_phone_tail", escape=escape, prefix=prefix)
     residents.sort(key=lambda r: (r.name, r.id))
     households.sort(key=lambda h: (h.address, h.id))
     return SearchResult(residents, households, kind)
