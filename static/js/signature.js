@@ -1,5 +1,5 @@
 /* Finger signature pad: draws on a <canvas class="sigpad"> with pointer events and, on submit,
-   puts the drawing as a PNG data URL into the hidden input named by data-target.
+   puts the drawing as a PNG data URL into the hidden input named by data-target (after each stroke).
    Nothing is drawn on an untouched pad, so the server can refuse an empty signature. */
 (function () {
   "use strict";
@@ -44,7 +44,13 @@
       ctx.lineTo(p.x, p.y);
       ctx.stroke();
     });
-    function stop() { drawing = false; }
+    // The drawing goes into the form after every stroke: htmx (hx-boost) reads the form's
+    // values in its own submit handler, which may run before a submit handler of ours.
+    function stop() {
+      if (!drawing) return;
+      drawing = false;
+      input.value = canvas.toDataURL("image/png");
+    }
     canvas.addEventListener("pointerup", stop);
     canvas.addEventListener("pointercancel", stop);
 
@@ -57,7 +63,7 @@
       });
     }
     form.addEventListener("submit", function () {
-      input.value = drawn ? canvas.toDataURL("image/png") : "";
+      if (!drawn) input.value = "";
     });
   }
 
