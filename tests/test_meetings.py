@@ -1,7 +1,7 @@
 """Meetings: planning from the grid's staff, the sign-in sheet, minutes with attendance, decisions → follow-ups,
 the minutes PDF, meetings due and not held, problems reported up a level, a village's own kinds."""
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import select
 

@@ -2,7 +2,7 @@
 and the public verification page a printed QR code opens."""
 import io
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import can, require
