@@ -16,6 +16,7 @@ from .core.models import Setting
 from .extensions import db
 from .grids import service as grid_service
 from .grids.models import Grid
+from .notices import service as notice_service
 from .core.db import starts_with
 
 DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
@@ -85,6 +86,9 @@ def build_demo(seed=20261127):
         grid_service.assign_staff(clusters[0], "worker", worker)
         for cluster in clusters[1:]:
             grid_service.assign_staff(cluster, "worker", None, _name(rng), random_mobile(rng))
+        # What the village's notice boards print beyond the ledger (its grids inherit it).
+        notice_service.save_notice(village, "\n".join(notice_service.DEFAULT_SERVICES + ["代办老年证、残疾证"]),
+                                   f"0572-60{rng.randint(10000, 99999)}", "工作日 8:30—17:00，急事随时电话")
     build_demo_ledger(villages[2], rng)
     build_demo_field_work(villages[2], rng)
     Setting.put("org_name", county.name)

@@ -76,6 +76,7 @@ def clean_db(app):
     from app.grids.service import ensure_reference_data
     from app.households.service import ensure_categories
     from app.visits.service import ensure_visit_rules
+    from app.meetings.service import ensure_default_kinds
 
     with app.app_context():
         db.session.rollback()
@@ -83,12 +84,14 @@ def clean_db(app):
         # Break the self- and cross-references first, then empty every table.
         db.session.execute(tables["household"].update().values(head_id=None, split_from_id=None))
         db.session.execute(tables["grid"].update().values(parent_id=None))
+        db.session.execute(tables["agreement"].update().values(replaced_by_id=None))
         for table in reversed(db.metadata.sorted_tables):
             if table.name not in KEEP_TABLES:
                 db.session.execute(delete(table))
         ensure_reference_data()
         ensure_categories()
         ensure_visit_rules()
+        ensure_default_kinds()
         db.session.commit()
 
 

@@ -49,3 +49,15 @@ def check_pdf(pdf: bytes, out_dir, expect_pages=None, must_contain=()):
     if expect_pages is not None:
         assert pages == expect_pages, f"expected {expect_pages} pages, got {pages}"
     return text
+
+
+def decode_qr_codes(pdf: bytes, out_dir, dpi=150):
+    """The texts of every QR code on the printed pages, decoded from the PDF rendered to PNG (zxing-cpp)."""
+    import zxingcpp
+    from PIL import Image
+
+    texts = []
+    for png in render_png(pdf, out_dir, stem="qr", dpi=dpi):
+        with Image.open(png) as img:
+            texts.extend(r.text for r in zxingcpp.read_barcodes(img.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode))
+    return texts

@@ -12,7 +12,7 @@ from app.extensions import db
 from tests.conftest import ROLE_HOME
 
 # Endpoints reachable without logging in.
-PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz"}
+PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz", "agreements.verify"}
 
 
 def _foreign_ids(app, tree, users):
@@ -31,7 +31,8 @@ def _foreign_ids(app, tree, users):
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
-                "visit_id": visit.id, "photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id}
+                "visit_id": visit.id, "photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id,
+                **meeting_fixture(grid_b), **agreement_fixture(grid_b)}
 
 
 def visit_fixture(household, user_id):
@@ -132,6 +133,50 @@ def unit_fixture(grid):
     return unit
 
 
+def meeting_fixture(grid):
+    """A held meeting of ``grid`` with a decision (committed): {"meeting_id", "decision_id"}."""
+    from datetime import date
+
+    from app.meetings import service as ms
+    from app.meetings.models import MeetingKind
+
+    class _Admin:
+        is_admin = True
+        is_authenticated = True
+        id = None
+
+    kind = db.session.scalar(select(MeetingKind).where(MeetingKind.key == "team_monthly"))
+    meeting = ms.plan_meeting(_Admin(), grid, ms.PlanData(kind_id=kind.id, held_on=date(2026, 11, 2), place="村部"))
+    decision = ms.add_decision(meeting, "修缮村道路灯")
+    db.session.commit()
+    return {"meeting_id": meeting.id, "decision_id": decision.id}
+
+
+def agreement_fixture(grid):
+    """An issued agreement about ``grid`` with an attached scan (committed): {"agreement_id", "scan_id"}."""
+    import io
+    from datetime import date
+
+    from PIL import Image
+
+    from app.agreements import service as ags
+    from app.core.timeutil import utcnow
+
+    class _Admin:
+        is_admin = True
+        is_authenticated = True
+        role = "admin"
+        id = None
+
+    a = ags.create_draft(_Admin(), grid, "village_worker", date(2026, 1, 1), date(2099, 12, 31))
+    ags.issue(a, utcnow())
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(buf, "PNG")
+    scan = ags.attach_scan(_Admin(), a, "签字件.png", buf.getvalue(), utcnow(), date(2026, 6, 1))
+    db.session.commit()
+    return {"agreement_id": a.id, "scan_id": scan.id}
+
+
 _serial = [0]
 
 
@@ -150,6 +195,8 @@ def _sample(arg, rule, ids):
         return ids[arg]
     if converter is not None and type(converter).__name__ == "AnyConverter":
         return sorted(converter.items)[0] if hasattr(converter, "items") else converter.regex.strip("()").split("|")[0]
+    if arg == "code":  # a public verification code that does not exist
+        return "no-such-code"
     if arg == "filename":
         return "css/app.css"
     if arg == "day":
@@ -229,7 +276,9 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id,
                "visit_id": visit.id, "photo_id": visit.photos[0].id,
-               "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id}
+               "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id,
+               **meeting_fixture(db.session.get(Grid, tree["cluster_a"])),
+               **agreement_fixture(db.session.get(Grid, tree["cluster_a"]))}
     c = make_client()
     c.login(role)
     seen = 0

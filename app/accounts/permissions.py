@@ -33,6 +33,14 @@ PERMISSIONS = {
     "manage_visit_rules": {"admin", "township", "village_admin"},
     # 周查: check workers' weekly logs.
     "check_worklogs": {"admin", "township", "village_admin", "leader"},
+    # Meetings: plan, record minutes, decisions and follow-ups; add a village's own kinds.
+    "run_meetings": {"admin", "township", "village_admin", "leader"},
+    "manage_meeting_kinds": {"admin", "township", "village_admin"},
+    # Responsibility agreements: draft, issue, attach the signed paper, new versions
+    # (township → village agreements only by township staff: see agreements.service).
+    "manage_agreements": {"admin", "township", "village_admin"},
+    # What a grid's notice board says beyond its ledger (services, complaint phone).
+    "edit_notices": {"admin", "township", "village_admin", "leader"},
 }
 
 

@@ -92,3 +92,29 @@ def top_grids(user):
         return db.session.scalars(select(Grid).where(Grid.parent_id.is_(None)).order_by(Grid.sort_order, Grid.name)).all()
     by_path = {g.path: g for g in user.grids}
     return [by_path[p] for p in paths]
+
+
+def get_scoped_or_404(user, model, record_id):
+    """A record of a grid-bound model (one with a ``grid`` relationship) through the scope, else 404."""
+    record = db.session.get(model, record_id)
+    if record is None or not can_see_grid(user, record.grid):
+        abort(404)
+    return record
+
+
+def get_child_or_404(model, record_id, parent_key, parent_id):
+    """A record that belongs to an already scoped parent (``record.<parent_key> == parent_id``), else 404."""
+    record = db.session.get(model, record_id)
+    if record is None or getattr(record, parent_key) != parent_id:
+        abort(404)
+    return record
+
+
+def chosen_grid_or_404(user, grid_id):
+    """The grid a page was asked for (through the scope), else the user's first top grid."""
+    if grid_id:
+        return get_grid_or_404(user, grid_id)
+    tops = top_grids(user)
+    if not tops:
+        abort(404)
+    return tops[0]

@@ -1,0 +1,1 @@
+"""Meetings (例会): kinds and their cadence, attendance, minutes, decisions and follow-ups."""

@@ -1,0 +1,1 @@
+"""Publicity (公示): notice boards, responsibility cards, contact and supervision cards."""

@@ -1,0 +1,209 @@
+"""Meetings: planning from the grid's staff, the sign-in sheet, minutes with attendance, decisions → follow-ups,
+the minutes PDF, meetings due and not held, problems reported up a level, a village's own kinds."""
+import re
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from tests.pdfcheck import check_pdf
+
+
+def _staff(app, tree, users):
+    """Staff of 甲村 (a leader with an account, a worker without) and of its natural village."""
+    from app.accounts.models import User
+    from app.grids import service as gs
+    from app.grids.models import Grid
+
+    with app.app_context():
+        village = db.session.get(Grid, tree["village_a"])
+        nv = db.session.get(Grid, tree["nv_a"])
+        gs.assign_staff(village, "leader", db.session.get(User, users["leader"]))
+        gs.assign_staff(village, "worker", None, "王秀英", "13912345678", "东片")
+        gs.assign_staff(nv, "leader", None, "赵建国", "13800001111")
+        gs.assign_staff(nv, "team_member", None, "钱村医", "13800002222")  # not expected at the village meeting
+        db.session.commit()
+
+
+def _kind_id(app, key):
+    from app.meetings.models import MeetingKind
+
+    with app.app_context():
+        return db.session.scalar(select(MeetingKind.id).where(MeetingKind.key == key))
+
+
+def _plan(client, grid_id, kind_id, held_on="2026-11-20", **extra):
+    data = {"kind_id": kind_id, "held_on": held_on, "start_time": "9:30", "place": "村部二楼会议室", "host": "leader",
+            "recorder": "王秀英", "agenda": "一、通报十月工作\n二、研究村道路灯问题", "guests": ""}
+    data.update(extra)
+    client.get("/")  # a page's CSRF token, as a browser has one
+    return client.post(f"/meetings/new?grid_id={grid_id}", data)
+
+
+def _meeting(app, meeting_id=None):
+    from app.meetings.models import Meeting
+
+    return db.session.get(Meeting, meeting_id) if meeting_id else db.session.scalars(select(Meeting)).one()
+
+
+def test_plan_sign_in_minutes_follow_up_and_pdfs(app, client, tree, users, tmp_path):
+    _staff(app, tree, users)
+    client.login("village_admin")
+    page = client.get(f"/meetings/new?grid_id={tree['village_a']}").get_data(as_text=True)
+    assert "应参会人员（3 人" in page and "赵建国" in page and "钱村医" not in page
+    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    assert resp.status_code == 302
+    meeting_url = resp.headers["Location"]
+    meeting_id = int(meeting_url.rsplit("/", 1)[1])
+    with app.app_context():
+        m = _meeting(app)
+        assert m.start_time == "09:30" and m.status == "planned"
+        attendees = {a.name: a.id for a in m.attendees}
+        assert set(attendees) == {"leader", "王秀英", "赵建国"}
+        assert next(a for a in m.attendees if a.name == "赵建国").role == "东庄自然村网格长"
+
+    # the blank sign-in sheet, before the meeting
+    sheet = client.get(f"/meetings/{meeting_id}/sign-in.pdf")
+    assert sheet.status_code == 200 and sheet.mimetype == "application/pdf"
+    check_pdf(sheet.data, tmp_path / "sign-in", expect_pages=1,
+              must_contain=["行政村网格月例会签到表", "甲村", "2026年11月20日 09:30", "村部二楼会议室", "王秀英", "赵建国", "签到"])
+
+    # minutes: everybody needs a mark, and nothing is saved until then
+    bad = client.post(f"/meetings/{meeting_id}/minutes", {"att-%d" % attendees["leader"]: "present",
+                                                          "reports": "十月走访 120 户。"})
+    assert bad.status_code == 200
+    assert "请为每位参会人员登记出席、缺席或请假（未登记：王秀英、赵建国）" in bad.get_data(as_text=True)
+    with app.app_context():
+        assert _meeting(app).status == "planned"
+    ok = client.post(f"/meetings/{meeting_id}/minutes", {
+        "att-%d" % attendees["leader"]: "present", "att-%d" % attendees["王秀英"]: "present",
+        "att-%d" % attendees["赵建国"]: "leave", "reports": "十月走访 120 户，重点户全覆盖。",
+        "problems": "村道路灯损坏 6 盏，夜间出行不便。", "escalation": "村道拓宽需要乡镇立项。"})
+    assert ok.status_code == 302
+
+    # a decision, then a follow-up with an owner from the attendees and a deadline
+    assert client.post(f"/meetings/{meeting_id}/decisions", {"text": "一周内修复村道路灯"}).status_code == 302
+    with app.app_context():
+        decision = _meeting(app).decisions[0]
+    prefix = f"d{decision.id}-"
+    early = client.post(f"/meetings/{meeting_id}/decisions/{decision.id}/follow-up",
+                        {prefix + "owner": attendees["王秀英"], prefix + "deadline": "2026-11-01"})
+    assert "办结期限不能早于会议日期（2026-11-20）" in early.get_data(as_text=True)
+    resp = client.post(f"/meetings/{meeting_id}/decisions/{decision.id}/follow-up",
+                       {prefix + "owner": attendees["王秀英"], prefix + "deadline": "2026-11-27"})
+    assert resp.status_code == 302
+    page = client.get(meeting_url).get_data(as_text=True)
+    assert "责任人 <strong>王秀英</strong> · 期限 2026-11-27" in page
+
+    minutes = client.get(f"/meetings/{meeting_id}/minutes.pdf")
+    text = check_pdf(minutes.data, tmp_path / "minutes", expect_pages=1, must_contain=[
+        "行政村网格月例会纪要", "出席（2 人）：leader、王秀英", "请假（1 人）：赵建国", "十月走访 120 户",
+        "村道路灯损坏 6 盏", "一周内修复村道路灯", "王秀英", "2026-11-27", "上报甲镇的问题", "村道拓宽需要乡镇立项"])
+    assert re.search(r"办理中", text)
+
+    # done: the minutes now say so
+    resp = client.post(f"/meetings/{meeting_id}/decisions/{decision.id}/done",
+                       {prefix + "result": "已更换 6 盏路灯。", prefix + "done_on": "2026-11-25"})
+    assert resp.status_code == 302
+    check_pdf(client.get(f"/meetings/{meeting_id}/minutes.pdf").data, tmp_path / "minutes2", expect_pages=1,
+              must_contain=["已办结（2026-11-25）：已更换 6 盏路灯。"])
+
+
+def test_escalated_problem_shows_at_the_parent(app, client, tree, users):
+    _staff(app, tree, users)
+    client.login("village_admin")
+    resp = _plan(client, tree["nv_a"], _kind_id(app, "grid_quarterly"))
+    meeting_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        marks = {f"att-{a.id}": "present" for a in _meeting(app).attendees}
+    client.post(f"/meetings/{meeting_id}/minutes", {**marks, "reports": "走访完成。", "escalation": "东庄桥梁年久失修，需村里协调资金。"})
+    page = client.get(f"/meetings/?grid_id={tree['village_a']}").get_data(as_text=True)
+    assert "下级上报的问题" in page and "东庄桥梁年久失修" in page
+    # the village's other pages do not see it as theirs
+    assert "东庄桥梁" not in client.get(f"/meetings/?grid_id={tree['village_a2']}").get_data(as_text=True)
+
+
+def test_meetings_due_and_not_held(app, ctx, tree, users):
+    from app.grids.models import Grid
+    from app.meetings import service as ms
+
+    village = db.session.get(Grid, tree["village_a"])
+    village.created_at = datetime(2025, 1, 1)
+    for gid in (tree["village_a2"], tree["nv_a"], tree["cluster_a"], tree["town_a"]):
+        db.session.get(Grid, gid).created_at = datetime(2025, 1, 1)
+    db.session.commit()
+    today = date(2026, 11, 20)
+    kind = db.session.scalar(select(ms.MeetingKind).where(ms.MeetingKind.key == "village_monthly"))
+
+    class Admin:
+        is_admin = True
+        is_authenticated = True
+        id = None
+
+    gaps = [(g.grid.name, g.kind.name, g.period, g.current) for g in ms.missing_meetings(village, today)]
+    assert ("甲村", "行政村网格月例会", "2026年11月", True) in gaps
+    assert ("甲村", "行政村网格月例会", "2026年10月", False) in gaps
+    assert ("甲村", "行政村网格月例会", "2026年9月", False) in gaps
+    assert ("东庄自然村", "网格季度例会", "2026年第4季度", True) in gaps
+    assert ("东庄自然村", "网格季度例会", "2026年第3季度", False) in gaps
+    assert not any(name == "甲二村" for name, *_ in gaps)  # another village is not this village's business
+
+    # October's meeting held; November's only planned (a plan is not a meeting)
+    held = ms.plan_meeting(Admin(), village, ms.PlanData(kind_id=kind.id, held_on=date(2026, 10, 9)))
+    held.status = "held"
+    ms.plan_meeting(Admin(), village, ms.PlanData(kind_id=kind.id, held_on=date(2026, 11, 25)))
+    db.session.commit()
+    gaps = [(g.grid.name, g.period) for g in ms.missing_meetings(village, today) if g.kind.id == kind.id]
+    assert gaps == [("甲村", "2026年11月"), ("甲村", "2026年9月")]
+
+    # a grid created last month owes nothing for September
+    village.created_at = datetime(2026, 10, 15)
+    db.session.commit()
+    gaps = [g.period for g in ms.missing_meetings(village, today) if g.kind.id == kind.id]
+    assert gaps == ["2026年11月"]
+
+
+def test_roles_and_refusals(app, client, make_client, tree, users):
+    _staff(app, tree, users)
+    worker = make_client()
+    worker.login("worker")
+    assert worker.get(f"/meetings/new?grid_id={tree['cluster_a']}").status_code == 403
+    assert worker.post(f"/meetings/new?grid_id={tree['cluster_a']}", {"kind_id": 1}).status_code == 403
+    client.login("leader")
+    assert _plan(client, tree["village_b"], _kind_id(app, "village_monthly")).status_code == 404
+    resp = _plan(client, tree["village_a"], 0, start_time="25:00")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "请选择例会类型" in text
+    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"), start_time="25:00")
+    assert "开始时间“25:00”应写成 时:分" in resp.get_data(as_text=True)
+    meeting_id = int(_plan(client, tree["village_a"], _kind_id(app, "village_monthly")).headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        marks = {f"att-{a.id}": "absent" for a in _meeting(app).attendees}
+    resp = client.post(f"/meetings/{meeting_id}/minutes", {**marks, "reports": "x"})
+    assert "没有人出席的会议不能记为已召开" in resp.get_data(as_text=True)
+    client.post(f"/meetings/{meeting_id}/decisions", {"text": "修路"})
+    with app.app_context():
+        decision_id = _meeting(app).decisions[0].id
+    resp = client.post(f"/meetings/{meeting_id}/decisions/{decision_id}/follow-up",
+                       {f"d{decision_id}-owner": 999999, f"d{decision_id}-deadline": "2026-12-01"})
+    assert resp.status_code == 422 and "不是有效的选择" in resp.get_data(as_text=True)
+
+
+def test_village_adds_its_own_kind(app, client, tree, users):
+    client.login("village_admin")
+    client.get(f"/meetings/kinds?grid_id={tree['village_a']}")
+    resp = client.post(f"/meetings/kinds?grid_id={tree['village_a']}",
+                       {"name": "党员联户月例会", "cadence_months": 1, "level_key": "natural_village", "attendees": "全体党员"})
+    assert resp.status_code == 302
+    assert "党员联户月例会" in client.get(f"/meetings/new?grid_id={tree['nv_a']}").get_data(as_text=True)
+    dup = client.post(f"/meetings/kinds?grid_id={tree['village_a']}",
+                      {"name": "党员联户月例会", "cadence_months": 1, "level_key": "", "attendees": ""})
+    assert "已有名为“党员联户月例会”的例会类型" in dup.get_data(as_text=True)
+    client.logout()
+    client.login("township")
+    assert "党员联户月例会" not in client.get(f"/meetings/new?grid_id={tree['village_a2']}").get_data(as_text=True)
+    leader = client
+    leader.logout()
+    leader.login("leader")
+    leader.get("/")
+    assert leader.post(f"/meetings/kinds?grid_id={tree['village_a']}", {"name": "x", "cadence_months": 1}).status_code == 403
