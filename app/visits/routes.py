@@ -121,10 +121,10 @@ def show(visit_id):
     return render("visits/show.html", v=visit)
 
 
-@bp.route("/visits/photos/<int:photo_id>")
-def photo(photo_id):
+@bp.route("/visits/photos/<int:visit_photo_id>")
+def photo(visit_photo_id):
     """A visit photo, only for users who may see the household (thumbnail with ?size=thumb)."""
-    p = db.session.get(VisitPhoto, photo_id)
+    p = db.session.get(VisitPhoto, visit_photo_id)
     if p is None:
         abort(404)
     service.get_visit_or_404(current_user, p.visit_id)
