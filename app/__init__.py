@@ -53,6 +53,9 @@ def create_app(config=None):
     web.init_app(app)
 
     from .accounts.routes import bp as accounts_bp
+    from .cases.public_routes import bp as public_cases_bp
+    from .cases.routes import bp as cases_bp
+    from .cases.settings_routes import bp as case_settings_bp
     from .admin.routes import bp as admin_bp
     from .grids.routes import bp as grids_bp
     from .households.contact_routes import bp as contacts_bp
@@ -61,7 +64,8 @@ def create_app(config=None):
     from .main.routes import bp as main_bp
     from .units.routes import bp as units_bp
 
-    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, admin_bp):
+    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, admin_bp,
+               cases_bp, public_cases_bp, case_settings_bp):
         app.register_blueprint(bp)
 
     from . import cli

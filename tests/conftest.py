@@ -74,6 +74,7 @@ def clean_db(app):
     yield
     from app.extensions import db
     from app.grids.service import ensure_reference_data
+    from app.cases.service import ensure_reference_data as ensure_case_reference_data
     from app.households.service import ensure_categories
 
     with app.app_context():
@@ -87,6 +88,7 @@ def clean_db(app):
                 db.session.execute(delete(table))
         ensure_reference_data()
         ensure_categories()
+        ensure_case_reference_data()
         db.session.commit()
 
 

@@ -25,6 +25,13 @@ PERMISSIONS = {
     "export_ledger": {"admin", "township", "village_admin", "leader"},
     # Decide which worker links which households (联系户).
     "assign_contacts": {"admin", "township", "village_admin", "leader"},
+    # Cases: raise one (worker on the phone, village office); who may act on a case is the
+    # workflow table's business (app/cases/workflow.py), not this one.
+    "report_case": {"admin", "township", "village_admin", "leader", "worker"},
+    # Case categories with their time limits, and the departments cases are transferred to.
+    "manage_case_settings": {"admin", "township"},
+    # The working-day calendar that amends the official holidays.
+    "manage_calendar": {"admin"},
 }
 
 
