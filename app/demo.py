@@ -86,6 +86,11 @@ def build_demo(seed=20261127):
         for cluster in clusters[1:]:
             grid_service.assign_staff(cluster, "worker", None, _name(rng), random_mobile(rng))
     build_demo_ledger(villages[2], rng)
+    from .cases.demo import build_demo_cases
+    from .cases.service import ensure_reference_data as ensure_case_reference_data
+
+    ensure_case_reference_data()
+    build_demo_cases(villages[0], rng)
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):

@@ -239,3 +239,9 @@ def urge_overdue_command():
         count = service.urge_overdue()
         db.session.commit()
     click.echo(f"cases: {count} overdue case(s) urged")
+
+
+@bp.app_template_global()
+def open_case_counts(grid):
+    """For the grid page: open and overdue cases that arose in or are held in the grid's subtree."""
+    return service.open_case_counts(grid)

@@ -625,3 +625,12 @@ def concerned(user, household_id, unit_id):
         return obj if obj is not None and can_see_grid(user, obj.grid) else None
 
     return _load(Household, household_id), _load(Unit, unit_id)
+
+
+def open_case_counts(grid, now=None):
+    """{"open": n, "late": n} for cases raised in or held by the grid's subtree."""
+    now = now or utcnow()
+    sub = subtree_ids(grid)
+    base = select(func.count(Case.id)).where(or_(Case.grid_id.in_(sub), Case.current_grid_id.in_(sub)),
+                                             Case.state.in_(OPEN_STATES))
+    return {"open": db.session.scalar(base) or 0, "late": db.session.scalar(base.where(Case.deadline_at < now)) or 0}
