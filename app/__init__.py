@@ -56,6 +56,7 @@ def create_app(config=None):
     from .cases.public_routes import bp as public_cases_bp
     from .cases.routes import bp as cases_bp
     from .cases.settings_routes import bp as case_settings_bp
+    from .patrols.routes import bp as patrols_bp
     from .admin.routes import bp as admin_bp
     from .grids.routes import bp as grids_bp
     from .households.contact_routes import bp as contacts_bp
@@ -65,7 +66,7 @@ def create_app(config=None):
     from .units.routes import bp as units_bp
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, admin_bp,
-               cases_bp, public_cases_bp, case_settings_bp):
+               cases_bp, public_cases_bp, case_settings_bp, patrols_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -91,6 +91,9 @@ def build_demo(seed=20261127):
 
     ensure_case_reference_data()
     build_demo_cases(villages[0], rng)
+    from .patrols.demo import build_demo_patrols
+
+    build_demo_patrols(villages[0])
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):

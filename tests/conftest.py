@@ -76,6 +76,7 @@ def clean_db(app):
     from app.grids.service import ensure_reference_data
     from app.cases.service import ensure_reference_data as ensure_case_reference_data
     from app.households.service import ensure_categories
+    from app.patrols.service import ensure_reference_data as ensure_patrol_rules
 
     with app.app_context():
         db.session.rollback()
@@ -89,6 +90,7 @@ def clean_db(app):
         ensure_reference_data()
         ensure_categories()
         ensure_case_reference_data()
+        ensure_patrol_rules()
         db.session.commit()
 
 

@@ -425,6 +425,11 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=[title, "村口路灯不亮", receipt, needle, "签"])
     if form == "reply":
         assert "已修复路灯" in text
+    with app.app_context():
+        from app.core.models import AuditLog
+
+        assert db.session.scalar(select(AuditLog.summary).where(AuditLog.action == "export", AuditLog.entity == "cases")) \
+            == f"打印{title}（回执码 {receipt}）"
     other = make_client()
     other.login("worker_b")
     assert other.get(f"/cases/{report}/print/{form}").status_code == 404

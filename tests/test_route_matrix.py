@@ -34,7 +34,23 @@ def _foreign_ids(app, tree, users):
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
                 "case_id": case.id, "photo_id": case.photos[0].id,
-                "notification_id": notification_fixture(case, users["worker_b"]), **reference_ids(grid_b)}
+                "notification_id": notification_fixture(case, users["worker_b"]), **reference_ids(grid_b),
+                **patrol_fixture(grid_b, users["worker_b"])}
+
+
+def patrol_fixture(grid, user_id):
+    """A patrol with a photo and a hazard in ``grid`` (committed): their ids."""
+    from app.accounts.models import User
+    from app.patrols import service as ps
+    from app.patrols.models import Patrol
+    from tests.test_cases import photo_upload
+
+    patrol = db.session.scalar(select(Patrol).where(Patrol.grid_id == grid.id))
+    if patrol is None:
+        patrol = ps.record_patrol(db.session.get(User, user_id), grid, None,
+                                  ps.PatrolData(checked="消防通道", hazard="通道堵塞"), [photo_upload("p.png")])
+        db.session.commit()
+    return {"patrol_id": patrol.id, "hazard_id": patrol.hazards[0].id}
 
 
 def case_fixture(grid, user_id):
@@ -229,7 +245,8 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
                "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id}
         case = case_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"])
         own.update(case_id=case.id, photo_id=case.photos[0].id, **reference_ids(db.session.get(Grid, home)),
-                   notification_id=notification_fixture(case, users[role]))
+                   notification_id=notification_fixture(case, users[role]),
+                   **patrol_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"]))
     c = make_client()
     c.login(role)
     seen = 0

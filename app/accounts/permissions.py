@@ -30,6 +30,9 @@ PERMISSIONS = {
     "report_case": {"admin", "township", "village_admin", "leader", "worker"},
     # Case categories with their time limits, and the departments cases are transferred to.
     "manage_case_settings": {"admin", "township"},
+    # Record patrols (巡查) and the hazards they find; who may take each hazard step is
+    # app/patrols/service.py's HAZARD_ACTIONS table.
+    "patrol": {"admin", "township", "village_admin", "leader", "worker"},
     # The working-day calendar that amends the official holidays.
     "manage_calendar": {"admin"},
 }

@@ -33,7 +33,7 @@ class CaseForm(Form):
     reporter_phone = StringField("反映人电话", validators=[Length(max=30, message="电话号码太长。")])
     household_id = HiddenField()
     unit_id = HiddenField()
-    photos = MultipleFileField("现场照片", description=PHOTO_HINT)
+    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
 class ActionForm(Form):
@@ -50,7 +50,7 @@ class ActionForm(Form):
                                validate_choice=False)
     category_id = SelectField("事件类别", coerce=_int_or_none, validate_choice=False)
     handling_class = SelectField("处理类别", choices=list(HANDLING_CLASSES.items()), validate_choice=False)
-    photos = MultipleFileField("照片", description=PHOTO_HINT)
+    photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
 class PublicReportForm(Form):
@@ -60,7 +60,8 @@ class PublicReportForm(Form):
     reporter_phone = StringField("您的手机号码", validators=[DataRequired("请留下手机号码，便于网格员联系您。"),
                                                       Length(max=30, message="电话号码太长。")],
                                  description="只给负责的网格员看，不会公开。")
-    photos = MultipleFileField("照片（可选）", description="最多 6 张，每张不超过 10 MB。")
+    photos = MultipleFileField("照片（可选）", description="最多 6 张，每张不超过 10 MB。",
+                               render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
 class ReceiptForm(Form):

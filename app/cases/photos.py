@@ -21,8 +21,9 @@ LONG_SIDE = 1600
 FORMATS = {"JPEG", "PNG", "WEBP"}
 
 
-def folder():
-    path = Path(current_app.instance_path) / "case_photos"
+def folder(sub="case_photos"):
+    """Where photos of one kind are kept under instance/."""
+    path = Path(current_app.instance_path) / sub
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -56,12 +57,11 @@ def check_uploads(files):
             raise ServiceError(f"照片“{name}”的尺寸过大（{w}×{h}）。", "photos")
 
 
-def save_uploads(case, event, files):
-    """Resize and store each photo, one CasePhoto row per file (call check_uploads first)."""
+def store_uploads(files, sub="case_photos"):
+    """Resize, re-encode and write each photo (call check_uploads first); returns (name, width, height, size) each."""
     from PIL import Image, ImageOps
 
-    from .models import CasePhoto
-
+    stored = []
     for f in _present(files):
         data = f.read()
         with Image.open(io.BytesIO(data)) as img:
@@ -73,11 +73,32 @@ def save_uploads(case, event, files):
             img.save(out, "JPEG", quality=82, optimize=True)
             width, height = img.size
         name = f"{uuid.uuid4().hex}.jpg"
-        (folder() / name).write_bytes(out.getvalue())
+        (folder(sub) / name).write_bytes(out.getvalue())
+        stored.append((name, width, height, len(out.getvalue())))
+    return stored
+
+
+def save_uploads(case, event, files):
+    """Store each photo of a case's timeline step, one CasePhoto row per file."""
+    from .models import CasePhoto
+
+    for name, width, height, size in store_uploads(files):
         db.session.add(CasePhoto(case_id=case.id, event_id=event.id, stored_name=name, width=width, height=height,
-                                 size=len(out.getvalue())))
+                                 size=size))
     db.session.flush()
 
 
-def path_of(photo):
-    return folder() / photo.stored_name
+def photo_response(model, photo_id, owner_field, owner_id, sub="case_photos"):
+    """The JPEG of a photo row that belongs to the given (already scope-checked) owner, else 404.
+
+    Read whole (photos are re-encoded and small), so no file handle outlives the request.
+    """
+    from flask import Response, abort
+
+    row = db.session.get(model, photo_id)
+    if row is None or getattr(row, owner_field) != owner_id:
+        abort(404)
+    path = folder(sub) / row.stored_name
+    if not path.is_file():
+        abort(404)
+    return Response(path.read_bytes(), mimetype="image/jpeg")

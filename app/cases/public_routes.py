@@ -6,6 +6,7 @@ from ..core.forms import ServiceError, show_error
 from ..core.public import grid_id_from_code
 from ..core.web import public, render
 from ..extensions import db
+from ..patrols.service import supervised_hazards
 from . import service
 from .forms import PublicReportForm, ReceiptForm
 
@@ -37,7 +38,8 @@ def intake(code):
         if not (_limit("PUBLIC_INTAKE_PER_ADDRESS_HOUR", f"intake:ip:{_client_key()}", 5)
                 and _limit("PUBLIC_INTAKE_PER_GRID_HOUR", f"intake:grid:{grid.id}", 30)):
             form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
-            return render("cases/public/intake.html", form=form, grid=grid, status=429)
+            return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
+                          status=429)
         if form.validate_on_submit():
             try:
                 case = service.public_report(grid, form.what.data, form.where.data, form.reporter_phone.data,
@@ -49,7 +51,7 @@ def intake(code):
                 db.session.commit()
                 return render("cases/public/receipt.html", grid=grid,
                               receipt=service.format_receipt(case.receipt_code))
-    return render("cases/public/intake.html", form=form, grid=grid)
+    return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid))
 
 
 @bp.route("/q/r")

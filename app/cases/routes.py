@@ -1,9 +1,10 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and notifications. The workflow itself lives in service.perform."""
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
+from ..core import audit
 from ..core.forms import run_form
 from ..core.pdf import pdf_response, render_pdf
 from ..core.scope import can_see_grid, get_grid_or_404
@@ -175,14 +176,7 @@ def act(case_id):
 def photo(case_id, photo_id):
     """A case photo, only for users who may see the case."""
     case = service.get_case_or_404(current_user, case_id)
-    row = db.session.get(CasePhoto, photo_id)
-    if row is None or row.case_id != case.id:
-        abort(404)
-    path = photo_store.path_of(row)
-    if not path.is_file():
-        abort(404)
-    # Read whole (photos are re-encoded and small), so no file handle outlives the request.
-    return Response(path.read_bytes(), mimetype="image/jpeg")
+    return photo_store.photo_response(CasePhoto, photo_id, "case_id", case.id)
 
 
 @bp.route("/cases/<int:case_id>/print/<any(report, assign, urge, reply):form>")
@@ -197,6 +191,8 @@ def print_form(case_id, form):
     if not events:
         abort(404)
     ev = events[-1]
+    # A printed form carries the resident's name and phone: who printed which is kept.
+    audit.record("export", "cases", case.id, f"打印{title}（回执码 {service.format_receipt(case.receipt_code)}）")
     pdf = render_pdf("cases/print/form.html", title=title,
                      header=f"{case.current_grid.name} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
                      case=case, event=ev, kind=form, form_title=title, event_label=event_label,
@@ -232,8 +228,6 @@ def read_all():
 def urge_overdue_command():
     """催办 every case whose step is past its deadline (run from cron, e.g. every 30 minutes)."""
     import click
-
-    from ..core import audit
 
     with audit.acting_as("系统（自动催办）"):
         count = service.urge_overdue()

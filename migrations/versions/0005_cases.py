@@ -1,5 +1,5 @@
 """Cases: departments, categories with time limits, cases with an append-only timeline and photos,
-notifications, the working-day calendar and the public intake's rate counters.
+notifications, the working-day calendar, the public intake's rate counters; patrols, patrol rules and hazards.
 
 Revision ID: 0005
 Revises: 0002
@@ -34,6 +34,15 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_department')),
     sa.UniqueConstraint('name', name=op.f('uq_department_name'))
+    )
+    op.create_table('patrol_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('target_kind', sa.String(length=20), nullable=False),
+    sa.Column('target_key', sa.String(length=40), nullable=False),
+    sa.Column('every_days', sa.Integer(), nullable=False),
+    sa.Column('basis', sa.String(length=100), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_rule')),
+    sa.UniqueConstraint('target_kind', 'target_key', name='uq_patrol_rule_target')
     )
     op.create_table('rate_counter',
     sa.Column('key', sa.String(length=120), nullable=False),
@@ -109,6 +118,26 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cases_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('patrol',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grid_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=True),
+    sa.Column('patrolled_by_id', sa.Integer(), nullable=False),
+    sa.Column('patrolled_at', sa.DateTime(), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('checked', sa.Text(), nullable=False),
+    sa.Column('findings', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['grid_id'], ['grid.id'], name=op.f('fk_patrol_grid_id_grid')),
+    sa.ForeignKeyConstraint(['patrolled_by_id'], ['user.id'], name=op.f('fk_patrol_patrolled_by_id_user')),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_patrol_unit_id_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol'))
+    )
+    with op.batch_alter_table('patrol', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_grid_id'), ['grid_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_patrolled_at'), ['patrolled_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_patrolled_by_id'), ['patrolled_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_unit_id'), ['unit_id'], unique=False)
+
     op.create_table('case_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -131,6 +160,34 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_case_event_actor_id'), ['actor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_event_case_id'), ['case_id'], unique=False)
 
+    op.create_table('hazard',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patrol_id', sa.Integer(), nullable=False),
+    sa.Column('grid_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('severity', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('deadline_at', sa.DateTime(), nullable=True),
+    sa.Column('measures', sa.Text(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_hazard_case_id_cases')),
+    sa.ForeignKeyConstraint(['grid_id'], ['grid.id'], name=op.f('fk_hazard_grid_id_grid')),
+    sa.ForeignKeyConstraint(['patrol_id'], ['patrol.id'], name=op.f('fk_hazard_patrol_id_patrol')),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_hazard_unit_id_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hazard'))
+    )
+    with op.batch_alter_table('hazard', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hazard_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_deadline_at'), ['deadline_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_grid_id'), ['grid_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_patrol_id'), ['patrol_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_unit_id'), ['unit_id'], unique=False)
+
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -146,6 +203,20 @@ def upgrade():
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notification_case_id'), ['case_id'], unique=False)
         batch_op.create_index('ix_notification_user_unread', ['user_id', 'read_at'], unique=False)
+
+    op.create_table('patrol_photo',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patrol_id', sa.Integer(), nullable=False),
+    sa.Column('stored_name', sa.String(length=80), nullable=False),
+    sa.Column('width', sa.Integer(), nullable=False),
+    sa.Column('height', sa.Integer(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['patrol_id'], ['patrol.id'], name=op.f('fk_patrol_photo_patrol_id_patrol')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_photo')),
+    sa.UniqueConstraint('stored_name', name=op.f('uq_patrol_photo_stored_name'))
+    )
+    with op.batch_alter_table('patrol_photo', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_photo_patrol_id'), ['patrol_id'], unique=False)
 
     op.create_table('case_photo',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -165,6 +236,25 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_case_photo_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_photo_event_id'), ['event_id'], unique=False)
 
+    op.create_table('hazard_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('hazard_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('actor_name', sa.String(length=80), nullable=False),
+    sa.Column('action', sa.String(length=30), nullable=False),
+    sa.Column('to_state', sa.String(length=20), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('measures', sa.Text(), nullable=False),
+    sa.Column('deadline_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['actor_id'], ['user.id'], name=op.f('fk_hazard_event_actor_id_user')),
+    sa.ForeignKeyConstraint(['hazard_id'], ['hazard.id'], name=op.f('fk_hazard_event_hazard_id_hazard')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hazard_event'))
+    )
+    with op.batch_alter_table('hazard_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hazard_event_actor_id'), ['actor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_hazard_event_hazard_id'), ['hazard_id'], unique=False)
+
     # ### end Alembic commands ###
     _seed()
 
@@ -172,6 +262,8 @@ def upgrade():
 # The defaults as they were when this migration was written (admins edit them afterwards).
 DEFAULT_DEPARTMENTS = ['环保站', '派出所', '国土所', '水利站', '民政办', '综治办', '卫生院', '安监站', '社保所']
 DEFAULT_CATEGORIES = [('民政', '民政办', 24, 5, 3), ('计生', '卫生院', 24, 5, 3), ('综治', '综治办', 24, 5, 3), ('社保', '社保所', 24, 5, 3), ('卫生', '卫生院', 24, 5, 3), ('环境', '环保站', 24, 5, 3), ('安全生产', '安监站', 4, 3, 3), ('国土', '国土所', 24, 10, 3), ('水利', '水利站', 24, 5, 3), ('其他', '', 24, 5, 3)]
+
+DEFAULT_PATROL_RULES = [('grid_level', 'natural_village', 30, '二级网格每月至少巡查一次（篇三）'), ('grid_level', 'cluster', 7, '三级网格每周至少巡查一次（篇三）'), ('risk_grade', '重大风险', 7, '重大风险单位每周检查一次（篇五）'), ('risk_grade', '较大风险', 14, '较大风险单位每半月检查一次（篇五）'), ('risk_grade', '一般风险', 30, '一般风险单位每月检查一次（篇五）'), ('risk_grade', '低风险', 90, '低风险单位每季度检查一次（篇五）')]
 
 
 def _seed():
@@ -186,27 +278,55 @@ def _seed():
                    sa.column("follow_up_workdays", sa.Integer), sa.column("active", sa.Boolean))
     op.bulk_insert(cat, [{"name": n, "department_id": ids.get(d), "accept_hours": a, "handle_workdays": h,
                           "follow_up_workdays": f, "active": True} for n, d, a, h, f in DEFAULT_CATEGORIES])
+    rule = sa.table("patrol_rule", sa.column("target_kind", sa.String), sa.column("target_key", sa.String),
+                    sa.column("every_days", sa.Integer), sa.column("basis", sa.String))
+    op.bulk_insert(rule, [{"target_kind": k, "target_key": t, "every_days": d, "basis": b} for k, t, d, b in DEFAULT_PATROL_RULES])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("SELECT setval(pg_get_serial_sequence('department', 'id'), (SELECT max(id) FROM department))")
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('hazard_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hazard_event_hazard_id'))
+        batch_op.drop_index(batch_op.f('ix_hazard_event_actor_id'))
+
+    op.drop_table('hazard_event')
     with op.batch_alter_table('case_photo', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_photo_event_id'))
         batch_op.drop_index(batch_op.f('ix_case_photo_case_id'))
 
     op.drop_table('case_photo')
+    with op.batch_alter_table('patrol_photo', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_photo_patrol_id'))
+
+    op.drop_table('patrol_photo')
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.drop_index('ix_notification_user_unread')
         batch_op.drop_index(batch_op.f('ix_notification_case_id'))
 
     op.drop_table('notification')
+    with op.batch_alter_table('hazard', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hazard_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_hazard_state'))
+        batch_op.drop_index(batch_op.f('ix_hazard_patrol_id'))
+        batch_op.drop_index(batch_op.f('ix_hazard_grid_id'))
+        batch_op.drop_index(batch_op.f('ix_hazard_deadline_at'))
+        batch_op.drop_index(batch_op.f('ix_hazard_case_id'))
+
+    op.drop_table('hazard')
     with op.batch_alter_table('case_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_event_case_id'))
         batch_op.drop_index(batch_op.f('ix_case_event_actor_id'))
 
     op.drop_table('case_event')
+    with op.batch_alter_table('patrol', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_patrol_patrolled_by_id'))
+        batch_op.drop_index(batch_op.f('ix_patrol_patrolled_at'))
+        batch_op.drop_index(batch_op.f('ix_patrol_grid_id'))
+
+    op.drop_table('patrol')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_unit_id'))
         batch_op.drop_index(batch_op.f('ix_cases_state'))
@@ -226,6 +346,7 @@ def downgrade():
 
     op.drop_table('case_category')
     op.drop_table('rate_counter')
+    op.drop_table('patrol_rule')
     op.drop_table('department')
     op.drop_table('calendar_day')
     # ### end Alembic commands ###
