@@ -134,3 +134,55 @@ def test_report_assign_reply_and_public_progress(make_ui, demo_server, viewport)
     for private in ("李大爷", "村口大樟树旁", "三盏路灯", "电工", title):
         assert private not in text
     resident.check("public-progress", logged_in=False)
+
+
+def test_patrol_with_hazard_and_supervision(make_ui, demo_server, viewport):
+    """worker1 records a patrol with a photo and a hazard; the township lists it 挂牌督办; it shows on the public page."""
+    from datetime import date, timedelta
+
+    accounts = demo_server.accounts
+    hazard_text = f"河道护栏断裂（{viewport}）"
+    worker = make_ui(demo_server.url)
+    worker.login("worker1", accounts["worker1"])
+    page = worker.page
+    page.goto("/")
+    page.get_by_role("link", name="记录巡查").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("记录巡查")
+    page.get_by_label("地点").fill("西桥河道")
+    page.get_by_label("检查内容").fill("护栏、警示牌、河岸")
+    page.get_by_label("发现情况").fill("护栏一段断裂")
+    page.get_by_label("发现的隐患（没有则不填）").fill(hazard_text)
+    page.locator("#photos").set_input_files(files=[{"name": "rail.png", "mimeType": "image/png", "buffer": _png((90, 90, 200))}])
+    worker.check("patrol-new")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("巡查记录")
+    expect(page.locator("ul.photos img")).to_have_count(1)
+    grid_id = int(re.search(r"/grids/(\d+)", page.locator(".crumbs a").nth(1).get_attribute("href")).group(1))
+    page.get_by_role("link", name=re.compile(re.escape(hazard_text[:6]))).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("隐患")
+    hazard_url = page.url
+    worker.check("hazard-found")
+
+    township = make_ui(demo_server.url)
+    township.login("township", accounts["township"])
+    tp = township.page
+    tp.goto(hazard_url)
+    _open_action(tp, "挂牌督办")
+    tp.locator("#supervise-deadline").fill((date.today() + timedelta(days=7)).isoformat())
+    tp.locator("#supervise-measures").fill("设置警示带，专人看守")
+    tp.get_by_role("button", name="确认挂牌督办").click()
+    expect(tp.locator(".flash-success")).to_have_text("已挂牌督办。")
+    expect(tp.locator("dl.facts")).to_contain_text("挂牌督办中")
+    township.check("hazard-supervised")
+    tp.goto("/patrols/due")
+    expect(tp.get_by_role("heading", level=1)).to_have_text("应巡未巡")
+    township.check("patrols-due")
+    tp.goto("/hazards/")
+    expect(tp.locator("table")).to_contain_text(hazard_text[:6])
+    township.check("hazards-list")
+
+    resident = make_ui(demo_server.url)
+    resident.page.goto(f"/q/{_public_code(demo_server, grid_id)}")
+    expect(resident.page.get_by_role("heading", name="挂牌督办隐患（公示）")).to_be_visible()
+    expect(resident.page.locator("body")).to_contain_text(hazard_text)
+    resident.check("public-supervised", logged_in=False)
