@@ -53,6 +53,10 @@ def create_app(config=None):
     web.init_app(app)
 
     from .accounts.routes import bp as accounts_bp
+    from .cases.public_routes import bp as public_cases_bp
+    from .cases.routes import bp as cases_bp
+    from .cases.settings_routes import bp as case_settings_bp
+    from .patrols.routes import bp as patrols_bp
     from .admin.routes import bp as admin_bp
     from .agreements.routes import bp as agreements_bp
     from .grids.routes import bp as grids_bp
@@ -67,7 +71,8 @@ def create_app(config=None):
     from .worklogs.routes import bp as worklogs_bp
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, visits_bp,
-               worklogs_bp, meetings_bp, agreements_bp, notices_bp, admin_bp):
+               worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
+               patrols_bp, admin_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -38,6 +38,11 @@ class Defaults:
     PAGE_SIZE = 50
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024
 
+    # The public intake (/q/<code>): reports per address and per grid per hour, status look-ups per address.
+    PUBLIC_INTAKE_PER_ADDRESS_HOUR = 5
+    PUBLIC_INTAKE_PER_GRID_HOUR = 30
+    PUBLIC_LOOKUP_PER_ADDRESS_HOUR = 60
+
     # The address printed in QR codes (notice boards, agreements); default: the request's own.
     PUBLIC_BASE_URL = None
 

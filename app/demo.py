@@ -91,6 +91,14 @@ def build_demo(seed=20261127):
                                    f"0572-60{rng.randint(10000, 99999)}", "工作日 8:30—17:00，急事随时电话")
     build_demo_ledger(villages[2], rng)
     build_demo_field_work(villages[2], rng)
+    from .cases.demo import build_demo_cases
+    from .cases.service import ensure_reference_data as ensure_case_reference_data
+
+    ensure_case_reference_data()
+    build_demo_cases(villages[0], rng)
+    from .patrols.demo import build_demo_patrols
+
+    build_demo_patrols(villages[0])
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):

@@ -74,9 +74,11 @@ def clean_db(app):
     yield
     from app.extensions import db
     from app.grids.service import ensure_reference_data
+    from app.cases.service import ensure_reference_data as ensure_case_reference_data
     from app.households.service import ensure_categories
     from app.visits.service import ensure_visit_rules
     from app.meetings.service import ensure_default_kinds
+    from app.patrols.service import ensure_reference_data as ensure_patrol_rules
 
     with app.app_context():
         db.session.rollback()
@@ -92,6 +94,8 @@ def clean_db(app):
         ensure_categories()
         ensure_visit_rules()
         ensure_default_kinds()
+        ensure_case_reference_data()
+        ensure_patrol_rules()
         db.session.commit()
 
 

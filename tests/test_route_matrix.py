@@ -12,7 +12,10 @@ from app.extensions import db
 from tests.conftest import ROLE_HOME
 
 # Endpoints reachable without logging in.
-PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz", "agreements.verify"}
+PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz", "agreements.verify", "public_cases.intake",
+          "public_cases.progress"}
+# Reference data that belongs to no grid (guarded by permissions, not by scope): sampled, not foreign.
+REFERENCE_ARGS = {"category_id", "department_id", "day_id"}
 
 
 def _foreign_ids(app, tree, users):
@@ -28,11 +31,15 @@ def _foreign_ids(app, tree, users):
             db.session.commit()
         hh = ledger_fixture(grid_b)
         visit = visit_fixture(hh, users["worker_b"])
+        case = case_fixture(grid_b, users["worker_b"])
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
                 "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id,
-                **meeting_fixture(grid_b), **agreement_fixture(grid_b)}
+                **meeting_fixture(grid_b), **agreement_fixture(grid_b),
+                "case_id": case.id, "photo_id": case.photos[0].id,
+                "notification_id": notification_fixture(case, users["worker_b"]), **reference_ids(grid_b),
+                **patrol_fixture(grid_b, users["worker_b"])}
 
 
 def visit_fixture(household, user_id):
@@ -75,6 +82,64 @@ def rule_fixture(grid):
     vs.customize_rules(village)
     db.session.commit()
     return db.session.scalar(select(VisitRule).where(VisitRule.grid_id == village.id))
+
+
+def patrol_fixture(grid, user_id):
+    """A patrol with a photo and a hazard in ``grid`` (committed): their ids."""
+    from app.accounts.models import User
+    from app.patrols import service as ps
+    from app.patrols.models import Patrol
+    from tests.test_cases import photo_upload
+
+    patrol = db.session.scalar(select(Patrol).where(Patrol.grid_id == grid.id))
+    if patrol is None:
+        patrol = ps.record_patrol(db.session.get(User, user_id), grid, None,
+                                  ps.PatrolData(checked="消防通道", hazard="通道堵塞"), [photo_upload("p.png")])
+        db.session.commit()
+    return {"patrol_id": patrol.id, "hazard_id": patrol.hazards[0].id}
+
+
+def case_fixture(grid, user_id):
+    """A case with a photo raised in ``grid`` by ``user_id`` (committed)."""
+    from app.cases import service as cs
+    from app.cases.models import Case
+    from tests.test_cases import photo_upload
+
+    existing = db.session.scalar(select(Case).where(Case.grid_id == grid.id))
+    if existing is not None:
+        return existing
+    from app.accounts.models import User
+
+    cat = cs.active_categories()[0]
+    case = cs.create_case(db.session.get(User, user_id), grid, cs.CaseData(title=f"{grid.name}路灯不亮", category_id=cat.id),
+                          [photo_upload("a.png")])
+    db.session.commit()
+    return case
+
+
+def notification_fixture(case, user_id):
+    """A message to ``user_id`` about ``case``: its id."""
+    from app.cases.models import Notification
+
+    note = Notification(user_id=user_id, case_id=case.id, kind="assign", text="测试消息")
+    db.session.add(note)
+    db.session.commit()
+    return note.id
+
+
+def reference_ids(grid):
+    """A category, a department, a calendar entry, and the public code of ``grid``."""
+    from datetime import date
+
+    from app.cases.models import CaseCategory, Department
+    from app.core.public import grid_public_code
+    from app.core.workdays import CalendarDay
+
+    day = db.session.scalar(select(CalendarDay)) or CalendarDay(day=date(2027, 10, 1), is_workday=False, name="国庆节")
+    db.session.add(day)
+    db.session.commit()
+    return {"category_id": db.session.scalar(select(CaseCategory.id)), "department_id": db.session.scalar(select(Department.id)),
+            "day_id": day.id, "code": grid_public_code(grid.id)}
 
 
 def pending_import_fixture(app, user_id):
@@ -250,7 +315,7 @@ def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
     for rule, method, url in _routes(app, ids):
         if rule.endpoint in PUBLIC or not rule.arguments or "filename" in rule.arguments:
             continue
-        if not set(rule.arguments) & set(ids):
+        if not (set(rule.arguments) - REFERENCE_ARGS) & set(ids):
             continue
         for headers in ({}, {"HX-Request": "true"}):
             data = {"csrf_token": c.token} if method == "POST" else None
@@ -279,6 +344,10 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
                "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id,
                **meeting_fixture(db.session.get(Grid, tree["cluster_a"])),
                **agreement_fixture(db.session.get(Grid, tree["cluster_a"]))}
+        case = case_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"])
+        own.update(case_id=case.id, photo_id=case.photos[0].id, **reference_ids(db.session.get(Grid, home)),
+                   notification_id=notification_fixture(case, users[role]),
+                   **patrol_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"]))
     c = make_client()
     c.login(role)
     seen = 0

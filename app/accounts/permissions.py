@@ -41,6 +41,16 @@ PERMISSIONS = {
     "manage_agreements": {"admin", "township", "village_admin"},
     # What a grid's notice board says beyond its ledger (services, complaint phone).
     "edit_notices": {"admin", "township", "village_admin", "leader"},
+    # Cases: raise one (worker on the phone, village office); who may act on a case is the
+    # workflow table's business (app/cases/workflow.py), not this one.
+    "report_case": {"admin", "township", "village_admin", "leader", "worker"},
+    # Case categories with their time limits, and the departments cases are transferred to.
+    "manage_case_settings": {"admin", "township"},
+    # Record patrols (巡查) and the hazards they find; who may take each hazard step is
+    # app/patrols/service.py's HAZARD_ACTIONS table.
+    "patrol": {"admin", "township", "village_admin", "leader", "worker"},
+    # The working-day calendar that amends the official holidays.
+    "manage_calendar": {"admin"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Cases: one intake, the workflow, time limits, notifications, public intake and printed forms."""

@@ -1,0 +1,207 @@
+"""Cases (事件/诉求): the case, its append-only timeline, photos, departments, categories,
+in-app notifications and the counters that rate-limit the public intake."""
+from sqlalchemy import event
+
+from ..core.timeutil import utcnow
+from ..extensions import db
+from .workflow import STATES
+
+HANDLING_CLASSES = {"general": "一般性", "coordination": "需协调", "emergency": "突发性", "approval": "需审批"}
+SOURCES = {"worker": "网格员上报", "office": "村委会受理", "visit": "走访发现", "patrol": "巡查发现", "public": "群众扫码反映"}
+
+DEFAULT_DEPARTMENTS = ["环保站", "派出所", "国土所", "水利站", "民政办", "综治办", "卫生院", "安监站", "社保所"]
+# name, default department, 受理时限 (hours), 办理时限 (working days), 回访时限 (working days)
+DEFAULT_CATEGORIES = [
+    ("民政", "民政办", 24, 5, 3),
+    ("计生", "卫生院", 24, 5, 3),
+    ("综治", "综治办", 24, 5, 3),
+    ("社保", "社保所", 24, 5, 3),
+    ("卫生", "卫生院", 24, 5, 3),
+    ("环境", "环保站", 24, 5, 3),
+    ("安全生产", "安监站", 4, 3, 3),
+    ("国土", "国土所", 24, 10, 3),
+    ("水利", "水利站", 24, 5, 3),
+    ("其他", "", 24, 5, 3),
+]
+
+
+class Department(db.Model):
+    """A township department cases are transferred to (环保站, 派出所 …); admin-editable."""
+
+    __tablename__ = "department"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(40), nullable=False, unique=True)
+    phone = db.Column(db.String(20), nullable=False, default="")
+    active = db.Column(db.Boolean, nullable=False, default=True)
+
+    @property
+    def audit_label(self):
+        return self.name
+
+
+class CaseCategory(db.Model):
+    """A case category with its default department and the time limit of each step."""
+
+    __tablename__ = "case_category"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(40), nullable=False, unique=True)
+    department_id = db.Column(db.Integer, db.ForeignKey("department.id"), index=True)
+    accept_hours = db.Column(db.Integer, nullable=False, default=24)
+    handle_workdays = db.Column(db.Integer, nullable=False, default=5)
+    follow_up_workdays = db.Column(db.Integer, nullable=False, default=3)
+    active = db.Column(db.Boolean, nullable=False, default=True)
+
+    department = db.relationship(Department)
+
+    @property
+    def audit_label(self):
+        return self.name
+
+
+class Case(db.Model):
+    """One case. ``grid_id`` is where it arose; ``current_grid_id`` the level that holds it now.
+
+    ``version`` is SQLAlchemy's version counter: an UPDATE names the version it
+    read, so of two simultaneous actions the second changes nothing and fails.
+    """
+
+    __tablename__ = "cases"
+    __audit__ = True
+    __audit_exclude__ = ("created_at", "updated_at", "version")
+    id = db.Column(db.Integer, primary_key=True)
+    receipt_code = db.Column(db.String(12), nullable=False, unique=True)
+    title = db.Column(db.String(100), nullable=False)
+    description = db.Column(db.Text, nullable=False, default="")
+    location = db.Column(db.String(200), nullable=False, default="")
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False, index=True)
+    current_grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False, index=True)
+    category_id = db.Column(db.Integer, db.ForeignKey("case_category.id"), nullable=False, index=True)
+    handling_class = db.Column(db.String(20), nullable=False, default="general")
+    source = db.Column(db.String(20), nullable=False, default="worker")
+    source_ref = db.Column(db.String(80), nullable=False, default="")
+    reporter_name = db.Column(db.String(40), nullable=False, default="")
+    reporter_phone = db.Column(db.String(20), nullable=False, default="")
+    household_id = db.Column(db.Integer, db.ForeignKey("household.id"), index=True)
+    unit_id = db.Column(db.Integer, db.ForeignKey("unit.id"), index=True)
+    state = db.Column(db.String(20), nullable=False, default="reported", index=True)
+    holder_user_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
+    holder_department_id = db.Column(db.Integer, db.ForeignKey("department.id"), index=True)
+    step_started_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    deadline_at = db.Column(db.DateTime, index=True)
+    last_urged_at = db.Column(db.DateTime)
+    extension_until = db.Column(db.DateTime)  # an open 延期申请 asks for this deadline
+    satisfaction = db.Column(db.String(20), nullable=False, default="")
+    created_by_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    closed_at = db.Column(db.DateTime)
+    version = db.Column(db.Integer, nullable=False, default=1)
+
+    grid = db.relationship("Grid", foreign_keys=[grid_id])
+    current_grid = db.relationship("Grid", foreign_keys=[current_grid_id])
+    category = db.relationship(CaseCategory)
+    household = db.relationship("Household")
+    unit = db.relationship("Unit")
+    holder = db.relationship("User", foreign_keys=[holder_user_id])
+    holder_department = db.relationship(Department)
+    created_by = db.relationship("User", foreign_keys=[created_by_id])
+    events = db.relationship("CaseEvent", order_by="CaseEvent.id", back_populates="case", lazy="selectin")
+    photos = db.relationship("CasePhoto", order_by="CasePhoto.id", lazy="selectin", viewonly=True)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def audit_label(self):
+        return f"事件 {self.receipt_code}"
+
+    @property
+    def state_name(self):
+        return STATES.get(self.state, self.state)
+
+    @property
+    def class_name(self):
+        return HANDLING_CLASSES.get(self.handling_class, self.handling_class)
+
+    @property
+    def source_name(self):
+        return SOURCES.get(self.source, self.source)
+
+    @property
+    def holder_name(self):
+        if self.holder_department is not None:
+            return self.holder_department.name
+        if self.holder is not None:
+            return self.holder.full_name
+        return f"{self.current_grid.name}（待处理）" if self.current_grid else ""
+
+
+class CaseEvent(db.Model):
+    """One step of a case's timeline. Rows are only ever inserted."""
+
+    __tablename__ = "case_event"
+    id = db.Column(db.Integer, primary_key=True)
+    case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), nullable=False, index=True)
+    at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    actor_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
+    actor_name = db.Column(db.String(80), nullable=False, default="")
+    action = db.Column(db.String(30), nullable=False)
+    from_state = db.Column(db.String(20), nullable=False, default="")
+    to_state = db.Column(db.String(20), nullable=False, default="")
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False)
+    detail = db.Column(db.String(300), nullable=False, default="")  # "交办给 张三", "上报至 甲村" …
+    note = db.Column(db.Text, nullable=False, default="")
+    deadline_at = db.Column(db.DateTime)
+
+    case = db.relationship(Case, back_populates="events")
+    grid = db.relationship("Grid")
+    photos = db.relationship("CasePhoto", order_by="CasePhoto.id", lazy="selectin", viewonly=True)
+
+
+class CasePhoto(db.Model):
+    """A photo attached to a timeline step, stored resized under instance/case_photos/."""
+
+    __tablename__ = "case_photo"
+    id = db.Column(db.Integer, primary_key=True)
+    case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), nullable=False, index=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("case_event.id"), nullable=False, index=True)
+    stored_name = db.Column(db.String(80), nullable=False, unique=True)
+    width = db.Column(db.Integer, nullable=False)
+    height = db.Column(db.Integer, nullable=False)
+    size = db.Column(db.Integer, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+
+@event.listens_for(CaseEvent, "before_update")
+@event.listens_for(CaseEvent, "before_delete")
+@event.listens_for(CasePhoto, "before_update")
+@event.listens_for(CasePhoto, "before_delete")
+def _timeline_is_append_only(_mapper, _conn, _target):
+    raise RuntimeError("a case's timeline cannot be changed")
+
+
+class Notification(db.Model):
+    """An in-app message to one user about a case."""
+
+    __tablename__ = "notification"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
+    case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), index=True)
+    kind = db.Column(db.String(20), nullable=False)
+    text = db.Column(db.String(300), nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    read_at = db.Column(db.DateTime)
+
+    case = db.relationship(Case)
+
+    __table_args__ = (db.Index("ix_notification_user_unread", "user_id", "read_at"),)
+
+
+class RateCounter(db.Model):
+    """Requests counted per key (e.g. an address) and time window, shared by every worker process."""
+
+    __tablename__ = "rate_counter"
+    key = db.Column(db.String(120), primary_key=True)
+    window_start = db.Column(db.DateTime, primary_key=True)
+    count = db.Column(db.Integer, nullable=False, default=0)

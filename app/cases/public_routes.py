@@ -1,0 +1,84 @@
+"""The two pages residents reach without an account: a grid's intake from its notice board's
+QR code (/q/<code>) and the progress of a receipt code. Neither shows anything personal."""
+from flask import Blueprint, abort, current_app, request
+
+from ..core.forms import ServiceError, show_error
+from ..core.public import grid_id_from_code
+from ..core.web import public, render
+from ..extensions import db
+from ..patrols.service import supervised_hazards
+from . import service
+from .forms import PublicReportForm, ReceiptForm
+
+bp = Blueprint("public_cases", __name__)
+
+
+def _client_key():
+    """The address a request came from (behind a proxy, configure ProxyFix so this is the resident's)."""
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _limit(name, key, default):
+    """Count this request; False when the key exceeded its hourly allowance."""
+    limit = int(current_app.config.get(name, default))
+    ok = service.rate_hit(key, limit)
+    db.session.commit()  # the count stands whatever happens to the form
+    return ok
+
+
+@bp.route("/q/<code>", methods=["GET", "POST"])
+@public
+def intake(code):
+    """A resident reports a problem to the grid whose notice board they scanned."""
+    grid = service.grid_for_public_intake(grid_id_from_code(code))
+    if grid is None:
+        abort(404)
+    form = PublicReportForm()
+    if request.method == "POST":
+        if not (_limit("PUBLIC_INTAKE_PER_ADDRESS_HOUR", f"intake:ip:{_client_key()}", 5)
+                and _limit("PUBLIC_INTAKE_PER_GRID_HOUR", f"intake:grid:{grid.id}", 30)):
+            form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
+            return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
+                          status=429)
+        if form.validate_on_submit():
+            try:
+                case = service.public_report(grid, form.what.data, form.where.data, form.reporter_phone.data,
+                                             request.files.getlist(form.photos.name))
+            except ServiceError as exc:
+                db.session.rollback()
+                show_error(form, exc)
+            else:
+                db.session.commit()
+                return render("cases/public/receipt.html", grid=grid,
+                              receipt=service.format_receipt(case.receipt_code))
+    return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid))
+
+
+@bp.route("/q/r")
+@public
+def progress():
+    """The progress of a receipt code: steps and dates only, no names, phones or notes."""
+    form = ReceiptForm(request.args)
+    result, status = None, 200
+    if request.args.get("receipt"):
+        if not _limit_lookup():
+            form.receipt.errors = ["查询太频繁，请稍后再试。"]
+            status = 429
+        elif form.validate():
+            result = service.public_progress(form.receipt.data)
+            if result is None:
+                form.receipt.errors = ["没有找到这个回执码，请核对后重新输入（不区分大小写）。"]
+    return render("cases/public/progress.html", form=form, result=result, status=status)
+
+
+def _limit_lookup():
+    """Guessing receipt codes is slowed down per address (a GET: the count is written on its own connection)."""
+    from sqlalchemy.orm import Session
+
+    from ..core.db import separate_write
+
+    limit = int(current_app.config.get("PUBLIC_LOOKUP_PER_ADDRESS_HOUR", 60))
+    with separate_write() as conn, Session(bind=conn) as session:
+        ok = service.rate_hit(f"lookup:ip:{_client_key()}", limit, session=session)
+        session.flush()
+    return ok

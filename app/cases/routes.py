@@ -1,0 +1,241 @@
+"""Case screens: intake, the lists, a case's page with its actions and timeline, photos,
+printed forms and notifications. The workflow itself lives in service.perform."""
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from ..accounts.permissions import require
+from ..core import audit
+from ..core.forms import run_form
+from ..core.pdf import pdf_response, render_pdf
+from ..core.scope import can_see_grid, get_grid_or_404
+from ..core.timeutil import fmt_local, utcnow
+from ..core.web import render
+from ..extensions import db
+from ..grids.models import Grid
+from ..units.service import grid_choices
+from . import photos as photo_store
+from . import service
+from .forms import ActionForm, CaseForm
+from .models import CasePhoto
+from .workflow import ACTIONS, PRINT_FORMS, SATISFACTION, STATES, event_label
+
+bp = Blueprint("cases", __name__)
+
+
+@bp.app_context_processor
+def _unread():
+    """The unread count for the navigation (phone and PC), computed only when a page asks for it."""
+    def unread_notifications():
+        if not current_user.is_authenticated:
+            return 0
+        return service.unread_count(current_user)
+
+    return {"unread_notifications": unread_notifications}
+
+
+@bp.app_template_filter("receipt")
+def _receipt(code):
+    return service.format_receipt(code)
+
+
+def _list_filters():
+    args = request.args
+    return {
+        "state": args.get("state") if args.get("state") in service.LIST_STATES else "open",
+        "due": args.get("due") if args.get("due") in service.DUE_FILTERS else "",
+        "grid_id": args.get("grid_id", type=int),
+        "mine": args.get("mine") == "1",
+        "holder_id": args.get("holder_id", type=int),
+    }
+
+
+@bp.route("/cases/")
+def index():
+    """Cases in the user's grids: open, due soon, overdue; per grid or per person."""
+    f = _list_filters()
+    grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
+    now = utcnow()
+    q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
+    page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    rows = [(c, service.due_state(c, now)) for c in page.items]
+    if f["due"] == "warn":
+        rows = [r for r in rows if r[1] == "warn"]
+    return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows, grids=grid_choices(current_user),
+                  states=service.LIST_STATES, dues=service.DUE_FILTERS)
+
+
+@bp.route("/cases/overview")
+def overview():
+    """Who holds what: open cases per person, department or grid, late and due-soon counts."""
+    grid_id = request.args.get("grid_id", type=int)
+    grid = get_grid_or_404(current_user, grid_id) if grid_id else None
+    return render("cases/overview.html", rows=service.holder_overview(current_user, grid), grid=grid,
+                  grids=grid_choices(current_user))
+
+
+def _grid_or_none(grid_id):
+    grid = db.session.get(Grid, grid_id) if grid_id else None
+    return grid if grid is not None and can_see_grid(current_user, grid) else None
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@require("report_case")
+def new():
+    """Report a problem: on the phone in the field, or at the village office for a walk-in resident."""
+    form = CaseForm()
+    form.grid_id.choices = grid_choices(current_user)
+    form.category_id.choices = [(None, "请选择类别")] + [(c.id, c.name) for c in service.active_categories()]
+    if request.method == "GET":
+        form.grid_id.data = request.args.get("grid_id", type=int) or (
+            current_user.grids[0].id if current_user.grids else None)
+        form.household_id.data = request.args.get("household_id", type=int) or ""
+        form.unit_id.data = request.args.get("unit_id", type=int) or ""
+    concerned = service.concerned(current_user, form.household_id.data, form.unit_id.data)
+
+    def action():
+        data = service.CaseData(
+            title=form.title.data, description=form.description.data, location=form.location.data,
+            category_id=form.category_id.data, handling_class=form.handling_class.data,
+            reporter_name=form.reporter_name.data, reporter_phone=form.reporter_phone.data,
+            household_id=concerned[0].id if concerned[0] else None, unit_id=concerned[1].id if concerned[1] else None)
+        source = form.source.data if form.source.data in ("worker", "office") else "worker"
+        return service.create_case(current_user, _grid_or_none(form.grid_id.data), data,
+                                   request.files.getlist(form.photos.name), source=source)
+
+    done = run_form(form, action, lambda c: f"已登记事件，回执码 {service.format_receipt(c.receipt_code)}。",
+                    lambda c: url_for("cases.show", case_id=c.id))
+    return done or render("cases/new.html", form=form, household=concerned[0], unit=concerned[1])
+
+
+def _action_forms(case, actions):
+    """One prefixed form per action the user may take (unique field ids on one page)."""
+    forms = {}
+    for a in actions:
+        form = ActionForm(prefix=a.key, formdata=None)
+        _fill_choices(form, case, a)
+        form.version.data = case.version
+        forms[a.key] = form
+    return forms
+
+
+def _fill_choices(form, case, action):
+    if "assignee" in action.needs:
+        form.assignee_id.choices = [(None, "请选择承办人")] + [
+            (u.id, f"{u.full_name}（{u.role_name}）") for u in service.assignee_choices(case)]
+    if "department" in action.needs:
+        default = case.category.department_id
+        form.department_id.choices = [(None, "请选择部门")] + [(d.id, d.name) for d in service.active_departments()]
+        if form.department_id.data is None:
+            form.department_id.data = default
+    if action.key == "accept":
+        form.category_id.choices = [(c.id, c.name) for c in service.active_categories()]
+        if form.category_id.data is None:
+            form.category_id.data = case.category_id
+        if not form.is_submitted():
+            form.handling_class.data = case.handling_class
+
+
+def _show(case, forms=None, status=200):
+    actions = service.available_actions(current_user, case)
+    all_forms = _action_forms(case, actions)
+    all_forms.update(forms or {})
+    return render("cases/show.html", case=case, actions=actions, forms=all_forms, due=service.due_state(case),
+                  event_label=event_label, print_forms=PRINT_FORMS, satisfaction=SATISFACTION, states=STATES, status=status)
+
+
+@bp.route("/cases/<int:case_id>")
+def show(case_id):
+    """A case: facts, deadline colour, the actions the user may take, the timeline with photos."""
+    case = service.get_case_or_404(current_user, case_id)
+    return _show(case)
+
+
+@bp.route("/cases/<int:case_id>/act", methods=["POST"])
+def act(case_id):
+    """Take one workflow action (which one is in the form); refused actions re-show the page with the reason."""
+    case = service.get_case_or_404(current_user, case_id)
+    key = request.form.get("action", "")
+    action = ACTIONS.get(key)
+    if action is None:
+        abort(400)
+    form = ActionForm(prefix=key)
+    _fill_choices(form, case, action)
+    done = run_form(form, lambda: service.perform(
+        current_user, case, key, form.version.data, note=form.note.data, assignee_id=form.assignee_id.data,
+        department_id=form.department_id.data, deadline=form.deadline.data, satisfaction=form.satisfaction.data,
+        extend_to=form.extend_to.data, category_id=form.category_id.data, handling_class=form.handling_class.data,
+        photos=request.files.getlist(form.photos.name)),
+        f"已{action.label}。", url_for("cases.show", case_id=case_id))
+    if done:
+        return done
+    case = service.get_case_or_404(current_user, case_id)  # reload after a rollback
+    return _show(case, {key: form}, status=409 if service.CONFLICT in form.form_errors else 200)
+
+
+@bp.route("/cases/<int:case_id>/photos/<int:photo_id>")
+def photo(case_id, photo_id):
+    """A case photo, only for users who may see the case."""
+    case = service.get_case_or_404(current_user, case_id)
+    return photo_store.photo_response(CasePhoto, photo_id, "case_id", case.id)
+
+
+@bp.route("/cases/<int:case_id>/print/<any(report, assign, urge, reply):form>")
+def print_form(case_id, form):
+    """申报单 / 交办单 / 催办单 / 反馈单 of a case as PDF: its data, the step it records, signature lines."""
+    case = service.get_case_or_404(current_user, case_id)
+    title, actions = PRINT_FORMS[form]
+    events = [ev for ev in case.events if ev.action in actions]
+    event_id = request.args.get("event_id", type=int)
+    if event_id:
+        events = [ev for ev in events if ev.id == event_id]
+    if not events:
+        abort(404)
+    ev = events[-1]
+    # A printed form carries the resident's name and phone: who printed which is kept.
+    audit.record("export", "cases", case.id, f"打印{title}（回执码 {service.format_receipt(case.receipt_code)}）")
+    pdf = render_pdf("cases/print/form.html", title=title,
+                     header=f"{case.current_grid.name} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
+                     case=case, event=ev, kind=form, form_title=title, event_label=event_label,
+                     printed_at=fmt_local(utcnow()))
+    return pdf_response(pdf, f"{title}-{service.format_receipt(case.receipt_code)}.pdf")
+
+
+@bp.route("/notifications")
+def notifications():
+    """The user's messages: new cases, assignments, urging, emergencies."""
+    return render("cases/notifications.html", items=service.notifications(current_user))
+
+
+@bp.route("/notifications/<int:notification_id>/open", methods=["POST"])
+def open_notification(notification_id):
+    """Mark a message read and go to its case."""
+    note = service.open_notification(current_user, notification_id)
+    db.session.commit()
+    if note.case_id and service.can_see_case(current_user, note.case):
+        return redirect(url_for("cases.show", case_id=note.case_id))
+    return redirect(url_for("cases.notifications"))
+
+
+@bp.route("/notifications/read-all", methods=["POST"])
+def read_all():
+    """Mark every message read."""
+    service.mark_all_read(current_user)
+    db.session.commit()
+    return redirect(url_for("cases.notifications"))
+
+
+@bp.cli.command("urge-overdue")
+def urge_overdue_command():
+    """催办 every case whose step is past its deadline (run from cron, e.g. every 30 minutes)."""
+    import click
+
+    with audit.acting_as("系统（自动催办）"):
+        count = service.urge_overdue()
+        db.session.commit()
+    click.echo(f"cases: {count} overdue case(s) urged")
+
+
+@bp.app_template_global()
+def open_case_counts(grid):
+    """For the grid page: open and overdue cases that arose in or are held in the grid's subtree."""
+    return service.open_case_counts(grid)

@@ -1,0 +1,636 @@
+"""Case rules: intake, the one workflow service that reads workflow.ACTIONS, deadlines,
+notifications, scoped lists, automatic urging and the public intake's rate limit."""
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import abort
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..accounts.models import User, user_grid
+from ..core.forms import ServiceError
+from ..core.scope import can_see_grid, grid_clause, starts_with, subtree_ids, visible_grid_ids
+from ..core.timeutil import fmt_local, local_today, utcnow
+from ..core.validators import InvalidValue, normalize_phone
+from ..core.workdays import deadline_state, end_of_local_day, hour_deadline, workday_deadline
+from ..extensions import db
+from ..grids.models import Grid
+from . import photos as photo_store
+from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
+                     CaseEvent, Department, Notification, RateCounter)
+from .workflow import (ACTIONS, DESK_ROLES, FOLLOW_UP_TARGET, OPEN_STATES, SATISFACTION, STATES, event_label,
+                       needs_pending_extension)
+
+RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CONFLICT = "该事件刚刚已被其他人处理（状态或期限已变化），您的操作没有保存。请查看最新进展后再决定是否继续。"
+# 突发 cases: accepted within this many hours whatever the category says.
+EMERGENCY_ACCEPT_HOURS = 2
+# Levels whose leaders hear of an emergency at once.
+ALERT_LEVELS = ("village", "town")
+
+
+# --- reference data ----------------------------------------------------------
+
+def ensure_reference_data():
+    """The default departments and categories (idempotent; admins edit them afterwards)."""
+    depts = {d.name: d for d in db.session.scalars(select(Department))}
+    for name in DEFAULT_DEPARTMENTS:
+        if name not in depts:
+            depts[name] = Department(name=name)
+            db.session.add(depts[name])
+    existing = set(db.session.scalars(select(CaseCategory.name)))
+    for name, dept, accept_hours, handle, follow in DEFAULT_CATEGORIES:
+        if name not in existing:
+            db.session.add(CaseCategory(name=name, department=depts.get(dept), accept_hours=accept_hours,
+                                        handle_workdays=handle, follow_up_workdays=follow))
+    db.session.flush()
+
+
+def active_categories():
+    return db.session.scalars(select(CaseCategory).where(CaseCategory.active).order_by(CaseCategory.id)).all()
+
+
+def active_departments():
+    return db.session.scalars(select(Department).where(Department.active).order_by(Department.id)).all()
+
+
+# --- scope -------------------------------------------------------------------
+
+def case_clause(user):
+    """Cases the user may see: raised in or held at one of their grids, or assigned to them."""
+    if getattr(user, "is_admin", False):
+        return Case.id.isnot(None)
+    visible = visible_grid_ids(user)
+    return or_(Case.grid_id.in_(visible), Case.current_grid_id.in_(visible), Case.holder_user_id == user.id)
+
+
+def can_see_case(user, case):
+    return (can_see_grid(user, case.grid) or can_see_grid(user, case.current_grid)
+            or (case.holder_user_id is not None and case.holder_user_id == user.id))
+
+
+def get_case_or_404(user, case_id):
+    """A case through the scope; another grid's case and a missing one both answer 404."""
+    case = db.session.get(Case, case_id)
+    if case is None or not can_see_case(user, case):
+        abort(404)
+    return case
+
+
+# --- who may do what -----------------------------------------------------------
+
+def relations(user, case):
+    """The user's relations to the case (workflow.py): desk, holder, reporter."""
+    if not getattr(user, "is_authenticated", False) or user.read_only:
+        return set()
+    rel = set()
+    if user.role in DESK_ROLES and can_see_grid(user, case.current_grid):
+        rel.add("desk")
+        if case.holder_department_id is not None:
+            rel.add("holder")  # the desk records a department's answers
+    if case.holder_user_id is not None and case.holder_user_id == user.id:
+        rel.add("holder")
+    if case.created_by_id is not None and case.created_by_id == user.id:
+        rel.add("reporter")
+    return rel
+
+
+def _allowed(action, case, rel):
+    if case.state not in action.sources or not (action.who & rel):
+        return False
+    if action.classes and case.handling_class not in action.classes:
+        return False
+    pending = needs_pending_extension(action.key)
+    if pending is not None and pending != (case.extension_until is not None):
+        return False
+    if action.key == "escalate" and case.current_grid.parent_id is None:
+        return False
+    return True
+
+
+def available_actions(user, case):
+    """The workflow actions the user may take on the case now, in table order."""
+    rel = relations(user, case)
+    return [a for a in ACTIONS.values() if _allowed(a, case, rel)]
+
+
+# --- intake ------------------------------------------------------------------
+
+@dataclass
+class CaseData:
+    """What an intake form (or another area, such as a visit) says about a new case."""
+
+    title: str
+    description: str = ""
+    location: str = ""
+    category_id: int | None = None
+    handling_class: str = "general"
+    reporter_name: str = ""
+    reporter_phone: str = ""
+    household_id: int | None = None
+    unit_id: int | None = None
+
+
+def _new_receipt_code():
+    while True:
+        code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+        if db.session.scalar(select(Case.id).where(Case.receipt_code == code)) is None:
+            return code
+
+
+def format_receipt(code):
+    """ABCD2345 → ABCD-2345 (easier to read out over the phone)."""
+    return f"{code[:4]}-{code[4:]}" if code and len(code) == 8 else code
+
+
+def normalize_receipt(text):
+    return "".join(ch for ch in (text or "").upper() if ch.isalnum())[:12]
+
+
+def _check_data(user, grid, data):
+    title = (data.title or "").strip()
+    if not title:
+        raise ServiceError("请用一句话写明反映的问题。", "title")
+    if len(title) > 100:
+        raise ServiceError("问题概述最多 100 个字，详细情况请写在“详细描述”里。", "title")
+    if data.handling_class not in HANDLING_CLASSES:
+        raise ServiceError("请选择处理类别（一般性、需协调、突发性或需审批）。", "handling_class")
+    category = db.session.get(CaseCategory, data.category_id) if data.category_id else None
+    if category is None or not category.active:
+        raise ServiceError("请选择事件类别。", "category_id")
+    phone = ""
+    if (data.reporter_phone or "").strip():
+        try:
+            phone = normalize_phone(data.reporter_phone)
+        except InvalidValue as exc:
+            raise ServiceError(str(exc), "reporter_phone") from None
+    household = unit = None
+    if data.household_id:
+        from ..households.models import Household
+
+        household = db.session.get(Household, data.household_id)
+        if household is None or (user is not None and not can_see_grid(user, household.grid)):
+            raise ServiceError("所选的户不在您负责的网格内。", "household_id")
+    if data.unit_id:
+        from ..households.models import Unit
+
+        unit = db.session.get(Unit, data.unit_id)
+        if unit is None or (user is not None and not can_see_grid(user, unit.grid)):
+            raise ServiceError("所选的单位不在您负责的网格内。", "unit_id")
+    return title, category, phone, household, unit
+
+
+def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
+    """Raise a case in ``grid`` (from a worker, the village office, a visit, a patrol or the public).
+
+    ``user`` is the account that records it (None for the public intake). The case
+    starts 待受理 at ``grid`` with the category's acceptance limit; an emergency
+    alerts the village and township leaders at once. Raises ServiceError.
+    """
+    if source not in SOURCES:
+        raise ServiceError("未知的事件来源。")
+    if grid is None or (user is not None and not can_see_grid(user, grid)):
+        raise ServiceError("请选择您负责的网格。", "grid_id")
+    title, category, phone, household, unit = _check_data(user, grid, data)
+    photo_store.check_uploads(photos)
+    hours = category.accept_hours
+    if data.handling_class == "emergency":
+        hours = min(hours, EMERGENCY_ACCEPT_HOURS)
+    now = utcnow()
+    case = Case(receipt_code=_new_receipt_code(), title=title, description=(data.description or "").strip(),
+                location=(data.location or "").strip()[:200], grid=grid, current_grid=grid, category=category,
+                handling_class=data.handling_class, source=source, source_ref=(source_ref or "")[:80],
+                reporter_name=(data.reporter_name or "").strip()[:40], reporter_phone=phone, household=household,
+                unit=unit, state="reported", step_started_at=now, deadline_at=hour_deadline(hours, now),
+                created_by_id=user.id if user is not None else None, created_at=now)
+    db.session.add(case)
+    db.session.flush()
+    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
+    photo_store.save_uploads(case, ev, photos)
+    text = f"新事件待受理：{title}（{grid.name}）"
+    if data.handling_class == "emergency":
+        _alert_emergency(case)
+    _notify_desk(case, "report", text, exclude=user)
+    return case
+
+
+# --- the workflow -------------------------------------------------------------
+
+def _actor_name(user):
+    if user is None:
+        return "群众（扫码反映）"
+    return f"{user.full_name}（{user.role_name}）"
+
+
+def _append(case, user, action, from_state, to_state, detail, note, deadline=None):
+    ev = CaseEvent(case=case, actor_id=user.id if user is not None else None, actor_name=_actor_name(user),
+                   action=action, from_state=from_state, to_state=to_state, grid_id=case.current_grid_id,
+                   detail=detail[:300], note=note or "", deadline_at=deadline)
+    db.session.add(ev)
+    db.session.flush()
+    return ev
+
+
+def _deadline_from_date(day, field="deadline"):
+    if day is None:
+        return None
+    if day < local_today():
+        raise ServiceError("办理期限不能早于今天。", field)
+    return end_of_local_day(day)
+
+
+def assignee_choices(case):
+    """Users who may be given the case: bound to its current grid, a grid below it or above it."""
+    grid = case.current_grid
+    ancestors = grid.ancestor_ids()
+    q = (select(User).join(user_grid, user_grid.c.user_id == User.id).join(Grid, Grid.id == user_grid.c.grid_id)
+         .where(~User.is_disabled, User.role != "auditor",
+                or_(starts_with(Grid.path, grid.path), Grid.id.in_(ancestors)))
+         .distinct().order_by(User.full_name).limit(300))
+    return db.session.scalars(q).all()
+
+
+def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, department_id=None,
+            deadline=None, satisfaction=None, extend_to=None, category_id=None, handling_class=None, photos=()):
+    """Take a workflow action on a case, append it to the timeline and notify who must know.
+
+    ``seen_version`` is the case version the user's page showed: if someone acted
+    since, nothing is saved and a ServiceError explains why. Raises ServiceError.
+    """
+    action = ACTIONS.get(action_key)
+    if action is None:
+        raise ServiceError("未知的操作。")
+    if seen_version is None or int(seen_version) != case.version:
+        raise ServiceError(CONFLICT)
+    if not _allowed(action, case, relations(user, case)):
+        raise ServiceError(f"当前状态“{case.state_name}”下您不能“{action.label}”，请刷新页面查看最新进展。")
+    try:
+        return _perform(user, case, action, (note or "").strip(), assignee_id, department_id, deadline,
+                        satisfaction, extend_to, category_id, handling_class, photos)
+    except StaleDataError:
+        # Someone else's action was saved between our check and our write: ours changes nothing.
+        db.session.rollback()
+        raise ServiceError(CONFLICT) from None
+
+
+def _perform(user, case, action, note, assignee_id, department_id, deadline, satisfaction, extend_to, category_id,
+             handling_class, photos):
+    if action.note_required and not note:
+        raise ServiceError(f"请填写{'处理结果' if 'result' in action.needs else '说明'}。", "note")
+    if "photos" in action.needs:
+        photo_store.check_uploads(photos)
+    from_state, target = case.state, action.target
+    detail, new_deadline, keep_deadline = "", None, False
+    now = utcnow()
+    cat = case.category
+    if action.key == "accept":
+        if category_id:
+            category = db.session.get(CaseCategory, category_id)
+            if category is None or not category.active:
+                raise ServiceError("请选择事件类别。", "category_id")
+            case.category = cat = category
+        if handling_class:
+            if handling_class not in HANDLING_CLASSES:
+                raise ServiceError("请选择处理类别。", "handling_class")
+            if handling_class == "emergency" and case.handling_class != "emergency":
+                case.handling_class = handling_class
+                _alert_emergency(case)
+            case.handling_class = handling_class
+        detail = f"类别：{cat.name}，{case.class_name}"
+        new_deadline = workday_deadline(1, now)
+    elif action.key == "assign":
+        assignee = db.session.get(User, assignee_id) if assignee_id else None
+        # Compare ids: flask-login's UserMixin makes users equal by session token.
+        if assignee is None or assignee.id not in {u.id for u in assignee_choices(case)}:
+            raise ServiceError("请选择承办人（本网格或上下级网格的工作人员）。", "assignee_id")
+        case.holder_user_id, case.holder_department_id = assignee.id, None
+        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
+        detail = f"交办给 {assignee.full_name}"
+    elif action.key == "transfer":
+        dept = db.session.get(Department, department_id) if department_id else None
+        if dept is None or not dept.active:
+            raise ServiceError("请选择移交的部门。", "department_id")
+        case.holder_user_id, case.holder_department_id = None, dept.id
+        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
+        detail = f"移交 {dept.name}"
+    elif action.key == "escalate":
+        parent = case.current_grid.parent
+        case.current_grid_id, case.current_grid = parent.id, parent
+        case.holder_user_id = case.holder_department_id = None
+        new_deadline = hour_deadline(cat.accept_hours, now)
+        detail = f"上报至 {parent.name}"
+    elif action.key in ("start", "urge"):
+        keep_deadline = True
+        if action.key == "urge":
+            detail = f"催办 {case.holder_name}"
+    elif action.key == "reply":
+        new_deadline = workday_deadline(2, now)
+        detail = f"{case.holder_name} 反馈"
+    elif action.key == "solve_on_spot":
+        new_deadline = workday_deadline(cat.follow_up_workdays, now)
+        case.closed_at = now
+        detail = "当场处理完毕"
+    elif action.key == "return":
+        detail = f"{case.holder_name} 退回"
+        case.holder_user_id = case.holder_department_id = None
+        case.extension_until = None
+        new_deadline = workday_deadline(1, now)
+    elif action.key == "reject_reply":
+        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
+        detail = f"退回 {case.holder_name} 重新办理"
+    elif action.key == "close":
+        case.closed_at = now
+        new_deadline = workday_deadline(cat.follow_up_workdays, now)
+    elif action.key == "follow_up":
+        if satisfaction not in FOLLOW_UP_TARGET:
+            raise ServiceError("请选择群众是否满意。", "satisfaction")
+        target = FOLLOW_UP_TARGET[satisfaction]
+        case.satisfaction = satisfaction
+        detail = f"群众{SATISFACTION[satisfaction]}"
+        if satisfaction == "unsatisfied":
+            detail += "，重新办理"
+            case.holder_user_id = case.holder_department_id = None
+            case.closed_at = None
+            new_deadline = workday_deadline(1, now)
+    elif action.key == "archive":
+        pass
+    elif action.key == "request_extension":
+        if extend_to is None:
+            raise ServiceError("请选择希望延期到哪一天。", "extend_to")
+        until = _deadline_from_date(extend_to, "extend_to")
+        if case.deadline_at is not None and until <= case.deadline_at:
+            raise ServiceError("延期后的期限应晚于现在的期限。", "extend_to")
+        case.extension_until = until
+        keep_deadline = True
+        detail = f"申请延期至 {fmt_local(until, '%Y-%m-%d')}"
+    elif action.key == "approve_extension":
+        new_deadline = case.extension_until
+        detail = f"同意延期至 {fmt_local(case.extension_until, '%Y-%m-%d')}"
+        case.extension_until = None
+    elif action.key == "refuse_extension":
+        keep_deadline = True
+        detail = "不同意延期，按原期限办理"
+        case.extension_until = None
+    if target is not None:
+        case.state = target
+    if not keep_deadline and action.target is not None or action.key in ("follow_up", "approve_extension"):
+        case.step_started_at = now
+        case.deadline_at = new_deadline
+    ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at)
+    if "photos" in action.needs:
+        photo_store.save_uploads(case, ev, photos)
+    _notify_after(case, user, action.key, detail)
+    db.session.flush()
+    return ev
+
+
+def _notify_after(case, user, action, detail):
+    head = f"{case.title}（{format_receipt(case.receipt_code)}）"
+    if action in ("assign", "reject_reply") and case.holder_user_id:
+        notify(case.holder_user_id, case, action, f"您有交办事件：{head}，请于 {fmt_local(case.deadline_at)} 前办理")
+    elif action == "urge":
+        if case.holder_user_id:
+            notify(case.holder_user_id, case, "urge", f"催办：{head} 期限 {fmt_local(case.deadline_at)}")
+        else:
+            _notify_desk(case, "urge", f"催办：{head}（{detail}）", exclude=user)
+    elif action in ("escalate", "return", "reply", "request_extension") or (
+            action == "follow_up" and case.state == "accepted"):
+        _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
+    elif action in ("approve_extension", "refuse_extension") and case.holder_user_id:
+        notify(case.holder_user_id, case, action, f"{detail}：{head}")
+
+
+# --- notifications -------------------------------------------------------------
+
+def notify(user_id, case, kind, text):
+    db.session.add(Notification(user_id=user_id, case_id=case.id if case is not None else None, kind=kind,
+                                text=text[:300], created_at=utcnow()))
+
+
+def _desk_users(grid_ids, roles=DESK_ROLES):
+    if not grid_ids:
+        return []
+    q = (select(User.id, user_grid.c.grid_id).join(user_grid, user_grid.c.user_id == User.id)
+         .where(user_grid.c.grid_id.in_(grid_ids), User.role.in_(roles), ~User.is_disabled))
+    return db.session.execute(q).all()
+
+
+def _notify_desk(case, kind, text, exclude=None):
+    """Tell the desk of the case's grid; where nobody sits there, the nearest level above that has someone."""
+    ancestors = case.current_grid.ancestor_ids()
+    rows = _desk_users(ancestors)
+    by_grid = {}
+    for uid, gid in rows:
+        by_grid.setdefault(gid, set()).add(uid)
+    for gid in reversed(ancestors):
+        ids = by_grid.get(gid, set()) - {getattr(exclude, "id", None)}
+        if ids:
+            for uid in sorted(ids):
+                notify(uid, case, kind, text)
+            return
+
+
+def _alert_emergency(case):
+    """突发: every desk user of the village and township above the case hears at once."""
+    ancestors = db.session.scalars(select(Grid).where(Grid.id.in_(case.grid.ancestor_ids()))).all()
+    grid_ids = [g.id for g in ancestors if g.level.key in ALERT_LEVELS]
+    text = f"【突发】{case.title}（{case.grid.name}，{case.location or '地点未填'}），请立即处置"
+    for uid in sorted({uid for uid, _ in _desk_users(grid_ids)}):
+        notify(uid, case, "emergency", text)
+
+
+def unread_count(user):
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def notifications(user, limit=100):
+    return db.session.scalars(select(Notification).where(Notification.user_id == user.id)
+                              .options(joinedload(Notification.case))
+                              .order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def open_notification(user, notification_id):
+    """Mark a notification read; returns it (404 when it is not the user's)."""
+    note = db.session.get(Notification, notification_id)
+    if note is None or note.user_id != user.id:
+        abort(404)
+    if note.read_at is None:
+        note.read_at = utcnow()
+    return note
+
+
+def mark_all_read(user):
+    db.session.execute(update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+                       .values(read_at=utcnow()))
+
+
+# --- lists ----------------------------------------------------------------------
+
+LIST_STATES = {"open": "未办结", "all": "全部", **STATES}
+DUE_FILTERS = {"": "全部", "warn": "即将到期", "late": "已超期"}
+
+
+def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=None, now=None):
+    """A scoped query of cases, newest first; ``due`` filters on the deadline colour."""
+    now = now or utcnow()
+    q = select(Case).where(case_clause(user)).options(
+        joinedload(Case.current_grid), joinedload(Case.category), joinedload(Case.holder),
+        joinedload(Case.holder_department))
+    if grid is not None:
+        sub = subtree_ids(grid)
+        q = q.where(or_(Case.grid_id.in_(sub), Case.current_grid_id.in_(sub)))
+    if state == "open":
+        q = q.where(Case.state.in_(OPEN_STATES))
+    elif state in STATES:
+        q = q.where(Case.state == state)
+    if mine:
+        q = q.where(Case.holder_user_id == user.id)
+    if holder_id:
+        q = q.where(Case.holder_user_id == holder_id)
+    if due == "late":
+        q = q.where(Case.state.in_(OPEN_STATES), Case.deadline_at < now)
+    elif due == "warn":
+        # Yellow needs each case's own step length; narrow in SQL, decide per row in the view.
+        q = q.where(Case.state.in_(OPEN_STATES), Case.deadline_at >= now)
+    return q.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id.desc())
+
+
+def due_state(case, now=None):
+    """'ok' / 'warn' / 'late' for an open case's current step."""
+    if case.state not in OPEN_STATES:
+        return "ok"
+    return deadline_state(case.step_started_at, case.deadline_at, now)
+
+
+def holder_overview(user, grid=None, now=None):
+    """A leader's overview: per holder (a person, a department or a grid's desk), open cases and how many are late."""
+    now = now or utcnow()
+    rows = {}
+    for case in db.session.scalars(search_cases(user, grid, "open", now=now)).unique():
+        if case.holder is not None:
+            key, name, kind = ("user", case.holder_user_id), case.holder.full_name, "承办人"
+        elif case.holder_department is not None:
+            key, name, kind = ("dept", case.holder_department_id), case.holder_department.name, "部门"
+        else:
+            key, name, kind = ("grid", case.current_grid_id), case.current_grid.name, "网格（待受理/交办）"
+        row = rows.setdefault(key, {"name": name, "kind": kind, "holder_id": key[1] if key[0] == "user" else None,
+                                    "total": 0, "warn": 0, "late": 0})
+        row["total"] += 1
+        state = due_state(case, now)
+        if state != "ok":
+            row[state] += 1
+    return sorted(rows.values(), key=lambda r: (-r["late"], -r["warn"], -r["total"], r["name"]))
+
+
+# --- automatic urging ----------------------------------------------------------
+
+def urge_overdue(now=None):
+    """催办 every open case whose step is late and that nobody urged in the last day; returns how many."""
+    now = now or utcnow()
+    recent = exists().where(CaseEvent.case_id == Case.id, CaseEvent.action.in_(("urge", "auto_urge")),
+                            CaseEvent.at > func.coalesce(Case.deadline_at, now), CaseEvent.at > now - timedelta(days=1))
+    cases = db.session.scalars(select(Case).where(Case.state.in_(OPEN_STATES), Case.deadline_at < now, ~recent)
+                               .order_by(Case.id)).all()
+    for case in cases:
+        detail = f"已超过期限 {fmt_local(case.deadline_at)}，系统自动催办"
+        ev = CaseEvent(case_id=case.id, actor_id=None, actor_name="系统", action="auto_urge", from_state=case.state,
+                       to_state=case.state, grid_id=case.current_grid_id, detail=detail, note="",
+                       deadline_at=case.deadline_at, at=now)
+        db.session.add(ev)
+        head = f"{case.title}（{format_receipt(case.receipt_code)}）"
+        if case.holder_user_id and case.state in ("assigned", "in_progress"):
+            notify(case.holder_user_id, case, "urge", f"超期催办：{head}")
+        else:
+            _notify_desk(case, "urge", f"超期催办：{head}（{case.state_name}）")
+    db.session.flush()
+    return len(cases)
+
+
+# --- the public intake -----------------------------------------------------------
+
+def rate_hit(key, limit, window_seconds=3600, now=None, session=None):
+    """Count one request for ``key``; True while the window's count is within ``limit``.
+
+    One row per key and window in the database, so every worker process shares
+    the count. The caller commits (the count must stand even if the form fails).
+    """
+    session = session or db.session
+    now = now or utcnow()
+    epoch = int((now - datetime(1970, 1, 1)).total_seconds())
+    start = datetime(1970, 1, 1) + timedelta(seconds=epoch - epoch % window_seconds)
+    bump = (update(RateCounter).where(RateCounter.key == key, RateCounter.window_start == start)
+            .values(count=RateCounter.count + 1))
+    if session.execute(bump).rowcount == 0:
+        try:
+            with session.begin_nested():
+                session.add(RateCounter(key=key, window_start=start, count=1))
+        except IntegrityError:  # another process inserted the same window first
+            session.execute(bump)
+    session.execute(delete(RateCounter).where(RateCounter.window_start < now - timedelta(days=2)))
+    count = session.scalar(select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start))
+    return count <= limit
+
+
+def public_category():
+    """Cases from the public start as 其他 (or the first category); the desk classifies them on 受理."""
+    cats = active_categories()
+    for c in cats:
+        if c.name == "其他":
+            return c
+    if not cats:
+        raise ServiceError("系统尚未设置事件类别，请直接联系网格员。")
+    return cats[0]
+
+
+def public_report(grid, what, where, phone, photos=()):
+    """A resident's report from the notice board's QR code: a case at the grid, 待受理."""
+    if not (phone or "").strip():
+        raise ServiceError("请留下手机号码，便于网格员联系您。", "reporter_phone")
+    data = CaseData(title=(what or "").strip()[:100], description=(what or "").strip(), location=where,
+                    category_id=public_category().id, handling_class="general", reporter_phone=phone)
+    if len((what or "").strip()) > 1000:
+        raise ServiceError("反映的问题最多 1000 个字。", "title")
+    return create_case(None, grid, data, photos, source="public")
+
+
+def public_progress(receipt):
+    """What the public status page shows for a receipt code: no names, phones or notes."""
+    code = normalize_receipt(receipt)
+    case = db.session.scalar(select(Case).where(Case.receipt_code == code)) if code else None
+    if case is None:
+        return None
+    steps = [(ev.at, event_label(ev.action)) for ev in case.events
+             if ev.action not in ("urge", "auto_urge", "request_extension", "approve_extension", "refuse_extension")]
+    return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": case.grid.name,
+            "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps}
+
+
+def grid_for_public_intake(grid_id):
+    return db.session.get(Grid, grid_id) if grid_id else None
+
+
+def concerned(user, household_id, unit_id):
+    """The household and unit an intake form is about, when the user may see them (else None)."""
+    from ..households.models import Household, Unit
+
+    def _load(model, value):
+        try:
+            obj = db.session.get(model, int(value)) if value else None
+        except (TypeError, ValueError):
+            return None
+        return obj if obj is not None and can_see_grid(user, obj.grid) else None
+
+    return _load(Household, household_id), _load(Unit, unit_id)
+
+
+def open_case_counts(grid, now=None):
+    """{"open": n, "late": n} for cases raised in or held by the grid's subtree."""
+    now = now or utcnow()
+    sub = subtree_ids(grid)
+    base = select(func.count(Case.id)).where(or_(Case.grid_id.in_(sub), Case.current_grid_id.in_(sub)),
+                                             Case.state.in_(OPEN_STATES))
+    return {"open": db.session.scalar(base) or 0, "late": db.session.scalar(base.where(Case.deadline_at < now)) or 0}

@@ -1,0 +1,147 @@
+"""Patrol and hazard screens: record a patrol on the phone, due patrols, hazards and their steps."""
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.permissions import require
+from ..core.forms import run_form
+from ..core.scope import can_see_grid, get_grid_or_404, grid_clause
+from ..core.timeutil import utcnow
+from ..core.web import render
+from ..extensions import db
+from ..grids.models import Grid
+from ..households.models import Unit
+from ..units.service import grid_choices
+from . import service
+from .forms import HazardActionForm, PatrolForm, RuleForm
+from .models import SEVERITIES, PatrolPhoto, PatrolRule
+
+bp = Blueprint("patrols", __name__)
+
+
+@bp.route("/patrols/")
+def index():
+    """Recent patrols in the user's grids."""
+    grid_id = request.args.get("grid_id", type=int)
+    grid = get_grid_or_404(current_user, grid_id) if grid_id else None
+    page = db.paginate(service.recent_patrols(current_user, grid), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False)
+    return render("patrols/index.html", page=page, grid=grid, grids=grid_choices(current_user))
+
+
+@bp.route("/patrols/due")
+def due():
+    """Grids and units whose patrol is overdue by their frequency rule."""
+    return render("patrols/due.html", rows=service.due_patrols(current_user),
+                  rules=db.session.scalars(select(PatrolRule).order_by(PatrolRule.id)).all())
+
+
+def _unit_choices():
+    units = db.session.execute(select(Unit.id, Unit.name).join(Grid, Unit.grid_id == Grid.id)
+                               .where(grid_clause(current_user), Unit.status == "active").order_by(Unit.name)).all()
+    return [(None, "（不针对单位）")] + [(u.id, u.name) for u in units]
+
+
+@bp.route("/patrols/new", methods=["GET", "POST"])
+@require("patrol")
+def new():
+    """Record a patrol on the phone: where, what was checked, findings, photos, and a hazard if found."""
+    form = PatrolForm()
+    form.grid_id.choices = grid_choices(current_user)
+    form.unit_id.choices = _unit_choices()
+    if request.method == "GET":
+        form.grid_id.data = request.args.get("grid_id", type=int) or (
+            current_user.grids[0].id if current_user.grids else None)
+        form.unit_id.data = request.args.get("unit_id", type=int)
+
+    def action():
+        grid = db.session.get(Grid, form.grid_id.data) if form.grid_id.data else None
+        unit = db.session.get(Unit, form.unit_id.data) if form.unit_id.data else None
+        if unit is not None and not can_see_grid(current_user, unit.grid):
+            unit = None
+        data = service.PatrolData(place=form.place.data, checked=form.checked.data, findings=form.findings.data,
+                                  hazard=form.hazard.data, severity=form.severity.data)
+        return service.record_patrol(current_user, grid, unit, data, request.files.getlist(form.photos.name))
+
+    done = run_form(form, action, "已记录巡查。", lambda p: url_for("patrols.show", patrol_id=p.id))
+    return done or render("patrols/new.html", form=form)
+
+
+@bp.route("/patrols/<int:patrol_id>")
+def show(patrol_id):
+    """A patrol with its photos and the hazards it found."""
+    patrol = service.get_patrol_or_404(current_user, patrol_id)
+    return render("patrols/show.html", patrol=patrol, states=service.HAZARD_STATES, severities=SEVERITIES)
+
+
+@bp.route("/patrols/<int:patrol_id>/photos/<int:photo_id>")
+def photo(patrol_id, photo_id):
+    """A patrol photo, only for users who may see the patrol's grid."""
+    from ..cases import photos as photo_store
+
+    patrol = service.get_patrol_or_404(current_user, patrol_id)
+    return photo_store.photo_response(PatrolPhoto, photo_id, "patrol_id", patrol.id, "patrol_photos")
+
+
+@bp.route("/hazards/")
+def hazards():
+    """Hazards in the user's grids: open, overdue, or by state; per grid."""
+    grid_id = request.args.get("grid_id", type=int)
+    grid = get_grid_or_404(current_user, grid_id) if grid_id else None
+    state = request.args.get("state") if request.args.get("state") in (*service.HAZARD_STATES, "all") else "open"
+    overdue = request.args.get("overdue") == "1"
+    page = db.paginate(service.hazards(current_user, grid, state, overdue), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False)
+    return render("patrols/hazards.html", page=page, grid=grid, state=state, overdue=overdue, now=utcnow(),
+                  grids=grid_choices(current_user), states=service.HAZARD_STATES, severities=SEVERITIES)
+
+
+def _hazard_page(hazard, forms=None):
+    actions = service.hazard_actions(current_user, hazard)
+    all_forms = {}
+    for a in actions:
+        f = HazardActionForm(prefix=a.key, formdata=None)
+        f.version.data = hazard.version
+        all_forms[a.key] = f
+    all_forms.update(forms or {})
+    return render("patrols/hazard.html", hazard=hazard, actions=actions, forms=all_forms, now=utcnow(),
+                  states=service.HAZARD_STATES, severities=SEVERITIES, labels={k: a.label for k, a in service.HAZARD_ACTIONS.items()})
+
+
+@bp.route("/hazards/<int:hazard_id>")
+def hazard(hazard_id):
+    """A hazard: what, where, deadline, the measures held meanwhile, every step so far."""
+    return _hazard_page(service.get_hazard_or_404(current_user, hazard_id))
+
+
+@bp.route("/hazards/<int:hazard_id>/act", methods=["POST"])
+def hazard_act(hazard_id):
+    """Take one rectification step (当场整改, 限期整改, 上报, 挂牌督办, 整改完成, 复查, 销号)."""
+    hazard = service.get_hazard_or_404(current_user, hazard_id)
+    key = request.form.get("action", "")
+    if key not in service.HAZARD_ACTIONS:
+        abort(400)
+    form = HazardActionForm(prefix=key)
+    done = run_form(form, lambda: service.act(current_user, hazard, key, form.version.data, note=form.note.data,
+                                              deadline=form.deadline.data, measures=form.measures.data,
+                                              result=form.result.data),
+                    f"已{service.HAZARD_ACTIONS[key].label}。", url_for("patrols.hazard", hazard_id=hazard_id))
+    return done or _hazard_page(service.get_hazard_or_404(current_user, hazard_id), {key: form})
+
+
+@bp.route("/patrols/rules", methods=["GET", "POST"])
+@require("manage_case_settings")
+def rules():
+    """Patrol frequencies by grid level and by unit risk grade."""
+    rows = db.session.scalars(select(PatrolRule).order_by(PatrolRule.id)).all()
+    if request.method == "POST":
+        rule = db.session.get(PatrolRule, request.form.get("rule_id", type=int) or 0) or abort(404)
+        form = RuleForm(prefix=f"r{rule.id}")
+        done = run_form(form, lambda: setattr(rule, "every_days", form.every_days.data) or rule,
+                        "已保存巡查频次。", url_for("patrols.rules"))
+        if done:
+            return done
+    forms = {r.id: RuleForm(prefix=f"r{r.id}", formdata=None, obj=r) for r in rows}
+    if request.method == "POST":
+        forms[rule.id] = form
+    return render("patrols/rules.html", rows=rows, forms=forms)

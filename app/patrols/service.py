@@ -1,0 +1,265 @@
+"""Patrol and hazard rules: recording a patrol, due patrols, and the hazard rectification
+steps — one table (HAZARD_ACTIONS) read by one function (act)."""
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import abort
+from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..core.forms import ServiceError
+from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..core.timeutil import fmt_local, local_today, utcnow
+from ..core.workdays import end_of_local_day
+from ..extensions import db
+from ..grids.models import Grid, GridLevel
+from ..households.models import Unit
+from .models import DEFAULT_RULES, SEVERITIES, Hazard, HazardEvent, Patrol, PatrolPhoto, PatrolRule
+
+HAZARD_STATES = {
+    "found": "待处置",
+    "rectifying": "限期整改中",
+    "supervised": "挂牌督办中",
+    "reported": "已上报",
+    "review": "待复查",
+    "passed": "复查合格",
+    "closed": "已销号",
+}
+OPEN_HAZARD = {"found", "rectifying", "supervised", "reported", "review", "passed"}
+DESK = {"admin", "township", "village_admin", "leader"}
+FIELD = DESK | {"worker"}
+CONFLICT = "该隐患刚刚已被其他人处理，您的操作没有保存。请查看最新进展后再操作。"
+
+
+@dataclass(frozen=True)
+class HazardAction:
+    key: str
+    label: str
+    sources: frozenset
+    target: str
+    roles: frozenset
+    needs: tuple = ()  # deadline, measures, result (pass/fail)
+
+
+def _h(key, label, sources, target, roles, needs=()):
+    return HazardAction(key, label, frozenset(sources), target, frozenset(roles), tuple(needs))
+
+
+HAZARD_ACTIONS = {a.key: a for a in (
+    _h("fix_on_spot", "当场整改", {"found"}, "review", FIELD),
+    _h("set_deadline", "限期整改", {"found"}, "rectifying", DESK, ("deadline", "measures")),
+    _h("report", "上报", {"found", "rectifying"}, "reported", DESK),
+    _h("supervise", "挂牌督办", {"found", "rectifying", "reported"}, "supervised", {"admin", "township"},
+       ("deadline", "measures")),
+    _h("rectified", "整改完成", {"rectifying", "supervised", "reported"}, "review", FIELD),
+    _h("review", "复查", {"review"}, "passed", DESK, ("result",)),
+    _h("close", "销号", {"passed"}, "closed", DESK),
+)}
+REVIEW_FAILED_TARGET = "rectifying"
+
+
+# --- reference data and scope ------------------------------------------------------
+
+def ensure_reference_data():
+    have = {(r.target_kind, r.target_key) for r in db.session.scalars(select(PatrolRule))}
+    for kind, key, days, basis in DEFAULT_RULES:
+        if (kind, key) not in have:
+            db.session.add(PatrolRule(target_kind=kind, target_key=key, every_days=days, basis=basis))
+    db.session.flush()
+
+
+def get_patrol_or_404(user, patrol_id):
+    patrol = db.session.get(Patrol, patrol_id)
+    if patrol is None or not can_see_grid(user, patrol.grid):
+        abort(404)
+    return patrol
+
+
+def get_hazard_or_404(user, hazard_id):
+    hazard = db.session.get(Hazard, hazard_id)
+    if hazard is None or not can_see_grid(user, hazard.grid):
+        abort(404)
+    return hazard
+
+
+# --- patrols ---------------------------------------------------------------------
+
+@dataclass
+class PatrolData:
+    place: str = ""
+    checked: str = ""
+    findings: str = ""
+    hazard: str = ""  # a hazard found, if any
+    severity: str = "general"
+
+
+def record_patrol(user, grid, unit, data, photos=()):
+    """Record a patrol (and the hazard it found, if any). Raises ServiceError."""
+    from ..cases import photos as photo_store
+
+    if grid is None or not can_see_grid(user, grid):
+        raise ServiceError("请选择您负责的网格。", "grid_id")
+    if unit is not None and (unit.grid_id != grid.id and not can_see_grid(user, unit.grid)):
+        raise ServiceError("所选单位不在您负责的网格内。", "unit_id")
+    if not (data.checked or "").strip():
+        raise ServiceError("请写明检查了什么。", "checked")
+    if data.severity not in SEVERITIES:
+        raise ServiceError("请选择隐患等级。", "severity")
+    photo_store.check_uploads(photos)
+    patrol = Patrol(grid=grid, unit=unit, patrolled_by_id=user.id, patrolled_at=utcnow(),
+                    place=(data.place or "").strip()[:200], checked=data.checked.strip(),
+                    findings=(data.findings or "").strip())
+    db.session.add(patrol)
+    db.session.flush()
+    for name, width, height, size in photo_store.store_uploads(photos, "patrol_photos"):
+        db.session.add(PatrolPhoto(patrol_id=patrol.id, stored_name=name, width=width, height=height, size=size))
+    if (data.hazard or "").strip():
+        hazard = Hazard(patrol=patrol, grid=grid, unit=unit, description=data.hazard.strip(), severity=data.severity,
+                        state="found", created_at=utcnow())
+        db.session.add(hazard)
+        db.session.flush()
+        _event(hazard, user, "found", "found", "巡查发现")
+    db.session.flush()
+    return patrol
+
+
+def _rules():
+    return {(r.target_kind, r.target_key): r for r in db.session.scalars(select(PatrolRule))}
+
+
+def due_patrols(user, today=None):
+    """Grids and units whose last patrol is older than their rule allows (or who never had one).
+
+    Returns rows (kind, object, rule, last patrol time or None, days overdue), most overdue first.
+    """
+    today = today or local_today()
+    rules = _rules()
+    rows = []
+    last_by_grid = dict(db.session.execute(
+        select(Patrol.grid_id, func.max(Patrol.patrolled_at)).where(Patrol.unit_id.is_(None)).group_by(Patrol.grid_id)).all())
+    level_keys = {k for kind, k in rules if kind == "grid_level"}
+    grids = db.session.scalars(select(Grid).join(GridLevel, Grid.level_id == GridLevel.id)
+                               .where(grid_clause(user), GridLevel.key.in_(level_keys)).order_by(Grid.path)).all()
+    for grid in grids:
+        rule = rules[("grid_level", grid.level.key)]
+        rows.append(("grid", grid, rule, last_by_grid.get(grid.id)))
+    last_by_unit = dict(db.session.execute(
+        select(Patrol.unit_id, func.max(Patrol.patrolled_at)).where(Patrol.unit_id.isnot(None)).group_by(Patrol.unit_id)).all())
+    grades = {k for kind, k in rules if kind == "risk_grade"}
+    units = db.session.scalars(select(Unit).join(Grid, Unit.grid_id == Grid.id)
+                               .where(grid_clause(user), Unit.status == "active", Unit.risk_grade.in_(grades))).all()
+    for unit in units:
+        rows.append(("unit", unit, rules[("risk_grade", unit.risk_grade)], last_by_unit.get(unit.id)))
+    out = []
+    for kind, obj, rule, last in rows:
+        due = (last.date() if last else today - timedelta(days=rule.every_days + 1)) + timedelta(days=rule.every_days)
+        if due < today:
+            out.append((kind, obj, rule, last, (today - due).days))
+    return sorted(out, key=lambda r: (r[3] is not None, -r[4]))
+
+
+def recent_patrols(user, grid=None):
+    q = select(Patrol).join(Grid, Patrol.grid_id == Grid.id).where(grid_clause(user))
+    if grid is not None:
+        q = q.where(Patrol.grid_id.in_(subtree_ids(grid)))
+    return q.order_by(Patrol.patrolled_at.desc())
+
+
+# --- hazards -------------------------------------------------------------------------
+
+def hazards(user, grid=None, state="open", overdue=False, now=None):
+    now = now or utcnow()
+    q = select(Hazard).join(Grid, Hazard.grid_id == Grid.id).where(grid_clause(user))
+    if grid is not None:
+        q = q.where(Hazard.grid_id.in_(subtree_ids(grid)))
+    if state == "open":
+        q = q.where(Hazard.state.in_(OPEN_HAZARD))
+    elif state in HAZARD_STATES:
+        q = q.where(Hazard.state == state)
+    if overdue:
+        q = q.where(Hazard.state.in_(OPEN_HAZARD), Hazard.deadline_at < now)
+    return q.order_by(Hazard.deadline_at.is_(None), Hazard.deadline_at, Hazard.id.desc())
+
+
+def supervised_hazards(grid):
+    """挂牌督办 hazards of a grid's subtree: listed on the grid's public page (no personal data in them)."""
+    return db.session.scalars(select(Hazard).where(Hazard.grid_id.in_(subtree_ids(grid)), Hazard.state == "supervised")
+                              .order_by(Hazard.deadline_at)).all()
+
+
+def hazard_actions(user, hazard):
+    if not getattr(user, "is_authenticated", False) or user.read_only or not can_see_grid(user, hazard.grid):
+        return []
+    return [a for a in HAZARD_ACTIONS.values() if hazard.state in a.sources and user.role in a.roles]
+
+
+def _event(hazard, user, action, to_state, note="", measures="", deadline=None):
+    db.session.add(HazardEvent(hazard_id=hazard.id, actor_id=user.id, actor_name=f"{user.full_name}（{user.role_name}）",
+                               action=action, to_state=to_state, note=note, measures=measures, deadline_at=deadline))
+
+
+def act(user, hazard, key, seen_version, *, note="", deadline=None, measures="", result=None):
+    """Take one rectification step on a hazard. Raises ServiceError."""
+    action = HAZARD_ACTIONS.get(key)
+    if action is None:
+        raise ServiceError("未知的操作。")
+    if seen_version is None or int(seen_version) != hazard.version:
+        raise ServiceError(CONFLICT)
+    if action not in hazard_actions(user, hazard):
+        raise ServiceError(f"隐患当前“{HAZARD_STATES[hazard.state]}”，您不能“{action.label}”。")
+    note, measures = (note or "").strip(), (measures or "").strip()
+    target = action.target
+    try:
+        if "deadline" in action.needs:
+            if deadline is None:
+                raise ServiceError("请填写整改期限。", "deadline")
+            if deadline < local_today():
+                raise ServiceError("整改期限不能早于今天。", "deadline")
+            hazard.deadline_at = end_of_local_day(deadline)
+        if "measures" in action.needs:
+            if not measures:
+                raise ServiceError("请写明整改期间采取的安全措施。", "measures")
+            hazard.measures = measures
+        if key == "supervise":
+            hazard.severity = "major"
+        if key == "report":
+            _report_as_case(user, hazard, note)
+        if key == "review":
+            if result not in ("pass", "fail"):
+                raise ServiceError("请选择复查结果。", "result")
+            if result == "fail":
+                target = REVIEW_FAILED_TARGET
+                if not note:
+                    raise ServiceError("复查不合格时请写明问题。", "note")
+        if key in ("fix_on_spot", "rectified") and not note:
+            raise ServiceError("请写明整改情况。", "note")
+        if key == "close":
+            hazard.closed_at = utcnow()
+        hazard.state = target
+        label = action.label + ("（不合格，继续整改）" if key == "review" and result == "fail" else
+                                "（合格）" if key == "review" else "")
+        _event(hazard, user, key, target, f"{label}：{note}" if note else label, measures, hazard.deadline_at)
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise ServiceError(CONFLICT) from None
+    return hazard
+
+
+def _report_as_case(user, hazard, note):
+    """上报: the hazard becomes a case at the grid (the case workflow takes it up the tree)."""
+    from ..cases import service as cases
+    from ..cases.models import CaseCategory
+
+    category = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "安全生产", CaseCategory.active)) \
+        or cases.public_category()
+    data = cases.CaseData(title=f"隐患上报：{hazard.description[:80]}", description=f"{hazard.description}\n{note}".strip(),
+                          location=hazard.patrol.place, category_id=category.id,
+                          handling_class="emergency" if hazard.severity == "major" else "coordination",
+                          unit_id=hazard.unit_id)
+    case = cases.create_case(user, hazard.grid, data, source="patrol", source_ref=f"hazard:{hazard.id}")
+    hazard.case_id = case.id
+
+
+def deadline_text(hazard):
+    return fmt_local(hazard.deadline_at, "%Y-%m-%d") if hazard.deadline_at else "—"

@@ -1,0 +1,169 @@
+"""Patrols and hazards: a patrol on the phone with a photo and a hazard, due patrols by grid
+level and unit risk grade, a hazard from 挂牌督办 to 销号, 上报 as a case, overdue hazards."""
+import io
+import re
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from app.cases.models import Case
+from app.core.timeutil import local_today, utcnow
+from app.extensions import db
+from app.patrols.models import Hazard, HazardEvent, Patrol
+from tests.test_cases import _remember_app, photo_bytes  # noqa: F401  (autouse fixture)
+from tests.test_route_matrix import unit_fixture
+
+
+def _patrol(app, c, grid_id, hazard="", unit_id="", **extra):
+    c.get("/patrols/new")
+    resp = c.post("/patrols/new", {"grid_id": grid_id, "unit_id": unit_id, "place": "后山山塘",
+                                   "checked": "坝体、溢洪道、警示牌", "findings": "坝脚渗水", "hazard": hazard,
+                                   "severity": "general", **extra})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return int(re.search(r"/patrols/(\d+)$", resp.headers["Location"]).group(1))
+
+
+def _act(app, c, hazard_id, action, **fields):
+    c.get(f"/hazards/{hazard_id}")
+    with app.app_context():
+        version = db.session.get(Hazard, hazard_id).version
+    data = {"action": action, f"{action}-version": version, **{f"{action}-{k}": v for k, v in fields.items()}}
+    return c.post(f"/hazards/{hazard_id}/act", data)
+
+
+def _hazard_id(app):
+    with app.app_context():
+        return db.session.scalar(select(Hazard.id).order_by(Hazard.id.desc()))
+
+
+def test_patrol_with_photo_and_hazard_in_scope(app, make_client, tree, users):
+    c = make_client()
+    c.login("worker")
+    patrol_id = _patrol(app, c, tree["cluster_a"], hazard="坝脚渗水，需加固",
+                        photos=(io.BytesIO(photo_bytes("JPEG", (3000, 2000))), "dam.jpg"))
+    with app.app_context():
+        patrol = db.session.get(Patrol, patrol_id)
+        assert patrol.photos[0].width == 1600 and patrol.hazards[0].state == "found"
+        photo_id = patrol.photos[0].id
+    page = c.get(f"/patrols/{patrol_id}").get_data(as_text=True)
+    assert "坝脚渗水，需加固" in page
+    assert c.get(f"/patrols/{patrol_id}/photos/{photo_id}").mimetype == "image/jpeg"
+    other = make_client()
+    other.login("worker_b")
+    assert other.get(f"/patrols/{patrol_id}").status_code == 404
+    assert other.get(f"/hazards/{_hazard_id(app)}").status_code == 404
+    assert other.get(f"/patrols/{patrol_id}/photos/{photo_id}").status_code == 404
+    c.get("/patrols/new")
+    resp = c.post("/patrols/new", {"grid_id": tree["cluster_a"], "checked": ""})
+    assert resp.status_code == 200 and "请写明检查了什么" in resp.get_data(as_text=True)
+
+
+def test_due_patrols_by_level_and_risk_grade(app, make_client, tree, users):
+    with app.app_context():
+        from app.grids.models import Grid
+
+        unit = unit_fixture(db.session.get(Grid, tree["cluster_a"]))  # 较大风险: every 14 days
+        unit_id = unit.id
+    c = make_client()
+    c.login("leader")
+    page = c.get("/patrols/due").get_data(as_text=True)
+    assert "东庄自然村" in page and "东庄一组" in page and "从未巡查" in page and unit.name in page
+    assert "西庄" not in page  # another township's grids are not listed
+    _patrol(app, c, tree["cluster_a"])
+    _patrol(app, c, tree["cluster_a"], unit_id=unit_id)
+    page = c.get("/patrols/due").get_data(as_text=True)
+    assert "东庄一组" not in page and unit.name not in page and "东庄自然村" in page
+    # Eight days later the weekly cluster patrol is overdue again, the fortnightly unit check is not.
+    with app.app_context():
+        db.session.execute(update(Patrol).values(patrolled_at=utcnow() - timedelta(days=9)))
+        db.session.commit()
+    page = c.get("/patrols/due").get_data(as_text=True)
+    assert "东庄一组" in page and unit.name not in page
+
+
+def test_hazard_from_supervision_to_closing(app, make_client, tree, users):
+    worker, leader, township = make_client(), make_client(), make_client()
+    worker.login("worker")
+    leader.login("leader")
+    township.login("township")
+    _patrol(app, worker, tree["cluster_a"], hazard="竹木加工厂消防通道堵塞")
+    hid = _hazard_id(app)
+    # Only the township may list it for supervised rectification (挂牌督办).
+    assert "确认挂牌督办" not in leader.get(f"/hazards/{hid}").get_data(as_text=True)
+    resp = _act(app, township, hid, "supervise", deadline=(local_today() + timedelta(days=10)).isoformat())
+    assert "请写明整改期间采取的安全措施" in resp.get_data(as_text=True)
+    resp = _act(app, township, hid, "supervise", deadline="2020-01-01", measures="设置警示标志")
+    assert "整改期限不能早于今天" in resp.get_data(as_text=True)
+    assert _act(app, township, hid, "supervise", deadline=(local_today() + timedelta(days=10)).isoformat(),
+                measures="设置警示标志，专人值守，停用西侧车间", note="挂牌督办").status_code == 302
+    with app.app_context():
+        h = db.session.get(Hazard, hid)
+        assert h.state == "supervised" and h.severity == "major" and "专人值守" in h.measures
+    # Listed publicly on the grid's intake page (no account needed).
+    from tests.test_cases_public import grid_public_code
+
+    public = make_client().get(f"/q/{grid_public_code(tree['cluster_a'])}").get_data(as_text=True)
+    assert "挂牌督办" in public and "竹木加工厂消防通道堵塞" in public
+    assert _act(app, worker, hid, "rectified", note="已清理通道").status_code == 302
+    # A failed re-inspection sends it back; a passed one allows 销号.
+    assert _act(app, leader, hid, "review", result="fail", note="通道仍有杂物").status_code == 302
+    assert db_state(app, hid) == "rectifying"
+    assert _act(app, worker, hid, "rectified", note="杂物全部清走").status_code == 302
+    assert _act(app, leader, hid, "review", result="pass", note="复查合格").status_code == 302
+    assert _act(app, leader, hid, "close").status_code == 302
+    with app.app_context():
+        h = db.session.get(Hazard, hid)
+        assert h.state == "closed" and h.closed_at is not None
+        steps = [e.action for e in db.session.scalars(select(HazardEvent).where(HazardEvent.hazard_id == hid)
+                                                    .order_by(HazardEvent.id))]
+    assert steps == ["found", "supervise", "rectified", "review", "rectified", "review", "close"]
+    assert "竹木加工厂消防通道堵塞" not in make_client().get(f"/q/{grid_public_code(tree['cluster_a'])}").get_data(as_text=True)
+
+
+def db_state(app, hid):
+    with app.app_context():
+        return db.session.get(Hazard, hid).state
+
+
+def test_hazard_fixed_on_spot_or_reported_as_a_case(app, make_client, tree, users):
+    worker, leader = make_client(), make_client()
+    worker.login("worker")
+    leader.login("leader")
+    _patrol(app, worker, tree["cluster_a"], hazard="电线裸露")
+    hid = _hazard_id(app)
+    assert _act(app, worker, hid, "fix_on_spot", note="已用绝缘胶布包好").status_code == 302
+    assert db_state(app, hid) == "review"
+    _patrol(app, worker, tree["cluster_a"], hazard="山体滑坡迹象")
+    hid2 = _hazard_id(app)
+    assert _act(app, leader, hid2, "report", note="需国土所评估").status_code == 302
+    with app.app_context():
+        h = db.session.get(Hazard, hid2)
+        case = db.session.get(Case, h.case_id)
+        assert h.state == "reported" and case.source == "patrol" and case.source_ref == f"hazard:{hid2}"
+        assert case.grid_id == tree["cluster_a"]
+
+
+def test_overdue_hazards_per_grid(app, make_client, tree, users):
+    leader = make_client()
+    leader.login("leader")
+    _patrol(app, leader, tree["cluster_a"], hazard="护栏缺失")
+    hid = _hazard_id(app)
+    _act(app, leader, hid, "set_deadline", deadline=local_today().isoformat(), measures="拉警戒线")
+    with app.app_context():
+        db.session.execute(update(Hazard).where(Hazard.id == hid).values(deadline_at=utcnow() - timedelta(days=1)))
+        db.session.commit()
+    page = leader.get(f"/hazards/?overdue=1&grid_id={tree['nv_a']}").get_data(as_text=True)
+    assert "护栏缺失" in page and "due-late" in page
+    assert "护栏缺失" not in leader.get(f"/hazards/?overdue=1&grid_id={tree['village_a2']}").get_data(as_text=True)
+
+
+def test_patrol_rules_are_editable(app, make_client, users):
+    c = make_client()
+    c.login("admin")
+    page = c.get("/patrols/rules").get_data(as_text=True)
+    rule_id = int(re.search(r'name="rule_id" value="(\d+)"', page).group(1))
+    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 0}).status_code == 200
+    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 10}).status_code == 302
+    w = make_client()
+    w.login("worker")
+    assert w.get("/patrols/rules").status_code == 403

@@ -1,0 +1,154 @@
+"""The public intake from a notice board's QR code and the receipt-code status page:
+rate-limited across worker processes, nothing personal shown, nothing else reachable."""
+import io
+import re
+
+from sqlalchemy import select
+
+from app.cases.models import Case, CaseEvent, RateCounter
+from app.core import public
+from app.extensions import db
+from tests.test_cases import _remember_app, act, photo_bytes  # noqa: F401  (autouse fixture)
+
+PHONE = "13912345678"
+
+
+def grid_public_code(grid_id):
+    from flask import current_app, has_app_context
+
+    from tests.test_cases import _APP
+
+    if has_app_context():
+        return public.grid_public_code(grid_id)
+    with (_APP[0] if _APP else current_app).app_context():
+        return public.grid_public_code(grid_id)
+
+
+def _anon(make_client):
+    c = make_client()
+    return c
+
+
+def _report(c, code, what="河道里有人倾倒垃圾", **extra):
+    c.get(f"/q/{code}")
+    return c.post(f"/q/{code}", {"what": what, "where": "西桥下", "reporter_phone": PHONE, **extra})
+
+
+def _receipt(resp):
+    m = re.search(r'id="receipt">([A-Z0-9]{4}-[A-Z0-9]{4})<', resp.get_data(as_text=True))
+    assert m, resp.get_data(as_text=True)
+    return m.group(1)
+
+
+def test_resident_reports_and_follows_progress(app, make_client, tree, users):
+    code = grid_public_code(tree["cluster_a"])
+    c = _anon(make_client)
+    page = c.get(f"/q/{code}").get_data(as_text=True)
+    assert "向东庄一组反映问题" in page
+    resp = _report(c, code, photos=(io.BytesIO(photo_bytes("JPEG", (800, 600))), "rubbish.jpg"))
+    assert resp.status_code == 200
+    receipt = _receipt(resp)
+    with app.app_context():
+        case = db.session.scalar(select(Case))
+        assert case.source == "public" and case.grid_id == tree["cluster_a"] and case.state == "reported"
+        assert case.reporter_phone == PHONE and case.created_by_id is None and len(case.photos) == 1
+        assert case.category.name == "其他"
+        case_id = case.id
+    # The desk hears of it and handles it as any case.
+    leader = make_client()
+    leader.login("leader")
+    assert "河道里有人倾倒垃圾" in leader.get("/notifications").get_data(as_text=True)
+    act(app, leader, case_id, "accept", note="已受理")
+    act(app, leader, case_id, "assign", assignee_id=users["worker"], note="请网格员张三处理，电话13800000000")
+    # Status page: steps and dates, nothing personal.
+    status = c.get(f"/q/r?receipt={receipt.lower()}")
+    html = status.get_data(as_text=True)
+    assert status.status_code == 200 and receipt in html
+    for step in ("申报", "受理", "交办"):
+        assert step in html
+    for secret in (PHONE, "河道里有人倾倒垃圾", "西桥下", "张三", "13800000000", "leader", "网格长", "已受理"):
+        assert secret not in html, secret
+    # The anonymous resident reaches nothing else.
+    assert c.get(f"/cases/{case_id}").status_code == 302
+    with app.app_context():
+        photo_id = db.session.scalar(select(Case).where(Case.id == case_id)).photos[0].id
+    assert c.get(f"/cases/{case_id}/photos/{photo_id}").status_code == 302
+    assert "没有找到这个回执码" in c.get("/q/r?receipt=ZZZZ-ZZZZ").get_data(as_text=True)
+
+
+def test_forged_or_unknown_codes_are_404(app, make_client, tree):
+    c = _anon(make_client)
+    code = grid_public_code(tree["cluster_a"])
+    forged = code[:-1] + ("y" if code[-1] != "y" else "z")
+    assert c.get(f"/q/{forged}").status_code == 404
+    assert c.get(f"/q/{tree['cluster_b']}-{code.split('-')[1]}").status_code == 404
+    assert c.get("/q/99999-abcdefghij").status_code == 404
+
+
+def test_form_errors_are_in_chinese_and_save_nothing(app, make_client, tree):
+    c = _anon(make_client)
+    code = grid_public_code(tree["cluster_a"])
+    c.get(f"/q/{code}")
+    html = c.post(f"/q/{code}", {"what": "", "reporter_phone": ""}).get_data(as_text=True)
+    assert "请写明您要反映的问题" in html and "请留下手机号码" in html
+    html = c.post(f"/q/{code}", {"what": "路灯坏了", "reporter_phone": "123"}).get_data(as_text=True)
+    assert "电话" in html or "手机" in html
+    html = c.post(f"/q/{code}", {"what": "路灯坏了", "reporter_phone": PHONE,
+                                 "photos": (io.BytesIO(b"MZ\x90\x00 not a photo"), "virus.exe")}).get_data(as_text=True)
+    assert "文件“virus.exe”不是照片" in html
+    with app.app_context():
+        assert db.session.scalar(select(Case.id)) is None
+
+
+def test_intake_is_rate_limited_across_processes(app, make_client, tree, database_url):
+    """Five reports an hour per address; a second worker process shares the count through the database."""
+    from app import create_app
+
+    code = grid_public_code(tree["cluster_a"])
+    c = _anon(make_client)
+    for i in range(3):
+        assert _report(c, code, what=f"第{i}件").status_code == 200
+    other_process = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "CHECK_PRINT_STACK": False})
+    oc = other_process.test_client()
+    page = oc.get(f"/q/{code}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    for i in range(2):
+        resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": f"另一进程{i}", "reporter_phone": PHONE})
+        assert resp.status_code == 200 and "回执码" in resp.get_data(as_text=True)
+    resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": "第六件", "reporter_phone": PHONE})
+    assert resp.status_code == 429 and "提交太频繁" in resp.get_data(as_text=True)
+    resp = _report(c, code, what="第七件")
+    assert resp.status_code == 429
+    with other_process.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Case.id))) == 5
+        assert db.session.scalar(select(RateCounter.count).where(RateCounter.key.like("intake:ip:%"))) == 7
+
+
+def test_status_lookups_are_rate_limited(app, make_client, tree):
+    app.config["PUBLIC_LOOKUP_PER_ADDRESS_HOUR"] = 3
+    try:
+        c = _anon(make_client)
+        for _ in range(3):
+            assert c.get("/q/r?receipt=AAAA-AAAA").status_code == 200
+        resp = c.get("/q/r?receipt=AAAA-AAAA")
+        assert resp.status_code == 429 and "查询太频繁" in resp.get_data(as_text=True)
+        assert c.get("/q/r").status_code == 200  # the empty form is not counted
+    finally:
+        app.config["PUBLIC_LOOKUP_PER_ADDRESS_HOUR"] = 60
+
+
+def test_only_these_routes_are_public(app):
+    """Everything a visitor without an account can reach: the two public case pages and the basics."""
+    public = {name for name, view in app.view_functions.items() if getattr(view, "is_public", False)}
+    assert public == {"accounts.login", "main.setup", "main.healthz", "public_cases.intake", "public_cases.progress"}
+
+
+def test_public_report_timeline_names_no_one(app, make_client, tree):
+    code = grid_public_code(tree["cluster_a"])
+    _report(_anon(make_client), code)
+    with app.app_context():
+        ev = db.session.scalar(select(CaseEvent))
+        assert ev.actor_id is None and ev.actor_name == "群众（扫码反映）"
