@@ -36,6 +36,7 @@ def _foreign_ids(app, tree, users):
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
                 "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id,
+                "problem_id": visit.problems[0].id,
                 **meeting_fixture(grid_b), **agreement_fixture(grid_b),
                 "case_id": case.id, "photo_id": case.photos[0].id,
                 "notification_id": notification_fixture(case, users["worker_b"]), **reference_ids(grid_b),
@@ -340,7 +341,7 @@ def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
         own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id,
-               "visit_id": visit.id, "visit_photo_id": visit.photos[0].id,
+               "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "problem_id": visit.problems[0].id,
                "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id,
                **meeting_fixture(db.session.get(Grid, tree["cluster_a"])),
                **agreement_fixture(db.session.get(Grid, tree["cluster_a"]))}

@@ -7,7 +7,8 @@ from ..extensions import db
 from .workflow import STATES
 
 HANDLING_CLASSES = {"general": "一般性", "coordination": "需协调", "emergency": "突发性", "approval": "需审批"}
-SOURCES = {"worker": "网格员上报", "office": "村委会受理", "visit": "走访发现", "patrol": "巡查发现", "public": "群众扫码反映"}
+SOURCES = {"worker": "网格员上报", "office": "村委会受理", "visit": "走访发现", "patrol": "巡查发现", "public": "群众扫码反映",
+           "meeting": "例会议定"}
 
 DEFAULT_DEPARTMENTS = ["环保站", "派出所", "国土所", "水利站", "民政办", "综治办", "卫生院", "安监站", "社保所"]
 # name, default department, 受理时限 (hours), 办理时限 (working days), 回访时限 (working days)

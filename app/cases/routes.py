@@ -22,6 +22,14 @@ from .workflow import ACTIONS, PRINT_FORMS, SATISFACTION, STATES, event_label
 bp = Blueprint("cases", __name__)
 
 
+@bp.app_template_global()
+def linked_case(case_id):
+    """The case another record was handed to (a visit's problem, a meeting's decision), or None."""
+    from .models import Case
+
+    return db.session.get(Case, case_id) if case_id else None
+
+
 @bp.app_context_processor
 def _unread():
     """The unread count for the navigation (phone and PC), computed only when a page asks for it."""

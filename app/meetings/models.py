@@ -120,6 +120,8 @@ class MeetingDecision(db.Model):
     meeting_id = db.Column(db.Integer, db.ForeignKey("meeting.id", ondelete="CASCADE"), nullable=False, index=True)
     seq = db.Column(db.Integer, nullable=False, default=1)
     text = db.Column(db.Text, nullable=False)
+    # Set when the decision is handed to the case workflow (the cases area owns that table).
+    case_id = db.Column(db.Integer, index=True)
 
     meeting = db.relationship(Meeting, back_populates="decisions")
     follow_up = db.relationship("FollowUp", back_populates="decision", uselist=False, cascade="all, delete-orphan")

@@ -1,5 +1,5 @@
 """Meeting screens: a grid's meetings and what is due, planning, minutes, decisions and follow-ups, PDFs."""
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -163,6 +163,23 @@ def follow_up_done(meeting_id, decision_id):
     done = run_form(form, lambda: service.complete_follow_up(fu, form.result.data, form.done_on.data, local_today()),
                     "已办结。", url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
     return done or _show(meeting, done_forms={decision.id: form}, status=422)
+
+
+@bp.route("/<int:meeting_id>/decisions/<int:decision_id>/case", methods=["POST"])
+@require("run_meetings")
+def decision_case(meeting_id, decision_id):
+    """Hand a decision to the case workflow; the case page opens."""
+    meeting = service.get_meeting_or_404(current_user, meeting_id)
+    decision = service.get_decision_or_404(meeting, decision_id)
+    try:
+        case = service.decision_to_case(current_user, decision)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
+    db.session.commit()
+    flash("已转为事件，按事件流程受理、交办和督办。", "success")
+    return redirect(url_for("cases.show", case_id=case.id))
 
 
 @bp.route("/<int:meeting_id>/sign-in.pdf")

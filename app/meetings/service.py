@@ -334,3 +334,20 @@ def get_meeting_or_404(user, meeting_id):
 
 def get_decision_or_404(meeting, decision_id):
     return get_child_or_404(MeetingDecision, decision_id, "meeting_id", meeting.id)
+
+
+def decision_to_case(user, decision):
+    """Hand a decision to the case workflow (once): a case at the meeting's grid, 待受理."""
+    from ..cases import service as cases
+
+    if decision.case_id:
+        raise ServiceError("这条议定事项已经转为事件。")
+    meeting = decision.meeting
+    text = decision.text.strip()
+    case = cases.create_case(user, meeting.grid, cases.CaseData(
+        title=text.splitlines()[0][:100],
+        description=f"{text}\n{meeting.kind.name}（{meeting.held_on:%Y-%m-%d}）议定。",
+        category_id=cases.public_category().id), source="meeting", source_ref=f"meeting:{meeting.id}")
+    decision.case_id = case.id
+    db.session.flush()
+    return case

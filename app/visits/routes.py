@@ -21,7 +21,7 @@ from ..households.contacts import my_households_query
 from . import service
 from .charts import bar_chart
 from .forms import RuleForm, VisitForm
-from .models import PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitRule
+from .models import PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
 
 bp = Blueprint("visits", __name__)
 
@@ -119,6 +119,25 @@ def show(visit_id):
     """One visit with its problems and photos."""
     visit = service.get_visit_or_404(current_user, visit_id)
     return render("visits/show.html", v=visit)
+
+
+@bp.route("/visits/problems/<int:problem_id>/case", methods=["POST"])
+@require("report_case")
+def problem_case(problem_id):
+    """Turn a problem found on a visit into a case (one tap); the case page opens."""
+    problem = db.session.get(VisitProblem, problem_id)
+    if problem is None:
+        abort(404)
+    service.get_visit_or_404(current_user, problem.visit_id)
+    try:
+        case = service.problem_to_case(current_user, problem)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("visits.show", visit_id=problem.visit_id))
+    db.session.commit()
+    flash("已转为事件，待村里受理时确定类别和处理方式。", "success")
+    return redirect(url_for("cases.show", case_id=case.id))
 
 
 @bp.route("/visits/photos/<int:visit_photo_id>")

@@ -440,3 +440,28 @@ def unvisited_query(user, grid, start, end):
             .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active",
                    Household.id.not_in(_visited_subquery(start, end)))
             .order_by(Household.grid_id, Household.address, Household.id))
+
+
+# --- a problem becomes a case ---------------------------------------------------
+
+def problem_to_case(user, problem):
+    """Raise a case from a problem found on a visit (once); returns the case.
+
+    It starts 待受理 at the household's grid in the category 其他, with the
+    household attached; the desk sets category and handling class on 受理.
+    """
+    from ..cases import service as cases
+
+    if problem.case_id:
+        raise ServiceError("这个问题已经转为事件。")
+    visit = problem.visit
+    text = problem.description.strip()
+    title = text.splitlines()[0][:100]
+    note = f"{visit.method_name}走访 {visit.household.address}（{to_local(visit.visited_at):%Y-%m-%d}，{visit.user.full_name}）发现。"
+    case = cases.create_case(user, visit.household.grid, cases.CaseData(
+        title=title, description=f"{text}\n{note}", category_id=cases.public_category().id,
+        household_id=visit.household_id, reporter_name=visit.household.head_name or ""),
+        source="visit", source_ref=f"visit:{visit.id}")
+    problem.case_id = case.id
+    db.session.flush()
+    return case

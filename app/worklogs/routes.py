@@ -32,6 +32,15 @@ def weekday_name(day):
     return "周" + WEEKDAYS[day.weekday()]
 
 
+@bp.app_template_global()
+def case_step(event):
+    """One line for a case step in a work log: 交办：村道路灯不亮（交办给 张三）."""
+    from ..cases.workflow import event_label
+
+    detail = f"（{event.detail}）" if event.detail else ""
+    return f"{event_label(event.action)}：{event.case.title}{detail}"
+
+
 @bp.route("/worklogs/")
 def index():
     """Today's log of the logged-in user."""
@@ -55,8 +64,14 @@ def day(day):
             return done
     elif request.method == "POST":
         abort(409)
-    return render("worklogs/day.html", d=d, log=log, check=check, form=form, amend_form=AmendForm(formdata=None),
-                  visits=day_visits(current_user, d), today=local_today(), timedelta=timedelta)
+    return _day_page(d, log, check, form, AmendForm(formdata=None))
+
+
+def _day_page(d, log, check, form, amend_form):
+    events, patrols = service.day_activity(current_user, d)
+    return render("worklogs/day.html", d=d, log=log, check=check, form=form, amend_form=amend_form,
+                  visits=day_visits(current_user, d), case_events=events, patrols=patrols, today=local_today(),
+                  timedelta=timedelta)
 
 
 @bp.route("/worklogs/day/<day>/amend", methods=["POST"])
@@ -69,9 +84,8 @@ def amend(day):
                     url_for("worklogs.day", day=d.isoformat()))
     if done:
         return done
-    return render("worklogs/day.html", d=d, log=service.get_log(current_user.id, d),
-                  check=service.week_check_for(current_user.id, d), form=LogForm(formdata=None), amend_form=form,
-                  visits=day_visits(current_user, d), today=local_today(), timedelta=timedelta)
+    return _day_page(d, service.get_log(current_user.id, d), service.week_check_for(current_user.id, d),
+                     LogForm(formdata=None), form)
 
 
 def _worker_month(user_id, month):

@@ -1,7 +1,7 @@
 """Work logs: save a day's log, weekly checks by a leader, amendments, who has not filled in."""
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -10,7 +10,7 @@ from ..accounts.models import User, role_rank
 from ..accounts.permissions import can
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid
-from ..core.timeutil import local_today, utcnow
+from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..households.models import Household
 from ..visits.models import Visit
@@ -136,6 +136,8 @@ class Day:
     workday: bool
     log: WorkLog = None
     visits: list = field(default_factory=list)
+    case_events: list = field(default_factory=list)  # the worker's steps on cases that day
+    patrols: list = field(default_factory=list)
 
     @property
     def filled(self):
@@ -171,12 +173,44 @@ def month_days(worker, first, today=None):
                                 .options(joinedload(Visit.household).joinedload(Household.head),
                                          selectinload(Visit.problems)).order_by(Visit.visited_at, Visit.id)):
         visits.setdefault(v.visited_on, []).append(v)
+    events, patrols = _activity(worker, first, last)
     days = []
     d = first
     while d <= end:
-        days.append(Day(d, is_workday(d), logs.get(d), visits.get(d, [])))
+        days.append(Day(d, is_workday(d), logs.get(d), visits.get(d, []), events.get(d, []), patrols.get(d, [])))
         d += timedelta(days=1)
     return days
+
+
+def _utc_bounds(first, last):
+    """The UTC instants where local day ``first`` begins and local day ``last`` ends."""
+    start = datetime.combine(first, time.min, LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+    end = datetime.combine(last + timedelta(days=1), time.min, LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+    return start, end
+
+
+def _activity(worker, first, last):
+    """The worker's case steps and patrols between two local days, each by local day."""
+    from ..cases.models import CaseEvent
+    from ..patrols.models import Patrol
+
+    start, end = _utc_bounds(first, last)
+    events, patrols = {}, {}
+    for e in db.session.scalars(select(CaseEvent).where(CaseEvent.actor_id == worker.id, CaseEvent.at >= start,
+                                                        CaseEvent.at < end)
+                                .options(joinedload(CaseEvent.case)).order_by(CaseEvent.at, CaseEvent.id)):
+        events.setdefault(to_local(e.at).date(), []).append(e)
+    for p in db.session.scalars(select(Patrol).where(Patrol.patrolled_by_id == worker.id, Patrol.patrolled_at >= start,
+                                                     Patrol.patrolled_at < end)
+                                .options(joinedload(Patrol.grid)).order_by(Patrol.patrolled_at, Patrol.id)):
+        patrols.setdefault(to_local(p.patrolled_at).date(), []).append(p)
+    return events, patrols
+
+
+def day_activity(worker, day):
+    """(case steps, patrols) of one day, for the day's log page."""
+    events, patrols = _activity(worker, day, day)
+    return events.get(day, []), patrols.get(day, [])
 
 
 def month_weeks(worker, days):

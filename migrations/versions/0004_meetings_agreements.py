@@ -170,11 +170,13 @@ def upgrade():
     sa.Column('meeting_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_meeting_decision_meeting_id_meeting'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting_decision'))
     )
     with op.batch_alter_table('meeting_decision', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meeting_decision_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_decision_case_id'), ['case_id'], unique=False)
 
     op.create_table('follow_up',
     sa.Column('id', sa.Integer(), nullable=False),

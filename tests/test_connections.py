@@ -1,0 +1,90 @@
+"""Where the areas meet: a visit's problem and a meeting's decision become cases with one tap,
+and a worker's case steps and patrols fill the day's work log and the monthly PDF."""
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.cases.models import Case
+from app.core.timeutil import local_today
+from app.extensions import db
+from app.visits.models import Visit, VisitProblem
+from tests.pdfcheck import check_pdf
+from tests.test_cases import act, case_id_from
+from tests.test_contacts import households
+from tests.test_meetings import _kind_id, _plan, _staff
+from tests.test_visits import post_visit, visit_form
+
+
+def _visit_with_problem(app, client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    resp = post_visit(client, hid, visit_form(client, hid), problems="村口水渠堵塞，雨天漫到路上")
+    assert resp.status_code == 302
+    with app.app_context():
+        return hid, db.session.scalar(select(VisitProblem))
+
+
+def test_a_visit_problem_becomes_a_case_once(app, client, make_client, tree, users):
+    hid, problem = _visit_with_problem(app, client, tree, users)
+    page = client.get(f"/visits/{problem.visit_id}").get_data(as_text=True)
+    assert "转为事件" in page
+    resp = client.post(f"/visits/problems/{problem.id}/case")
+    case_id = case_id_from(resp)
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        assert (case.source, case.household_id, case.state) == ("visit", hid, "reported")
+        assert case.title == "村口水渠堵塞，雨天漫到路上" and case.grid_id == tree["cluster_a"]
+        assert db.session.get(VisitProblem, problem.id).case_id == case_id
+    page = client.get(f"/visits/{problem.visit_id}").get_data(as_text=True)
+    assert "已转事件" in page and f"/cases/{case_id}" in page
+    again = client.post(f"/visits/problems/{problem.id}/case")
+    assert "已经转为事件" in client.get(again.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Case.id))) == 1
+    other = make_client()
+    other.login("worker_b")
+    other.get("/")
+    assert other.post(f"/visits/problems/{problem.id}/case").status_code == 404
+
+
+def test_case_steps_and_the_visit_fill_the_days_work_log(app, client, make_client, tree, users, tmp_path):
+    hid, problem = _visit_with_problem(app, client, tree, users)
+    case_id = case_id_from(client.post(f"/visits/problems/{problem.id}/case"))
+    today = local_today()
+    page = client.get(f"/worklogs/day/{today.isoformat()}").get_data(as_text=True)
+    assert "当天办理的事件和巡查" in page and "申报：村口水渠堵塞" in page
+    leader = make_client()
+    leader.login("leader")
+    assert act(app, leader, case_id, "accept").status_code == 302
+    lpage = leader.get(f"/worklogs/day/{today.isoformat()}").get_data(as_text=True)
+    assert "村口水渠堵塞" in lpage  # the leader's own step is in the leader's log
+    pdf = leader.get(f"/worklogs/users/{users['worker']}/month/{today:%Y-%m}.pdf")
+    check_pdf(pdf.data, tmp_path, must_contain=["申报：村口水渠堵塞", "村口水渠堵塞，雨天漫到路上"])
+
+
+def test_a_meeting_decision_becomes_a_case(app, client, tree, users, tmp_path):
+    _staff(app, tree, users)
+    client.login("leader")
+    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    from app.meetings.models import Meeting, MeetingDecision
+
+    with app.app_context():
+        meeting = db.session.scalars(select(Meeting)).one()
+        decision = MeetingDecision(meeting_id=meeting.id, seq=1, text="一周内修复村道路灯")
+        db.session.add(decision)
+        db.session.commit()
+        mid, did = meeting.id, decision.id
+    client.get(f"/meetings/{mid}")
+    case_id = case_id_from(client.post(f"/meetings/{mid}/decisions/{did}/case"))
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        assert (case.source, case.grid_id, case.title) == ("meeting", tree["village_a"], "一周内修复村道路灯")
+        assert db.session.get(MeetingDecision, did).case_id == case_id
+    page = client.get(f"/meetings/{mid}").get_data(as_text=True)
+    assert "已转事件 · 待受理" in page
+    minutes = client.get(f"/meetings/{mid}/minutes.pdf")
+    assert minutes.status_code == 200
+    check_pdf(minutes.data, tmp_path, must_contain=["已转事件（待受理"])
