@@ -141,9 +141,11 @@ def test_status_lookups_are_rate_limited(app, make_client, tree):
 
 
 def test_only_these_routes_are_public(app):
-    """Everything a visitor without an account can reach: the two public case pages and the basics."""
+    """Everything a visitor without an account can reach: the two public case pages, the agreement
+    check behind its QR code, and the basics."""
     public = {name for name, view in app.view_functions.items() if getattr(view, "is_public", False)}
-    assert public == {"accounts.login", "main.setup", "main.healthz", "public_cases.intake", "public_cases.progress"}
+    assert public == {"accounts.login", "main.setup", "main.healthz", "public_cases.intake", "public_cases.progress",
+                      "agreements.verify"}
 
 
 def test_public_report_timeline_names_no_one(app, make_client, tree):
