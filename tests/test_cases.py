@@ -358,6 +358,17 @@ def test_lists_due_overdue_per_person_and_overview(app, make_client, tree, users
     act(app, leader, report, "accept")
     act(app, leader, report, "assign", assignee_id=users["worker"])
     with app.app_context():
+        case = db.session.get(Case, report)
+        # A 5-working-day limit turns yellow for its last quarter.
+        assert case.deadline_at - case.warn_at >= (case.deadline_at - case.step_started_at) / 4 - timedelta(seconds=1)
+    assert "村口路灯不亮" not in leader.get("/cases/?due=warn").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(update(Case).where(Case.id == report).values(warn_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    warn = leader.get("/cases/?due=warn").get_data(as_text=True)
+    assert "村口路灯不亮" in warn and "due-warn" in warn
+    assert "村口路灯不亮" not in leader.get("/cases/?due=late").get_data(as_text=True)
+    with app.app_context():
         db.session.execute(update(Case).where(Case.id == report).values(deadline_at=utcnow() - timedelta(hours=1)))
         db.session.commit()
     late = leader.get("/cases/?due=late").get_data(as_text=True)

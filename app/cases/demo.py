@@ -39,8 +39,7 @@ def build_demo_cases(village, rng):
     late = new("垃圾清运不及时", "环境", where=f"{cluster.name}垃圾集中点", who="张阿姨")
     step(leader, late, "accept")
     step(leader, late, "assign", assignee_id=worker.id, note="联系保洁员加派一次清运")
-    late.step_started_at = utcnow() - timedelta(days=9)
-    late.deadline_at = utcnow() - timedelta(days=2)
+    late.start_step(utcnow() - timedelta(days=9), utcnow() - timedelta(days=2))
     urgent = new("山塘坝体渗水", "水利", "emergency", where="后山山塘", what="坝脚有明显渗水，需尽快查看")
     # House cluster → natural village → village → township, then to the 水利站.
     for note in ("组里无法处置", "自然村无法处置", "需水利站技术人员查看"):

@@ -3,6 +3,7 @@ in-app notifications and the counters that rate-limit the public intake."""
 from sqlalchemy import event
 
 from ..core.timeutil import utcnow
+from ..core.workdays import warn_time
 from ..extensions import db
 from .workflow import STATES
 
@@ -91,7 +92,8 @@ class Case(db.Model):
     holder_department_id = db.Column(db.Integer, db.ForeignKey("department.id"), index=True)
     step_started_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     deadline_at = db.Column(db.DateTime, index=True)
-    last_urged_at = db.Column(db.DateTime)
+    # When the step turns yellow (core.workdays.warn_time), kept so lists can filter on it.
+    warn_at = db.Column(db.DateTime, index=True)
     extension_until = db.Column(db.DateTime)  # an open 延期申请 asks for this deadline
     satisfaction = db.Column(db.String(20), nullable=False, default="")
     created_by_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
@@ -116,6 +118,11 @@ class Case(db.Model):
     @property
     def audit_label(self):
         return f"事件 {self.receipt_code}"
+
+    def start_step(self, start, deadline):
+        """A new step begins at ``start`` and must be done by ``deadline`` (None: no limit)."""
+        self.step_started_at, self.deadline_at = start, deadline
+        self.warn_at = warn_time(start, deadline)
 
     @property
     def state_name(self):

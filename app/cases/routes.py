@@ -66,8 +66,6 @@ def index():
     q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
     page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
     rows = [(c, service.due_state(c, now)) for c in page.items]
-    if f["due"] == "warn":
-        rows = [r for r in rows if r[1] == "warn"]
     return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows, grids=grid_choices(current_user),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
 

@@ -15,7 +15,7 @@ from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, grid_clause, starts_with, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.validators import InvalidValue, normalize_phone
-from ..core.workdays import deadline_state, end_of_local_day, hour_deadline, workday_deadline
+from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline
 from ..extensions import db
 from ..grids.models import Grid
 from . import photos as photo_store
@@ -204,8 +204,8 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
                 location=(data.location or "").strip()[:200], grid=grid, current_grid=grid, category=category,
                 handling_class=data.handling_class, source=source, source_ref=(source_ref or "")[:80],
                 reporter_name=(data.reporter_name or "").strip()[:40], reporter_phone=phone, household=household,
-                unit=unit, state="reported", step_started_at=now, deadline_at=hour_deadline(hours, now),
-                created_by_id=user.id if user is not None else None, created_at=now)
+                unit=unit, state="reported", created_by_id=user.id if user is not None else None, created_at=now)
+    case.start_step(now, hour_deadline(hours, now))
     db.session.add(case)
     db.session.flush()
     ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
@@ -377,8 +377,7 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
     if target is not None:
         case.state = target
     if not keep_deadline and action.target is not None or action.key in ("follow_up", "approve_extension"):
-        case.step_started_at = now
-        case.deadline_at = new_deadline
+        case.start_step(now, new_deadline)
     ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at)
     if "photos" in action.needs:
         photo_store.save_uploads(case, ev, photos)
@@ -494,16 +493,16 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     if due == "late":
         q = q.where(Case.state.in_(OPEN_STATES), Case.deadline_at < now)
     elif due == "warn":
-        # Yellow needs each case's own step length; narrow in SQL, decide per row in the view.
-        q = q.where(Case.state.in_(OPEN_STATES), Case.deadline_at >= now)
+        q = q.where(Case.state.in_(OPEN_STATES), Case.warn_at <= now, Case.deadline_at >= now)
     return q.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id.desc())
 
 
 def due_state(case, now=None):
     """'ok' / 'warn' / 'late' for an open case's current step."""
-    if case.state not in OPEN_STATES:
+    if case.state not in OPEN_STATES or case.deadline_at is None:
         return "ok"
-    return deadline_state(case.step_started_at, case.deadline_at, now)
+    now = now or utcnow()
+    return "late" if now > case.deadline_at else "warn" if case.warn_at and now >= case.warn_at else "ok"
 
 
 def holder_overview(user, grid=None, now=None):

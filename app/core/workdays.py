@@ -125,15 +125,19 @@ def hour_deadline(hours, start=None):
     return (start or utcnow()) + timedelta(hours=hours)
 
 
+def warn_time(start, deadline):
+    """When a step turns yellow: the last quarter of its time, or its last 4 hours if longer."""
+    if deadline is None:
+        return None
+    span = deadline - start if start is not None and start < deadline else timedelta(0)
+    return deadline - max(WARN_MIN, span * WARN_SHARE)
+
+
 def deadline_state(start, deadline, now=None):
-    """'ok', 'warn' (yellow: the last quarter of the time, or the last 4 hours) or 'late' (red)."""
+    """'ok', 'warn' (yellow, from warn_time) or 'late' (red, after the deadline)."""
     if deadline is None:
         return "ok"
     now = now or utcnow()
     if now > deadline:
         return "late"
-    left = deadline - now
-    span = deadline - start if start is not None and start < deadline else timedelta(0)
-    if left <= max(WARN_MIN, span * WARN_SHARE):
-        return "warn"
-    return "ok"
+    return "warn" if now >= warn_time(start, deadline) else "ok"

@@ -86,7 +86,7 @@ def upgrade():
     sa.Column('holder_department_id', sa.Integer(), nullable=True),
     sa.Column('step_started_at', sa.DateTime(), nullable=False),
     sa.Column('deadline_at', sa.DateTime(), nullable=True),
-    sa.Column('last_urged_at', sa.DateTime(), nullable=True),
+    sa.Column('warn_at', sa.DateTime(), nullable=True),
     sa.Column('extension_until', sa.DateTime(), nullable=True),
     sa.Column('satisfaction', sa.String(length=20), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
@@ -111,6 +111,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cases_created_by_id'), ['created_by_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_current_grid_id'), ['current_grid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_deadline_at'), ['deadline_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_warn_at'), ['warn_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_grid_id'), ['grid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_holder_department_id'), ['holder_department_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_holder_user_id'), ['holder_user_id'], unique=False)
@@ -334,6 +335,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_cases_holder_user_id'))
         batch_op.drop_index(batch_op.f('ix_cases_holder_department_id'))
         batch_op.drop_index(batch_op.f('ix_cases_grid_id'))
+        batch_op.drop_index(batch_op.f('ix_cases_warn_at'))
         batch_op.drop_index(batch_op.f('ix_cases_deadline_at'))
         batch_op.drop_index(batch_op.f('ix_cases_current_grid_id'))
         batch_op.drop_index(batch_op.f('ix_cases_created_by_id'))
