@@ -14,9 +14,9 @@ class Setting(db.Model):
 
     @classmethod
     def get(cls, key, default=None):
-        """Value of a setting, or default."""
-        row = db.session.get(cls, key)
-        return row.value if row else default
+        """Value of a setting, or default (a plain column read: every page asks for two)."""
+        value = db.session.execute(db.select(cls.value).where(cls.key == key)).scalar()
+        return default if value is None else value
 
     @classmethod
     def put(cls, key, value):
