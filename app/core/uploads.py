@@ -14,7 +14,8 @@ from flask import current_app, send_file
 from .forms import ServiceError
 from .timeutil import local_today
 
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO"}
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}  # MPO: what some phones' cameras write
+MAX_PIXELS = 50_000_000
 MAX_PHOTO_BYTES = 12 * 1024 * 1024
 MAX_PHOTOS = 6
 MAX_SIDE = 1600
@@ -37,35 +38,53 @@ def _thumb_name(file_name):
     return file_name[:-4] + "_t.jpg"
 
 
-def check_photos(files, field_label="照片"):
-    """Read and check uploaded files before anything is saved; returns decoded images.
+def open_photo(data, name, formats=ALLOWED_FORMATS, max_bytes=MAX_PHOTO_BYTES):
+    """Decode one uploaded photo, upright (EXIF rotation applied), or raise ServiceError naming the file.
 
-    Raises ServiceError naming the file and what is wrong with it.
+    The one check every area uses (visits, cases, patrols): size, a real image, an
+    accepted format, and a pixel count refused before decoding (decompression bombs).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if len(data) > max_bytes:
+        raise ServiceError(f"照片“{name}”有 {len(data) / 1048576:.1f} MB，超过 {max_bytes // 1048576} MB 上限。", "photos")
+    if not data:
+        raise ServiceError(f"照片“{name}”是空文件。", "photos")
+    try:
+        img = Image.open(io.BytesIO(data))
+        fmt = img.format
+        if fmt not in formats:
+            raise ServiceError(f"照片“{name}”是 {fmt} 格式，只接受 JPG、PNG 或 WebP。", "photos")
+        if img.width * img.height > MAX_PIXELS:
+            raise ServiceError(f"照片“{name}”的尺寸过大（{img.width}×{img.height}）。", "photos")
+        img.load()
+        return ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ServiceError(f"文件“{name}”不是照片或已损坏（只接受 JPG、PNG 或 WebP 图片）。", "photos") from None
+
+
+def encode_jpeg(img, side=MAX_SIDE, quality=82):
+    """A resized JPEG of the image (no EXIF block): (bytes, width, height)."""
+    copy = img.convert("RGB") if img.mode != "RGB" else img.copy()
+    copy.thumbnail((side, side))
+    out = io.BytesIO()
+    copy.save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue(), copy.width, copy.height
+
+
+def check_photos(files, max_photos=MAX_PHOTOS, **limits):
+    """Read and check uploaded files before anything is saved; returns the decoded images.
+
+    The files are rewound, so a caller may read them again.
+    """
     files = [f for f in files if f and getattr(f, "filename", "")]
-    if len(files) > MAX_PHOTOS:
-        raise ServiceError(f"{field_label}最多 {MAX_PHOTOS} 张，您选择了 {len(files)} 张。", "photos")
+    if len(files) > max_photos:
+        raise ServiceError(f"每次最多上传 {max_photos} 张照片，这次选了 {len(files)} 张。", "photos")
     images = []
     for f in files:
-        data = f.read(MAX_PHOTO_BYTES + 1)
-        name = f.filename
-        if len(data) > MAX_PHOTO_BYTES:
-            raise ServiceError(f"{field_label}“{name}”超过 {MAX_PHOTO_BYTES // 1024 // 1024} MB，请压缩后再上传。", "photos")
-        if not data:
-            raise ServiceError(f"{field_label}“{name}”是空文件。", "photos")
-        try:
-            img = Image.open(io.BytesIO(data))
-            if img.format not in ALLOWED_FORMATS:
-                raise ServiceError(f"{field_label}“{name}”的格式（{img.format}）不支持，请上传 JPG 或 PNG 图片。", "photos")
-            if img.width * img.height > 60_000_000:
-                raise ServiceError(f"{field_label}“{name}”的像素过大。", "photos")
-            img.load()
-            img = ImageOps.exif_transpose(img)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ServiceError(f"文件“{name}”不是图片或已损坏，请上传 JPG 或 PNG 照片。", "photos") from None
-        images.append(img)
+        data = f.read()
+        f.seek(0)
+        images.append(open_photo(data, f.filename, **limits))
     return images
 
 
@@ -75,14 +94,10 @@ def store_image(img, area):
     rel = f"{area}/{day:%Y}/{day:%m}/{uuid.uuid4().hex}.jpg"
     target = uploads_root() / rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    rgb = img.convert("RGB")
-    big = rgb.copy()
-    big.thumbnail((MAX_SIDE, MAX_SIDE))
-    big.save(target, "JPEG", quality=82, optimize=True)
-    thumb = rgb.copy()
-    thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    thumb.save(uploads_root() / _thumb_name(rel), "JPEG", quality=75)
-    return StoredPhoto(rel, big.width, big.height, target.stat().st_size)
+    big, width, height = encode_jpeg(img)
+    target.write_bytes(big)
+    (uploads_root() / _thumb_name(rel)).write_bytes(encode_jpeg(img, THUMB_SIDE, quality=75)[0])
+    return StoredPhoto(rel, width, height, len(big))
 
 
 def remove_stored(file_names):
