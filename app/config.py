@@ -36,6 +36,8 @@ class Defaults:
     WTF_CSRF_SSL_STRICT = False
 
     PAGE_SIZE = 50
+    # Lists count at most this many rows past the current page (then "超过 N 条").
+    COUNT_CAP = 10_000
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024
 
     # The public intake (/q/<code>): reports per address and per grid per hour, status look-ups per address.

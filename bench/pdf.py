@@ -51,15 +51,12 @@ def _best(fn, runs=5):
     return min(times), out
 
 
-def _seed_month(first):
-    """A worker with ~60 visits and a log on every working day of the month, one week checked."""
+def _seed_worker():
+    """A worker in a house cluster of 12 households, and a leader of the village."""
     from app.accounts.models import User
     from app.extensions import db
     from app.grids import service as gs
     from app.households import service as hs
-    from app.visits.models import Visit
-    from app.worklogs.models import WeekCheck, WorkLog
-    from app.worklogs.service import is_workday
     from stdnum.cn import ric
 
     gs.ensure_reference_data()
@@ -84,23 +81,34 @@ def _seed_month(first):
         homes.append(hs.create_household(_Admin(), cluster, f"徐旺村{i + 1}号",
                                          hs.ResidentData(name=f"村民{i + 1}", id_number=body + ric.calc_check_digit(body + "0"))))
     db.session.flush()
+    return worker, cluster, homes
+
+
+def _seed_month(worker, cluster, homes, first, entries, per_day):
+    """``entries`` visits (``per_day`` a working day) and a log on every working day of the month, one week checked."""
+    from app.extensions import db
+    from app.visits.models import Visit
+    from app.worklogs.models import WeekCheck, WorkLog
+    from app.worklogs.service import is_workday
+
     d, n = first, 0
     while d.month == first.month:
         if is_workday(d):
-            for k in range(4):
-                if n >= 60:
+            for k in range(per_day):
+                if n >= entries:
                     break
                 h = homes[n % len(homes)]
                 db.session.add(Visit(household_id=h.id, grid_id=cluster.id, user_id=worker.id, method="door",
-                                     visited_at=datetime(d.year, d.month, d.day, 1 + k), visited_on=d,
-                                     learned=NOTES[n % len(NOTES)], idempotency_key=f"b{n}"))
+                                     visited_at=datetime(d.year, d.month, d.day, 1 + k % 10, k // 10 * 5),
+                                     visited_on=d, learned=NOTES[n % len(NOTES)],
+                                     idempotency_key=f"b{first.month}-{n}"))
                 n += 1
             db.session.add(WorkLog(user_id=worker.id, log_date=d, content="整理台账；参加村两委例会；巡查河道和山塘。"))
         d += timedelta(days=1)
     monday = first + timedelta(days=(7 - first.weekday()) % 7)
     db.session.add(WeekCheck(user_id=worker.id, week_start=monday, checker_id=1, comment="记录完整，走访到位。"))
     db.session.commit()
-    return worker, n
+    return n
 
 
 def pdf_figures():
@@ -116,13 +124,21 @@ def pdf_figures():
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/pdf.db", "CHECK_PRINT_STACK": False})
         with app.app_context():
             upgrade()
-        first = date(2026, 10, 1)
+        first, busy = date(2026, 10, 1), date(2026, 11, 1)
         with app.test_request_context():
-            worker, entries = _seed_month(first)
+            worker, cluster, homes = _seed_worker()
+            entries = _seed_month(worker, cluster, homes, first, 60, 4)
+            busy_entries = _seed_month(worker, cluster, homes, busy, 120, 6)
             worklog_s, (_, worklog_pages) = _best(
-                lambda: render_month_pdf(worker, first, today=date(2026, 11, 15), with_pages=True))
+                lambda: render_month_pdf(worker, first, today=date(2026, 12, 15), with_pages=True))
             bare = bare_html(BARE_PARAGRAPHS)
             bare_s, (_, bare_pages) = _best(lambda: pdf.html_to_pdf(bare, with_pages=True))
+            # What one more page costs, without the per-document part (fonts subset and
+            # embedded, stylesheet, margin boxes): a busier month, and a bare document twice as long.
+            busy_s, (_, busy_pages) = _best(
+                lambda: render_month_pdf(worker, busy, today=date(2026, 12, 15), with_pages=True))
+            long_bare = bare_html(BARE_PARAGRAPHS * 2)
+            long_s, (_, long_pages) = _best(lambda: pdf.html_to_pdf(long_bare, with_pages=True))
             db.session.remove()
         with app.app_context():
             db.engine.dispose()
@@ -133,6 +149,11 @@ def pdf_figures():
         "bare_pdf_pages": bare_pages,
         "bare_pdf_10p_s": round(bare_s, 3),
         "worklog_pdf_vs_bare": round((worklog_s / worklog_pages) / (bare_s / bare_pages), 3),
+        "busy_entries": busy_entries,
+        "busy_pages": busy_pages,
+        "long_bare_pages": long_pages,
+        "worklog_page_marginal_vs_bare": round(((busy_s - worklog_s) / (busy_pages - worklog_pages))
+                                               / ((long_s - bare_s) / (long_pages - bare_pages)), 3),
     }
 
 

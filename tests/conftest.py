@@ -97,6 +97,9 @@ def clean_db(app):
         ensure_case_reference_data()
         ensure_patrol_rules()
         db.session.commit()
+        from app.core.models import forget_installation
+
+        forget_installation(app)
 
 
 @pytest.fixture

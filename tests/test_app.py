@@ -215,3 +215,25 @@ def test_grid_public_code_round_trip(app):
             assert grid_intake_url(17) == "https://grid.example.gov.cn/q/" + code
         finally:
             app.config["PUBLIC_BASE_URL"] = None
+
+
+def test_installation_name_is_kept_briefly_and_a_change_is_seen_at_once(app, client, tree, users, monkeypatch):
+    """The name and set-up state are read once per INSTALLATION_TTL; a change through Setting.put
+    shows at once, and a row changed behind the app's back shows once the time has passed."""
+    from app.core import models
+    from app.core.models import Setting
+    from app.extensions import db
+
+    client.login("admin")
+    assert "测试县" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        Setting.put("org_name", "新名县")
+        db.session.commit()
+    assert "新名县" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(db.update(Setting).where(Setting.key == "org_name").values(value="另名县"))
+        db.session.commit()
+    assert "新名县" in client.get("/").get_data(as_text=True)  # another process's change: not yet
+    now = [models.time.monotonic() + models.INSTALLATION_TTL + 1]
+    monkeypatch.setattr(models.time, "monotonic", lambda: now[0])
+    assert "另名县" in client.get("/").get_data(as_text=True)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from app.cases import service as cs

@@ -1,14 +1,12 @@
 """Where the areas meet: a visit's problem and a meeting's decision become cases with one tap,
 and a worker's case steps and patrols fill the day's work log and the monthly PDF."""
-from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.cases.models import Case
 from app.core.timeutil import local_today
 from app.extensions import db
-from app.visits.models import Visit, VisitProblem
+from app.visits.models import VisitProblem
 from tests.pdfcheck import check_pdf
 from tests.test_cases import act, case_id_from
 from tests.test_contacts import households

@@ -261,3 +261,25 @@ def test_phone_flow_add_member_and_change_category(client, tree, users, app):
                                                    "reason": "父母外出务工"}).status_code == 302
     page = client.get(f"/households/{hid}").get_data(as_text=True)
     assert "吴小" in page and "留守儿童户" in page and "父母外出务工" in page and new_id not in page
+
+
+def test_list_total_is_capped_past_the_count_cap(app, client, users, tree):
+    """A long list counts only so far: "超过 N 条" with 下一页 still offered; short lists stay exact."""
+    with app.app_context():
+        for i in range(7):
+            make_household(tree["cluster_a"], f"东庄{i + 10}号", f"户主{i}")
+    app.config.update(COUNT_CAP=4, PAGE_SIZE=2)
+    try:
+        client.login("village_admin")
+        html = client.get("/households/").get_data(as_text=True)
+        assert "第 1 页，超过 4 条" in html and "page=2" in html and "共 7 条" not in html
+        # Counting restarts from each page's start: page 3 counts rows 5–8 and finds the end.
+        html = client.get("/households/?page=3").get_data(as_text=True)
+        assert "第 3 / 4 页，共 7 条" in html and "page=4" in html
+        html = client.get("/households/?page=4").get_data(as_text=True)
+        assert "第 4 / 4 页，共 7 条" in html and "下一页" not in html
+        app.config["COUNT_CAP"] = 10
+        html = client.get("/households/").get_data(as_text=True)
+        assert "第 1 / 4 页，共 7 条" in html
+    finally:
+        app.config.update(COUNT_CAP=10_000, PAGE_SIZE=50)

@@ -61,6 +61,16 @@ def can(user, permission):
     return user.role in PERMISSIONS[permission]
 
 
+# The permissions whose pages sit in the 管理 menu (top bar and phone bottom bar link to it).
+ADMIN_MENU = ("manage_categories", "manage_users", "view_audit", "manage_reference", "manage_case_settings",
+              "manage_calendar")
+
+
+def has_admin_menu(user):
+    """Whether the user has any page in the 管理 menu."""
+    return any(can(user, p) for p in ADMIN_MENU)
+
+
 def require(permission):
     """View decorator: 403 unless the current user has the permission."""
 

@@ -7,6 +7,7 @@ from sqlalchemy import delete, or_, select
 
 from ..core import audit
 from ..core.forms import run_form
+from ..core.pagination import paginate
 from ..core.scope import grid_clause
 from ..core.web import public, render
 from ..extensions import db
@@ -110,7 +111,7 @@ def users():
     if q:
         like = f"%{q}%"
         query = query.where(or_(User.username.ilike(like), User.full_name.ilike(like), User.phone.ilike(like)))
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(query)
     return render("accounts/users.html", "accounts/_user_rows.html", page=page, q=q)
 
 

@@ -1,7 +1,7 @@
 """The audit log (read only) and the grid levels and kinds (admin)."""
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import select
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp
@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 from ..accounts.permissions import require
 from ..core.audit import ACTION_LABELS
 from ..core.models import AuditLog
+from ..core.pagination import paginate
 from ..core.timeutil import LOCAL_TZ
 from ..core.web import render
 from ..extensions import db
@@ -46,7 +47,7 @@ def audit_log():
         q = q.where(AuditLog.at >= start)
     if end:
         q = q.where(AuditLog.at < end + timedelta(days=1))
-    page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(q)
     entities = db.session.scalars(select(AuditLog.entity).distinct().order_by(AuditLog.entity)).all()
     return render("admin/audit.html", "admin/_audit_rows.html", page=page, args=args,
                   actions=ACTION_LABELS, entities=[e for e in entities if e])

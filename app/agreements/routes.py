@@ -2,19 +2,19 @@
 and the public verification page a printed QR code opens."""
 import io
 
-from flask import Blueprint, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit
 from ..core.forms import run_form
+from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import public_url
 from ..core.qr import qr_data_uri
 from ..core.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import public, render
-from ..extensions import db
 from . import service
 from .forms import ActionForm, AgreementForm, DraftForm, ScanForm, SignatureForm
 from .models import PARTIES, SECTIONS, STATUS_NAMES
@@ -39,7 +39,7 @@ def _draft_form():
 def index():
     """Agreements about a grid and its sub-grids, with their state; a form to draft a new one."""
     grid = _chosen_grid()
-    page = db.paginate(service.agreements_query(grid), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(service.agreements_query(grid))
     return render("agreements/index.html", grid=grid, page=page, today=local_today(), statuses=STATUS_NAMES,
                   form=_draft_form(), tops=top_grids(current_user))
 
@@ -55,7 +55,7 @@ def new():
                     "已根据网格现有数据生成责任状草稿，请核对修改后下发。", lambda a: url_for(".edit", agreement_id=a.id))
     if done:
         return done
-    page = db.paginate(service.agreements_query(grid), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(service.agreements_query(grid))
     return render("agreements/index.html", grid=grid, page=page, today=local_today(), statuses=STATUS_NAMES,
                   form=form, tops=top_grids(current_user), status=422)
 

@@ -1,11 +1,12 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and notifications. The workflow itself lives in service.perform."""
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import audit
 from ..core.forms import run_form
+from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.scope import can_see_grid, get_grid_or_404
 from ..core.timeutil import fmt_local, utcnow
@@ -64,7 +65,7 @@ def index():
     grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
     now = utcnow()
     q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
-    page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
     return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows, grids=grid_choices(current_user),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts.models import User, user_grid
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, starts_with, subtree_ids, visible_grid_ids
+from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.validators import InvalidValue, normalize_phone
 from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline

@@ -2,7 +2,7 @@
 working-day calendar that amends the official one."""
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from sqlalchemy import select
 
 from ..accounts.permissions import require

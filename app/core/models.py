@@ -1,4 +1,7 @@
 """Models that belong to no single area: settings and the audit log."""
+import time
+
+from flask import current_app, g
 from sqlalchemy import event
 
 from ..extensions import db
@@ -27,7 +30,40 @@ class Setting(db.Model):
             db.session.add(row)
         else:
             row.value = value
+        forget_installation()
         return row
+
+
+# Every page shows the installation's name and checks that set-up is done. Once set up,
+# both are kept in the process for this many seconds (another worker process picks up
+# a change within that time); before set-up nothing is kept, so the set-up page is exact.
+INSTALLATION_TTL = 30.0
+_NOT_SET_UP = (False, "村网格")
+
+
+def installation():
+    """(set-up done, installation name), read once per request and at most every INSTALLATION_TTL seconds."""
+    if "_installation" in g:
+        return g._installation
+    cache = current_app.extensions.setdefault("vg_installation", {})
+    now = time.monotonic()
+    if cache.get("until", 0.0) > now:
+        value = cache["value"]
+    else:
+        rows = dict(db.session.execute(db.select(Setting.key, Setting.value)
+                                       .where(Setting.key.in_(("setup_done", "org_name")))).all())
+        value = (True, rows.get("org_name") or "村网格") if rows.get("setup_done") == "1" else _NOT_SET_UP
+        if value[0]:
+            cache.update(value=value, until=now + INSTALLATION_TTL)
+    g._installation = value
+    return value
+
+
+def forget_installation(app=None):
+    """Read the set-up state and name afresh next time (after a change, a restore, a test's reset)."""
+    (app or current_app).extensions.pop("vg_installation", None)
+    if app is None:
+        g.pop("_installation", None)
 
 
 class AuditLog(db.Model):

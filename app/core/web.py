@@ -11,7 +11,7 @@ from werkzeug.local import LocalProxy
 from ..extensions import db, login_manager
 from . import audit
 from .db import execute_write
-from .models import Setting
+from .models import installation
 from .timeutil import fmt_local, utcnow
 from .validators import mask_ids_in_text
 
@@ -56,36 +56,33 @@ def render(template, fragment=None, status=200, **ctx):
 
 
 def setup_done():
-    """Whether the first administrator exists (cached once true)."""
-    if g.get("_setup_done") is None:
-        g._setup_done = Setting.get("setup_done") == "1"
-    return g._setup_done
+    """Whether the first administrator exists."""
+    return installation()[0]
 
 
 def org_name():
-    """This installation's name (县 or 乡镇), read once per request."""
-    if g.get("_org_name") is None:
-        g._org_name = Setting.get("org_name", "村网格") if setup_done() else "村网格"
-    return g._org_name
+    """This installation's name (县 or 乡镇)."""
+    return installation()[1]
 
 
 def _load_user(token):
     """Flask-Login loader: the session id is a LoginSession token, checked on the server."""
     from ..accounts.models import LoginSession, User
 
-    row = db.session.scalar(select(LoginSession).where(LoginSession.token == token))
-    if row is None:
+    # The session row and its user in one query (every request of a logged-in user runs it).
+    found = db.session.execute(select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+                               .where(LoginSession.token == token)).first()
+    if found is None:
         return None
+    row, user = found
     now = utcnow()
     idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
     if not row.remember and now - row.last_seen_at > idle:
         execute_write(delete(LoginSession).where(LoginSession.id == row.id))
-        user = db.session.get(User, row.user_id)
-        audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username if user else ""))
+        audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username))
         g.session_expired = True
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or user.is_disabled:
+    if user.is_disabled:
         return None
     if now - row.last_seen_at > TOUCH_EVERY:
         execute_write(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
@@ -186,11 +183,12 @@ def init_app(app):
 
     @app.context_processor
     def _globals():
-        from ..accounts.permissions import can
+        from ..accounts.permissions import can, has_admin_menu
 
         return {
             # Read when a template shows it (the layout), not for every fragment.
             "org_name": LocalProxy(org_name),
             "can": lambda perm: can(current_user, perm),
+            "admin_menu": lambda: has_admin_menu(current_user),
             "htmx_js": "js/htmx-2.0.11.min.js",
         }

@@ -1,10 +1,11 @@
 """联系户 screens: the worker's own households, assigning a household's worker, the leader's view per grid."""
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 from wtforms import SelectField, SelectMultipleField
 
 from ..accounts.permissions import can, require
 from ..core.forms import Form, ServiceError, run_form
+from ..core.pagination import paginate
 from ..core.scope import get_grid_or_404
 from ..core.web import render
 from ..extensions import db
@@ -91,8 +92,7 @@ def _grid_view(grid, form):
     loads = contacts.workers_of(grid)
     choices = contacts.bulk_candidates(grid, loads)
     form.user_id.choices = [(0, "请选择")] + [(u.id, _label(u)) for u in choices]
-    page = db.paginate(contacts.unlinked_query(current_user, grid), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False)
+    page = paginate(contacts.unlinked_query(current_user, grid))
     checked = set(form.household_ids.data or ())
     return render("contacts/grid.html", grid=grid, loads=loads, page=page, form=form, checked=checked,
                   rule=contacts.LINK_RULE, link_min=contacts.LINK_MIN, link_max=contacts.LINK_MAX)

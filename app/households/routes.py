@@ -1,7 +1,7 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
 import time
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 from ..accounts.permissions import require
 from ..core import audit
 from ..core.forms import ServiceError, run_form
+from ..core.pagination import paginate
 from ..core.scope import get_grid_or_404, grid_clause, subtree_ids
 from ..core.web import render
 from ..extensions import db
@@ -82,7 +83,7 @@ def index():
         ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:
         q = ledger_query(current_user, f).options(joinedload(Household.head), joinedload(Household.grid))
-        ctx["page"] = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        ctx["page"] = paginate(q)
         ctx["sizes"] = service.member_counts([h.id for h in ctx["page"].items])
     return render("households/index.html", "households/_results.html", **ctx)
 

@@ -37,7 +37,7 @@ def me():
 
 @bp.route("/manage")
 def manage():
-    """The administration menu for phones (on a PC the same links are in the top bar)."""
+    """Every link, the administration ones included (the top bar and the phone's bottom bar link here)."""
     return render("main/manage.html")
 
 

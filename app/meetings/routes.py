@@ -1,10 +1,11 @@
 """Meeting screens: a grid's meetings and what is due, planning, minutes, decisions and follow-ups, PDFs."""
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import can, require
 from ..core.forms import ServiceError, run_form, show_error
+from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
@@ -26,7 +27,7 @@ def _chosen_grid():
 def index():
     """A grid's meeting history, the due meetings not held, open follow-ups and problems reported up to it."""
     grid = _chosen_grid()
-    page = db.paginate(service.meetings_query(grid), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(service.meetings_query(grid))
     today = local_today()
     return render("meetings/index.html", grid=grid, page=page, gaps=service.missing_meetings(grid, today),
                   follow_ups=service.open_follow_ups(grid), escalations=service.escalations_to(grid), today=today,

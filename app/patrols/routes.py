@@ -1,10 +1,11 @@
 """Patrol and hazard screens: record a patrol on the phone, due patrols, hazards and their steps."""
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import require
 from ..core.forms import run_form
+from ..core.pagination import paginate
 from ..core.scope import can_see_grid, get_grid_or_404, grid_clause
 from ..core.timeutil import utcnow
 from ..core.web import render
@@ -24,8 +25,7 @@ def index():
     """Recent patrols in the user's grids."""
     grid_id = request.args.get("grid_id", type=int)
     grid = get_grid_or_404(current_user, grid_id) if grid_id else None
-    page = db.paginate(service.recent_patrols(current_user, grid), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False)
+    page = paginate(service.recent_patrols(current_user, grid))
     return render("patrols/index.html", page=page, grid=grid, grids=grid_choices(current_user))
 
 
@@ -90,8 +90,7 @@ def hazards():
     grid = get_grid_or_404(current_user, grid_id) if grid_id else None
     state = request.args.get("state") if request.args.get("state") in (*service.HAZARD_STATES, "all") else "open"
     overdue = request.args.get("overdue") == "1"
-    page = db.paginate(service.hazards(current_user, grid, state, overdue), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False)
+    page = paginate(service.hazards(current_user, grid, state, overdue))
     return render("patrols/hazards.html", page=page, grid=grid, state=state, overdue=overdue, now=utcnow(),
                   grids=grid_choices(current_user), states=service.HAZARD_STATES, severities=SEVERITIES)
 

@@ -1,9 +1,10 @@
 """Unit screens: the scoped list with filters, a unit's page, create/edit, close, key supervision per grid."""
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core.forms import run_form
+from ..core.pagination import paginate
 from ..core.scope import can_see_grid, get_grid_or_404
 from ..core.web import render
 from ..extensions import db
@@ -39,7 +40,7 @@ def index():
     f = _filters()
     grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
     q = service.search_units(current_user, grid, f["kind"], f["risk_grade"], f["key"], f["q"], f["status"])
-    page = db.paginate(q, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(q)
     return render("units/index.html", "units/_results.html", f=f, page=page, grids=service.grid_choices(current_user),
                   kinds=UNIT_KINDS, grades=RISK_GRADES, statuses=service.UNIT_STATUS)
 

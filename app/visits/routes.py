@@ -1,17 +1,17 @@
 """Visit screens: record a visit, the due list, coverage for leaders, rules, PDFs."""
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
 from ..core import pdf, uploads
 from ..core.forms import ServiceError, show_error
-from ..core.scope import can_see_grid, get_grid_or_404, top_grids
+from ..core.pagination import paginate
+from ..core.scope import get_grid_or_404, top_grids
 from ..core.timeutil import LOCAL_TZ, local_today
 from ..core.web import render
 from ..extensions import db
@@ -43,7 +43,7 @@ def index():
     q = service.visits_query(current_user).options(joinedload(Visit.household), joinedload(Visit.user))
     if mine:
         q = q.where(Visit.user_id == current_user.id)
-    page = db.paginate(q.order_by(Visit.visited_at.desc(), Visit.id.desc()), per_page=30, error_out=False)
+    page = paginate(q.order_by(Visit.visited_at.desc(), Visit.id.desc()), per_page=30)
     return render("visits/index.html", page=page, mine=mine)
 
 
@@ -181,7 +181,7 @@ def coverage():
     workers = service.worker_coverage(grid, start, end)
     for row in grids:
         row.url = url_for("visits.coverage", grid_id=row.grid.id, period=period) if row.grid.id != grid.id else ""
-    page = db.paginate(service.unvisited_query(current_user, grid, start, end), per_page=50, error_out=False)
+    page = paginate(service.unvisited_query(current_user, grid, start, end), per_page=50)
     return render("visits/coverage.html", grid=grid, period=period, start=start, end=end, grids=grids, workers=workers,
                   grid_chart=bar_chart(grids, "各网格走访覆盖率"), worker_chart=bar_chart(workers, "各网格员联系户走访覆盖率"),
                   page=page, label=service.period_label(period, today), periods=PERIODS, roots=roots)

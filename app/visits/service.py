@@ -3,7 +3,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import uploads
@@ -13,7 +13,7 @@ from ..core.timeutil import LOCAL_TZ, local_today, to_local
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
-from .models import DEFAULT_RULES, IN_PERSON, METHODS, PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
+from .models import DEFAULT_RULES, METHODS, PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
 
 # Account roles counted as cadres (驻村干部) for the yearly rule; holders of the
 # 联系领导 post count too, whatever their account role.

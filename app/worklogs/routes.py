@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import pdf
-from ..core.forms import ServiceError, run_form, show_error
+from ..core.forms import ServiceError, run_form
 from ..core.scope import get_grid_or_404, top_grids
 from ..core.timeutil import local_today
 from ..core.web import render

@@ -1,6 +1,5 @@
 """Every main screen as an administrator: phone layout (no sideways scrolling, bottom bar),
 PC layout (top navigation, no bottom bar), and axe on each."""
-import re
 
 from playwright.sync_api import expect
 

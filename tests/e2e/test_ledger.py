@@ -222,7 +222,8 @@ def test_desktop_flow_village_admin_with_reveal(ui, make_ui, demo_server, ledger
     admin = make_ui(demo_server.url)
     apage = admin.page
     admin.login("admin", demo_server.accounts["admin"])
-    apage.locator("nav.mainnav").get_by_role("link", name="审计日志").click()
+    apage.locator("nav.mainnav").get_by_role("link", name="管理").click()
+    apage.get_by_role("navigation", name="管理功能").get_by_role("link", name="审计日志").click()
     expect(apage.get_by_role("heading", level=1)).to_have_text("审计日志")
     _mark_page(apage)
     apage.locator("#f-action").select_option(label="查看完整信息")
