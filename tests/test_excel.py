@@ -599,3 +599,26 @@ def test_exported_file_converts_with_libreoffice(app, client, ledger, tmp_path):
     assert set(by_name) == set(ledger)
     for name, number in ledger.items():
         assert by_name[name][4] == number[:6] + "********" + number[-4:]
+
+
+def test_web_preview_can_be_dropped(app, client, make_client, make_user, tree, users):
+    """放弃此文件 deletes the upload at once (only the uploader may), imports nothing and is audited."""
+    client.login("village_admin")
+    token = _upload(client, roster(*clean_roster())).headers["Location"].rsplit("/", 1)[1]
+    folder = Path(app.instance_path) / "imports"
+    assert "放弃此文件" in client.get(f"/households/import/{token}").get_data(as_text=True)
+    make_user("va3", "village_admin", [tree["village_a"]])
+    other = make_client()
+    other.login("va3")
+    other.get("/")
+    assert other.post(f"/households/import/{token}/cancel").status_code == 404
+    assert client.raw.get(f"/households/import/{token}/cancel").status_code == 405  # no change on GET
+    resp = client.post(f"/households/import/{token}/cancel")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/households/import")
+    assert "已放弃导入“名册.xlsx”" in client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert not (folder / f"{token}.xlsx").exists() and not (folder / f"{token}.json").exists()
+    assert client.get(f"/households/import/{token}").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Household.id))) == 0
+        row = db.session.scalar(select(AuditLog).where(AuditLog.action == "import_cancel"))
+        assert row.actor_name == "village_admin" and "名册.xlsx" in row.summary

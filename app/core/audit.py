@@ -32,6 +32,7 @@ ACTION_LABELS = {
     "reveal": "查看完整信息",
     "export": "导出",
     "import": "导入",
+    "import_cancel": "放弃导入",
     "setup": "初始化",
     "backup": "备份",
     "restore": "恢复",

@@ -179,6 +179,18 @@ def import_confirm(token):
     return redirect(url_for("households.index"))
 
 
+@bp.route("/households/import/<token>/cancel", methods=["POST"])
+@require("import_ledger")
+def import_cancel(token):
+    """Drop a previewed roster without importing it: the uploaded file is deleted at once."""
+    _, meta = _pending(token)
+    _discard(token)
+    audit.record("import_cancel", "household", None, f"放弃导入名册“{meta['filename']}”，上传的文件已删除")
+    db.session.commit()
+    flash(f"已放弃导入“{meta['filename']}”，上传的文件已删除，台账没有任何改动。", "success")
+    return redirect(url_for(".import_upload"))
+
+
 # --- export ---------------------------------------------------------------------
 
 def _export_scope_name(f):
