@@ -79,6 +79,15 @@ def test_due_patrols_by_level_and_risk_grade(app, make_client, tree, users):
         db.session.commit()
     page = c.get("/patrols/due").get_data(as_text=True)
     assert "东庄一组" in page and unit.name not in page
+    # A long list comes in pages (a county sees every overdue cluster of its villages).
+    app.config["PAGE_SIZE"] = 1
+    try:
+        first, second = (c.get(f"/patrols/due?page={n}").get_data(as_text=True) for n in (1, 2))
+        assert "第 1 / 2 页，共 2 条" in first and "第 2 / 2 页，共 2 条" in second
+        assert ("东庄一组" in first) != ("东庄一组" in second) and ("东庄自然村" in first) != ("东庄自然村" in second)
+        assert "第 2 / 2 页" in c.get("/patrols/due?page=9").get_data(as_text=True)  # past the end: the last page
+    finally:
+        app.config["PAGE_SIZE"] = 50
 
 
 def test_hazard_from_supervision_to_closing(app, make_client, tree, users):

@@ -7,7 +7,7 @@ the current page; past that the page says "超过 N 条" and still offers the ne
 Exact totals per grid are on the grid pages.
 """
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy.orm import lazyload
 
 from ..extensions import db
@@ -29,3 +29,24 @@ def paginate(select, per_page=None):
     page.total_capped = total > limit
     page.counted = min(total, limit)
     return page
+
+
+class RowsPage:
+    """One page of a list already worked out in Python (the same attributes the pager reads)."""
+
+    def __init__(self, rows, page, per_page):
+        self.per_page = per_page
+        self.total = self.counted = len(rows)
+        self.total_capped = False
+        self.pages = -(-self.total // per_page)
+        self.page = min(max(page, 1), max(self.pages, 1))
+        start = (self.page - 1) * per_page
+        self.items = rows[start:start + per_page]
+        self.has_prev, self.has_next = self.page > 1, self.page < self.pages
+        self.prev_num = self.page - 1 if self.has_prev else None
+        self.next_num = self.page + 1 if self.has_next else None
+
+
+def paginate_rows(rows, per_page=None):
+    """The request's page (``?page=``) of a computed list."""
+    return RowsPage(rows, request.args.get("page", 1, type=int) or 1, per_page or current_app.config["PAGE_SIZE"])

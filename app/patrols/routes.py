@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from ..accounts.permissions import require
 from ..core.forms import run_form
-from ..core.pagination import paginate
+from ..core.pagination import paginate, paginate_rows
 from ..core.scope import can_see_grid, get_grid_or_404, grid_clause
 from ..core.timeutil import utcnow
 from ..core.web import render
@@ -32,7 +32,7 @@ def index():
 @bp.route("/patrols/due")
 def due():
     """Grids and units whose patrol is overdue by their frequency rule."""
-    return render("patrols/due.html", rows=service.due_patrols(current_user),
+    return render("patrols/due.html", page=paginate_rows(service.due_patrols(current_user)),
                   rules=db.session.scalars(select(PatrolRule).order_by(PatrolRule.id)).all())
 
 
