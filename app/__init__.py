@@ -82,5 +82,5 @@ def create_app(config=None):
     from .core import printing
 
     if app.config.get("CHECK_PRINT_STACK"):
-        printing.warn_if_print_stack_missing(app.logger)
+        printing.warn_if_print_stack_missing(app.logger, Path(app.instance_path) / "fonts")
     return app

@@ -31,11 +31,12 @@ NOTES = [
 
 def bare_html(paragraphs):
     """Plain paragraphs with a bold heading every 17 (about one a page): the same two faces
-    (regular and bold) as the work log, so both embed the same fonts."""
+    (regular and bold) of the same fonts as the work log (the print font, then the system's
+    Noto Sans CJK SC), so both embed the same fonts."""
     body = "".join((f"<h2>第{i // 17 + 1}节</h2>" if i % 17 == 0 else "") + f"<p>{i + 1}. {BARE_PARAGRAPH}</p>"
                    for i in range(paragraphs))
     return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>'
-            '@page { size: A4; margin: 20mm } html { font-family: "Noto Sans CJK SC", sans-serif; font-size: 10.5pt; }'
+            '@page { size: A4; margin: 20mm } html { font-family: "VillageGrid Print", "Noto Sans CJK SC", sans-serif; font-size: 10.5pt; }'
             f'</style></head><body>{body}</body></html>')
 
 
@@ -132,13 +133,13 @@ def pdf_figures():
             worklog_s, (_, worklog_pages) = _best(
                 lambda: render_month_pdf(worker, first, today=date(2026, 12, 15), with_pages=True))
             bare = bare_html(BARE_PARAGRAPHS)
-            bare_s, (_, bare_pages) = _best(lambda: pdf.html_to_pdf(bare, with_pages=True))
+            bare_s, (_, bare_pages) = _best(lambda: pdf.html_to_pdf(bare, with_pages=True, plain=True))
             # What one more page costs, without the per-document part (fonts subset and
             # embedded, stylesheet, margin boxes): a busier month, and a bare document twice as long.
             busy_s, (_, busy_pages) = _best(
                 lambda: render_month_pdf(worker, busy, today=date(2026, 12, 15), with_pages=True))
             long_bare = bare_html(BARE_PARAGRAPHS * 2)
-            long_s, (_, long_pages) = _best(lambda: pdf.html_to_pdf(long_bare, with_pages=True))
+            long_s, (_, long_pages) = _best(lambda: pdf.html_to_pdf(long_bare, with_pages=True, plain=True))
             db.session.remove()
         with app.app_context():
             db.engine.dispose()

@@ -63,3 +63,68 @@ def test_download_name_is_safe():
             assert disp.startswith("attachment;")
             assert "/" not in disp.split("filename*=")[1].replace("%2F", "")
             assert resp.mimetype == "application/pdf"
+
+
+def _fonts_in(pdf: bytes):
+    import subprocess
+
+    return subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+
+
+def test_print_font_is_built_once_and_embedded(app, tree, tmp_path):
+    from app.core import printfont
+
+    pdf = _render(app, n=3, extra="<p><b>网格员：</b>张三，联系电话 13500000000。</p>")
+    folder = pdfmod.Path(app.instance_path) / "fonts"
+    built = sorted(p.name for p in folder.glob("villagegrid-print-*.otf"))
+    assert [n.split("-")[2] for n in built] == ["bold", "regular"]
+    fonts = _fonts_in(pdf)
+    assert "VillageGrid-Print-Bold" in fonts and "VillageGrid-Print" in fonts
+    assert "Noto-Sans-CJK-SC" not in fonts  # every character came from the print font
+    check_pdf(pdf, tmp_path, must_contain=["网格员：张三", "第2条"])
+    # the cut font is far smaller than the system font it comes from
+    source, _ = printfont._source("Regular")
+    assert (folder / built[1]).stat().st_size < pdfmod.Path(source).stat().st_size / 3
+    # a second document reuses the files: nothing is rebuilt
+    stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*.otf")}
+    printfont.forget()
+    _render(app, n=1)
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*.otf")} == stamps
+
+
+def test_rare_characters_fall_back_to_the_system_font(app, tree, tmp_path):
+    # 堃 and 玥 are not in GB 2312: they come from Noto Sans CJK SC, the rest from the print font
+    pdf = _render(app, n=1, extra="<p>户主：王堃，女儿王玥。</p>")
+    check_pdf(pdf, tmp_path, must_contain=["户主：王堃，女儿王玥。"])
+    fonts = _fonts_in(pdf)
+    assert "VillageGrid-Print" in fonts and "Noto-Sans-CJK-SC" in fonts
+
+
+def test_without_the_print_font_documents_use_the_system_font(app, tree, tmp_path, monkeypatch):
+    from app.core import printfont
+
+    monkeypatch.setattr(printfont, "_source", lambda style: None)
+    monkeypatch.setattr(pdfmod, "_SHEETS", {})
+    monkeypatch.setattr(pdfmod, "_FONT_CONFIG", None)  # a process that never loaded the print font
+    printfont.forget()
+    try:
+        pdf = _render(app, n=2)
+        check_pdf(pdf, tmp_path, must_contain=["第1条"])
+        fonts = _fonts_in(pdf)
+        assert "Noto-Sans-CJK-SC" in fonts and "VillageGrid" not in fonts
+    finally:
+        printfont.forget()
+
+
+def test_fetcher_serves_only_the_built_print_fonts(app):
+    from app.core import printfont
+
+    with app.test_request_context():
+        names = printfont.fonts(pdfmod.font_folder())
+        ok = pdfmod.static_only_fetcher(pdfmod.PRINT_ORIGIN + pdfmod.FONT_PATH + names["regular"])
+        assert ok["string"][:4] == b"OTTO"
+        (pdfmod.font_folder() / "villagegrid-print-regular-000000000000.otf").write_bytes(b"OTTO")
+        for bad in ("villagegrid-print-regular-000000000000.otf", "../secret_key", "%2e%2e/secret_key",
+                    "villagegrid.db", names["regular"] + "/../../secret_key"):
+            with pytest.raises(pdfmod.FetchRefused):
+                pdfmod.static_only_fetcher(pdfmod.PRINT_ORIGIN + pdfmod.FONT_PATH + bad)

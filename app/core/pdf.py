@@ -6,6 +6,9 @@ village and the period, 第 N 页 / 共 M 页 in the footer. The url_fetcher let
 WeasyPrint read only the app's own static files and inline ``data:`` images;
 anything else (a resident's photo URL typed into a note, a remote stylesheet)
 is refused, so a document can never make the server fetch from the network.
+The print font (``printfont``: Noto Sans CJK SC cut to the characters Chinese
+documents use, kept in ``instance/fonts``) is added to every document; the
+fetcher serves those files too, and nothing else from the instance folder.
 """
 import mimetypes
 import re
@@ -14,10 +17,14 @@ from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, make_response, render_template
 
+from . import printfont
+
 # A fixed, unroutable origin: relative URLs in print templates resolve against it,
 # and the fetcher maps /static/... under it to files. Nothing else resolves.
 PRINT_ORIGIN = "http://print.villagegrid.invalid"
+FONT_PATH = "/print-fonts/"
 _FONT_CONFIG = None
+_SHEETS = {}  # (kind, path) -> (stamp, parsed stylesheet), per process
 
 
 class FetchRefused(ValueError):
@@ -42,6 +49,8 @@ def static_only_fetcher(url, timeout=10, ssl_context=None):
         return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
+    if origin == PRINT_ORIGIN and parts.path.startswith(FONT_PATH):
+        return _print_font_file(parts.path[len(FONT_PATH):], url)
     if origin != PRINT_ORIGIN or not parts.path.startswith("/static/"):
         raise FetchRefused(f"打印模板不允许读取外部地址：{url}")
     root = Path(current_app.static_folder).resolve()
@@ -52,20 +61,65 @@ def static_only_fetcher(url, timeout=10, ssl_context=None):
     return {"string": target.read_bytes(), "mime_type": mime or "application/octet-stream", "redirected_url": url}
 
 
+def font_folder():
+    return Path(current_app.instance_path) / "fonts"
+
+
+def _print_font_file(name, url):
+    """One of the built print font files, by its exact name; nothing else in the instance folder."""
+    if not printfont.FILE_NAME.match(name) or name not in printfont.fonts(font_folder()).values():
+        raise FetchRefused(f"打印字体文件不存在：{name}")
+    return {"string": (font_folder() / name).read_bytes(), "mime_type": "font/otf", "redirected_url": url}
+
+
+def _cached_sheet(key, stamp, make):
+    """A parsed stylesheet kept per process until ``stamp`` changes (parsing costs more than
+    laying out a short document; the @font-face rules also load their files only once)."""
+    cached = _SHEETS.get(key)
+    if cached is None or cached[0] != stamp:
+        cached = _SHEETS[key] = (stamp, make())
+    return cached[1]
+
+
+def _font_sheet():
+    """The print font's @font-face rules, or None when the print font could not be made."""
+    from weasyprint import CSS
+
+    folder = str(font_folder())
+
+    def make():
+        css = printfont.font_face_css(folder, PRINT_ORIGIN + FONT_PATH)
+        return CSS(string=css, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher,
+                   font_config=_font_config()) if css else None
+    return _cached_sheet(("fonts", folder), None, make)
+
+
+def _print_sheet():
+    """static/css/print.css, parsed again only when the file changes."""
+    from weasyprint import CSS
+
+    path = Path(current_app.static_folder) / "css" / "print.css"
+    return _cached_sheet(("print", str(path)), path.stat().st_mtime_ns, lambda: CSS(
+        string=path.read_text(encoding="utf-8"), base_url=PRINT_ORIGIN + "/static/css/print.css",
+        url_fetcher=static_only_fetcher, font_config=_font_config()))
+
+
 def render_html(template, **ctx):
     """The HTML of a print template (autoescaped like every other template)."""
     return render_template(template, **ctx)
 
 
-def html_to_pdf(html, with_pages=False):
-    """PDF bytes for an HTML string, with the restricted fetcher and the shared fonts.
+def html_to_pdf(html, with_pages=False, *, plain=False):
+    """PDF bytes for an HTML string, with the restricted fetcher, the shared fonts and print.css.
 
-    With ``with_pages`` the result is ``(bytes, page count)``.
+    With ``with_pages`` the result is ``(bytes, page count)``. ``plain`` leaves out print.css
+    (the print font is still there).
     """
     from weasyprint import HTML
 
     source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
-    document = source.render(font_config=_font_config())
+    sheets = [sheet for sheet in (_font_sheet(), None if plain else _print_sheet()) if sheet is not None]
+    document = source.render(font_config=_font_config(), stylesheets=sheets)
     data = document.write_pdf()
     return (data, len(document.pages)) if with_pages else data
 

@@ -27,7 +27,13 @@ def print_stack_problems():
     return problems
 
 
-def warn_if_print_stack_missing(logger):
-    """Log a clear warning at start-up for each missing piece."""
-    for problem in print_stack_problems():
+def warn_if_print_stack_missing(logger, font_folder=None):
+    """Log a clear warning at start-up for each missing piece; with ``font_folder``, also make the
+    print font there now (it logs why when it cannot), so the first document is not the one to wait."""
+    problems = print_stack_problems()
+    for problem in problems:
         logger.warning("打印环境检查：%s", problem)
+    if font_folder is not None and not problems:
+        from . import printfont
+
+        printfont.fonts(font_folder)
