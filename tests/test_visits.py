@@ -381,3 +381,92 @@ def test_due_page_with_the_clock_frozen_at_the_month_edge(app, client, tree, use
     overdue = html.split("已逾期（")[1].split("</section>")[0]
     assert "东庄1号" in overdue and "已逾期 1 天" in overdue and MONTHLY in overdue
     assert "东庄1号" in client.get("/").get_data(as_text=True).split("已逾期（")[1]
+
+
+# --- corrections -------------------------------------------------------------
+
+def test_the_visitor_corrects_a_visit_until_the_week_is_checked(app, client, make_client, tree, users):
+    from app.core.models import AuditLog
+    from app.worklogs import service as ws
+
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    saved = post_visit(client, hid, visit_form(client, hid))
+    url = saved.headers["Location"]
+    vid = int(url.rstrip("/").rsplit("/", 1)[1])
+    page = client.get(url).get_data(as_text=True)
+    assert f"/visits/{vid}/edit" in page
+    # one problem becomes a case: it stays as it is, the others can be changed
+    client.post(f"/visits/problems/{_problem_id(app, vid, '屋顶漏雨')}/case")
+    form = client.get(f"/visits/{vid}/edit").get_data(as_text=True)
+    assert "已转为事件的问题" in form and "屋顶漏雨" in form
+    assert re.search(r"<textarea[^>]*name=\"problems\"[^>]*>\s*路灯不亮</textarea>", form)
+    when = (now_local() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    done = client.post(f"/visits/{vid}/edit", {"method": "phone", "visited_at": when, "companions": "村主任 王某",
+                                                "learned": "电话了解：老人身体尚可。", "problems": "门前路灯不亮\n水管漏水"})
+    assert done.status_code == 302
+    shown = client.get(url).get_data(as_text=True)
+    assert "修改过" in shown and "电话了解：老人身体尚可。" in shown and "村主任 王某" in shown
+    with app.app_context():
+        v = db.session.get(Visit, vid)
+        assert v.method == "phone" and v.visited_on == (now_local() - timedelta(hours=2)).date()
+        assert sorted(p.description for p in v.problems) == ["屋顶漏雨", "水管漏水", "门前路灯不亮"]
+        assert [p.description for p in v.problems if p.case_id] == ["屋顶漏雨"]
+        changes = db.session.scalars(select(AuditLog).where(AuditLog.entity == "visit", AuditLog.action == "update")).all()
+        assert any("method: door → phone" in a.summary for a in changes)
+        assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.entity == "visit_problem",
+                                                                        AuditLog.action == "delete")) == 1
+    # a refused correction changes nothing and keeps what was typed
+    bad = client.post(f"/visits/{vid}/edit", {"method": "door", "visited_at": (now_local() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+                                               "learned": "改成上门", "problems": ""})
+    assert bad.status_code == 200
+    text = bad.get_data(as_text=True)
+    assert "走访时间不能晚于现在" in text and "改成上门" in text
+    with app.app_context():
+        assert db.session.get(Visit, vid).method == "phone"
+    # nobody else may correct it, not even a leader who sees it
+    leader = make_client()
+    leader.login("leader")
+    assert "修改</a>" not in leader.get(url).get_data(as_text=True)
+    assert leader.post(f"/visits/{vid}/edit", {"method": "door", "visited_at": when, "learned": "x"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Visit, vid).learned == "电话了解：老人身体尚可。"
+    # once the week is checked the record stays as checked
+    with app.app_context():
+        v = db.session.get(Visit, vid)
+        ws.check_week(db.session.get(User, users["leader"]), db.session.get(User, users["worker"]),
+                      vs.week_bounds(v.visited_on)[0], "已查")
+        db.session.commit()
+    locked = client.get(url).get_data(as_text=True)
+    assert f"/visits/{vid}/edit" not in locked and "不能再修改" in locked
+    refused = client.post(f"/visits/{vid}/edit", {"method": "door", "visited_at": when, "learned": "再改"})
+    assert refused.status_code == 302
+    with app.app_context():
+        assert db.session.get(Visit, vid).learned == "电话了解：老人身体尚可。"
+
+
+def test_a_correction_cannot_move_a_visit_into_a_checked_week(ctx, tree, users):
+    from app.core.forms import ServiceError
+    from app.worklogs import service as ws
+
+    (hid,) = households(tree["cluster_a"], 1)
+    worker = db.session.get(User, users["worker"])
+    now = now_local()
+    last_week = now - timedelta(days=7)
+    visit, _ = vs.record_visit(worker, db.session.get(Household, hid), method="door", visited_at_local=now,
+                               learned="上门了解情况", key="move")
+    ws.check_week(db.session.get(User, users["leader"]), worker, vs.week_bounds(last_week.date())[0], "")
+    db.session.commit()
+    with pytest.raises(ServiceError, match="不能再修改"):
+        vs.update_visit(worker, visit, method="door", visited_at_local=last_week, learned="上门了解情况")
+    db.session.rollback()
+    assert db.session.get(Visit, visit.id).visited_on == now.date()
+
+
+def _problem_id(app, vid, text):
+    from app.visits.models import VisitProblem
+
+    with app.app_context():
+        return db.session.scalar(select(VisitProblem.id).where(VisitProblem.visit_id == vid,
+                                                               VisitProblem.description == text))

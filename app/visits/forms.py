@@ -7,8 +7,9 @@ from ..households.forms import CheckboxList
 from .models import METHODS, PERIODS, TARGETS, VISITORS
 
 
-class VisitForm(Form):
-    household_id = SelectField("走访对象", coerce=int, validate_choice=False)
+class VisitEditForm(Form):
+    """Correcting a saved visit: everything but the household and the photos."""
+
     method = RadioField("走访方式", choices=list(METHODS.items()), default="door",
                         validators=[InputRequired("请选择走访方式。")])
     visited_at = DateTimeLocalField("走访时间", format="%Y-%m-%dT%H:%M",
@@ -16,6 +17,10 @@ class VisitForm(Form):
     companions = StringField("同行人员", validators=[Length(max=200)], description="可不填，如：村主任 王某")
     learned = TextAreaField("了解到的情况", validators=[Length(max=4000)])
     problems = TextAreaField("发现的问题", validators=[Length(max=4000)], description="每行一个问题；可以以后转为事件办理。")
+
+
+class VisitForm(VisitEditForm):
+    household_id = SelectField("走访对象", coerce=int, validate_choice=False)
     photos = MultipleFileField("现场照片", description="可选，最多 6 张，每张不超过 12 MB（JPG、PNG）。")
     key = HiddenField()
 

@@ -28,7 +28,7 @@ class Visit(db.Model):
 
     __tablename__ = "visit"
     __audit__ = True
-    __audit_exclude__ = ("created_at", "idempotency_key")
+    __audit_exclude__ = ("created_at", "updated_at", "idempotency_key")
     id = db.Column(db.Integer, primary_key=True)
     household_id = db.Column(db.Integer, db.ForeignKey("household.id"), nullable=False)
     # The household's grid when visited: scoping and coverage read it without a join.
@@ -43,6 +43,8 @@ class Visit(db.Model):
     learned = db.Column(db.Text, nullable=False, default="")
     idempotency_key = db.Column(db.String(64), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Set when the author corrected the visit (allowed until the week is checked).
+    updated_at = db.Column(db.DateTime)
 
     household = db.relationship("Household")
     user = db.relationship("User")

@@ -9,10 +9,10 @@ from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
 from ..core import pdf, uploads
-from ..core.forms import ServiceError, show_error
+from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
 from ..core.scope import get_grid_or_404, top_grids
-from ..core.timeutil import LOCAL_TZ, local_today
+from ..core.timeutil import LOCAL_TZ, local_today, to_local
 from ..core.web import render
 from ..extensions import db
 from ..grids.service import village_name
@@ -20,7 +20,7 @@ from ..households import service as ledger
 from ..households.contacts import my_households_query
 from . import service
 from .charts import bar_chart
-from .forms import RuleForm, VisitForm
+from .forms import RuleForm, VisitEditForm, VisitForm
 from .models import PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
 
 bp = Blueprint("visits", __name__)
@@ -118,7 +118,34 @@ def _saved(visit, created):
 def show(visit_id):
     """One visit with its problems and photos."""
     visit = service.get_visit_or_404(current_user, visit_id)
-    return render("visits/show.html", v=visit)
+    refusal = service.edit_refusal(current_user, visit) if visit.user_id == current_user.id else None
+    return render("visits/show.html", v=visit, editable=visit.user_id == current_user.id and not refusal
+                  and can(current_user, "record_visits"), edit_refusal=refusal)
+
+
+@bp.route("/visits/<int:visit_id>/edit", methods=["GET", "POST"])
+@require("record_visits")
+def edit(visit_id):
+    """The visitor corrects a visit until the week is checked (problems already cases stay)."""
+    visit = service.get_visit_or_404(current_user, visit_id)
+    refusal = service.edit_refusal(current_user, visit)
+    if refusal:
+        flash(refusal, "error")
+        return redirect(url_for("visits.show", visit_id=visit.id))
+    form = VisitEditForm(obj=visit)
+    if request.method == "GET":
+        form.visited_at.data = to_local(visit.visited_at).replace(tzinfo=None)
+        form.problems.data = "\n".join(p.description for p in visit.problems if not p.case_id)
+    done = run_form(form, lambda: service.update_visit(
+        current_user, visit, method=form.method.data, visited_at_local=form.visited_at.data,
+        companions=form.companions.data, learned=form.learned.data,
+        problems=(form.problems.data or "").splitlines()),
+        "走访记录已修改。", url_for("visits.show", visit_id=visit.id))
+    if done is not None:
+        return done
+    if request.method == "POST":
+        form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在。")
+    return render("visits/edit.html", form=form, v=visit)
 
 
 @bp.route("/visits/problems/<int:problem_id>/case", methods=["POST"])

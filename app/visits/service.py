@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ..core import uploads
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause, subtree_ids
-from ..core.timeutil import LOCAL_TZ, local_today, to_local
+from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
@@ -162,6 +162,20 @@ def check_visit_time(local_dt, now_local=None):
         raise ServiceError(f"只能补记 {MAX_BACKDATE_DAYS} 天以内的走访。", "visited_at")
 
 
+def _checked_content(method, visited_at_local, learned, problems, *, time_unchanged=False, kept_problems=0):
+    """The checks a new or corrected visit passes; returns (learned, problem lines) cleaned up.
+    ``kept_problems``: problems a correction keeps as they are (already cases)."""
+    if method not in METHODS:
+        raise ServiceError("请选择走访方式。", "method")
+    if not time_unchanged:
+        check_visit_time(visited_at_local)
+    learned = (learned or "").strip()
+    problems = [p.strip() for p in problems if p and p.strip()]
+    if not learned and not problems and not kept_problems:
+        raise ServiceError("请填写了解到的情况或发现的问题。", "learned")
+    return learned, problems
+
+
 def record_visit(user, household, *, method, visited_at_local, companions="", learned="", problems=(),
                  photos=(), key):
     """Save a visit with its problems and photos; returns (visit, created).
@@ -172,15 +186,9 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
     existing = find_by_key(user, key)
     if existing is not None:
         return existing, False
-    if method not in METHODS:
-        raise ServiceError("请选择走访方式。", "method")
     if household.status != "active":
         raise ServiceError("该户已注销，不能再登记走访。")
-    check_visit_time(visited_at_local)
-    learned = (learned or "").strip()
-    problems = [p.strip() for p in problems if p and p.strip()]
-    if not learned and not problems:
-        raise ServiceError("请填写了解到的情况或发现的问题。", "learned")
+    learned, problems = _checked_content(method, visited_at_local, learned, problems)
     images = uploads.check_photos(photos)
     visited_at = _local_to_utc(visited_at_local)
     visit = Visit(household_id=household.id, grid_id=household.grid_id, user_id=user.id, method=method,
@@ -203,6 +211,63 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
         raise
     visit._stored_files = stored  # for the caller to remove if the commit fails
     return visit, True
+
+
+def edit_refusal(user, visit, day=None):
+    """Why ``user`` may not correct ``visit`` (moved to ``day``), in Chinese; None when they may.
+
+    Only the visitor corrects a visit, and only until a leader has checked that week's
+    work (周查): after that the record stays as checked, and a correction goes into the
+    day's work log as an amendment.
+    """
+    from ..worklogs.models import WeekCheck
+
+    if visit.user_id != user.id:
+        return "只有走访人本人可以修改这条走访记录。"
+    for d in {visit.visited_on, day or visit.visited_on}:
+        monday, _ = week_bounds(d)
+        check = db.session.scalar(select(WeekCheck).where(WeekCheck.user_id == visit.user_id,
+                                                          WeekCheck.week_start == monday))
+        if check is not None:
+            return (f"{d.month}月{d.day}日所在这一周的工作已由{check.checker.full_name}检查，走访记录不能再修改；"
+                    "如需更正，请在当天的工作日志里补充说明。")
+    return None
+
+
+def update_visit(user, visit, *, method, visited_at_local, companions="", learned="", problems=()):
+    """Correct a visit: how, when, companions, what was learned, and the problems not yet made cases.
+
+    Problems already turned into cases stay as they are. Every change is audited
+    (old and new values); the visit page says when it was corrected.
+    """
+    refusal = edit_refusal(user, visit, visited_at_local.date())
+    if refusal:
+        raise ServiceError(refusal)
+    old_local = to_local(visit.visited_at).replace(tzinfo=None)
+    learned, problems = _checked_content(method, visited_at_local, learned, problems,
+                                         time_unchanged=visited_at_local == old_local,
+                                         kept_problems=sum(1 for p in visit.problems if p.case_id))
+    changed = False
+    wanted = list(problems)
+    for p in [p for p in visit.problems if not p.case_id]:
+        if p.description in wanted:
+            wanted.remove(p.description)
+        else:
+            db.session.delete(p)
+            changed = True
+    for text in wanted:
+        db.session.add(VisitProblem(visit_id=visit.id, description=text))
+        changed = True
+    visit.method = method
+    visit.visited_at = _local_to_utc(visited_at_local)
+    visit.visited_on = visited_at_local.date()
+    visit.companions = (companions or "").strip()[:200]
+    visit.learned = learned
+    if changed or db.session.is_modified(visit):
+        visit.updated_at = utcnow()
+    db.session.flush()
+    db.session.expire(visit, ["problems"])
+    return visit
 
 
 def _local_to_utc(local_dt):

@@ -1,8 +1,8 @@
 """Field work in the browser.
 
 - a 网格员 on the phone (worker3 of the demo village 徐旺村, 390×844): from the home screen's
-  due list, a visit saved in at most 4 taps plus typing, then the same visit in the day's
-  work log, where the day's other work is written down;
+  due list, a visit saved in at most 4 taps plus typing, corrected, then the same visit in the
+  day's work log, where the day's other work is written down;
 - a 网格长 at the PC (leader3): coverage as an SVG bar chart, the households nobody visited,
   a worker's month of logs, 周查 with a comment, and the monthly work log as a PDF.
 """
@@ -47,6 +47,17 @@ def test_worker_records_a_visit_in_four_taps(ui, demo_server, viewport):
     expect(page.get_by_role("heading", level=1)).to_have_text(f"电话走访 · {address}")
     expect(page.locator("ol.problems")).to_contain_text("村口路灯不亮")
     ui.check("visit-saved")
+
+    # A slip of the thumb: the visitor corrects the record (the week is not checked yet).
+    page.get_by_role("link", name="修改", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("修改走访记录")
+    expect(page.locator("#learned")).to_have_value("电话询问老人近况，身体尚好，提醒按时服药。")
+    page.locator("#learned").fill("电话询问老人近况，身体尚好，提醒按时服药；女儿下周回家。")
+    ui.check("visit-edit")
+    page.get_by_role("button", name="保存修改").click()
+    expect(page.locator(".flash-success")).to_have_text("走访记录已修改。")
+    expect(page.locator("dl.facts")).to_contain_text("女儿下周回家")
+    expect(page.locator("dl.facts")).to_contain_text("修改过")
 
     page.get_by_role("link", name="当天工作日志").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("工作日志")
