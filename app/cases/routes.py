@@ -14,6 +14,7 @@ from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
 from ..units.service import grid_choices
+from ..grids import picker
 from . import photos as photo_store
 from . import service
 from .forms import ActionForm, CaseForm
@@ -90,7 +91,7 @@ def _grid_or_none(grid_id):
 def new():
     """Report a problem: on the phone in the field, or at the village office for a walk-in resident."""
     form = CaseForm()
-    form.grid_id.choices = grid_choices(current_user)
+    picker.setup(form.grid_id, current_user, lambda: grid_choices(current_user))
     form.category_id.choices = [(None, "请选择类别")] + [(c.id, c.name) for c in service.active_categories()]
     if request.method == "GET":
         form.grid_id.data = request.args.get("grid_id", type=int) or (

@@ -1,5 +1,7 @@
 """Grid screens: the lazy tree, a grid's page, sub-grids and staff."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,7 +12,7 @@ from ..core.scope import get_grid_or_404, grid_clause, top_grids, visible_grid_i
 from ..core.web import render
 from ..extensions import db
 from ..households import service as ledger
-from . import service
+from . import picker, service
 from .forms import GridForm, MoveForm, RenameForm, StaffForm
 from .models import GRID_ROLES, Grid, GridKind, GridLevel, GridStaff
 from ..core.db import starts_with
@@ -45,6 +47,17 @@ def tree():
     roots = top_grids(current_user)
     rows = [(g, db.session.scalar(select(db.func.count(Grid.id)).where(Grid.parent_id == g.id))) for g in roots]
     return render("grids/tree.html", rows=rows)
+
+
+@bp.route("/pick")
+def pick():
+    """Fragment: the grids matching a grid field's search box (app/grids/picker.py)."""
+    target = request.args.get("target", "grid_id")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,40}", target):
+        abort(400)
+    text = (request.args.get("q") or "").strip()
+    rows, more = picker.search(current_user, text, leaf_only=request.args.get("leaf") == "1")
+    return render_template("grids/_pick.html", rows=rows, more=more, text=text, target=target)
 
 
 @bp.route("/<int:grid_id>/children")

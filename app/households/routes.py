@@ -20,6 +20,7 @@ from .forms import (ArchiveForm, CategoryForm, EndTagForm, HeadForm, HouseholdFo
                     SplitForm, StatusForm, TagForm)
 from .models import CategoryTag, Household, Resident
 from ..core.timeutil import local_today
+from ..grids import picker
 
 bp = Blueprint("households", __name__)
 
@@ -112,7 +113,7 @@ def _resident_data(form, prefix=""):
 def new():
     """Register a household with its head."""
     form = NewHouseholdForm()
-    form.grid_id.choices = leaf_grid_choices(current_user)
+    picker.setup(form.grid_id, current_user, lambda: leaf_grid_choices(current_user), leaf_only=True)
     if request.method == "GET" and request.args.get("grid_id", type=int):
         form.grid_id.data = request.args.get("grid_id", type=int)
 

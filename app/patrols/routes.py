@@ -13,6 +13,7 @@ from ..extensions import db
 from ..grids.models import Grid
 from ..households.models import Unit
 from ..units.service import grid_choices
+from ..grids import picker
 from . import service
 from .forms import HazardActionForm, PatrolForm, RuleForm
 from .models import SEVERITIES, PatrolPhoto, PatrolRule
@@ -47,7 +48,7 @@ def _unit_choices():
 def new():
     """Record a patrol on the phone: where, what was checked, findings, photos, and a hazard if found."""
     form = PatrolForm()
-    form.grid_id.choices = grid_choices(current_user)
+    picker.setup(form.grid_id, current_user, lambda: grid_choices(current_user))
     form.unit_id.choices = _unit_choices()
     if request.method == "GET":
         form.grid_id.data = request.args.get("grid_id", type=int) or (

@@ -10,6 +10,7 @@ from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
 from ..households.models import RISK_GRADES, UNIT_KINDS
+from ..grids import picker
 from . import service
 from .forms import UnitForm, UnitStatusForm
 
@@ -64,7 +65,7 @@ def _grid_or_none(grid_id):
 def new():
     """Register a unit in a grid."""
     form = UnitForm()
-    form.grid_id.choices = service.grid_choices(current_user)
+    picker.setup(form.grid_id, current_user, lambda: service.grid_choices(current_user))
     if request.method == "GET" and request.args.get("grid_id", type=int):
         form.grid_id.data = request.args.get("grid_id", type=int)
     done = run_form(form, lambda: service.save_unit(current_user, _grid_or_none(form.grid_id.data), _data(form)),
@@ -85,7 +86,7 @@ def edit(unit_id):
     """Change a unit's details (every change is audited)."""
     unit = service.get_unit_or_404(current_user, unit_id)
     form = UnitForm(obj=unit)
-    form.grid_id.choices = service.grid_choices(current_user)
+    picker.setup(form.grid_id, current_user, lambda: service.grid_choices(current_user))
     done = run_form(form, lambda: service.save_unit(current_user, _grid_or_none(form.grid_id.data), _data(form), unit),
                     "已保存。", url_for("units.show", unit_id=unit.id))
     return done or render("units/form.html", form=form, unit=unit, title=f"修改 {unit.name}")

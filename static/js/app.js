@@ -15,3 +15,38 @@
   document.addEventListener("htmx:sendError", networkToast);
   document.addEventListener("htmx:timeout", networkToast);
 })();
+
+// Grid fields with a search box (templates/_macros.html grid_picker): a tapped result fills the
+// field; typing again clears the choice until another result is tapped; Enter never submits.
+(function () {
+  "use strict";
+  function choose(button) {
+    var id = button.getAttribute("data-pick-for");
+    var hidden = document.getElementById(id);
+    var box = document.getElementById(id + "-q");
+    var list = document.getElementById(id + "-results");
+    if (!hidden || !box) { return; }
+    hidden.value = button.getAttribute("data-pick-id");
+    box.value = button.getAttribute("data-pick-label");
+    if (list) { list.innerHTML = ""; }
+    box.focus();
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest ? e.target.closest("button[data-pick-id]") : null;
+    if (button) { choose(button); }
+  });
+  document.addEventListener("input", function (e) {
+    var box = e.target;
+    if (!box.matches || !box.matches("input[data-pick-for]")) { return; }
+    var hidden = document.getElementById(box.getAttribute("data-pick-for"));
+    if (hidden) { hidden.value = "0"; }
+  });
+  document.addEventListener("keydown", function (e) {
+    var box = e.target;
+    if (e.key !== "Enter" || !box.matches || !box.matches("input[data-pick-for]")) { return; }
+    e.preventDefault();
+    var list = document.getElementById(box.getAttribute("data-pick-for") + "-results");
+    var results = list ? list.querySelectorAll("button[data-pick-id]") : [];
+    if (results.length === 1) { choose(results[0]); }
+  });
+})();

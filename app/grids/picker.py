@@ -1,0 +1,110 @@
+"""Choosing a grid on a form: a plain list for a village, a search box for a county.
+
+A village's user chooses among a few dozen grids, and a ``<select>`` is the
+quickest. A township or county user sees thousands (the county of the benchmark
+has 11,783 grids, about 9,000 of them house clusters): a list that long weighs
+hundreds of kilobytes on a phone and cannot be scrolled. Past ``SELECT_MAX``
+choices the field becomes a search box: typing part of a grid's name (or of a
+village or town above it) lists up to ``RESULTS`` matching grids with their
+place in the tree; tapping one fills the field. The server checks the chosen id
+against the user's scope like any other input.
+"""
+from dataclasses import dataclass
+
+from flask import url_for
+from sqlalchemy import func, or_, select
+
+from ..core.db import starts_with
+from ..core.scope import grid_clause
+from ..extensions import db
+from .models import Grid
+
+SELECT_MAX = 300
+RESULTS = 20
+
+
+def _leaf_clause():
+    child = db.aliased(Grid)
+    return ~select(child.id).where(child.parent_id == Grid.id).exists()
+
+
+def _candidates(user, leaf_only):
+    q = select(Grid.id).where(grid_clause(user))
+    return q.where(_leaf_clause()) if leaf_only else q
+
+
+def too_many(user, leaf_only=False):
+    """Whether the user's grids are too many for a drop-down list."""
+    capped = _candidates(user, leaf_only).limit(SELECT_MAX + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(capped)) > SELECT_MAX
+
+
+def labels(grid_ids):
+    """{id: "镇 · 村 · 组"}: each grid with up to three levels above it (not the county)."""
+    rows = db.session.execute(select(Grid.id, Grid.path).where(Grid.id.in_(grid_ids))).all()
+    chains = {r.id: [int(x) for x in r.path.strip("/").split("/") if x] for r in rows}
+    wanted = {i for chain in chains.values() for i in chain[-4:]}
+    names = dict(db.session.execute(select(Grid.id, Grid.name).where(Grid.id.in_(wanted), Grid.depth > 0)).all())
+    return {gid: " · ".join(names[i] for i in chain[-4:] if i in names) or names.get(gid, "")
+            for gid, chain in chains.items()}
+
+
+def search(user, text, leaf_only=False):
+    """Grids in scope named like ``text``, or below a grid named like it; (rows, more) where rows are
+    (id, label) in tree order and ``more`` says the list was cut at RESULTS."""
+    text = (text or "").strip()[:40]
+    if not text:
+        return [], False
+    named = db.session.scalars(select(Grid.path).where(grid_clause(user), Grid.name.contains(text, autoescape=True))
+                               .order_by(Grid.path).limit(50)).all()
+    if not named:
+        return [], False
+    q = select(Grid.id).where(grid_clause(user), or_(*[starts_with(Grid.path, p) for p in named]))
+    if leaf_only:
+        q = q.where(_leaf_clause())
+    ids = db.session.scalars(q.order_by(Grid.path).limit(RESULTS + 1)).all()
+    found = labels(ids[:RESULTS])
+    return [(i, found[i]) for i in ids[:RESULTS]], len(ids) > RESULTS
+
+
+@dataclass
+class Picker:
+    """What the template needs to draw the search box in place of the list."""
+
+    field: object
+    leaf_only: bool
+
+    @property
+    def url(self):
+        return url_for("grids.pick", leaf=1 if self.leaf_only else None, target=self.field.id)
+
+    @property
+    def label(self):
+        return labels([self.field.data]).get(self.field.data, "") if self.field.data else ""
+
+
+def setup(field, user, choices, leaf_only=False):
+    """Give a grid SelectField either its ``choices()`` (few grids) or the search box (many).
+
+    With the search box the field keeps only the chosen grid as its choice, and a
+    choice outside the user's grids (or not a lowest-level grid when ``leaf_only``)
+    is refused with a message in Chinese.
+    """
+    if not too_many(user, leaf_only):
+        field.choices = choices()
+        field.picker = None
+        return field
+    field.picker = Picker(field, leaf_only)
+    field.validate_choice = False
+    field.choices = [(field.data, "")] if field.data else []
+
+    def in_scope(form, f):
+        from wtforms.validators import ValidationError
+
+        if not f.data:
+            raise ValidationError("请输入名称查找，并从列表中点选一个网格。")
+        q = _candidates(user, leaf_only).where(Grid.id == f.data)
+        if db.session.scalar(q) is None:
+            raise ValidationError("所选网格不在您的管辖范围内" + ("，或不是最低一级网格" if leaf_only else "") + "，请重新选择。")
+    field.validators = [*field.validators, in_scope]
+    return field

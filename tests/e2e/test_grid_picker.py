@@ -1,0 +1,42 @@
+"""A grid field for a user with hundreds of grids: the county admin of the demo (335 grids, 307 of
+them lowest-level) registers a household on the phone by typing part of a village's name in the
+grid box and tapping a result, instead of scrolling a list of 307 entries."""
+import pytest
+from playwright.sync_api import expect
+
+from .ledger_seed import id_number
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_admin_finds_the_grid_by_name(ui, demo_server, viewport):
+    page = ui.page
+    ui.login("admin", demo_server.accounts["admin"])
+    page.goto("/households/new")
+    expect(page.locator("select#grid_id")).to_have_count(0)
+    box = page.get_by_label("所属网格（最低一级）")
+    expect(box).to_be_visible()
+    ui.check("grid-picker-empty")
+
+    # Saving without a choice says what to do and keeps what was typed.
+    page.locator("#address").fill("徐旺村 36 号")
+    page.locator("#head_name").fill("沈秋云")
+    page.locator("#head_id_number").fill(id_number("19720418", 224))
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator(".gridpick .error")).to_contain_text("从列表中点选一个网格")
+    expect(page.locator("#address")).to_have_value("徐旺村 36 号")
+
+    box = page.get_by_label("所属网格（最低一级）")
+    box.fill("徐旺")
+    results = page.locator("#grid_id-results button.pick")
+    expect(results.first).to_be_visible()
+    first = results.first.inner_text()
+    assert "徐旺" in first
+    ui.check("grid-picker-results")
+    results.first.click()
+    expect(box).to_have_value(first)
+    expect(page.locator("#grid_id-results button")).to_have_count(0)
+    assert page.locator("#grid_id").input_value() != "0"
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator(".flash-success")).to_contain_text("已建档")
+    expect(page.locator("main")).to_contain_text(first.split(" · ")[-1])
+    ui.check("grid-picker-saved")
