@@ -98,8 +98,10 @@ def clean_db(app):
         ensure_patrol_rules()
         db.session.commit()
         from app.core.models import forget_installation
+        from app.grids import picker
 
         forget_installation(app)
+        picker._options_cache.clear()  # the next test's tree reuses the same ids
 
 
 @pytest.fixture

@@ -82,3 +82,16 @@ def test_the_chosen_grid_is_checked_like_any_input(app, client, tree, users, sma
     assert done.status_code == 302, re.findall(r"class=\"error\"[^>]*>([^<]*)", done.get_data(as_text=True))
     with app.app_context():
         assert db.session.scalar(select(Household.grid_id)) == tree["cluster_a"]
+
+
+def test_list_filters_name_towns_and_villages_and_keep_a_deeper_choice(client, tree, users):
+    client.login("admin")
+    for path in ("/units/", "/cases/", "/cases/overview", "/patrols/", "/hazards/", "/households/"):
+        html = client.get(path).get_data(as_text=True)
+        assert f'<option value="{tree["village_a"]}">' in html, path
+        assert "东庄自然村</option>" not in html and "东庄一组</option>" not in html, path  # not every house cluster
+    # a list opened for a house cluster (from its grid page) says so in its filter
+    html = client.get(f"/patrols/?grid_id={tree['cluster_a']}").get_data(as_text=True)
+    assert f'<option value="{tree["cluster_a"]}" selected>甲镇 · 甲村 · 东庄自然村 · 东庄一组</option>' in html
+    html = client.get(f"/units/?grid_id={tree['village_a']}").get_data(as_text=True)
+    assert f'<option value="{tree["village_a"]}" selected>' in html

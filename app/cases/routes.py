@@ -68,7 +68,8 @@ def index():
     q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
     page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
-    return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows, grids=grid_choices(current_user),
+    return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows,
+                  grid_options=picker.filter_options(current_user, f["grid_id"]),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
 
 
@@ -78,7 +79,7 @@ def overview():
     grid_id = request.args.get("grid_id", type=int)
     grid = get_grid_or_404(current_user, grid_id) if grid_id else None
     return render("cases/overview.html", rows=service.holder_overview(current_user, grid), grid=grid,
-                  grids=grid_choices(current_user))
+                  grid_options=picker.filter_options(current_user, grid_id))
 
 
 def _grid_or_none(grid_id):

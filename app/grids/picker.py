@@ -1,5 +1,9 @@
 """Choosing a grid on a form: a plain list for a village, a search box for a county.
 
+List filters (``filter_options``) offer the user's top grids and two levels below
+them: lists include everything below the chosen grid, and a county's filter then
+names its towns and villages rather than every house cluster.
+
 A village's user chooses among a few dozen grids, and a ``<select>`` is the
 quickest. A township or county user sees thousands (the county of the benchmark
 has 11,783 grids, about 9,000 of them house clusters): a list that long weighs
@@ -9,13 +13,15 @@ village or town above it) lists up to ``RESULTS`` matching grids with their
 place in the tree; tapping one fills the field. The server checks the chosen id
 against the user's scope like any other input.
 """
+import time
 from dataclasses import dataclass
 
 from flask import url_for
+from markupsafe import Markup
 from sqlalchemy import func, or_, select
 
 from ..core.db import starts_with
-from ..core.scope import grid_clause
+from ..core.scope import grid_clause, scope_paths, top_grids
 from ..extensions import db
 from .models import Grid
 
@@ -108,3 +114,39 @@ def setup(field, user, choices, leaf_only=False):
             raise ValidationError("所选网格不在您的管辖范围内" + ("，或不是最低一级网格" if leaf_only else "") + "，请重新选择。")
     field.validators = [*field.validators, in_scope]
     return field
+
+
+# Rendered <option> lists of the filters, per scope, kept for a minute: a county
+# user's filter lists ~300 villages and building it cost more than the rest of the
+# list page. A grid renamed or added shows up within a minute.
+_OPTIONS_TTL = 60.0
+_options_cache = {}
+
+
+def filter_options(user, selected=None):
+    """``<option>``s of a list's grid filter: the user's top grids and two levels below.
+
+    A deeper grid chosen elsewhere (a link from a house cluster's page) is added at the
+    end, selected, so the filter always says what the list shows.
+    """
+    key = (tuple(scope_paths(user) or ("*",)), db.engine.url.render_as_string())
+    hit = _options_cache.get(key)
+    if hit is None or hit[0] < time.monotonic():
+        tops = top_grids(user)
+        base = min((g.depth for g in tops), default=0)
+        rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
+                                  .order_by(Grid.path)).all()
+        html = Markup("").join(Markup('<option value="{}">{}</option>').format(r.id, "　" * (r.depth - base) + r.name)
+                               for r in rows)
+        hit = (time.monotonic() + _OPTIONS_TTL, str(html))
+        _options_cache[key] = hit
+    html = hit[1]
+    if selected:
+        mark = f'<option value="{int(selected)}">'
+        if mark in html:
+            html = html.replace(mark, f'<option value="{int(selected)}" selected>', 1)
+        else:
+            label = labels([int(selected)]).get(int(selected))
+            if label:
+                html += str(Markup('<option value="{}" selected>{}</option>').format(int(selected), label))
+    return Markup(html)

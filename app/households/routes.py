@@ -1,9 +1,7 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
-import time
 
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -34,34 +32,6 @@ def leaf_grid_choices(user):
     return [(g.id, f"{parents.get(g.parent_id, '')} · {g.name}") for g in rows]
 
 
-# Rendered <option> lists of the grid filter, per scope, kept for a minute: a
-# county user's filter lists ~300 villages and building it cost more than the
-# rest of the list page. A grid renamed or added shows up within a minute.
-_OPTIONS_TTL = 60.0
-_options_cache = {}
-
-
-def grid_filter_options(user, selected=None):
-    """The grid filter's options: the user's top grids and two levels below (not every house cluster)."""
-    from ..core.scope import scope_paths, top_grids
-
-    key = (tuple(scope_paths(user) or ("*",)), db.engine.url.render_as_string())
-    hit = _options_cache.get(key)
-    if hit is None or hit[0] < time.monotonic():
-        tops = top_grids(user)
-        base = min((g.depth for g in tops), default=0)
-        rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
-                                  .order_by(Grid.path)).all()
-        html = Markup("").join(Markup('<option value="{}">{}</option>').format(r.id, "　" * (r.depth - base) + r.name)
-                               for r in rows)
-        hit = (time.monotonic() + _OPTIONS_TTL, str(html))
-        _options_cache[key] = hit
-    html = hit[1]
-    if selected:
-        html = html.replace(f'<option value="{int(selected)}">', f'<option value="{int(selected)}" selected>', 1)
-    return Markup(html)
-
-
 def ledger_filters(args=None):
     """The ledger's filters from the query string (or another mapping: the export form)."""
     args = request.args if args is None else args
@@ -79,7 +49,7 @@ def index():
     f = ledger_filters()
     # Called by the full page only; an htmx search renders just the results.
     ctx = {"f": f, "categories": lambda: service.categories_for(current_user),
-           "grid_options": lambda: grid_filter_options(current_user, f["grid_id"])}
+           "grid_options": lambda: picker.filter_options(current_user, f["grid_id"])}
     if f["q"]:
         ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:

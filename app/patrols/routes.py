@@ -27,7 +27,7 @@ def index():
     grid_id = request.args.get("grid_id", type=int)
     grid = get_grid_or_404(current_user, grid_id) if grid_id else None
     page = paginate(service.recent_patrols(current_user, grid))
-    return render("patrols/index.html", page=page, grid=grid, grids=grid_choices(current_user))
+    return render("patrols/index.html", page=page, grid=grid, grid_options=picker.filter_options(current_user, grid_id))
 
 
 @bp.route("/patrols/due")
@@ -93,7 +93,7 @@ def hazards():
     overdue = request.args.get("overdue") == "1"
     page = paginate(service.hazards(current_user, grid, state, overdue))
     return render("patrols/hazards.html", page=page, grid=grid, state=state, overdue=overdue, now=utcnow(),
-                  grids=grid_choices(current_user), states=service.HAZARD_STATES, severities=SEVERITIES)
+                  grid_options=picker.filter_options(current_user, grid_id), states=service.HAZARD_STATES, severities=SEVERITIES)
 
 
 def _hazard_page(hazard, forms=None):

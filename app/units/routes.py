@@ -42,7 +42,7 @@ def index():
     grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
     q = service.search_units(current_user, grid, f["kind"], f["risk_grade"], f["key"], f["q"], f["status"])
     page = paginate(q)
-    return render("units/index.html", "units/_results.html", f=f, page=page, grids=service.grid_choices(current_user),
+    return render("units/index.html", "units/_results.html", f=f, page=page, grid_options=picker.filter_options(current_user, f["grid_id"]),
                   kinds=UNIT_KINDS, grades=RISK_GRADES, statuses=service.UNIT_STATUS)
 
 

@@ -41,6 +41,13 @@
     var hidden = document.getElementById(box.getAttribute("data-pick-for"));
     if (hidden) { hidden.value = "0"; }
   });
+  // A result list that arrives after a tap (a request still on its way) is not shown again.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var list = e.detail.target;
+    if (!list || !list.classList || !list.classList.contains("pick-results")) { return; }
+    var hidden = document.getElementById(list.id.replace(/-results$/, ""));
+    if (hidden && hidden.value !== "0") { e.detail.shouldSwap = false; }
+  });
   document.addEventListener("keydown", function (e) {
     var box = e.target;
     if (e.key !== "Enter" || !box.matches || !box.matches("input[data-pick-for]")) { return; }

@@ -11,7 +11,7 @@ from .ledger_seed import id_number
 def test_admin_finds_the_grid_by_name(ui, demo_server, viewport):
     page = ui.page
     ui.login("admin", demo_server.accounts["admin"])
-    page.goto("/households/new")
+    page.goto("/households/new")  # waits for the page's load event
     expect(page.locator("select#grid_id")).to_have_count(0)
     box = page.get_by_label("所属网格（最低一级）")
     expect(box).to_be_visible()
@@ -24,6 +24,7 @@ def test_admin_finds_the_grid_by_name(ui, demo_server, viewport):
     page.get_by_role("button", name="保存").click()
     expect(page.locator(".gridpick .error")).to_contain_text("从列表中点选一个网格")
     expect(page.locator("#address")).to_have_value("徐旺村 36 号")
+    page.wait_for_load_state()  # the page's scripts (htmx) have run, as before a person starts typing
 
     box = page.get_by_label("所属网格（最低一级）")
     box.fill("徐旺")
