@@ -470,3 +470,39 @@ def _problem_id(app, vid, text):
     with app.app_context():
         return db.session.scalar(select(VisitProblem.id).where(VisitProblem.visit_id == vid,
                                                                VisitProblem.description == text))
+
+
+def test_photo_files_of_a_save_that_is_not_committed_are_removed(ctx, app, tree, users):
+    """Files are written before the commit: a rollback (a refusal, a conflict at commit, an error) deletes
+    them, a commit keeps them, for visits as for case photos and agreement scans (core.uploads)."""
+    from pathlib import Path
+
+    from werkzeug.datastructures import FileStorage
+
+    from app.cases import photos as case_photos
+
+    def files_under(sub):
+        return sorted(p.name for p in (Path(app.instance_path) / sub).rglob("*.jpg"))
+
+    (hid,) = households(tree["cluster_a"], 1)
+    worker = db.session.get(User, users["worker"])
+    household = db.session.get(Household, hid)
+    before = files_under("uploads")
+    vs.record_visit(worker, household, method="door", visited_at_local=now_local(), learned="上门",
+                    photos=[FileStorage(png(), "a.png")], key="rolled-back")
+    assert len(files_under("uploads")) == len(before) + 2  # the photo and its thumbnail, written
+    db.session.rollback()
+    assert files_under("uploads") == before
+    vs.record_visit(worker, household, method="door", visited_at_local=now_local(), learned="上门",
+                    photos=[FileStorage(png(), "a.png")], key="kept")
+    db.session.commit()
+    kept = files_under("uploads")
+    assert len(kept) == len(before) + 2
+    db.session.rollback()  # a later rollback does not touch what was committed
+    assert files_under("uploads") == kept
+
+    before = files_under("case_photos")
+    case_photos.store_uploads([FileStorage(png(400, 300), "hole.png")])
+    assert len(files_under("case_photos")) == len(before) + 1
+    db.session.remove()  # the request ends on an error: the session is closed without a commit
+    assert files_under("case_photos") == before

@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..core import uploads
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
@@ -241,7 +242,7 @@ def new_version(user, agreement):
 def _store(folder, name, data):
     path = Path(current_app.instance_path) / folder
     path.mkdir(parents=True, exist_ok=True)
-    (path / name).write_bytes(data)
+    uploads.write_with_session(path / name, data)
 
 
 def stored_path(folder, name):

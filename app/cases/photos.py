@@ -36,7 +36,7 @@ def store_uploads(files, sub="case_photos"):
     for img in uploads.check_photos(files, max_photos=MAX_PHOTOS, max_bytes=MAX_BYTES):
         data, width, height = uploads.encode_jpeg(img, LONG_SIDE)
         name = f"{uuid.uuid4().hex}.jpg"
-        (folder(sub) / name).write_bytes(data)
+        uploads.write_with_session(folder(sub) / name, data)
         stored.append((name, width, height, len(data)))
     return stored
 

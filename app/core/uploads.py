@@ -3,6 +3,12 @@
 Files never go into static/: they are served by a view that first checks the
 user may see the record they belong to. Re-encoding as JPEG drops the EXIF
 block (GPS position, phone model) after applying its rotation.
+
+A file belongs to rows of the database, and is written before those rows are
+committed. ``write_with_session`` ties the two: the file is kept when the
+session's transaction commits, and deleted when it ends any other way (a refusal
+rolled back, a conflict at commit, an error that ends the request), so a failed
+save leaves no photo or scan behind without its record.
 """
 import io
 import uuid
@@ -10,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, send_file
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from .forms import ServiceError
 from .timeutil import local_today
@@ -28,6 +36,34 @@ class StoredPhoto:
     width: int
     height: int
     size: int
+
+
+_PENDING = "pending_files"  # key in Session.info: files written in the open transaction
+
+
+def write_with_session(path, data, session=None):
+    """Write ``data`` to ``path``; the file goes away again unless the current transaction commits."""
+    from ..extensions import db
+
+    session = session or db.session()
+    if not session.in_transaction():
+        session.begin()  # no database work yet: this only opens the session's transaction, to end with it
+    path = Path(path)
+    path.write_bytes(data)
+    session.info.setdefault(_PENDING, []).append(path)
+    return path
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_written_files(session):
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_written_files(session, transaction):
+    if transaction.parent is None:  # the outermost transaction ended without a commit
+        for path in session.info.pop(_PENDING, []):
+            path.unlink(missing_ok=True)
 
 
 def uploads_root():
@@ -95,18 +131,9 @@ def store_image(img, area):
     target = uploads_root() / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     big, width, height = encode_jpeg(img)
-    target.write_bytes(big)
-    (uploads_root() / _thumb_name(rel)).write_bytes(encode_jpeg(img, THUMB_SIDE, quality=75)[0])
+    write_with_session(target, big)
+    write_with_session(uploads_root() / _thumb_name(rel), encode_jpeg(img, THUMB_SIDE, quality=75)[0])
     return StoredPhoto(rel, width, height, len(big))
-
-
-def remove_stored(file_names):
-    """Delete files written for a save that was rolled back."""
-    for rel in file_names:
-        for name in (rel, _thumb_name(rel)):
-            path = uploads_root() / name
-            if path.is_file():
-                path.unlink()
 
 
 def send_photo(file_name, thumb=False):

@@ -96,13 +96,12 @@ def _save_visit(form, household):
         db.session.rollback()
         show_error(form, exc)
         return None
-    stored = getattr(visit, "_stored_files", [])
     try:
         db.session.commit()
     except IntegrityError:
-        # The same key committed by a parallel request a moment ago: show that one.
+        # The same key committed by a parallel request a moment ago: show that one
+        # (the rollback also deletes this request's photo files).
         db.session.rollback()
-        uploads.remove_stored(stored)
         visit, created = service.find_by_key(current_user, key), False
         if visit is None:
             raise

@@ -198,18 +198,12 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
     db.session.flush()
     for text in problems:
         db.session.add(VisitProblem(visit_id=visit.id, description=text))
-    stored = []
-    try:
-        for img in images:
-            s = uploads.store_image(img, "visits")
-            stored.append(s.file_name)
-            db.session.add(VisitPhoto(visit_id=visit.id, file_name=s.file_name, width=s.width, height=s.height,
-                                      size=s.size))
-        db.session.flush()
-    except Exception:
-        uploads.remove_stored(stored)
-        raise
-    visit._stored_files = stored  # for the caller to remove if the commit fails
+    # The files go away again if the visit is not committed (uploads.write_with_session).
+    for img in images:
+        s = uploads.store_image(img, "visits")
+        db.session.add(VisitPhoto(visit_id=visit.id, file_name=s.file_name, width=s.width, height=s.height,
+                                  size=s.size))
+    db.session.flush()
     return visit, True
 
 
