@@ -506,3 +506,56 @@ def test_photo_files_of_a_save_that_is_not_committed_are_removed(ctx, app, tree,
     assert len(files_under("case_photos")) == len(before) + 1
     db.session.remove()  # the request ends on an error: the session is closed without a commit
     assert files_under("case_photos") == before
+
+
+def test_the_visitor_deletes_a_visit_recorded_by_mistake(app, client, make_client, tree, users):
+    from pathlib import Path
+
+    from app.core.models import AuditLog
+    from app.visits.models import VisitProblem
+
+    with app.app_context():
+        (hid, other) = households(tree["cluster_a"], 2)
+    client.login("worker")
+    wrong = post_visit(client, other, visit_form(client, other), photos=[(png(), "a.png")])
+    url = wrong.headers["Location"]
+    vid = int(url.rsplit("/", 1)[1])
+    with app.app_context():
+        photo = db.session.scalar(select(VisitPhoto).where(VisitPhoto.visit_id == vid))
+        files = [Path(app.instance_path) / "uploads" / photo.file_name]
+    assert all(f.is_file() for f in files)
+    assert "删除这条走访记录" in client.get(url).get_data(as_text=True)
+    # nobody else may delete it
+    leader = make_client()
+    leader.login("leader")
+    leader.get(url)
+    assert leader.post(f"/visits/{vid}/delete").status_code in (302, 403)
+    with app.app_context():
+        assert db.session.get(Visit, vid) is not None
+    # no deleting by GET
+    assert client.get(f"/visits/{vid}/delete").status_code == 405
+    done = client.post(f"/visits/{vid}/delete")
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/households/{other}")
+    with app.app_context():
+        assert db.session.get(Visit, vid) is None
+        assert db.session.scalar(select(func.count(VisitProblem.id)).where(VisitProblem.visit_id == vid)) == 0
+        assert db.session.scalar(select(func.count(VisitPhoto.id)).where(VisitPhoto.visit_id == vid)) == 0
+        deleted = db.session.scalar(select(AuditLog).where(AuditLog.entity == "visit", AuditLog.action == "delete"))
+        assert deleted is not None and "老人身体尚可" in deleted.summary
+    assert not any(f.exists() for f in files)
+    assert client.get(url).status_code == 404
+
+
+def test_a_visit_whose_problem_became_a_case_is_not_deleted(app, client, tree, users):
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    url = post_visit(client, hid, visit_form(client, hid)).headers["Location"]
+    vid = int(url.rsplit("/", 1)[1])
+    client.post(f"/visits/problems/{_problem_id(app, vid, '路灯不亮')}/case")
+    assert "删除这条走访记录" not in client.get(url).get_data(as_text=True)
+    refused = client.post(f"/visits/{vid}/delete")
+    assert refused.status_code == 302
+    assert "已转为事件，走访记录不能删除" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Visit, vid) is not None

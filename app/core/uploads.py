@@ -39,24 +39,38 @@ class StoredPhoto:
 
 
 _PENDING = "pending_files"  # key in Session.info: files written in the open transaction
+_DOOMED = "doomed_files"  # files whose rows the open transaction deletes
 
 
-def write_with_session(path, data, session=None):
-    """Write ``data`` to ``path``; the file goes away again unless the current transaction commits."""
+def _open_session(session):
     from ..extensions import db
 
     session = session or db.session()
     if not session.in_transaction():
         session.begin()  # no database work yet: this only opens the session's transaction, to end with it
+    return session
+
+
+def write_with_session(path, data, session=None):
+    """Write ``data`` to ``path``; the file goes away again unless the current transaction commits."""
+    session = _open_session(session)
     path = Path(path)
     path.write_bytes(data)
     session.info.setdefault(_PENDING, []).append(path)
     return path
 
 
+def delete_with_session(paths, session=None):
+    """Delete these files once the current transaction commits (their rows are being deleted)."""
+    session = _open_session(session)
+    session.info.setdefault(_DOOMED, []).extend(Path(p) for p in paths)
+
+
 @event.listens_for(Session, "after_commit")
 def _keep_written_files(session):
     session.info.pop(_PENDING, None)
+    for path in session.info.pop(_DOOMED, []):
+        path.unlink(missing_ok=True)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -64,6 +78,7 @@ def _drop_written_files(session, transaction):
     if transaction.parent is None:  # the outermost transaction ended without a commit
         for path in session.info.pop(_PENDING, []):
             path.unlink(missing_ok=True)
+        session.info.pop(_DOOMED, None)
 
 
 def uploads_root():
@@ -134,6 +149,11 @@ def store_image(img, area):
     write_with_session(target, big)
     write_with_session(uploads_root() / _thumb_name(rel), encode_jpeg(img, THUMB_SIDE, quality=75)[0])
     return StoredPhoto(rel, width, height, len(big))
+
+
+def stored_files(file_name):
+    """The files of a stored photo: the photo and its thumbnail."""
+    return [uploads_root() / file_name, uploads_root() / _thumb_name(file_name)]
 
 
 def send_photo(file_name, thumb=False):

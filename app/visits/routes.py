@@ -147,6 +147,23 @@ def edit(visit_id):
     return render("visits/edit.html", form=form, v=visit)
 
 
+@bp.route("/visits/<int:visit_id>/delete", methods=["POST"])
+@require("record_visits")
+def delete(visit_id):
+    """The visitor deletes a visit recorded by mistake (until the week is checked)."""
+    visit = service.get_visit_or_404(current_user, visit_id)
+    household_id = visit.household_id
+    try:
+        service.delete_visit(current_user, visit)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("visits.show", visit_id=visit_id))
+    db.session.commit()
+    flash("走访记录已删除。", "success")
+    return redirect(url_for("households.show", household_id=household_id))
+
+
 @bp.route("/visits/problems/<int:problem_id>/case", methods=["POST"])
 @require("report_case")
 def problem_case(problem_id):

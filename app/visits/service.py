@@ -264,6 +264,26 @@ def update_visit(user, visit, *, method, visited_at_local, companions="", learne
     return visit
 
 
+def delete_visit(user, visit):
+    """Delete a visit recorded by mistake (the wrong household, twice by hand), under the same rule as a
+    correction; refused once a problem of it became a case. The audit log keeps what was deleted."""
+    refusal = edit_refusal(user, visit)
+    if refusal:
+        raise ServiceError(refusal.replace("修改", "删除", 1))
+    if any(p.case_id for p in visit.problems):
+        raise ServiceError("这次走访发现的问题已转为事件，走访记录不能删除；如有登记错误，请修改走访内容。")
+    files = []
+    for photo in list(visit.photos):
+        files += uploads.stored_files(photo.file_name)
+        db.session.delete(photo)
+    for problem in list(visit.problems):
+        db.session.delete(problem)
+    db.session.flush()
+    db.session.delete(visit)
+    db.session.flush()
+    uploads.delete_with_session(files)  # once the deletion is committed
+
+
 def _local_to_utc(local_dt):
     return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
