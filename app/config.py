@@ -48,6 +48,11 @@ class Defaults:
     # The address printed in QR codes (notice boards, agreements); default: the request's own.
     PUBLIC_BASE_URL = None
 
+    # Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto/-Host are then
+    # trusted for that many hops, so login lockout, audit rows and the public intake's limits see
+    # each person's address rather than the proxy's. 0: nothing forwarded is trusted.
+    PROXY_HOPS = 0
+
     # Checked at start-up; warns when CJK fonts or libharfbuzz-subset are missing.
     CHECK_PRINT_STACK = True
 
@@ -62,6 +67,7 @@ ENV_KEYS = {
     "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
     "VG_PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true", "yes")),
+    "VG_PROXY_HOPS": ("PROXY_HOPS", int),
 }
 
 

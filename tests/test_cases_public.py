@@ -154,3 +154,33 @@ def test_public_report_timeline_names_no_one(app, make_client, tree):
     with app.app_context():
         ev = db.session.scalar(select(CaseEvent))
         assert ev.actor_id is None and ev.actor_name == "群众（扫码反映）"
+
+
+def test_behind_a_proxy_each_resident_has_their_own_allowance(app, tree, database_url):
+    """With VG_PROXY_HOPS=1 the address comes from X-Forwarded-For (one per resident); without it,
+    forwarded headers are ignored and everyone behind the proxy shares its address."""
+    from app import create_app
+
+    code = grid_public_code(tree["cluster_a"])
+
+    def report(client, token, forwarded):
+        return client.post(f"/q/{code}", data={"csrf_token": token, "what": "路灯坏了", "reporter_phone": PHONE},
+                           headers={"X-Forwarded-For": forwarded})
+
+    for hops, expected in ((1, [200] * 5 + [200]), (0, [200] * 5 + [429])):
+        proxied = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "CHECK_PRINT_STACK": False,
+                              "PROXY_HOPS": hops})
+        with proxied.app_context():
+            db.session.execute(db.delete(RateCounter))
+            db.session.commit()
+        client = proxied.test_client()
+        page = client.get(f"/q/{code}").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        codes = [report(client, token, "203.0.113.7").status_code for _ in range(5)]
+        codes.append(report(client, token, "198.51.100.23").status_code)  # a neighbour, same proxy
+        assert codes == expected, hops
+        with proxied.app_context():
+            keys = set(db.session.scalars(select(RateCounter.key).where(RateCounter.key.like("intake:ip:%"))))
+            db.session.remove()
+            db.engine.dispose()
+        assert any("203.0.113.7" in k for k in keys) == (hops == 1)
