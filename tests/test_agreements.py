@@ -274,3 +274,68 @@ def test_finger_signature_is_stored_and_printed(app, client, tree, users, tmp_pa
 
     images = [img for p in PdfReader(io.BytesIO(pdf)).pages for img in p.images]
     assert len(images) >= 2  # both signatures are on the paper
+
+
+def _wording_form(**texts):
+    base = {"duties": "乙方负责{网格名}的网格化管理。", "tasks": "1. 联系{户数}户；\n2. 重点户{重点户数}户每月上门。",
+            "rewards": "按{乡镇名}考核办法奖惩。"}
+    base.update(texts)
+    return base
+
+
+def test_a_township_keeps_its_own_wording_with_the_grids_figures(app, client, make_client, tree, users):
+    _setup(app, tree, users)
+    client.login("township")
+    page = client.get(f"/agreements/wording?grid_id={tree['town_a']}&kind=village_worker")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "目前使用系统默认文本" in html and "{户数}" in html and "联系本网格{户数}户" in html
+    # an unknown placeholder is refused, with where, and nothing is kept
+    bad = client.post(f"/agreements/wording?grid_id={tree['town_a']}&kind=village_worker",
+                      _wording_form(tasks="1. 联系{户口数}户；"))
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert "四、定任务：不认识占位符 {户口数}" in text and "联系{户口数}户" in text
+    unpaired = client.post(f"/agreements/wording?grid_id={tree['town_a']}&kind=village_worker",
+                           _wording_form(rewards="按{乡镇名考核"))
+    assert "大括号 { } 要成对使用" in unpaired.get_data(as_text=True)
+    ok = client.post(f"/agreements/wording?grid_id={tree['town_a']}&kind=village_worker", _wording_form())
+    assert ok.status_code == 302
+    # a village admin below drafts an agreement for a house cluster: the town's wording, the cluster's figures
+    village = make_client()
+    village.login("village_admin")
+    assert _draft(village, tree["cluster_a"], kind="village_worker").status_code == 302
+    a = _agreement(app)
+    assert a.duties == "乙方负责东庄一组的网格化管理。"
+    assert a.tasks == "1. 联系1户；\n2. 重点户1户每月上门。"  # the household is in a 六类户 category
+    assert a.rewards == "按甲镇考核办法奖惩。"
+    # the village keeps its own; its drafts use it, the town's other villages keep the town's
+    shown = village.get(f"/agreements/wording?grid_id={tree['village_a']}&kind=village_worker").get_data(as_text=True)
+    assert "目前沿用“甲镇”的文本" in shown and "乙方负责甲村的网格化管理。" in shown  # preview with 甲村's figures
+    assert village.post(f"/agreements/wording?grid_id={tree['village_a']}&kind=village_worker",
+                        _wording_form(duties="本村自定：{村名}{网格名}网格员职责。")).status_code == 302
+    _draft(village, tree["cluster_a"], kind="village_worker")
+    assert _agreement(app).duties == "本村自定：甲村东庄一组网格员职责。"
+    # village admins do not set the wording of township → village agreements
+    refused = village.post(f"/agreements/wording?grid_id={tree['village_a']}&kind=town_village", _wording_form())
+    assert refused.status_code == 422 and "由乡镇起草" in refused.get_data(as_text=True)
+    # reset: back to the town's wording; agreements already drafted keep their text
+    village.post(f"/agreements/wording/reset?grid_id={tree['village_a']}&kind=village_worker")
+    _draft(village, tree["cluster_a"], kind="village_worker")
+    assert _agreement(app).duties == "乙方负责东庄一组的网格化管理。"
+    from app.agreements.models import Agreement, AgreementWording
+    from app.core.models import AuditLog
+
+    with app.app_context():
+        kept = db.session.scalars(select(Agreement.duties).order_by(Agreement.id)).all()
+        assert kept[1] == "本村自定：甲村东庄一组网格员职责。"
+        assert [w.grid_id for w in db.session.scalars(select(AgreementWording))] == [tree["town_a"]]
+        assert db.session.scalar(select(db.func.count(AuditLog.id)).where(AuditLog.entity == "agreement_wording")) == 3
+
+
+def test_wording_of_another_town_is_out_of_reach(client, make_client, tree, users):
+    client.login("township")
+    assert client.get(f"/agreements/wording?grid_id={tree['town_b']}").status_code == 404
+    worker = make_client()
+    worker.login("worker")
+    assert worker.get(f"/agreements/wording?grid_id={tree['cluster_a']}").status_code == 403

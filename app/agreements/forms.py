@@ -43,3 +43,11 @@ class SignatureForm(Form):
 
 class ActionForm(Form):
     """A bare POST (issue, new version): only the CSRF token."""
+
+
+class WordingForm(Form):
+    """A township's or village's own wording (placeholders such as {户数} allowed)."""
+
+    duties = TextAreaField("三、定职责", validators=TEXT)
+    tasks = TextAreaField("四、定任务", validators=TEXT, description="一行一项。")
+    rewards = TextAreaField("五、定奖惩", validators=TEXT)

@@ -132,3 +132,31 @@ class AgreementScan(db.Model):
     @property
     def audit_label(self):
         return self.filename
+
+
+class AgreementWording(db.Model):
+    """A township's or village's own wording of 定职责, 定任务 and 定奖惩 for one kind of agreement.
+
+    Drafts for a grid take the wording of the nearest grid at or above it that has
+    one, else the built-in wording. Placeholders such as ``{户数}`` are filled with
+    the grid's figures when a draft is made (see agreements.service.PLACEHOLDERS).
+    """
+
+    __tablename__ = "agreement_wording"
+    __audit__ = True
+    __audit_exclude__ = ("updated_at",)
+    id = db.Column(db.Integer, primary_key=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False)
+    kind = db.Column(db.String(20), nullable=False)
+    duties = db.Column(db.Text, nullable=False, default="")
+    tasks = db.Column(db.Text, nullable=False, default="")
+    rewards = db.Column(db.Text, nullable=False, default="")
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    grid = db.relationship("Grid")
+
+    __table_args__ = (db.UniqueConstraint("grid_id", "kind", name="uq_agreement_wording_grid_kind"),)
+
+    @property
+    def audit_label(self):
+        return f"{self.grid.name if self.grid else ''} {AGREEMENT_KINDS.get(self.kind, self.kind)}责任状文本"

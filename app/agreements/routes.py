@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit
-from ..core.forms import run_form
+from ..core.forms import ServiceError, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import public_url
@@ -15,9 +15,10 @@ from ..core.qr import qr_data_uri
 from ..core.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import public, render
+from ..extensions import db
 from . import service
-from .forms import ActionForm, AgreementForm, DraftForm, ScanForm, SignatureForm
-from .models import PARTIES, SECTIONS, STATUS_NAMES
+from .forms import ActionForm, AgreementForm, DraftForm, ScanForm, SignatureForm, WordingForm
+from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, STATUS_NAMES
 
 bp = Blueprint("agreements", __name__)
 
@@ -58,6 +59,54 @@ def new():
     page = paginate(service.agreements_query(grid))
     return render("agreements/index.html", grid=grid, page=page, today=local_today(), statuses=STATUS_NAMES,
                   form=form, tops=top_grids(current_user), status=422)
+
+
+def _wording_kind():
+    kind = request.values.get("kind")
+    return kind if kind in AGREEMENT_KINDS else "village_worker"
+
+
+@bp.route("/agreements/wording", methods=["GET", "POST"])
+@require("manage_agreements")
+def wording():
+    """The wording of 定职责, 定任务 and 定奖惩 that drafts about this grid and those below it start from."""
+    grid = _chosen_grid()
+    kind = _wording_kind()
+    own = service.wording_in_force(kind, grid)
+    inherited = own if own is not None and own.grid_id != grid.id else None
+    own = own if own is not None and own.grid_id == grid.id else None
+    form = WordingForm(data=service.wording_texts(kind, grid)) if request.method == "GET" else WordingForm()
+    done = run_form(form, lambda: service.save_wording(
+        current_user, grid, kind, {key: getattr(form, key).data for key, _ in service.WORDING_SECTIONS}),
+        "已保存责任状文本；此后起草的责任状按新文本生成，已有的责任状不变。",
+        url_for(".wording", grid_id=grid.id, kind=kind))
+    if done:
+        return done
+    _cv, _village, _town, values = service.figures(grid)
+    preview = {}
+    if request.method == "GET":
+        preview = {key: service.fill(getattr(form, key).data, values) for key, _ in service.WORDING_SECTIONS}
+    return render("agreements/wording.html", grid=grid, kind=kind, kinds=AGREEMENT_KINDS, form=form, own=own,
+                  inherited=inherited, placeholders=service.PLACEHOLDERS, values=values, preview=preview,
+                  sections=service.WORDING_SECTIONS, may_edit=current_user.role in service.KIND_ROLES[kind],
+                  status=200 if request.method == "GET" else 422)
+
+
+@bp.route("/agreements/wording/reset", methods=["POST"])
+@require("manage_agreements")
+def reset_wording():
+    """Drop this grid's own wording: drafts take the wording above it, or the built-in one, again."""
+    grid = _chosen_grid()
+    kind = _wording_kind()
+    try:
+        service.reset_wording(current_user, grid, kind)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
+    db.session.commit()
+    flash("已恢复为上级或系统默认的责任状文本。", "success")
+    return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
 
 
 @bp.route("/agreements/<int:agreement_id>")

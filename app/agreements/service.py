@@ -19,7 +19,7 @@ from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households import service as ledger
 from ..households.models import Unit
-from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan, AgreementSignature
+from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan, AgreementSignature, AgreementWording
 
 # Who may draft which kind: a township signs with its villages, a village with its grid workers.
 KIND_ROLES = {"town_village": {"admin", "township"}, "village_worker": {"admin", "township", "village_admin"}}
@@ -61,25 +61,134 @@ def _party_rep(grid, role):
     return s.display_name if s else ""
 
 
-def generate(kind, grid):
-    """Parties and the 五定 text for an agreement of ``kind`` about ``grid``, from its real data."""
+# The built-in wording of 定职责, 定任务 and 定奖惩; a township or village may keep its own
+# (AgreementWording). ``{户数}`` and the other PLACEHOLDERS are the grid's figures.
+_REWARDS = ("年度考核实行千分制，考核结果与评先评优、绩效报酬挂钩。完成任务、成绩突出的给予表彰奖励；"
+            "因履职不到位造成工作被动或发生较大以上事故的，依照有关规定追究责任。")
+DEFAULT_WORDING = {
+    "town_village": {
+        "duties": ("乙方对本村网格化管理工作负总责，村党组织书记为第一责任人。负责划分和调整本村各级网格，"
+                   "落实网格长、网格员和服务团队；督促网格员做好走访、巡查、上报和民情台账工作；"
+                   "受理群众诉求，能解决的及时解决，不能解决的逐级上报，限时办理，件件有回音。"),
+        "tasks": ("1. 民情台账底数清、情况明、信息准，户数、人数及时更新（现{户数}户、{人数}人）；\n"
+                  "2. 重点户每月至少上门走访一次，普通户每季度至少上门走访一次，每季度开展一次微宣讲；\n"
+                  "3. 每月召开行政村网格例会，每季度召开网格工作例会，会议有纪要、议定事项有落实；\n"
+                  "4. 二级网格每月巡查一次，三级网格每周巡查一次，发现隐患及时制止、上报；\n"
+                  "5. 在各网格醒目位置设置公示牌，发放联系卡和监督卡。"),
+        "rewards": _REWARDS,
+    },
+    "village_worker": {
+        "duties": ("乙方为本网格责任人，负责网格内信息采集、民情走访、矛盾排查、政策宣传、隐患巡查和诉求上报；"
+                   "认真填写工作日志，严格保守群众个人隐私。"),
+        "tasks": ("1. 联系本网格{户数}户，每户每月至少联系一次；\n"
+                  "2. 重点户（{重点户数}户）每月至少上门走访一次，普通户每季度至少上门走访一次；\n"
+                  "3. 每周巡查本网格一次，发现问题当场处置或及时上报；\n"
+                  "4. 按时参加网格例会，落实会议议定事项；\n"
+                  "5. 每日填写工作日志，民情台账信息变动及时更新。"),
+        "rewards": _REWARDS,
+    },
+}
+WORDING_SECTIONS = [("duties", "三、定职责"), ("tasks", "四、定任务"), ("rewards", "五、定奖惩")]
+PLACEHOLDERS = {
+    "网格名": "本网格的名称", "村名": "所在行政村", "乡镇名": "所在乡镇", "户数": "在册户数", "人数": "在册人数",
+    "党员数": "党员人数", "重点户数": "六类户等重点户数", "下级网格数": "下设网格总数", "重点监管单位数": "重点监管单位数",
+}
+
+
+def figures(grid):
+    """The grid's own figures for a draft: counts, key households and units, the places above it."""
     counts, _ = ledger.counts_with_children(grid)
-    children = db.session.scalars(select(Grid).where(Grid.parent_id == grid.id).order_by(Grid.sort_order, Grid.name)).all()
     subgrids = db.session.scalar(select(func.count(Grid.id)).where(Grid.id.in_(subtree_ids(grid)))) - 1
     key_units = db.session.scalar(select(func.count(Unit.id)).where(
         Unit.grid_id.in_(subtree_ids(grid)), Unit.key_supervision.is_(True), Unit.status == "active"))
-    key_households = sum(n for name, n in counts["categories"])
     village = _ancestor(grid, "village") or grid
     town = _ancestor(grid, "town")
+    values = {"网格名": grid.name, "村名": village.name, "乡镇名": town.name if town else "", "户数": counts["households"],
+              "人数": counts["residents"], "党员数": counts["party_members"],
+              "重点户数": sum(n for _name, n in counts["categories"]), "下级网格数": subgrids,
+              "重点监管单位数": key_units}
+    return counts, village, town, values
+
+
+def placeholders_in(text):
+    """The placeholder names used in ``text``; ServiceError (in Chinese) when one is unknown or malformed."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(text or ""))
+    except ValueError:
+        raise ServiceError("大括号 { } 要成对使用，占位符写成 {户数} 这样。") from None
+    names = [name for _lit, name, spec, conv in parts if name is not None]
+    for _lit, name, spec, conv in parts:
+        if name is not None and (name not in PLACEHOLDERS or spec or conv):
+            raise ServiceError(f"不认识占位符 {{{name}{':' + spec if spec else ''}}}；可用的有："
+                               + "、".join(f"{{{k}}}" for k in PLACEHOLDERS) + "。")
+    return names
+
+
+def fill(text, values):
+    """``text`` with its placeholders replaced by ``values`` (checked by placeholders_in first)."""
+    placeholders_in(text)
+    return (text or "").format_map(values)
+
+
+def wording_in_force(kind, grid):
+    """(own AgreementWording of the nearest grid at or above ``grid``, or None for the built-in wording)."""
+    return db.session.scalars(select(AgreementWording).join(Grid, Grid.id == AgreementWording.grid_id)
+                              .where(AgreementWording.kind == kind, AgreementWording.grid_id.in_(grid.ancestor_ids()))
+                              .order_by(Grid.depth.desc())).first()
+
+
+def wording_texts(kind, grid):
+    """{section: text with placeholders} in force for drafts about ``grid``."""
+    own = wording_in_force(kind, grid)
+    return {key: getattr(own, key) for key, _ in WORDING_SECTIONS} if own else dict(DEFAULT_WORDING[kind])
+
+
+def save_wording(user, grid, kind, texts):
+    """Keep ``grid``'s own wording for ``kind`` (grids below take it unless they keep their own)."""
+    _check_kind(user, kind)
+    for key, label in WORDING_SECTIONS:
+        try:
+            placeholders_in(texts.get(key))
+        except ServiceError as exc:
+            raise ServiceError(f"{label}：{exc}", key) from None
+        if not (texts.get(key) or "").strip():
+            raise ServiceError(f"请填写{label[2:]}的内容。", key)
+    own = db.session.scalar(select(AgreementWording).where(AgreementWording.grid_id == grid.id,
+                                                          AgreementWording.kind == kind))
+    if own is None:
+        own = AgreementWording(grid_id=grid.id, kind=kind)
+        db.session.add(own)
+    for key, _ in WORDING_SECTIONS:
+        setattr(own, key, texts[key].strip().replace("\r\n", "\n"))
+    db.session.flush()
+    return own
+
+
+def reset_wording(user, grid, kind):
+    """Drop ``grid``'s own wording: drafts take the wording above it (or the built-in) again."""
+    _check_kind(user, kind)
+    own = db.session.scalar(select(AgreementWording).where(AgreementWording.grid_id == grid.id,
+                                                          AgreementWording.kind == kind))
+    if own is not None:
+        db.session.delete(own)
+        db.session.flush()
+
+
+def generate(kind, grid):
+    """Parties and the 五定 text for an agreement of ``kind`` about ``grid``, from its real data."""
+    counts, village, town, values = figures(grid)
+    children = db.session.scalars(select(Grid).where(Grid.parent_id == grid.id).order_by(Grid.sort_order, Grid.name)).all()
     area = grid.area_desc.strip() or f"{grid.name}全域"
     if children:
         names = "、".join(c.name for c in children[:20]) + ("等" if len(children) > 20 else "")
-        area += f"。下设{len(children)}个下级网格（{names}），共{subgrids}个网格"
+        area += f"。下设{len(children)}个下级网格（{names}），共{values['下级网格数']}个网格"
     area += f"；在册{counts['households']}户、{counts['residents']}人，其中党员{counts['party_members']}人"
-    if key_households:
+    if values["重点户数"]:
         area += "；" + "、".join(f"{name}{n}户" for name, n in counts["categories"])
-    if key_units:
-        area += f"；重点监管单位{key_units}家"
+    if values["重点监管单位数"]:
+        area += f"；重点监管单位{values['重点监管单位数']}家"
     area += "。"
     people = "；".join(f"{role}：{'、'.join(names)}" for role, names in _staff_lines(grid).items()) or "（尚未安排人员）"
     people += "。"
@@ -88,31 +197,14 @@ def generate(kind, grid):
         party_b = f"{village.name}村民委员会" if not village.name.endswith(("村委会", "委员会")) else village.name
         party_a_rep = _party_rep(village, "contact_cadre")
         party_b_rep = _party_rep(village, "leader")
-        duties = ("乙方对本村网格化管理工作负总责，村党组织书记为第一责任人。负责划分和调整本村各级网格，"
-                  "落实网格长、网格员和服务团队；督促网格员做好走访、巡查、上报和民情台账工作；"
-                  "受理群众诉求，能解决的及时解决，不能解决的逐级上报，限时办理，件件有回音。")
-        tasks = (f"1. 民情台账底数清、情况明、信息准，户数、人数及时更新（现{counts['households']}户、{counts['residents']}人）；\n"
-                 "2. 重点户每月至少上门走访一次，普通户每季度至少上门走访一次，每季度开展一次微宣讲；\n"
-                 "3. 每月召开行政村网格例会，每季度召开网格工作例会，会议有纪要、议定事项有落实；\n"
-                 "4. 二级网格每月巡查一次，三级网格每周巡查一次，发现隐患及时制止、上报；\n"
-                 "5. 在各网格醒目位置设置公示牌，发放联系卡和监督卡。")
     else:
         party_a = f"{village.name}村民委员会" if not village.name.endswith(("村委会", "委员会")) else village.name
         party_b = _party_rep(grid, "worker") or _party_rep(grid, "leader") or "网格员"
         party_a_rep = _party_rep(village, "leader")
         party_b_rep = party_b if party_b != "网格员" else ""
-        duties = ("乙方为本网格责任人，负责网格内信息采集、民情走访、矛盾排查、政策宣传、隐患巡查和诉求上报；"
-                  "认真填写工作日志，严格保守群众个人隐私。")
-        tasks = (f"1. 联系本网格{counts['households']}户，每户每月至少联系一次；\n"
-                 f"2. 重点户（{key_households}户）每月至少上门走访一次，普通户每季度至少上门走访一次；\n"
-                 "3. 每周巡查本网格一次，发现问题当场处置或及时上报；\n"
-                 "4. 按时参加网格例会，落实会议议定事项；\n"
-                 "5. 每日填写工作日志，民情台账信息变动及时更新。")
-    rewards = ("年度考核实行千分制，考核结果与评先评优、绩效报酬挂钩。完成任务、成绩突出的给予表彰奖励；"
-               "因履职不到位造成工作被动或发生较大以上事故的，依照有关规定追究责任。")
+    texts = {key: fill(text, values) for key, text in wording_texts(kind, grid).items()}
     return {"party_a": party_a, "party_a_rep": party_a_rep, "party_b": party_b, "party_b_rep": party_b_rep,
-            "area": area, "people": people, "duties": duties, "tasks": tasks, "rewards": rewards,
-            "title": f"{grid.name}网格化管理责任状"}
+            "area": area, "people": people, **texts, "title": f"{grid.name}网格化管理责任状"}
 
 
 # --- drafts and versions ----------------------------------------------------

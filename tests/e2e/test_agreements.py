@@ -3,6 +3,7 @@ attach the signed scan, and verify it through the URL its printed QR code holds 
 import io
 import re
 
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -83,3 +84,26 @@ def test_issue_sign_attach_scan_and_verify(ui, make_ui, demo_server, viewport, t
     expect(visitor.page.locator(".verdict")).to_contain_text("双方已签订")
     expect(visitor.page.locator("body")).not_to_contain_text("年内完成路灯改造")
     visitor.check("verify", logged_in=False)
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_township_sets_its_own_wording(ui, demo_server, viewport):
+    """The township writes its own 定任务 with a placeholder; the page shows what a draft will say."""
+    page = ui.page
+    ui.login("township", demo_server.accounts["township"])
+    page.goto("/agreements/")
+    page.get_by_role("link", name="按本乡镇、本村的要求设定").click()
+    page.get_by_role("link", name="乡镇与行政村").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("责任状文本")
+    expect(page.locator("main")).to_contain_text("目前使用系统默认文本")
+    tasks = page.get_by_label("四、定任务")
+    tasks.fill(tasks.input_value() + "\n6. 全乡{户数}户年内完成垃圾分类入户宣传。")
+    ui.check("wording")
+    page.get_by_role("button", name="保存文本").click()
+    expect(page.locator(".flash-success")).to_contain_text("已保存责任状文本")
+    expect(page.locator("main")).to_contain_text("目前使用本网格自己的文本")
+    preview = page.locator("section.card").filter(has=page.get_by_role("heading", name=re.compile("生成的样子")))
+    expect(preview).to_contain_text(re.compile(r"6\. 全乡\d+户年内完成垃圾分类入户宣传。"))
+    ui.check("wording-saved")
+    page.get_by_role("button", name=re.compile("恢复为上级或系统默认")).click()
+    expect(page.locator("main")).to_contain_text("目前使用系统默认文本")
