@@ -95,3 +95,9 @@ def test_list_filters_name_towns_and_villages_and_keep_a_deeper_choice(client, t
     assert f'<option value="{tree["cluster_a"]}" selected>甲镇 · 甲村 · 东庄自然村 · 东庄一组</option>' in html
     html = client.get(f"/units/?grid_id={tree['village_a']}").get_data(as_text=True)
     assert f'<option value="{tree["village_a"]}" selected>' in html
+
+
+def test_an_id_from_another_town_in_the_address_reveals_nothing(client, tree, users, small_limit):
+    client.login("township")
+    html = client.get(f"/households/new?grid_id={tree['cluster_b']}").get_data(as_text=True)
+    assert "西庄" not in html and 'id="grid_id-q" name="q" value=""' in html

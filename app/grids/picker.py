@@ -45,9 +45,11 @@ def too_many(user, leaf_only=False):
     return db.session.scalar(select(func.count()).select_from(capped)) > SELECT_MAX
 
 
-def labels(grid_ids):
-    """{id: "镇 · 村 · 组"}: each grid with up to three levels above it (not the county)."""
-    rows = db.session.execute(select(Grid.id, Grid.path).where(Grid.id.in_(grid_ids))).all()
+def labels(user, grid_ids):
+    """{id: "镇 · 村 · 组"}: each of these grids the user may see, with up to three levels above it
+    (not the county). Grids outside the user's scope are left out, so an id typed into an address
+    never reveals another grid's name."""
+    rows = db.session.execute(select(Grid.id, Grid.path).where(Grid.id.in_(grid_ids), grid_clause(user))).all()
     chains = {r.id: [int(x) for x in r.path.strip("/").split("/") if x] for r in rows}
     wanted = {i for chain in chains.values() for i in chain[-4:]}
     names = dict(db.session.execute(select(Grid.id, Grid.name).where(Grid.id.in_(wanted), Grid.depth > 0)).all())
@@ -69,7 +71,7 @@ def search(user, text, leaf_only=False):
     if leaf_only:
         q = q.where(_leaf_clause())
     ids = db.session.scalars(q.order_by(Grid.path).limit(RESULTS + 1)).all()
-    found = labels(ids[:RESULTS])
+    found = labels(user, ids[:RESULTS])
     return [(i, found[i]) for i in ids[:RESULTS]], len(ids) > RESULTS
 
 
@@ -78,6 +80,7 @@ class Picker:
     """What the template needs to draw the search box in place of the list."""
 
     field: object
+    user: object
     leaf_only: bool
 
     @property
@@ -86,7 +89,7 @@ class Picker:
 
     @property
     def label(self):
-        return labels([self.field.data]).get(self.field.data, "") if self.field.data else ""
+        return labels(self.user, [self.field.data]).get(self.field.data, "") if self.field.data else ""
 
 
 def setup(field, user, choices, leaf_only=False):
@@ -100,7 +103,7 @@ def setup(field, user, choices, leaf_only=False):
         field.choices = choices()
         field.picker = None
         return field
-    field.picker = Picker(field, leaf_only)
+    field.picker = Picker(field, user, leaf_only)
     field.validate_choice = False
     field.choices = [(field.data, "")] if field.data else []
 
@@ -146,7 +149,7 @@ def filter_options(user, selected=None):
         if mark in html:
             html = html.replace(mark, f'<option value="{int(selected)}" selected>', 1)
         else:
-            label = labels([int(selected)]).get(int(selected))
+            label = labels(user, [int(selected)]).get(int(selected))
             if label:
                 html += str(Markup('<option value="{}" selected>{}</option>').format(int(selected), label))
     return Markup(html)
