@@ -267,7 +267,7 @@ def main():
     from bench.pdf import pdf_figures
 
     pdf = pdf_figures()
-    print(f"work log PDF: {pdf['worklog_entries']} entries, {pdf['worklog_pdf_pages']} pages in {pdf['worklog_pdf_s']} s; "
+    print(f"work log PDF: {pdf['worklog_entries']} entries, {pdf['worklog_pdf_pages']} pages ({pdf['worklog_pdf_kb']} KB) in {pdf['worklog_pdf_s']} s; "
           f"bare document: {pdf['bare_pdf_pages']} pages in {pdf['bare_pdf_10p_s']} s (CPU seconds, best of 5)")
     print(f"one more page (a month of {pdf['busy_entries']} entries, {pdf['busy_pages']} pages; a bare document of "
           f"{pdf['long_bare_pages']} pages): work log over bare {pdf['worklog_page_marginal_vs_bare']}")

@@ -130,7 +130,7 @@ def pdf_figures():
             worker, cluster, homes = _seed_worker()
             entries = _seed_month(worker, cluster, homes, first, 60, 4)
             busy_entries = _seed_month(worker, cluster, homes, busy, 120, 6)
-            worklog_s, (_, worklog_pages) = _best(
+            worklog_s, (worklog_pdf, worklog_pages) = _best(
                 lambda: render_month_pdf(worker, first, today=date(2026, 12, 15), with_pages=True))
             bare = bare_html(BARE_PARAGRAPHS)
             bare_s, (_, bare_pages) = _best(lambda: pdf.html_to_pdf(bare, with_pages=True, plain=True))
@@ -147,6 +147,7 @@ def pdf_figures():
         "worklog_entries": entries,
         "worklog_pdf_s": round(worklog_s, 3),
         "worklog_pdf_pages": worklog_pages,
+        "worklog_pdf_kb": round(len(worklog_pdf) / 1024),
         "bare_pdf_pages": bare_pages,
         "bare_pdf_10p_s": round(bare_s, 3),
         "worklog_pdf_vs_bare": round((worklog_s / worklog_pages) / (bare_s / bare_pages), 3),
