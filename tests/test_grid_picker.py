@@ -101,3 +101,12 @@ def test_an_id_from_another_town_in_the_address_reveals_nothing(client, tree, us
     client.login("township")
     html = client.get(f"/households/new?grid_id={tree['cluster_b']}").get_data(as_text=True)
     assert "西庄" not in html and 'id="grid_id-q" name="q" value=""' in html
+
+
+def test_a_prefilled_top_grid_is_named_in_the_box(client, tree, users, small_limit):
+    client.login("admin")
+    html = client.get("/cases/new").get_data(as_text=True)  # prefilled with the admin's own grid, the county
+    assert f'name="grid_id" id="grid_id" value="{tree["county"]}"' in html
+    assert 'id="grid_id-q" name="q" value="测试县"' in html
+    html = client.get(f"/cases/new?grid_id={tree['town_a']}").get_data(as_text=True)
+    assert 'id="grid_id-q" name="q" value="甲镇"' in html

@@ -47,14 +47,16 @@ def too_many(user, leaf_only=False):
 
 def labels(user, grid_ids):
     """{id: "镇 · 村 · 组"}: each of these grids the user may see, with up to three levels above it
-    (not the county). Grids outside the user's scope are left out, so an id typed into an address
-    never reveals another grid's name."""
+    (the county named only when it is the grid itself). Grids outside the user's scope are left
+    out, so an id typed into an address never reveals another grid's name."""
     rows = db.session.execute(select(Grid.id, Grid.path).where(Grid.id.in_(grid_ids), grid_clause(user))).all()
-    chains = {r.id: [int(x) for x in r.path.strip("/").split("/") if x] for r in rows}
-    wanted = {i for chain in chains.values() for i in chain[-4:]}
-    names = dict(db.session.execute(select(Grid.id, Grid.name).where(Grid.id.in_(wanted), Grid.depth > 0)).all())
-    return {gid: " · ".join(names[i] for i in chain[-4:] if i in names) or names.get(gid, "")
-            for gid, chain in chains.items()}
+    chains = {}
+    for r in rows:
+        full = [int(x) for x in r.path.strip("/").split("/") if x]
+        chains[r.id] = full[1:][-4:] if len(full) > 1 else full  # the root (the county) only by itself
+    wanted = {i for chain in chains.values() for i in chain}
+    names = dict(db.session.execute(select(Grid.id, Grid.name).where(Grid.id.in_(wanted))).all())
+    return {gid: " · ".join(names[i] for i in chain if i in names) for gid, chain in chains.items()}
 
 
 def search(user, text, leaf_only=False):

@@ -41,3 +41,29 @@ def test_admin_finds_the_grid_by_name(ui, demo_server, viewport):
     expect(page.locator(".flash-success")).to_contain_text("已建档")
     expect(page.locator("main")).to_contain_text(first.split(" · ")[-1])
     ui.check("grid-picker-saved")
+
+
+@pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
+def test_admin_reports_a_case_for_a_village_found_by_name(ui, demo_server, viewport):
+    page = ui.page
+    ui.login("admin", demo_server.accounts["admin"])
+    page.goto("/cases/new")
+    box = page.get_by_label("所在网格")
+    expect(box).to_have_value("长兴县")  # the admin's own grid, named
+    box.fill("顾渚")
+    results = page.locator("#grid_id-results button.pick")
+    expect(results.first).to_be_visible()
+    village = results.filter(has_text="顾渚村委会").first
+    label = village.inner_text()
+    ui.check("case-grid-picker")
+    village.click()
+    expect(box).to_have_value(label)
+    page.get_by_label("问题概述").fill("顾渚村停车场护栏损坏")
+    page.get_by_label("详细描述").fill("护栏被车辆撞倒两段，游客停车有坠落危险")
+    page.get_by_label("地点").fill("村口停车场")
+    page.get_by_label("事件类别").select_option(label="其他")
+    page.get_by_label("处理类别").select_option(label="需协调")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("顾渚村停车场护栏损坏")
+    expect(page.locator("main")).to_contain_text(label.split(" · ")[-1])
+    ui.check("case-grid-picked")
