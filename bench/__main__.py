@@ -224,8 +224,10 @@ def main():
                 "grid_page_village": timed(opener, f"{base}/grids/{village_id}", 100),
             }
             search = {kind: server_times(opener, base, qs) for kind, qs in queries.items()}
-            timed(opener, base + "/households/", 20)  # warm up
+            timed(opener, base + "/households/", 20)  # warm up, one client and then four
             timed(opener, base + "/_bench/bare", 20)
+            throughput(opener, base + "/households/", seconds=1.0)
+            throughput(opener, base + "/_bench/bare", seconds=1.0)
             # List and bare page in turns, so that a busy moment on a shared machine hits
             # both rather than one; the figure is the median of the rounds' ratios.
             rounds = []
