@@ -559,3 +559,39 @@ def test_a_visit_whose_problem_became_a_case_is_not_deleted(app, client, tree, u
     assert "已转为事件，走访记录不能删除" in client.get(refused.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Visit, vid) is not None
+
+
+def test_a_correction_removes_and_adds_photos(app, client, tree, users):
+    from pathlib import Path
+
+    from app.core.models import AuditLog
+
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+    client.login("worker")
+    url = post_visit(client, hid, visit_form(client, hid),
+                     photos=[(png(), "a.png"), (png(300, 200, "red", "JPEG"), "b.jpg")]).headers["Location"]
+    vid = int(url.rsplit("/", 1)[1])
+    with app.app_context():
+        first, second = db.session.scalars(select(VisitPhoto).where(VisitPhoto.visit_id == vid).order_by(VisitPhoto.id))
+        first_id, first_file = first.id, Path(app.instance_path) / "uploads" / first.file_name
+    form = client.get(f"/visits/{vid}/edit").get_data(as_text=True)
+    assert f'name="remove_photo" value="{first_id}"' in form and 'enctype="multipart/form-data"' in form
+    fields = {"method": "door", "visited_at": now_local().strftime("%Y-%m-%dT%H:%M"), "learned": "老人身体尚可。",
+              "problems": ""}
+    # too many: 2 kept + 5 new > 6, nothing changes and the reason is next to the photos
+    many = client.post(f"/visits/{vid}/edit", {**fields, "photos": [(png(50, 50), f"{i}.png") for i in range(5)]},
+                       content_type="multipart/form-data")
+    assert many.status_code == 200
+    assert "保留 2 张，最多再加 4 张，这次选了 5 张" in many.get_data(as_text=True)
+    done = client.post(f"/visits/{vid}/edit", {**fields, "remove_photo": str(first_id),
+                                                "photos": [(png(800, 600, "green"), "c.png")]},
+                       content_type="multipart/form-data")
+    assert done.status_code == 302
+    with app.app_context():
+        photos = db.session.scalars(select(VisitPhoto).where(VisitPhoto.visit_id == vid).order_by(VisitPhoto.id)).all()
+        assert [(p.width, p.height) for p in photos] == [(300, 200), (800, 600)]
+        assert all((Path(app.instance_path) / "uploads" / p.file_name).is_file() for p in photos)
+        row = db.session.scalar(select(AuditLog).where(AuditLog.entity == "visit", AuditLog.summary.contains("照片")))
+        assert "删除 1 张，新增 1 张" in row.summary
+    assert not first_file.exists()

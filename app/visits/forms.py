@@ -8,7 +8,7 @@ from .models import METHODS, PERIODS, TARGETS, VISITORS
 
 
 class VisitEditForm(Form):
-    """Correcting a saved visit: everything but the household and the photos."""
+    """Correcting a saved visit: everything but the household (photos: see the edit view)."""
 
     method = RadioField("走访方式", choices=list(METHODS.items()), default="door",
                         validators=[InputRequired("请选择走访方式。")])
@@ -17,11 +17,11 @@ class VisitEditForm(Form):
     companions = StringField("同行人员", validators=[Length(max=200)], description="可不填，如：村主任 王某")
     learned = TextAreaField("了解到的情况", validators=[Length(max=4000)])
     problems = TextAreaField("发现的问题", validators=[Length(max=4000)], description="每行一个问题；可以以后转为事件办理。")
+    photos = MultipleFileField("现场照片", description="可选，最多 6 张，每张不超过 12 MB（JPG、PNG）。")
 
 
 class VisitForm(VisitEditForm):
     household_id = SelectField("走访对象", coerce=int, validate_choice=False)
-    photos = MultipleFileField("现场照片", description="可选，最多 6 张，每张不超过 12 MB（JPG、PNG）。")
     key = HiddenField()
 
 

@@ -138,13 +138,15 @@ def edit(visit_id):
     done = run_form(form, lambda: service.update_visit(
         current_user, visit, method=form.method.data, visited_at_local=form.visited_at.data,
         companions=form.companions.data, learned=form.learned.data,
-        problems=(form.problems.data or "").splitlines()),
+        problems=(form.problems.data or "").splitlines(),
+        remove_photo_ids=request.form.getlist("remove_photo", type=int), photos=request.files.getlist("photos")),
         "走访记录已修改。", url_for("visits.show", visit_id=visit.id))
     if done is not None:
         return done
     if request.method == "POST":
-        form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在。")
-    return render("visits/edit.html", form=form, v=visit)
+        form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（新选的照片需要重新选择）。")
+    return render("visits/edit.html", form=form, v=visit, max_photos=uploads.MAX_PHOTOS,
+                  removing=set(request.form.getlist("remove_photo", type=int)))
 
 
 @bp.route("/visits/<int:visit_id>/delete", methods=["POST"])

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core import uploads
+from ..core import audit, uploads
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
@@ -228,8 +228,10 @@ def edit_refusal(user, visit, day=None):
     return None
 
 
-def update_visit(user, visit, *, method, visited_at_local, companions="", learned="", problems=()):
-    """Correct a visit: how, when, companions, what was learned, and the problems not yet made cases.
+def update_visit(user, visit, *, method, visited_at_local, companions="", learned="", problems=(),
+                 remove_photo_ids=(), photos=()):
+    """Correct a visit: how, when, companions, what was learned, the problems not yet made cases,
+    and its photos (some removed, more added, at most MAX_PHOTOS in all).
 
     Problems already turned into cases stay as they are. Every change is audited
     (old and new values); the visit page says when it was corrected.
@@ -237,6 +239,13 @@ def update_visit(user, visit, *, method, visited_at_local, companions="", learne
     refusal = edit_refusal(user, visit, visited_at_local.date())
     if refusal:
         raise ServiceError(refusal)
+    removed = [p for p in visit.photos if p.id in set(remove_photo_ids)]
+    kept = len(visit.photos) - len(removed)
+    photos = [f for f in photos if f and getattr(f, "filename", "")]
+    if kept + len(photos) > uploads.MAX_PHOTOS:
+        raise ServiceError(f"一次走访最多 {uploads.MAX_PHOTOS} 张照片：保留 {kept} 张，最多再加 "
+                           f"{uploads.MAX_PHOTOS - kept} 张，这次选了 {len(photos)} 张。", "photos")
+    images = uploads.check_photos(photos)
     old_local = to_local(visit.visited_at).replace(tzinfo=None)
     learned, problems = _checked_content(method, visited_at_local, learned, problems,
                                          time_unchanged=visited_at_local == old_local,
@@ -252,6 +261,19 @@ def update_visit(user, visit, *, method, visited_at_local, companions="", learne
     for text in wanted:
         db.session.add(VisitProblem(visit_id=visit.id, description=text))
         changed = True
+    files = []
+    for photo in removed:
+        files += uploads.stored_files(photo.file_name)
+        db.session.delete(photo)
+        changed = True
+    for img in images:
+        stored = uploads.store_image(img, "visits")
+        db.session.add(VisitPhoto(visit_id=visit.id, file_name=stored.file_name, width=stored.width,
+                                  height=stored.height, size=stored.size))
+        changed = True
+    uploads.delete_with_session(files)  # once the correction is committed
+    if removed or images:
+        audit.record("update", "visit", visit.id, f"{visit.audit_label}；照片：删除 {len(removed)} 张，新增 {len(images)} 张")
     visit.method = method
     visit.visited_at = _local_to_utc(visited_at_local)
     visit.visited_on = visited_at_local.date()
@@ -260,7 +282,7 @@ def update_visit(user, visit, *, method, visited_at_local, companions="", learne
     if changed or db.session.is_modified(visit):
         visit.updated_at = utcnow()
     db.session.flush()
-    db.session.expire(visit, ["problems"])
+    db.session.expire(visit, ["problems", "photos"])
     return visit
 
 

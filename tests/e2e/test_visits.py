@@ -6,11 +6,20 @@
 - a 网格长 at the PC (leader3): coverage as an SVG bar chart, the households nobody visited,
   a worker's month of logs, 周查 with a comment, and the monthly work log as a PDF.
 """
+import io
 import re
 import subprocess
 
 import pytest
 from playwright.sync_api import expect
+
+
+def _png():
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 140, 60)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 class Taps:
@@ -53,11 +62,17 @@ def test_worker_records_a_visit_in_four_taps(ui, demo_server, viewport):
     expect(page.get_by_role("heading", level=1)).to_contain_text("修改走访记录")
     expect(page.locator("#learned")).to_have_value("电话询问老人近况，身体尚好，提醒按时服药。")
     page.locator("#learned").fill("电话询问老人近况，身体尚好，提醒按时服药；女儿下周回家。")
+    page.locator("#photos").set_input_files(files=[{"name": "gate.png", "mimeType": "image/png", "buffer": _png()}])
     ui.check("visit-edit")
     page.get_by_role("button", name="保存修改").click()
     expect(page.locator(".flash-success")).to_have_text("走访记录已修改。")
     expect(page.locator("dl.facts")).to_contain_text("女儿下周回家")
     expect(page.locator("dl.facts")).to_contain_text("修改过")
+    expect(page.locator("ul.photos img")).to_have_count(1)
+    page.get_by_role("link", name="修改", exact=True).click()
+    expect(page.get_by_label("删除这张")).to_be_visible()
+    ui.check("visit-edit-photos")
+    page.get_by_role("link", name="取消").click()
 
     page.get_by_role("link", name="当天工作日志").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("工作日志")
