@@ -297,6 +297,13 @@ def check():
     revision = db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
     click.echo(f"database: {db.engine.dialect.name}, schema revision {revision}")
     click.echo(f"time zone for display: {LOCAL_TZ.key}")
+    if not problems:
+        from flask import current_app
+
+        from .core import printfont
+
+        fonts = printfont.fonts(Path(current_app.instance_path) / "fonts")
+        click.echo("打印字体：" + ("、".join(sorted(fonts.values())) if fonts else "未能生成，PDF 直接使用系统字体（见上方日志）"))
     if problems:
         sys.exit(1)
     click.echo("ok")

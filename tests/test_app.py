@@ -237,3 +237,10 @@ def test_installation_name_is_kept_briefly_and_a_change_is_seen_at_once(app, cli
     now = [models.time.monotonic() + models.INSTALLATION_TTL + 1]
     monkeypatch.setattr(models.time, "monotonic", lambda: now[0])
     assert "另名县" in client.get("/").get_data(as_text=True)
+
+
+def test_check_reports_the_print_font(app):
+    res = app.test_cli_runner().invoke(args=["check"])
+    assert res.exit_code == 0, res.output
+    assert "打印字体：villagegrid-print-bold-" in res.output and "villagegrid-print-regular-" in res.output
+    assert res.output.rstrip().endswith("ok")
