@@ -1,6 +1,9 @@
 """Work logs: the day's visits fill in by themselves, weekly checks close a week, amendments keep the
 original, who has not filled in, the monthly PDF."""
+import re
 from datetime import date, datetime, timedelta
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -14,8 +17,6 @@ from app.worklogs.models import WeekCheck, WorkLog, WorkLogAmendment
 from tests.pdfcheck import check_pdf
 from tests.test_contacts import households
 from tests.test_visits import add_visit
-
-import pytest
 
 
 def test_log_shows_the_days_visits_and_saves_text(app, client, tree, users):
@@ -154,3 +155,29 @@ def test_monthly_pdf(app, client, tree, users, tmp_path):
 
     assert pdf_pages(resp.data) >= 2
     assert full_id not in text.replace(" ", "")
+
+
+def test_the_worker_is_told_when_a_week_is_checked(app, client, make_client, tree, users):
+    from app.cases.models import Notification
+
+    monday, _ = week_bounds(local_today() - timedelta(days=7))
+    leader = make_client()
+    leader.login("leader")
+    leader.get(f"/worklogs/users/{users['worker']}/month/{monday:%Y-%m}")
+    leader.post(f"/worklogs/users/{users['worker']}/check", {"week": monday.isoformat(), "comment": "走访记录详实，继续保持。"})
+    client.login("worker")
+    home = client.get("/").get_data(as_text=True)
+    assert re.search(r'id="unread-count"><span class="sr-only">未读 </span>1</span>', home)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert f"已检查您 {monday.month}月{monday.day}日起一周的工作日志：走访记录详实，继续保持。" in page
+    with app.app_context():
+        note = db.session.scalar(select(Notification).where(Notification.user_id == users["worker"]))
+        assert note.kind == "week_check" and note.case_id is None
+    opened = client.post(f"/notifications/{note.id}/open")
+    assert opened.status_code == 302 and opened.headers["Location"].endswith(
+        f"/worklogs/users/{users['worker']}/month/{monday:%Y-%m}")
+    assert "走访记录详实" in client.get(opened.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Notification, note.id).read_at is not None
+        # nobody else is told, the leader included
+        assert db.session.scalar(select(func.count(Notification.id))) == 1

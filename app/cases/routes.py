@@ -211,7 +211,7 @@ def print_form(case_id, form):
 
 @bp.route("/notifications")
 def notifications():
-    """The user's messages: new cases, assignments, urging, emergencies."""
+    """The user's messages: new cases, assignments, urging, emergencies, week checks of one's logs."""
     return render("cases/notifications.html", items=service.notifications(current_user))
 
 
@@ -222,6 +222,8 @@ def open_notification(notification_id):
     db.session.commit()
     if note.case_id and service.can_see_case(current_user, note.case):
         return redirect(url_for("cases.show", case_id=note.case_id))
+    if note.url and note.url.startswith("/") and not note.url.startswith("//"):
+        return redirect(note.url)
     return redirect(url_for("cases.notifications"))
 
 

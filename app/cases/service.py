@@ -404,9 +404,12 @@ def _notify_after(case, user, action, detail):
 
 # --- notifications -------------------------------------------------------------
 
-def notify(user_id, case, kind, text):
+def notify(user_id, case, kind, text, url=None):
+    """An in-app message; ``url`` (an app path starting with "/") is what it opens when not about a case."""
+    if url is not None and (not url.startswith("/") or url.startswith("//")):
+        raise ValueError("notification url must be a path of this app")
     db.session.add(Notification(user_id=user_id, case_id=case.id if case is not None else None, kind=kind,
-                                text=text[:300], created_at=utcnow()))
+                                text=text[:300], created_at=utcnow(), url=url))
 
 
 def _desk_users(grid_ids, roles=DESK_ROLES):

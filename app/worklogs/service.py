@@ -125,6 +125,12 @@ def check_week(checker, worker, monday, comment, today=None):
     c = WeekCheck(user_id=worker.id, week_start=monday, checker_id=checker.id, comment=(comment or "").strip())
     db.session.add(c)
     db.session.flush()
+    from ..cases.service import notify
+
+    # The worker's month of logs (worklogs.month); built by hand, as this also runs outside requests.
+    notify(worker.id, None, "week_check",
+           f"{checker.full_name}已检查您 {monday.month}月{monday.day}日起一周的工作日志" + (f"：{c.comment}" if c.comment else "。"),
+           url=f"/worklogs/users/{worker.id}/month/{monday:%Y-%m}")
     return c
 
 
