@@ -1,4 +1,5 @@
 """The ledger: records with history, categories, privacy (masking, audited reveals), counts, search."""
+import os
 from datetime import date
 
 import pytest
@@ -283,3 +284,18 @@ def test_list_total_is_capped_past_the_count_cap(app, client, users, tree):
         assert "第 1 / 4 页，共 7 条" in html
     finally:
         app.config.update(COUNT_CAP=10_000, PAGE_SIZE=50)
+
+
+@pytest.mark.skipif(os.environ.get("VG_TEST_DB") == "postgresql", reason="SQLite's EXPLAIN QUERY PLAN")
+def test_the_archived_list_reads_its_own_index(app, tree, users):
+    """已注销 walks a partial index of archived households, not every active one on the way."""
+    from app.accounts.models import User
+    from app.households.routes import ledger_query
+
+    with app.test_request_context():
+        admin = db.session.get(User, users["admin"])
+        for status, index in (("archived", "ix_household_archived"), ("active", "ix_household_active")):
+            q = ledger_query(admin, {"grid_id": None, "category_id": None, "status": status}).limit(50)
+            sql = str(q.compile(db.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(row[-1] for row in db.session.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
+            assert index in plan, (status, plan)
