@@ -48,12 +48,31 @@
     var hidden = document.getElementById(list.id.replace(/-results$/, ""));
     if (hidden && hidden.value !== "0") { e.detail.shouldSwap = false; }
   });
+  // Keys: Enter in the box never submits (it takes the only result, if there is one); the arrow
+  // keys move between the box and the results; Escape closes the results.
   document.addEventListener("keydown", function (e) {
-    var box = e.target;
-    if (e.key !== "Enter" || !box.matches || !box.matches("input[data-pick-for]")) { return; }
-    e.preventDefault();
-    var list = document.getElementById(box.getAttribute("data-pick-for") + "-results");
-    var results = list ? list.querySelectorAll("button[data-pick-id]") : [];
-    if (results.length === 1) { choose(results[0]); }
+    var el = e.target;
+    if (!el.matches) { return; }
+    var inBox = el.matches("input[data-pick-for]");
+    var onResult = el.matches("button[data-pick-id]");
+    if (!inBox && !onResult) { return; }
+    var id = el.getAttribute("data-pick-for");
+    var box = document.getElementById(id + "-q");
+    var list = document.getElementById(id + "-results");
+    var results = list ? Array.prototype.slice.call(list.querySelectorAll("button[data-pick-id]")) : [];
+    var at = onResult ? results.indexOf(el) : -1;
+    if (e.key === "Enter" && inBox) {
+      e.preventDefault();
+      if (results.length === 1) { choose(results[0]); }
+    } else if (e.key === "ArrowDown" && results.length) {
+      e.preventDefault();
+      results[Math.min(at + 1, results.length - 1)].focus();
+    } else if (e.key === "ArrowUp" && onResult) {
+      e.preventDefault();
+      if (at > 0) { results[at - 1].focus(); } else if (box) { box.focus(); }
+    } else if (e.key === "Escape" && list) {
+      list.innerHTML = "";
+      if (box) { box.focus(); }
+    }
   });
 })();
