@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_DB := $(CURDIR)/instance/demo.db
 
-.PHONY: run demo test bench system system-test venv venv-dev clean
+.PHONY: run demo test bench system system-test venv venv-dev deps clean
 
 # The Debian packages: checked every time (fast), installed only when missing.
 system:
@@ -20,13 +20,21 @@ system-test:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
+# requirements*.txt pin every package, transitive ones included, with their hashes.
 $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(PIP) install -r requirements.txt
+	$(PIP) install --require-hashes -r requirements.txt
 	@touch $@
 
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
-	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --require-hashes -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
+
+# After changing requirements*.in: compile the hashed pins again (pip-tools in a venv of its own).
+deps:
+	python3 -m venv .venv-deps && .venv-deps/bin/pip --disable-pip-version-check -q install pip-tools==7.6.2
+	for f in requirements requirements-dev; do \
+	  .venv-deps/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+	    --no-emit-index-url --no-emit-trusted-host -o $$f.txt $$f.in || exit 1; done
 
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
