@@ -8,6 +8,16 @@ class Form(FlaskForm):
     class Meta:
         locales = ["zh"]
 
+        def render_field(self, field, render_kw):
+            """Every field as HTML, with ID numbers in its value or choices masked (app.core.privacy);
+            an ID-number box (``reveals_id``) shows what was typed into it."""
+            from flask_wtf import FlaskForm
+
+            from .privacy import mask_html
+
+            html = FlaskForm.Meta.render_field(self, field, render_kw)
+            return html if getattr(field, "reveals_id", False) else mask_html(html)
+
 
 class ServiceError(Exception):
     """A refusal from a service, in Chinese, optionally tied to a form field."""

@@ -9,11 +9,10 @@ from sqlalchemy import delete, select, update
 from werkzeug.local import LocalProxy
 
 from ..extensions import db, login_manager
-from . import audit
+from . import audit, privacy
 from .db import execute_write
 from .models import installation
 from .timeutil import fmt_local, utcnow
-from .validators import mask_ids_in_text
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -178,8 +177,8 @@ def init_app(app):
 
     app.jinja_env.filters["localtime"] = fmt_local
     app.jinja_env.globals["fmt_local"] = fmt_local
-    # Free text (notes, visit reports) may contain an ID number someone typed: mask it when shown.
-    app.jinja_env.filters["noid"] = mask_ids_in_text
+    # An ID number typed into any free text is masked wherever it is shown or printed.
+    privacy.init_app(app)
 
     @app.context_processor
     def _globals():

@@ -4,6 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.forms import Form, Phone
+from ..core.privacy import IdNumberField
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 
@@ -16,7 +17,7 @@ class CheckboxList(SelectMultipleField):
 
 class ResidentForm(Form):
     name = StringField("姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
-    id_number = StringField("身份证号", validators=[DataRequired("请填写身份证号。")],
+    id_number = IdNumberField("身份证号", validators=[DataRequired("请填写身份证号。")],
                             description="18 位；性别和出生日期按身份证号自动填写。")
     relation = SelectField("与户主关系", choices=[(r, r) for r in RELATIONS])
     phone = StringField("联系电话", validators=[Optional(), Phone()])
@@ -33,7 +34,7 @@ class HouseholdForm(Form):
 
 class NewHouseholdForm(HouseholdForm):
     head_name = StringField("户主姓名", validators=[DataRequired("请填写户主姓名。"), Length(max=40)])
-    head_id_number = StringField("户主身份证号", validators=[DataRequired("请填写户主身份证号。")])
+    head_id_number = IdNumberField("户主身份证号", validators=[DataRequired("请填写户主身份证号。")])
     head_phone = StringField("户主电话", validators=[Optional(), Phone()])
     head_political = SelectField("户主政治面貌", choices=[(p, p) for p in POLITICAL])
 
