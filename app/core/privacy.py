@@ -9,13 +9,19 @@ default of the rendering itself:
 - every form field WTForms renders passes through the base form's ``render_field``
   (``app.core.forms.Form``), so a text box opened to edit a record shows the number masked
   too (saving it then keeps the masked text);
-- spreadsheet exports call :func:`mask_ids_in_text` on each text cell.
+- spreadsheet exports call :func:`mask_ids_in_text` on each text cell;
+- a download's file name (made from an address, a grid's name …) is masked on its way out.
 
 The exceptions are explicit: a value passed through the ``reveal`` filter (the audited
 "查看完整号码" of a resident) and an ID-number input (``IdNumberField``) re-showing what
 its user just typed. Markup built in Python from data (rare: the grid filter's options)
 must mask its pieces itself with :func:`mask_ids_in_text`.
 """
+import re
+from urllib.parse import quote, unquote
+
+from jinja2 import pass_environment
+from jinja2.filters import do_truncate
 from markupsafe import Markup, escape
 from wtforms import StringField
 
@@ -54,8 +60,36 @@ class IdNumberField(StringField):
     reveals_id = True
 
 
+_EXTENDED_NAME = re.compile(r"filename\*=UTF-8''([^;\s]+)", re.I)
+_PLAIN_NAME = re.compile(r'filename=("[^"]*"|[^;\s]*)', re.I)
+
+
+def mask_download_name(resp):
+    """After each request: the file name of a download masked, both its RFC 6266 ``filename*`` and
+    the plain ASCII one (which is the same name without its Chinese, so digits around it run together)."""
+    header = resp.headers.get("Content-Disposition")
+    if not header or len(header) < ID_TEXT_MIN_LENGTH:
+        return resp
+    extended = _EXTENDED_NAME.search(header)
+    if extended:
+        name = mask_ids_in_text(unquote(extended.group(1)))
+        plain = name.encode("ascii", "ignore").decode().replace('"', "") or "download"
+        header = _EXTENDED_NAME.sub(lambda m: "filename*=UTF-8''" + quote(name, safe=""), header)
+        header = _PLAIN_NAME.sub(lambda m: f'filename="{plain}"', header)
+    resp.headers["Content-Disposition"] = mask_ids_in_text(header)
+    return resp
+
+
+@pass_environment
+def truncate(env, text, *args, **kwargs):
+    """Jinja's ``truncate``, masking first: a number cut in two would no longer look like one."""
+    if isinstance(text, str) and not isinstance(text, Markup):
+        text = mask_ids_in_text(text)
+    return do_truncate(env, text, *args, **kwargs)
+
+
 def init_app(app):
+    app.after_request(mask_download_name)
     app.jinja_env.finalize = finalize
     app.jinja_env.filters["reveal"] = reveal
-    # Kept for templates that name it; finalize masks the same text anyway.
-    app.jinja_env.filters["noid"] = mask_ids_in_text
+    app.jinja_env.filters["truncate"] = truncate

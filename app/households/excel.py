@@ -291,7 +291,7 @@ def template_workbook(user=None):
         (HEADERS["political_status"], "否", "可选值：" + "、".join(POLITICAL) + "。不填为“群众”。"),
         (HEADERS["flags"], "否", "可填多个，用“、”或英文逗号分隔。可选值：" + "、".join(RESIDENT_FLAGS) + "。"),
         (HEADERS["categories"], "否", "户的类别，可填多个，用“、”或英文逗号分隔，写在户主行即可。导入只会新增类别，"
-                                       "不会移出已有类别。可选值：" + "、".join(categories) + "。"),
+                                       "不会移出已有类别。可选值：" + mask_ids_in_text("、".join(categories)) + "。"),
     ]
     for row in lines:
         help_ws.append(list(row))
@@ -309,7 +309,7 @@ def template_workbook(user=None):
         help_ws.append(["您可以填写的网格", "", f"共 {len(labels)} 个" + ("，下面列出前 500 个" if len(labels) > 500 else "")])
         help_ws.cell(help_ws.max_row, 1).font = HEADER_FONT
         for label in labels[:500]:
-            help_ws.append(["", "", label])
+            help_ws.append(["", "", mask_ids_in_text(label)])
     return wb
 
 
