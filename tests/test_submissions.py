@@ -177,16 +177,19 @@ def test_a_visit_typed_past_the_timeout_comes_back_after_logging_in_again(app, m
 
     back = unquote(back)
     assert "老人腿脚不便" not in other.get(back).get_data(as_text=True)
-    assert _count(app, FormStash) == 1
+    assert _count(app, FormStash) == 1 and "继续填写" not in other.get("/").get_data(as_text=True)
 
     # The worker logs in again: sent back to the form, filled with what was typed, the stash used up.
     resp = c.post(refused.headers["Location"].replace("http://localhost", ""),
                   {"username": "worker", "password": "Grid-test-pass-2026"})
     assert resp.status_code == 302 and "restore=" in resp.headers["Location"]
+    assert f"household_id={hid}" in resp.headers["Location"]
+    assert "继续填写" in c.get("/").get_data(as_text=True)  # also offered on the home page
     page = c.get(resp.headers["Location"]).get_data(as_text=True)
     assert "老人腿脚不便，希望帮忙申请轮椅" in page and "已恢复您登录超时前填写的内容" in page and key in page
     assert _count(app, FormStash) == 0
     assert "老人腿脚不便" not in c.get(resp.headers["Location"]).get_data(as_text=True)  # once only
+    assert "继续填写" not in c.get("/").get_data(as_text=True)
     with app.app_context():
         actions = set(db.session.scalars(select(AuditLog.action)))
     assert {"form_kept", "form_restored"} <= actions

@@ -12,7 +12,7 @@ unsaved typing, so this is the fallback, e.g. for a phone that slept.)
 import json
 import secrets
 from datetime import timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import flash, g, request
 from sqlalchemy import delete, select
@@ -56,13 +56,27 @@ def keep(user_id):
         path, query = back.path, parse_qsl(back.query)
     else:
         path, query = request.path, list(request.args.items(multi=True))
-    query = [(k, v) for k, v in query if k != PARAM]
-    db.session.add(FormStash(token=token, user_id=user_id, path=path[:400], fields=json.dumps(fields, ensure_ascii=False),
+    page = urlunsplit(("", "", path, urlencode([(k, v) for k, v in query if k != PARAM]), ""))
+    db.session.add(FormStash(token=token, user_id=user_id, path=page[:400], fields=json.dumps(fields, ensure_ascii=False),
                              had_files=had_files, created_at=now))
     audit.record("form_kept", "user", user_id, f"登录超时，保存了提交到 {request.path} 的表单内容（1 小时内重新登录可恢复）",
                  actor=(user_id, ""))
     db.session.commit()
-    return urlunsplit(("", "", path, urlencode(query + [(PARAM, token)]), ""))
+    return _reopen(page, token)
+
+
+def _reopen(page, token):
+    """The address of the form's page with the stash to restore."""
+    return f"{page}{'&' if '?' in page else '?'}{urlencode([(PARAM, token)])}"
+
+
+def pending(user):
+    """The user's kept forms still in time, newest first: (address to reopen, minutes ago)."""
+    now = utcnow()
+    rows = db.session.scalars(select(FormStash).where(
+        FormStash.user_id == user.id, FormStash.created_at >= now - timedelta(minutes=STASH_MINUTES))
+        .order_by(FormStash.id.desc())).all()
+    return [(_reopen(row.path, row.token), max(1, int((now - row.created_at).total_seconds() // 60))) for row in rows]
 
 
 def restored_formdata():
@@ -77,7 +91,7 @@ def restored_formdata():
     g.form_stash = None
     row = db.session.scalar(select(FormStash).where(FormStash.token == token[:64]))
     if (row is None or not current_user.is_authenticated or row.user_id != current_user.id
-            or row.created_at < utcnow() - timedelta(minutes=STASH_MINUTES) or row.path != request.path):
+            or row.created_at < utcnow() - timedelta(minutes=STASH_MINUTES) or urlsplit(row.path).path != request.path):
         return None
     g.form_stash = MultiDict(json.loads(row.fields))
     flash("已恢复您登录超时前填写的内容，请核对后再保存。" + ("照片没有保存，请重新选择。" if row.had_files else ""), "warning")
