@@ -25,7 +25,7 @@ def _at_once(make_client, role, url, data, n=2):
     clients = [make_client() for _ in range(n)]
     for c in clients:
         c.login(role)
-        c.get(url)
+        c.get("/")  # the CSRF token of the new login
     barrier, answers = threading.Barrier(n), [None] * n
 
     def post(i):
@@ -224,3 +224,17 @@ def test_typing_keeps_the_session_alive(app, make_client, users):
     with app.app_context():
         seen = db.session.scalar(select(LoginSession.last_seen_at))
     assert utcnow() - seen < timedelta(minutes=1)  # the idle clock starts again from the ping
+
+
+def test_a_visit_problem_turned_into_a_case_by_two_taps_at_once_makes_one_case(app, make_client, tree, users):
+    from app.cases.models import Case
+    from app.grids.models import Grid
+    from tests.test_route_matrix import visit_fixture
+
+    with app.app_context():
+        visit = visit_fixture(ledger_fixture(db.session.get(Grid, tree["cluster_a"])), users["worker"])
+        problem_id, visit_id = visit.problems[0].id, visit.id
+    answers = _at_once(make_client, "worker", f"/visits/problems/{problem_id}/case", {})
+    assert sorted(a.status_code for a in answers) == [302, 302]
+    assert _count(app, Case) == 1
+    assert f"/visits/{visit_id}" in " ".join(a.headers["Location"] for a in answers)  # the second: "已经转为事件"

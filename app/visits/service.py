@@ -550,6 +550,9 @@ def problem_to_case(user, problem):
     """
     from ..cases import service as cases
 
+    # Two taps at once (two phones): the second waits for the first and finds its case (PostgreSQL;
+    # SQLite's BEGIN IMMEDIATE already runs them one after the other).
+    db.session.refresh(problem, with_for_update=True)
     if problem.case_id:
         raise ServiceError("这个问题已经转为事件。")
     visit = problem.visit
