@@ -36,7 +36,8 @@ NOT_FREE_TEXT = {
     "sex", "gram", "field", "file_name", "value",
 }
 # Whole tables that hold no typed text (or whose rows may not change).
-NOT_PLANTED_TABLES = {"audit_log", "login_session", "rate_counter", "search_gram", "setting", "alembic_version"}
+NOT_PLANTED_TABLES = {"audit_log", "login_session", "rate_counter", "search_gram", "setting", "alembic_version",
+                      "form_submission", "form_stash"}
 # Planted columns that no page shows by design (kept only for the record); each says why.
 NOT_SHOWN = {
     ("resident", "status_note"): "kept with the person; the household's history shows the same note",
