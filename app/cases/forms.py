@@ -4,6 +4,7 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
 from .models import HANDLING_CLASSES
 from .workflow import SATISFACTION
 
@@ -17,7 +18,7 @@ def _int_or_none(value):
         return None
 
 
-class CaseForm(Form):
+class CaseForm(KeyedForm, Form):
     title = StringField("问题概述", validators=[DataRequired("请用一句话写明反映的问题。"),
                                             Length(max=100, message="问题概述最多 100 个字。")],
                         description="一句话说明是什么问题，例如：村口路灯不亮")
@@ -53,7 +54,7 @@ class ActionForm(Form):
     photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
-class PublicReportForm(Form):
+class PublicReportForm(KeyedForm, Form):
     what = TextAreaField("您要反映什么问题", validators=[DataRequired("请写明您要反映的问题。"),
                                                   Length(max=1000, message="最多 1000 个字。")])
     where = StringField("在什么地方", validators=[Length(max=200, message="地点最多 200 个字。")])
@@ -71,7 +72,7 @@ class ReceiptForm(Form):
     receipt = StringField("回执码", validators=[DataRequired("请输入回执码。"), Length(max=20)])
 
 
-class CategoryForm(Form):
+class CategoryForm(KeyedForm, Form):
     name = StringField("类别名称", validators=[DataRequired("请填写类别名称。"), Length(max=40, message="最多 40 个字。")])
     department_id = SelectField("默认承办部门", coerce=_int_or_none, validate_choice=False)
     accept_hours = IntegerField("受理时限（小时）", validators=[NumberRange(1, 720, message="受理时限应在 1 到 720 小时之间。")])
@@ -80,13 +81,13 @@ class CategoryForm(Form):
     active = BooleanField("启用", default=True)
 
 
-class DepartmentForm(Form):
+class DepartmentForm(KeyedForm, Form):
     name = StringField("部门名称", validators=[DataRequired("请填写部门名称。"), Length(max=40, message="最多 40 个字。")])
     phone = StringField("电话", validators=[Length(max=20, message="电话号码太长。")])
     active = BooleanField("启用", default=True)
 
 
-class CalendarDayForm(Form):
+class CalendarDayForm(KeyedForm, Form):
     day = DateField("日期", validators=[DataRequired("请填写日期（年-月-日）。")], format="%Y-%m-%d")
     is_workday = SelectField("这一天", choices=[("0", "放假（休息）"), ("1", "上班（含调休补班）")], validate_choice=False)
     name = StringField("说明", validators=[Length(max=40, message="说明最多 40 个字。")], description="如：国庆节、国庆调休补班")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause
-from ..core.validators import InvalidValue, mask_id_number, parse_id_number
+from ..core.validators import InvalidValue, mask_id_number, mask_ids_in_text, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
 from . import service
@@ -291,7 +291,7 @@ def template_workbook(user=None):
         (HEADERS["political_status"], "否", "可选值：" + "、".join(POLITICAL) + "。不填为“群众”。"),
         (HEADERS["flags"], "否", "可填多个，用“、”或英文逗号分隔。可选值：" + "、".join(RESIDENT_FLAGS) + "。"),
         (HEADERS["categories"], "否", "户的类别，可填多个，用“、”或英文逗号分隔，写在户主行即可。导入只会新增类别，"
-                                       "不会移出已有类别。可选值：" + "、".join(categories) + "。"),
+                                       "不会移出已有类别。可选值：" + mask_ids_in_text("、".join(categories)) + "。"),
     ]
     for row in lines:
         help_ws.append(list(row))
@@ -309,7 +309,7 @@ def template_workbook(user=None):
         help_ws.append(["您可以填写的网格", "", f"共 {len(labels)} 个" + ("，下面列出前 500 个" if len(labels) > 500 else "")])
         help_ws.cell(help_ws.max_row, 1).font = HEADER_FONT
         for label in labels[:500]:
-            help_ws.append(["", "", label])
+            help_ws.append(["", "", mask_ids_in_text(label)])
     return wb
 
 
@@ -692,6 +692,8 @@ def export_workbook(households, reveal, resident_status="active"):
         cats = "、".join(t.category.name for t in h.tags if t.active)
         for r in members(h, resident_status):
             flags = "、".join(r.flag_list)
-            ws.append([labels.get(h.grid_id, h.grid.name), h.address, text_cell(show(head_number)), r.name,
-                       text_cell(show(r.id_number)), r.relation, text_cell(r.phone), r.political_status, flags, cats])
+            # Typed text (an address, a name) is masked like on the screen; only the ID columns follow ``reveal``.
+            ws.append([mask_ids_in_text(labels.get(h.grid_id, h.grid.name)), mask_ids_in_text(h.address),
+                       text_cell(show(head_number)), mask_ids_in_text(r.name), text_cell(show(r.id_number)),
+                       r.relation, text_cell(r.phone), r.political_status, flags, mask_ids_in_text(cats)])
     return wb

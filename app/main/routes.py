@@ -26,7 +26,10 @@ def home():
         items = visits.my_due(current_user)
         overdue, this_week, _ = visits.split_due(items)
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
-    return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total)
+    from ..core import form_stash
+
+    return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
+                  kept_forms=form_stash.pending(current_user))
 
 
 @bp.route("/me")

@@ -4,6 +4,7 @@ from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
 from .models import SEVERITIES
 
 
@@ -14,7 +15,7 @@ def _int_or_none(value):
         return None
 
 
-class PatrolForm(Form):
+class PatrolForm(KeyedForm, Form):
     grid_id = SelectField("网格", coerce=_int_or_none, validate_choice=False)
     unit_id = SelectField("检查的单位（可选）", coerce=_int_or_none, validate_choice=False)
     place = StringField("地点", validators=[Length(max=200, message="地点最多 200 个字。")])
