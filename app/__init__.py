@@ -57,6 +57,10 @@ def create_app(config=None):
 
     web.init_app(app)
 
+    from .core import uploads
+
+    uploads.init_app(app)  # after the login check: images are prepared before any view runs
+
     from .accounts.routes import bp as accounts_bp
     from .cases.public_routes import bp as public_cases_bp
     from .cases.routes import bp as cases_bp
