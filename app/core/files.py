@@ -55,6 +55,14 @@ def tighten_tree(root):
                 _tighten(path, FILE_MODE)
 
 
+def sqlite_file(url):
+    """The file of a SQLite database URL, or None (another database, or in memory)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(url)
+    return url.database if url.get_backend_name() == "sqlite" and url.database else None
+
+
 def private_sqlite(path):
     """Create the SQLite database file 0600 before SQLite does (its -wal and -shm files take the
     database file's permissions), or tighten an existing one and its companions."""
