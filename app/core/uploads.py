@@ -292,10 +292,11 @@ def _request_images():
     for _, f in request.files.items(multi=True):
         if not getattr(f, "filename", ""):
             continue
-        data = f.read()
+        head = f.read(16)
         f.seek(0)
-        if _sniff(data[:16]):
-            found.append(data)
+        if _sniff(head):  # other files (a spreadsheet, a PDF scan) are not read here
+            found.append(f.read())
+            f.seek(0)
     for _, value in request.form.items(multi=True):
         if value.startswith(_DATA_URL) and ";base64," in value[:40]:
             try:
