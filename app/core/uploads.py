@@ -231,7 +231,7 @@ def _decode(img, fmt):
 
     _check_outside_transaction()
     width, height = img.size
-    if fmt in ("JPEG", "MPO") and max(width, height) > MAX_SIDE:
+    if fmt == "JPEG" and max(width, height) > MAX_SIDE:
         scale = MAX_SIDE / max(width, height)  # the JPEG decoder skips detail it would throw away
         img.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
     # Pixels after the JPEG draft, 4 bytes each, twice when the mode must be converted first.
