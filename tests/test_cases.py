@@ -128,7 +128,7 @@ def test_intake_refuses_bad_photos_and_missing_fields(app, make_client, tree, us
     base = {"title": "路面塌陷", "grid_id": tree["cluster_a"], "category_id": cat, "handling_class": "general",
             "source": "worker"}
     resp = c.post("/cases/new", {**base, "photos": (io.BytesIO(b"%PDF-1.4 not an image"), "scan.pdf")})
-    assert resp.status_code == 200 and "文件“scan.pdf”不是照片" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "文件“scan.pdf”不是照片" in resp.get_data(as_text=True)
     gif = io.BytesIO()
     Image.new("RGB", (10, 10)).save(gif, "GIF")
     resp = c.post("/cases/new", {**base, "photos": (io.BytesIO(gif.getvalue()), "a.gif")})

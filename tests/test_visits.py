@@ -124,7 +124,7 @@ def test_a_file_that_is_not_a_photo_is_refused_and_nothing_is_saved(app, client,
     key = visit_form(client, hid)
     resp = post_visit(client, hid, key, photos=[(io.BytesIO(b"%PDF-1.4 not an image"), "scan.pdf")])
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "文件“scan.pdf”不是照片或已损坏" in html
+    assert resp.status_code == 422 and "文件“scan.pdf”不是照片或已损坏" in html
     with app.app_context():
         assert db.session.scalar(select(func.count(Visit.id))) == 0
 

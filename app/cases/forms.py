@@ -5,10 +5,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..core.forms import Form
 from ..core.idempotency import KeyedForm
+from ..core.uploads import PHOTO_ACCEPT
+from ..core.uploads import PHOTO_HINT as LIMITS
 from .models import HANDLING_CLASSES
 from .workflow import SATISFACTION
 
-PHOTO_HINT = "可拍照或从相册选择，最多 6 张，每张不超过 10 MB（JPG、PNG、WebP）。"
+PHOTO_HINT = "可拍照或从相册选择，" + LIMITS
 
 
 def _int_or_none(value):
@@ -34,7 +36,7 @@ class CaseForm(KeyedForm, Form):
     reporter_phone = StringField("反映人电话", validators=[Length(max=30, message="电话号码太长。")])
     household_id = HiddenField()
     unit_id = HiddenField()
-    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
 class ActionForm(Form):
@@ -51,7 +53,7 @@ class ActionForm(Form):
                                validate_choice=False)
     category_id = SelectField("事件类别", coerce=_int_or_none, validate_choice=False)
     handling_class = SelectField("处理类别", choices=list(HANDLING_CLASSES.items()), validate_choice=False)
-    photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
 class PublicReportForm(KeyedForm, Form):
@@ -61,8 +63,8 @@ class PublicReportForm(KeyedForm, Form):
     reporter_phone = StringField("您的手机号码", validators=[DataRequired("请留下手机号码，便于网格员联系您。"),
                                                       Length(max=30, message="电话号码太长。")],
                                  description="只给负责的网格员看，不会公开。")
-    photos = MultipleFileField("照片（可选）", description="最多 6 张，每张不超过 10 MB。",
-                               render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("照片（可选）", description=LIMITS,
+                               render_kw={"accept": PHOTO_ACCEPT})
 
 
 class ReceiptForm(Form):

@@ -3,6 +3,7 @@ QR code (/q/<code>) and the progress of a receipt code. Neither shows anything p
 from flask import Blueprint, abort, current_app, request
 
 from ..core import idempotency
+from ..core import uploads
 from ..core.forms import ServiceError, show_error
 from ..core.public import grid_id_from_code
 from ..core.web import public, render
@@ -44,6 +45,8 @@ def intake(code):
             form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
             return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
                           status=429)
+        # Counted (and committed) first: only now are the photos decoded, outside any transaction.
+        uploads.prepare_request_images()
         if form.validate_on_submit():
             try:
                 case = idempotency.claim(form.form_key.data, None, request.endpoint)

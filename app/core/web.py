@@ -176,6 +176,9 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
+    from .pdf import PrintBusy
+
+    app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     for code, title, message in (
         (400, "请求有误", "提交的内容无法处理，请检查后重试。"),
         (403, "没有权限", "您的账号没有权限进行此操作。如需开通，请联系管理员。"),
