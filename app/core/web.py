@@ -123,9 +123,17 @@ def _before_request():
     return None
 
 
+def _shows_server_timing():
+    """Server time is for the administrator's devtools and the benchmark (``SERVER_TIMING``): to
+    anybody else it would tell, for one, how long the password check of a login took."""
+    if current_app.config.get("SERVER_TIMING"):
+        return True
+    user = g.get("_login_user")  # only a user this request already loaded; never load one for this
+    return bool(user is not None and user.is_authenticated and getattr(user, "is_admin", False))
+
+
 def _after_request(resp):
-    if "_started" in g:
-        # Server time of this request, for the browser's devtools and the benchmark.
+    if "_started" in g and _shows_server_timing():
         resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g._started) * 1000:.1f}"
     resp.headers.setdefault("Content-Security-Policy", CSP)
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
