@@ -11,6 +11,7 @@ from ..core.pagination import paginate
 from ..core.scope import grid_clause
 from ..core.web import public, render
 from ..extensions import db
+from ..grids import picker
 from ..grids.models import Grid
 from ..core.timeutil import utcnow
 from . import service, throttle
@@ -133,7 +134,7 @@ def user_new():
     """Create a user with an initial password that must be changed."""
     form = UserForm()
     form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
-    form.grids.choices = _grid_choices(current_user)
+    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
                     url_for("accounts.users"))
     return done or render("accounts/user_form.html", form=form, user=None)
@@ -146,9 +147,9 @@ def user_edit(user_id):
     user = _load_user(user_id)
     form = UserForm(obj=user if request.method == "GET" else None)
     form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
-    form.grids.choices = _grid_choices(current_user)
     if request.method == "GET":
         form.grids.data = [g.id for g in user.grids]
+    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, user), "用户信息已保存。", url_for("accounts.user_edit", user_id=user.id))
     name = throttle.login_name(user.username)
     lock = throttle.report([name], throttle.Rules.from_config(current_app.config), utcnow()).get(name)

@@ -175,9 +175,9 @@ def save_user(actor, user, *, username, full_name, phone, role, grids, min_lengt
         raise AccountError(f"您不能设置“{role_name(role)}”角色。")
     if role != "admin" and not grids:
         raise AccountError("请至少选择一个负责的网格。", "grids")
-    for grid in grids:
-        if not can_see_grid(actor, grid):
-            raise AccountError(f"网格“{grid.name}”不在您的管理范围内。")
+    if not all(can_see_grid(actor, grid) for grid in grids):
+        # Not named: an id typed into the form must not tell another town's grid names.
+        raise AccountError("所选网格中有不在您的管理范围内的，请重新选择。", "grids")
     clash = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if clash is not None and clash is not user:
         raise AccountError(f"用户名“{username}”已被使用。", "username")
