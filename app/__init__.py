@@ -38,6 +38,9 @@ def create_app(config=None):
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "villagegrid.db")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    from .core.web import TrustedHosts
+
+    app.wsgi_app = TrustedHosts(app, app.wsgi_app)  # inside ProxyFix: it checks the forwarded Host
     hops = int(app.config.get("PROXY_HOPS") or 0)
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix

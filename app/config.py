@@ -49,8 +49,13 @@ class Defaults:
     PUBLIC_INTAKE_PER_GRID_HOUR = 30
     PUBLIC_LOOKUP_PER_ADDRESS_HOUR = 60
 
-    # The address printed in QR codes (notice boards, agreements); default: the request's own.
+    # The address printed in QR codes (notice boards, agreements). Unset: the address recorded at
+    # set-up (editable on the 系统设置 page); never an unchecked Host header (app/core/public.py).
     PUBLIC_BASE_URL = None
+    # Host names (and ".example.cn" for every sub-domain) this server answers to; a request for any
+    # other Host gets 400. None: every Host is answered (then only PUBLIC_BASE_URL or the recorded
+    # address is printed). Behind a proxy the name is the one in X-Forwarded-Host (VG_PROXY_HOPS).
+    TRUSTED_HOSTS = None
 
     # Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto/-Host are then
     # trusted for that many hops, so login lockout, audit rows and the public intake's limits see
@@ -81,6 +86,7 @@ ENV_KEYS = {
     "VG_PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", int),
     "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", _flag),
     "VG_PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
+    "VG_TRUSTED_HOSTS": ("TRUSTED_HOSTS", lambda v: [h.strip() for h in v.split(",") if h.strip()]),
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag),
     "VG_PROXY_HOPS": ("PROXY_HOPS", int),
     "VG_SERVER_TIMING": ("SERVER_TIMING", _flag),

@@ -36,6 +36,7 @@ def test_issue_sign_attach_scan_and_verify(ui, make_ui, demo_server, viewport, t
     agreement_url = page.url
     verify_link = page.locator(".facts a").filter(has_text="/v/")
     verify_url = verify_link.inner_text()
+    assert verify_url.startswith(demo_server.url + "/v/")  # the address recorded for the demo, not a Host header
     ui.check("issued")
 
     # the printed QR code holds exactly that address
