@@ -292,8 +292,9 @@ def demo_data():
 
     with audit.acting_as("演示数据"):
         accounts = build_demo()
-        if serve_address():
-            record_address(serve_address())  # `make demo` serves at $HOST:$PORT
+        address = serve_address()
+        if address:
+            record_address(address)  # `make demo` serves at $HOST:$PORT
         db.session.commit()
     click.echo("演示账号（密码只显示这一次）：")
     for username, role, password, where in accounts:
@@ -303,9 +304,10 @@ def demo_data():
 def _check_addresses():
     """Say where printed QR codes point, and warn when any Host header is answered."""
     from .core.models import Setting
+    from .core.public import PUBLIC_ADDRESS
 
     configured, trusted = current_app.config.get("PUBLIC_BASE_URL"), current_app.config.get("TRUSTED_HOSTS")
-    recorded = Setting.get("public_base_url", "")
+    recorded = Setting.get(PUBLIC_ADDRESS, "")
     click.echo("二维码地址：" + (f"{configured}（VG_PUBLIC_BASE_URL）" if configured else
                                 f"{recorded}（初始化时记录，可在“系统设置”中修改）" if recorded else "未设置"))
     if trusted:

@@ -19,8 +19,7 @@ def run_setup(*, org_name, org_level, division_code, username, full_name, phone,
     (the address the administrator used, unless changed). Raises ServiceError."""
     if is_set_up():
         raise ServiceError("系统已经初始化。")
-    if public_address:
-        record_address(public_address)
+    recorded = record_address(public_address) if public_address else None
     problems = password_problems(password, min_length, username)
     if problems:
         raise ServiceError(" ".join(problems), "password")
@@ -34,6 +33,6 @@ def run_setup(*, org_name, org_level, division_code, username, full_name, phone,
     user.grids = [root]
     Setting.put("org_name", org_name)
     Setting.put("setup_done", "1")
-    where = f"，访问地址 {Setting.get('public_base_url')}" if public_address else ""
+    where = f"，访问地址 {recorded}" if recorded else ""
     audit.record("setup", "user", user.id, f"初始化系统：{org_name}，管理员 {username}{where}", actor=(user.id, username))
     return user
