@@ -47,7 +47,7 @@ run: system venv
 demo: system venv
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	DATABASE_URL=sqlite:///$(DEMO_DB) $(FLASK) db upgrade
-	DATABASE_URL=sqlite:///$(DEMO_DB) $(FLASK) demo-data
+	DATABASE_URL=sqlite:///$(DEMO_DB) HOST=$(HOST) PORT=$(PORT) $(FLASK) demo-data
 	DATABASE_URL=sqlite:///$(DEMO_DB) HOST=$(HOST) PORT=$(PORT) $(FLASK) serve
 
 tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json

@@ -43,6 +43,9 @@ def create_app(config=None):
     # The database, photos, scans, signatures and backups are for the app's user alone.
     files.private_sqlite(files.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
     files.tighten_tree(app.instance_path)
+    from .core.web import TrustedHosts
+
+    app.wsgi_app = TrustedHosts(app, app.wsgi_app)  # inside ProxyFix: it checks the forwarded Host
     hops = int(app.config.get("PROXY_HOPS") or 0)
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -34,6 +34,14 @@ def server_running():
     return False
 
 
+def serve_address():
+    """``http://$HOST:$PORT``, the address `serve` listens on (None for 0.0.0.0: no one address)."""
+    host = os.environ.get("HOST", "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return f"http://{'[' + host + ']' if ':' in host else host}:{int(os.environ.get('PORT', '5000'))}"
+
+
 def init_app(app):
     """Register the commands."""
     for command in (create_admin, import_divisions, import_households, backup, restore, serve, demo_data, check):
@@ -46,7 +54,9 @@ def init_app(app):
 @click.option("--full-name", prompt="姓名")
 @click.option("--org-name", default=None, help="县或乡镇名称（首次初始化时需要）")
 @click.option("--password", prompt="密码", hide_input=True, confirmation_prompt=True)
-def create_admin(username, full_name, org_name, password):
+@click.option("--public-url", default=None,
+              help="首次初始化时记录的访问地址（打印在二维码上），默认 http://$HOST:$PORT")
+def create_admin(username, full_name, org_name, password, public_url):
     """Create a system administrator (on an empty database this completes the set-up)."""
     from .accounts.models import User
     from .accounts.service import password_problems
@@ -60,7 +70,8 @@ def create_admin(username, full_name, org_name, password):
                     raise click.UsageError("首次初始化需要 --org-name（县或乡镇名称）")
                 setup_service.run_setup(org_name=org_name, org_level="county", division_code="", username=username,
                                         full_name=full_name, phone="", password=password,
-                                        min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+                                        min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+                                        public_address=public_url or serve_address())
             else:
                 problems = password_problems(password, current_app.config["PASSWORD_MIN_LENGTH"], username)
                 if problems:
@@ -244,12 +255,34 @@ def demo_data():
     """Fill an empty database with the 长兴县 divisions and synthetic demo content; prints the accounts."""
     from .demo import build_demo
 
+    from .core.public import record_address
+
     with audit.acting_as("演示数据"):
         accounts = build_demo()
+        address = serve_address()
+        if address:
+            record_address(address)  # `make demo` serves at $HOST:$PORT
         db.session.commit()
     click.echo("演示账号（密码只显示这一次）：")
     for username, role, password, where in accounts:
         click.echo(f"  {username:<14} {password:<14} {role}  {where}")
+
+
+def _check_addresses():
+    """Say where printed QR codes point, and warn when any Host header is answered."""
+    from .core.models import Setting
+    from .core.public import PUBLIC_ADDRESS
+
+    configured, trusted = current_app.config.get("PUBLIC_BASE_URL"), current_app.config.get("TRUSTED_HOSTS")
+    recorded = Setting.get(PUBLIC_ADDRESS, "")
+    click.echo("二维码地址：" + (f"{configured}（VG_PUBLIC_BASE_URL）" if configured else
+                                f"{recorded}（初始化时记录，可在“系统设置”中修改）" if recorded else "未设置"))
+    if trusted:
+        click.echo("允许的主机名：" + "、".join(trusted))
+    if not configured and not trusted:
+        click.echo("警告：VG_PUBLIC_BASE_URL 和 VG_TRUSTED_HOSTS 都未设置。本系统会应答任何主机名（Host）；"
+                   "二维码只用记录的访问地址" + ("" if recorded else "，而它也未设置，打印二维码将被拒绝") +
+                   "。对外服务时请设置 VG_TRUSTED_HOSTS（如 grid.example.gov.cn），或 VG_PUBLIC_BASE_URL。")
 
 
 @click.command("check")
@@ -264,6 +297,7 @@ def check():
     revision = db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
     click.echo(f"database: {db.engine.dialect.name}, schema revision {revision}")
     click.echo(f"time zone for display: {LOCAL_TZ.key}")
+    _check_addresses()
     if not problems:
         from flask import current_app
 

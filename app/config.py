@@ -25,9 +25,13 @@ class Defaults:
     REMEMBER_ME_ENABLED = False
     REMEMBER_COOKIE_DURATION = timedelta(days=14)
 
-    # Login protection.
+    # Login protection (app/accounts/throttle.py): this many failures within LOGIN_LOCK_MINUTES lock
+    # one name from one address; the second lock is the name from everywhere (an admin lifts it),
+    # the third one address whatever names it tries.
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 15
+    LOGIN_ACCOUNT_MAX_FAILURES = 25
+    LOGIN_ADDRESS_MAX_FAILURES = 30
     PASSWORD_MIN_LENGTH = 10
 
     # WTForms' built-in Chinese messages (app.core.forms.Form); no Flask-Babel needed.
@@ -45,16 +49,30 @@ class Defaults:
     PUBLIC_INTAKE_PER_GRID_HOUR = 30
     PUBLIC_LOOKUP_PER_ADDRESS_HOUR = 60
 
-    # The address printed in QR codes (notice boards, agreements); default: the request's own.
+    # The address printed in QR codes (notice boards, agreements). Unset: the address recorded at
+    # set-up (editable on the 系统设置 page); never an unchecked Host header (app/core/public.py).
     PUBLIC_BASE_URL = None
+    # Host names (and ".example.cn" for every sub-domain) this server answers to; a request for any
+    # other Host gets 400. None: every Host is answered (then only PUBLIC_BASE_URL or the recorded
+    # address is printed). Behind a proxy the name is the one in X-Forwarded-Host (VG_PROXY_HOPS).
+    TRUSTED_HOSTS = None
 
     # Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto/-Host are then
     # trusted for that many hops, so login lockout, audit rows and the public intake's limits see
     # each person's address rather than the proxy's. 0: nothing forwarded is trusted.
     PROXY_HOPS = 0
 
+    # Send every response's server time (Server-Timing) to everybody, not only to logged-in
+    # administrators: for the benchmark, never on a server the public can reach.
+    SERVER_TIMING = False
+
     # Checked at start-up; warns when CJK fonts or libharfbuzz-subset are missing.
     CHECK_PRINT_STACK = True
+
+
+def _flag(value):
+    """An on/off environment variable."""
+    return value.lower() in ("1", "true", "yes")
 
 
 ENV_KEYS = {
@@ -63,11 +81,15 @@ ENV_KEYS = {
     "VG_IDLE_TIMEOUT_MINUTES": ("IDLE_TIMEOUT_MINUTES", int),
     "VG_LOGIN_MAX_FAILURES": ("LOGIN_MAX_FAILURES", int),
     "VG_LOGIN_LOCK_MINUTES": ("LOGIN_LOCK_MINUTES", int),
+    "VG_LOGIN_ACCOUNT_MAX_FAILURES": ("LOGIN_ACCOUNT_MAX_FAILURES", int),
+    "VG_LOGIN_ADDRESS_MAX_FAILURES": ("LOGIN_ADDRESS_MAX_FAILURES", int),
     "VG_PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", int),
-    "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
+    "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", _flag),
     "VG_PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
-    "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true", "yes")),
+    "VG_TRUSTED_HOSTS": ("TRUSTED_HOSTS", lambda v: [h.strip() for h in v.split(",") if h.strip()]),
+    "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag),
     "VG_PROXY_HOPS": ("PROXY_HOPS", int),
+    "VG_SERVER_TIMING": ("SERVER_TIMING", _flag),
 }
 
 

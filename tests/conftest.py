@@ -187,6 +187,7 @@ def tree(app):
         cluster_b = gs.create_grid(nv_b, "西庄一组", lv["cluster"], general)
         Setting.put("org_name", "测试县")
         Setting.put("setup_done", "1")
+        Setting.put("public_base_url", "http://localhost")  # recorded by the set-up page (the test client's address)
         db.session.commit()
         return {k: v.id for k, v in dict(county=county, town_a=town_a, village_a=village_a, nv_a=nv_a,
                                          cluster_a=cluster_a, village_a2=village_a2, town_b=town_b,

@@ -24,27 +24,74 @@ def test_login_and_logout(client, users, app):
     assert {"login", "logout"} <= set(audit_actions(app))
 
 
-def test_wrong_password_and_unknown_user_say_the_same(client, users):
-    a = client.post("/login", {"username": "worker", "password": "wrong-password-1"}).get_data(as_text=True)
-    b = client.post("/login", {"username": "nobody", "password": "wrong-password-1"}).get_data(as_text=True)
-    assert "用户名或密码不正确" in a and "用户名或密码不正确" in b
+def alert(resp):
+    """The login page's message, exactly."""
+    html = resp.get_data(as_text=True)
+    return html.split('role="alert"><p>', 1)[1].split("</p>", 1)[0] if 'role="alert"><p>' in html else None
 
 
-def test_lockout_after_five_failures(client, users, app):
-    for _ in range(4):
-        html = client.post("/login", {"username": "worker", "password": "bad-password-x"}).get_data(as_text=True)
-        assert "锁定" in html and "已锁定" not in html
-    html = client.post("/login", {"username": "worker", "password": "bad-password-x"}).get_data(as_text=True)
-    assert "已锁定 15 分钟" in html
-    html = client.login("worker").get_data(as_text=True)
-    assert "账号已锁定" in html
-    assert "lockout" in audit_actions(app)
-    # After the lock runs out, the right password works again.
+def login_from(client, ip, username, password):
+    return client.post("/login", {"username": username, "password": password}, environ_base={"REMOTE_ADDR": ip})
+
+
+def set_failures_back(app, minutes):
+    """Pretend every recorded failure happened ``minutes`` earlier."""
+    from app.accounts.models import LoginFailure
+
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == "worker"))
-        user.locked_until = utcnow() - timedelta(minutes=1)
+        db.session.execute(update(LoginFailure).values(at=LoginFailure.at - timedelta(minutes=minutes)))
         db.session.commit()
-    assert client.login("worker").status_code == 302
+
+
+def test_wrong_password_and_unknown_user_say_the_same(client, users):
+    """Message by message and status by status, up to the lock and past it, a known name and an unknown one
+    get the same answers: nobody learns which names exist."""
+    known, unknown = [], []
+    for _ in range(7):
+        a = client.post("/login", {"username": "worker", "password": "wrong-password-1"})
+        b = client.post("/login", {"username": "nobody", "password": "wrong-password-1"})
+        known.append((a.status_code, alert(a)))
+        unknown.append((b.status_code, alert(b)))
+    assert known == unknown
+    assert known[0] == (401, "用户名或密码不正确。再错 4 次账号将被锁定 15 分钟。")
+    assert known[4] == (401, "用户名或密码连续错误，该账号已锁定 15 分钟。请稍后再试，或请管理员解除锁定。")
+    assert known[5][1].startswith("登录失败次数过多，该账号暂时锁定，请 15 分钟后再试")
+
+
+def test_an_unknown_name_costs_the_same_password_check(app, client, users, monkeypatch):
+    """The time a login takes is the password hash: an unknown name is checked against a hash made
+    with the same method and cost as the users' own."""
+    import app.accounts.models as models
+
+    checked = []
+    real = models.check_password_hash
+    monkeypatch.setattr(models, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    client.post("/login", {"username": "worker", "password": "wrong-password-1"})
+    client.post("/login", {"username": "nobody", "password": "wrong-password-1"})
+    assert len(checked) == 2
+    method = [h.split("$", 1)[0] for h in checked]
+    assert method[0] == method[1] and method[0].startswith("scrypt:")
+    assert checked[0] != checked[1]
+
+
+def test_lockout_is_per_name_and_address(client, make_client, users, app):
+    """Five wrong passwords lock the name from that address only: the village PC elsewhere still logs in."""
+    for attempt in range(5):
+        resp = login_from(client, "203.0.113.9", "admin", f"bad-password-{attempt}")
+    assert "已锁定 15 分钟" in alert(resp)
+    # the right password from the attacker's address is refused too …
+    assert "暂时锁定" in alert(login_from(client, "203.0.113.9", "admin", PASSWORD))
+    # … but the administrator at the village PC is not locked out
+    office = make_client()
+    office.get("/login")
+    assert login_from(office, "192.168.1.20", "admin", PASSWORD).status_code == 302
+    assert {"login_failed", "lockout", "login"} <= set(audit_actions(app))
+    with app.app_context():
+        lock = db.session.scalar(select(AuditLog).where(AuditLog.action == "lockout"))
+        assert "203.0.113.9" in lock.summary and lock.actor_name == "admin"
+    # After the lock runs out, the right password works from there again, and the count starts afresh.
+    set_failures_back(app, 16)
+    assert login_from(client, "203.0.113.9", "admin", PASSWORD).status_code == 302
 
 
 def test_lockout_is_configurable(app, client, users):
@@ -52,9 +99,76 @@ def test_lockout_is_configurable(app, client, users):
     try:
         client.post("/login", {"username": "leader", "password": "bad-password-x"})
         html = client.post("/login", {"username": "leader", "password": "bad-password-x"}).get_data(as_text=True)
-        assert "连续错误 2 次" in html
+        assert "已锁定 15 分钟" in html
     finally:
         app.config["LOGIN_MAX_FAILURES"] = 5
+
+
+def test_many_addresses_lock_the_name_everywhere_until_an_admin_unlocks_it(app, client, make_client, users):
+    app.config["LOGIN_ACCOUNT_MAX_FAILURES"] = 8
+    try:
+        for i in range(8):
+            login_from(client, f"198.51.100.{i % 2}", "worker", f"bad-password-{i}")
+        # a fresh address is refused as well: the account-wide ceiling
+        office = make_client()
+        office.get("/login")
+        assert "暂时锁定" in alert(login_from(office, "192.168.1.20", "worker", PASSWORD))
+        with app.app_context():
+            assert "各地址均锁定" in db.session.scalar(
+                select(AuditLog.summary).where(AuditLog.action == "lockout").order_by(AuditLog.id.desc()))
+        admin = make_client()
+        admin.login("admin")
+        assert "锁定中" in admin.get("/users?q=worker").get_data(as_text=True)
+        page = admin.get(f"/users/{users['worker']}").get_data(as_text=True)
+        assert "从所有地址登录均已锁定" in page and "198.51.100.1" in page and "解除锁定" in page
+        # unlocking is for those who manage users
+        other = make_client()
+        other.login("leader")
+        other.get("/")
+        assert other.post(f"/users/{users['worker']}/unlock").status_code == 403
+        assert admin.post(f"/users/{users['worker']}/unlock").status_code == 302
+        assert login_from(office, "192.168.1.20", "worker", PASSWORD).status_code == 302
+        with app.app_context():
+            unlock = db.session.scalar(select(AuditLog).where(AuditLog.action == "unlock"))
+            assert unlock.actor_name == "admin" and unlock.entity_id == str(users["worker"])
+        assert "解除锁定" not in admin.get(f"/users/{users['worker']}").get_data(as_text=True)
+    finally:
+        app.config["LOGIN_ACCOUNT_MAX_FAILURES"] = 25
+
+
+def test_one_address_trying_many_names_is_locked(app, client, make_client, users):
+    app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 6
+    try:
+        for name in ("a1", "a2", "a3", "worker", "leader", "admin"):
+            login_from(client, "203.0.113.50", name, "bad-password-x")
+        assert "暂时锁定" in alert(login_from(client, "203.0.113.50", "township", PASSWORD))
+        office = make_client()
+        office.get("/login")
+        assert login_from(office, "192.168.1.20", "township", PASSWORD).status_code == 302
+    finally:
+        app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 30
+
+
+def test_a_full_width_username_and_password_are_the_ascii_ones(client, users):
+    """A phone's Chinese keyboard types full-width letters and digits: NFKC makes them the same."""
+    assert client.post("/login", {"username": "ｗｏｒｋｅｒ", "password": "Ｇｒｉｄ－ｔｅｓｔ－ｐａｓｓ－２０２６"}).status_code == 302
+
+
+def test_server_timing_only_for_admins_or_when_configured(app, make_client, users):
+    anonymous, worker, admin = make_client(), make_client(), make_client()
+    assert "Server-Timing" not in anonymous.get("/login").headers
+    failed = anonymous.post("/login", {"username": "admin", "password": "wrong-password-1"})
+    assert "Server-Timing" not in failed.headers
+    worker.login("worker")
+    assert "Server-Timing" not in worker.get("/households/").headers
+    admin.login("admin")
+    assert admin.get("/households/").headers["Server-Timing"].startswith("app;dur=")
+    app.config["SERVER_TIMING"] = True
+    try:
+        assert "Server-Timing" in worker.get("/households/").headers
+        assert "Server-Timing" in anonymous.get("/login").headers
+    finally:
+        app.config["SERVER_TIMING"] = False
 
 
 def test_logout_revokes_the_old_cookie(client, users):
@@ -81,7 +195,9 @@ def test_password_rules(client, users):
     client.login("worker")
     client.get("/account/password")
     for new, message in (("short1", "至少需要 10 个字符"), ("password123", "常见密码"), ("aaaaaaaaaaaa", "同一两个字符"),
-                         ("worker-2026-xyz", "不能包含用户名")):
+                         ("worker-2026-xyz", "不能包含用户名"), ("１２３４５６７８９０", "常见密码"),
+                         ("ｐａｓｓｗｏｒｄ１２３", "常见密码"), ("ＷＯＲＫＥＲ-2026-xyz", "不能包含用户名"),
+                         ("ａａａａａａａａａａａａ", "同一两个字符")):
         html = client.post("/account/password", {"old_password": PASSWORD, "new_password": new, "confirm": new}).get_data(as_text=True)
         assert message in html, new
     html = client.post("/account/password", {"old_password": "not-it-at-all", "new_password": "Fine-pass-2026x",

@@ -110,3 +110,39 @@ def test_a_prefilled_top_grid_is_named_in_the_box(client, tree, users, small_lim
     assert 'id="grid_id-q" name="q" value="测试县"' in html
     html = client.get(f"/cases/new?grid_id={tree['town_a']}").get_data(as_text=True)
     assert 'id="grid_id-q" name="q" value="甲镇"' in html
+
+
+def test_the_user_form_lists_few_grids_and_defaults_to_the_least_role(client, tree, users):
+    client.login("township")
+    html = client.get("/users/new").get_data(as_text=True)
+    assert 'id="grids" multiple name="grids"' in html and "东庄一组" in html
+    assert '<option selected value="worker">网格员</option>' in html
+    assert html.count("<option selected") == 1  # nothing else chosen for the new user
+
+
+def test_the_user_form_takes_several_grids_through_the_search_box(app, client, tree, users, small_limit):
+    from app.accounts.models import User
+
+    client.login("township")
+    html = client.get("/users/new").get_data(as_text=True)
+    assert '<select id="grids"' not in html and 'data-pick-for="grids"' in html
+    assert '<ul id="grids" class="pick-chosen" data-pick-name="grids">' in html
+    base = {"username": "newleader", "full_name": "新网格长", "phone": "", "role": "leader", "password": "Initial-pass-2026"}
+    # a foreign grid is refused with the form kept, and nothing is saved
+    resp = client.post("/users/new", {**base, "grids": [tree["cluster_a"], tree["cluster_b"]]})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "不在您的管理范围内" in page and 'value="newleader"' in page
+    # the in-scope choice stays ticked, named with its place; the foreign one is not named
+    assert f'name="grids" value="{tree["cluster_a"]}" checked> 甲镇 · 甲村 · 东庄自然村 · 东庄一组' in page
+    assert "西庄" not in page
+    assert client.post("/users/new", {**base, "grids": [tree["cluster_a"], tree["village_a2"]]}).status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "newleader"))
+        assert sorted(g.id for g in user.grids) == sorted([tree["cluster_a"], tree["village_a2"]])
+        uid = user.id
+    # editing shows the user's grids as ticked boxes; unticking one (not sending it) drops it
+    html = client.get(f"/users/{uid}").get_data(as_text=True)
+    assert f'name="grids" value="{tree["village_a2"]}" checked> 甲镇 · 甲二村' in html
+    assert client.post(f"/users/{uid}", {**base, "grids": [tree["village_a2"]]}).status_code == 302
+    with app.app_context():
+        assert [g.id for g in db.session.get(User, uid).grids] == [tree["village_a2"]]

@@ -133,12 +133,13 @@ def test_create_rename_move_through_the_browser_forms(client, tree, users, app):
     client.get(f"/grids/{new_id}/edit")
     assert client.post(f"/grids/{new_id}/edit", {"name": "东庄第二组", "area_desc": "东至小河"}).status_code == 302
     client.get(f"/grids/{new_id}/move")
-    assert client.post(f"/grids/{new_id}/move", {"parent_id": tree["village_a"]}).status_code in (200, 302)
+    moved = client.post(f"/grids/{new_id}/move", {"parent_id": tree["village_a"]})
+    assert moved.status_code == 302 and moved.headers["Location"] == f"/grids/{new_id}"
     # Official units with a division code are not renamed by a village admin.
     assert client.get(f"/grids/{tree['village_a']}/edit").status_code == 403
     with app.app_context():
         grid = db.session.get(Grid, new_id)
-        assert grid.name == "东庄第二组"
+        assert grid.name == "东庄第二组" and grid.parent_id == tree["village_a"]
         audit = db.session.scalars(select(AuditLog).where(AuditLog.entity == "grid", AuditLog.entity_id == str(new_id)).order_by(AuditLog.id)).all()
         assert [a.action for a in audit][:2] == ["create", "update"]
         assert "东庄二组 → 东庄第二组" in audit[1].summary and audit[1].actor_name == "village_admin"

@@ -204,7 +204,7 @@ def meeting_fixture(grid):
     from datetime import date
 
     from app.meetings import service as ms
-    from app.meetings.models import MeetingKind
+    from app.meetings.models import FollowUp, MeetingKind
 
     class _Admin:
         is_admin = True
@@ -214,6 +214,8 @@ def meeting_fixture(grid):
     kind = db.session.scalar(select(MeetingKind).where(MeetingKind.key == "team_monthly"))
     meeting = ms.plan_meeting(_Admin(), grid, ms.PlanData(kind_id=kind.id, held_on=date(2026, 11, 2), place="村部"))
     decision = ms.add_decision(meeting, "修缮村道路灯")
+    # a follow-up owned by someone without an account: only those who run meetings may close it
+    db.session.add(FollowUp(decision=decision, grid_id=grid.id, owner_name="村医", deadline=date(2026, 12, 1)))
     db.session.commit()
     return {"meeting_id": meeting.id, "decision_id": decision.id}
 
@@ -289,14 +291,14 @@ def _routes(app, ids):
 
 def test_anonymous_users_are_sent_to_login(app, client, tree, users):
     ids = _foreign_ids(app, tree, users)
+    client.get("/login")  # a valid CSRF token, so that POSTs meet the login check and not the CSRF one
     checked = 0
     for rule, method, url in _routes(app, ids):
         if rule.endpoint in PUBLIC:
             continue
-        resp = client.raw.open(url, method=method, data={"csrf_token": client.token or ""})
-        assert resp.status_code in (302, 400), f"{method} {url} answered {resp.status_code} to an anonymous user"
-        if method == "GET":
-            assert "/login" in resp.headers["Location"], f"{method} {url} did not send to the login page"
+        resp = client.raw.open(url, method=method, data={"csrf_token": client.token})
+        assert resp.status_code == 302, f"{method} {url} answered {resp.status_code} to an anonymous user"
+        assert resp.headers["Location"].startswith("/login"), f"{method} {url} did not send to the login page"
         # htmx requests get a 401 with HX-Redirect to the login page
         hx = client.raw.open(url, method="GET", headers={"HX-Request": "true"}) if method == "GET" else None
         if hx is not None:
@@ -326,41 +328,242 @@ def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
     assert checked >= 10
 
 
-@pytest.mark.parametrize("role", sorted(ROLE_HOME))
-def test_every_page_renders_for_every_role(app, make_client, tree, users, role):
-    """GET of every route with the role's own records: a page (200), a redirect or a refusal, never a crash."""
+# --- permissions: every route × every role, the status accounts/permissions.py implies -----------
+
+LOGIN = "login"  # any logged-in user; what the view shows is then a matter of scope
+# What each endpoint asks of the user, per method when GET and POST differ: written out here rather
+# than read from the views, so that a view that loses its check fails the matrix. A new endpoint
+# must be added here (the matrix refuses one it does not know).
+NEEDS = {
+    "accounts.change_password": LOGIN, "accounts.logout": LOGIN,
+    "accounts.users": "manage_users", "accounts.user_new": "manage_users", "accounts.user_edit": "manage_users",
+    "accounts.user_toggle": "manage_users", "accounts.user_reset_password": "manage_users",
+    "accounts.user_unlock": "manage_users",
+    "admin.audit_log": "view_audit", "admin.reference": "manage_reference", "admin.settings": "manage_installation",
+    "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
+    "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",
+    "agreements.new_version": "manage_agreements", "agreements.sign": "manage_agreements",
+    "agreements.upload_scan": "manage_agreements", "agreements.wording": "manage_agreements",
+    "agreements.reset_wording": "manage_agreements",
+    "case_settings.settings": "manage_case_settings", "case_settings.new_category": "manage_case_settings",
+    "case_settings.edit_category": "manage_case_settings", "case_settings.new_department": "manage_case_settings",
+    "case_settings.edit_department": "manage_case_settings",
+    "case_settings.workdays": "manage_calendar", "case_settings.delete_day": "manage_calendar",
+    # who may take a case step is the workflow table's business (test_cases.py), not a permission
+    "cases.index": LOGIN, "cases.show": LOGIN, "cases.act": LOGIN, "cases.overview": LOGIN, "cases.photo": LOGIN,
+    "cases.print_form": LOGIN, "cases.notifications": LOGIN, "cases.open_notification": LOGIN, "cases.read_all": LOGIN,
+    "cases.new": "report_case",
+    "contacts.mine": LOGIN, "contacts.assign": "assign_contacts", "contacts.bulk_assign": "assign_contacts",
+    "contacts.grid": "assign_contacts",
+    "grids.tree": LOGIN, "grids.pick": LOGIN, "grids.children": LOGIN, "grids.show": LOGIN,
+    "grids.new_child": "manage_grids", "grids.edit": "manage_grids", "grids.move": "manage_grids",
+    "grids.staff_new": "assign_staff", "grids.staff_remove": "assign_staff",
+    "households.index": LOGIN, "households.show": LOGIN, "households.categories": "manage_categories",
+    "households.new": "edit_ledger", "households.edit": "edit_ledger", "households.head": "edit_ledger",
+    "households.archive": "edit_ledger", "households.split": "edit_ledger", "households.member_new": "edit_ledger",
+    "households.member_edit": "edit_ledger", "households.member_status": "edit_ledger",
+    "households.tag_add": "edit_ledger", "households.tag_end": "edit_ledger", "households.reveal": "reveal_id",
+    "ledger_excel.template": LOGIN, "ledger_excel.export": "export_ledger",
+    "ledger_excel.import_upload": "import_ledger", "ledger_excel.import_preview": "import_ledger",
+    "ledger_excel.import_confirm": "import_ledger", "ledger_excel.import_cancel": "import_ledger",
+    "main.home": LOGIN, "main.me": LOGIN, "main.manage": LOGIN,
+    "meetings.index": LOGIN, "meetings.show": LOGIN, "meetings.sign_in_pdf": LOGIN, "meetings.minutes_pdf": LOGIN,
+    "meetings.new": "run_meetings", "meetings.edit": "run_meetings", "meetings.minutes": "run_meetings",
+    "meetings.add_decision": "run_meetings", "meetings.follow_up": "run_meetings",
+    "meetings.decision_case": "run_meetings",
+    "meetings.follow_up_done": "run_meetings",  # or the follow-up's owner (the fixture's has no account)
+    "meetings.kinds": {"GET": LOGIN, "POST": "manage_meeting_kinds"},
+    "notices.settings": {"GET": LOGIN, "POST": "edit_notices"},
+    "notices.board_pdf": LOGIN, "notices.responsibility_cards_pdf": LOGIN, "notices.household_cards_pdf": LOGIN,
+    "patrols.index": LOGIN, "patrols.due": LOGIN, "patrols.show": LOGIN, "patrols.photo": LOGIN,
+    "patrols.hazards": LOGIN, "patrols.hazard": LOGIN, "patrols.hazard_act": LOGIN,  # steps: HAZARD_ACTIONS
+    "patrols.new": "patrol", "patrols.rules": "manage_case_settings",
+    "units.index": LOGIN, "units.show": LOGIN, "units.key_units": LOGIN,
+    "units.new": "edit_ledger", "units.edit": "edit_ledger", "units.status": "edit_ledger",
+    "visits.index": LOGIN, "visits.due": LOGIN, "visits.show": LOGIN, "visits.photo": LOGIN,
+    "visits.household_pdf": LOGIN, "visits.rules": LOGIN, "visits.coverage": "oversee_visits",
+    "visits.new": "record_visits", "visits.edit": "record_visits", "visits.delete": "record_visits",
+    "visits.problem_case": "report_case", "visits.rule_edit": "manage_visit_rules",
+    "visits.rules_customize": "manage_visit_rules", "visits.rules_reset": "manage_visit_rules",
+    "worklogs.index": LOGIN, "worklogs.month": LOGIN, "worklogs.month_pdf": LOGIN,
+    "worklogs.day": "record_visits", "worklogs.amend": "record_visits",
+    "worklogs.team": "check_worklogs", "worklogs.check": "check_worklogs",
+}
+# Refusals beyond the permission table, for a role that has the permission, on the matrix's own
+# records: each is a rule of its own, tested where it lives.
+EXTRA_REFUSALS = {
+    # grids.routes.may_reshape: the top of one's scope and official (coded) units are renamed and
+    # moved by the system administrator only; the matrix's grid is the role's own top grid
+    ("grids.edit", "township"): "may_reshape", ("grids.move", "township"): "may_reshape",
+    ("grids.edit", "village_admin"): "may_reshape", ("grids.move", "village_admin"): "may_reshape",
+}
+# Statuses a permitted request may end in with an empty form: a page, a redirect, the form again
+# with its errors, a refusal in words (409), or a record out of reach (404). Never 403 nor 500.
+PERMITTED = {200, 302, 400, 404, 409, 422}
+
+
+def _permission(endpoint, method):
+    need = NEEDS.get(endpoint)
+    assert need is not None, f"{endpoint}: add it to NEEDS in tests/test_route_matrix.py with the permission it asks"
+    return need[method] if isinstance(need, dict) else need
+
+
+def expected(endpoint, method, role, read_only_rule=True):
+    """403, or None for "permitted" (a status in PERMITTED), as the permission table implies."""
+    from app.accounts.permissions import PERMISSIONS
+    from app.core.web import READ_ONLY_ALLOWED
+
+    if read_only_rule and role == "auditor" and method == "POST" and endpoint not in READ_ONLY_ALLOWED:
+        return 403  # auditors change nothing (core/web.py), whatever their permissions
+    need = _permission(endpoint, method)
+    if need != LOGIN and role not in PERMISSIONS[need]:
+        return 403
+    if (endpoint, role) in EXTRA_REFUSALS:
+        return 403
+    return None
+
+
+def own_ids(app, tree, users, role):
+    """Records of branch A that ``role`` may see: the ids each route's URL takes."""
     from app.grids.models import Grid, GridStaff
 
     with app.app_context():
         home = tree[ROLE_HOME[role]]
+        cluster = db.session.get(Grid, tree["cluster_a"])
         staff = GridStaff(grid_id=home, role="team_member", name="本组志愿者")
         db.session.add(staff)
         db.session.commit()
-        hh = ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
+        hh = ledger_fixture(cluster)
         visit = visit_fixture(hh, users["worker"])
-        own = {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
-               "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
-               "unit_id": unit_fixture(db.session.get(Grid, tree["cluster_a"])).id,
-               "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "problem_id": visit.problems[0].id,
-               "rule_id": rule_fixture(db.session.get(Grid, tree["cluster_a"])).id,
-               **meeting_fixture(db.session.get(Grid, tree["cluster_a"])),
-               **agreement_fixture(db.session.get(Grid, tree["cluster_a"]))}
-        case = case_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"])
-        own.update(case_id=case.id, photo_id=case.photos[0].id, **reference_ids(db.session.get(Grid, home)),
-                   notification_id=notification_fixture(case, users[role]),
-                   **patrol_fixture(db.session.get(Grid, tree["cluster_a"]), users["worker"]))
+        case = case_fixture(cluster, users["worker"])
+        return {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
+                "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
+                "unit_id": unit_fixture(cluster).id, "visit_id": visit.id, "visit_photo_id": visit.photos[0].id,
+                "problem_id": visit.problems[0].id, "rule_id": rule_fixture(cluster).id,
+                **meeting_fixture(cluster), **agreement_fixture(cluster),
+                "case_id": case.id, "photo_id": case.photos[0].id, **reference_ids(db.session.get(Grid, home)),
+                "notification_id": notification_fixture(case, users[role]),
+                "token": pending_import_fixture(app, users[role]), **patrol_fixture(cluster, users["worker"])}
+
+
+def _checked_routes(app, ids):
+    """(endpoint, method, url) of every route a logged-in user may be sent to, logout last."""
+    out = [(rule.endpoint, method, url) for rule, method, url in _routes(app, ids)
+           if rule.endpoint not in PUBLIC and rule.endpoint != "accounts.logout"]
+    return sorted(out, key=lambda r: r[1] != "GET") + [("accounts.logout", "POST", "/logout")]
+
+
+def _request(client, method, url):
+    return client.raw.open(url, method=method, data={"csrf_token": client.token} if method == "POST" else None)
+
+
+def _mismatch(endpoint, method, url, role, status, read_only_rule=True):
+    want = expected(endpoint, method, role, read_only_rule)
+    if want == 403 and status != 403:
+        return f"{role}: {method} {url} ({endpoint}) answered {status}, but the role lacks {_permission(endpoint, method)!r}"
+    if want is None and status not in PERMITTED:
+        return f"{role}: {method} {url} ({endpoint}) answered {status}; it needs {_permission(endpoint, method)!r}, " \
+               "which the role has" + (" (add it to EXTRA_REFUSALS if a rule of its own refuses it)" if status == 403 else "")
+    return None
+
+
+@pytest.fixture
+def no_read_only_rule(monkeypatch):
+    """Auditors' POSTs reach the views: the permission table alone must refuse them."""
+    from app.accounts.models import User
+
+    monkeypatch.setattr(User, "read_only", property(lambda self: False))
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_HOME))
+def test_every_route_answers_each_role_as_the_permission_table_says(app, make_client, tree, users, role):
+    """GET and POST of every route with the role's own records: 403 exactly when the role lacks the
+    route's permission (auditors: every POST), otherwise a page, a redirect or the form again."""
+    ids = own_ids(app, tree, users, role)
     c = make_client()
-    c.login(role)
-    seen = 0
-    for rule, method, url in _routes(app, own):
-        if method != "GET" or rule.endpoint == "static":
-            continue
-        resp = c.get(url)
-        assert resp.status_code in (200, 302, 403, 404), f"{role}: GET {url} answered {resp.status_code}"
-        if rule.endpoint == "main.setup":
-            assert resp.status_code == 404
-        seen += 1
-    assert seen >= 10
+    assert c.login(role).status_code == 302
+    c.get("/")
+    problems = []
+    for endpoint, method, url in _checked_routes(app, ids):
+        problem = _mismatch(endpoint, method, url, role, _request(c, method, url).status_code)
+        if problem:
+            problems.append(problem)
+    assert not problems, "\n".join(problems)
+
+
+def test_auditors_are_refused_by_the_permission_table_too(app, make_client, tree, users, no_read_only_rule):
+    """With the read-only rule lifted, an auditor's POSTs still get 403 wherever the table says so."""
+    ids = own_ids(app, tree, users, "auditor")
+    c = make_client()
+    c.login("auditor")
+    c.get("/")
+    problems = [p for endpoint, method, url in _checked_routes(app, ids) if method == "POST"
+                and (p := _mismatch(endpoint, method, url, "auditor", _request(c, method, url).status_code, False))]
+    assert not problems, "\n".join(problems)
+
+
+# Routes whose permission is checked twice, by @require and again inside the view (which needs
+# the same rule to decide what to show): taking away one of the two changes nothing, both the matrix.
+DOUBLE_CHECKED = {"grids.new_child": "may_add_under", "grids.edit": "may_reshape", "grids.move": "may_reshape"}
+# Permission checks written inside a view rather than as @require: (module, permission, endpoint).
+INLINE_CHECKS = [("app.notices.routes", "edit_notices", "notices.settings"),
+                 ("app.meetings.routes", "manage_meeting_kinds", "meetings.kinds"),
+                 ("app.meetings.routes", "run_meetings", "meetings.follow_up_done")]
+
+
+def test_the_matrix_fails_without_any_one_permission_check(app, make_client, tree, users, monkeypatch, no_read_only_rule):
+    """Take each permission check away in turn (each @require, each check inside a view): the
+    matrix's requests to that route must then answer something other than what it expects."""
+    import importlib
+    from contextlib import contextmanager
+
+    from app.accounts import permissions
+
+    clients, ids = {}, {}
+    for role in ("worker", "auditor", "leader", "village_admin", "township", "admin"):  # the least privileged first
+        ids[role] = own_ids(app, tree, users, role)
+        clients[role] = make_client()
+        clients[role].login(role)
+        clients[role].get("/")
+    routes = {role: _checked_routes(app, ids[role]) for role in clients}
+
+    def caught(endpoint):
+        """Whether some role that lacks the permission gets past where the check stood."""
+        for role, c in clients.items():
+            for ep, method, url in routes[role]:
+                if ep != endpoint or expected(ep, method, role, False) != 403:
+                    continue
+                if _mismatch(ep, method, url, role, _request(c, method, url).status_code, False):
+                    assert c.get("/me").status_code == 200, f"the probe of {endpoint} logged {role} out"
+                    return True
+        return False
+
+    @contextmanager
+    def without_inline(module_name, permission):
+        """The module's own calls of can() grant ``permission`` to everybody."""
+        with monkeypatch.context() as m:
+            m.setattr(importlib.import_module(module_name), "can",
+                      lambda user, perm: perm == permission or permissions.can(user, perm))
+            yield
+
+    guarded = {ep: view for ep, view in app.view_functions.items() if getattr(view, "permission", None)}
+    assert len(guarded) > 60
+    missed = []
+    for endpoint, view in sorted(guarded.items()):
+        monkeypatch.setitem(app.view_functions, endpoint, view.__wrapped__)
+        if not caught(endpoint):
+            with without_inline(view.__wrapped__.__module__, view.permission):
+                both = caught(endpoint)
+            if not (both and endpoint in DOUBLE_CHECKED):
+                missed.append(f"@require({view.permission!r}) of {endpoint}" +
+                              (" (caught only with the view's own can() removed too: list it in DOUBLE_CHECKED)"
+                               if both else ""))
+        monkeypatch.setitem(app.view_functions, endpoint, view)
+    for module_name, permission, endpoint in INLINE_CHECKS:
+        with without_inline(module_name, permission):
+            if not caught(endpoint):
+                missed.append(f"can(…, {permission!r}) in {endpoint}")
+    assert not missed, "removing these checks went unnoticed:\n" + "\n".join(missed)
 
 
 def test_post_without_csrf_token_is_refused(client, users):

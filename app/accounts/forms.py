@@ -30,6 +30,7 @@ class UserForm(KeyedForm, Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
     full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
     phone = StringField("手机号", validators=[Optional(), Phone()])
-    role = SelectField("角色", choices=ROLE_CHOICES)
+    # The least privilege unless the person creating the account chooses more.
+    role = SelectField("角色", choices=ROLE_CHOICES, default="worker")
     grids = SelectMultipleField("负责的网格", coerce=int, validate_choice=False)
     password = PasswordField("初始密码", description="用户首次登录时必须修改。")

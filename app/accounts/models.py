@@ -1,6 +1,6 @@
-"""Users, the grids they are bound to, and their server-side login sessions."""
+"""Users, the grids they are bound to, their server-side login sessions and failed logins."""
 import secrets
-from datetime import timedelta
+import unicodedata
 
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -42,7 +42,7 @@ class User(UserMixin, db.Model):
 
     __tablename__ = "user"
     __audit__ = True
-    __audit_exclude__ = ("password_hash", "failed_logins", "locked_until", "last_login_at", "created_at")
+    __audit_exclude__ = ("password_hash", "last_login_at", "created_at")
     id = db.Column(db.Integer, primary_key=True)
     username = db.Column(db.String(40), nullable=False, unique=True)
     full_name = db.Column(db.String(40), nullable=False)
@@ -51,8 +51,6 @@ class User(UserMixin, db.Model):
     password_hash = db.Column(db.String(255), nullable=False)
     must_change_password = db.Column(db.Boolean, nullable=False, default=False)
     is_disabled = db.Column(db.Boolean, nullable=False, default=False)
-    failed_logins = db.Column(db.Integer, nullable=False, default=0)
-    locked_until = db.Column(db.DateTime)
     last_login_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
@@ -86,30 +84,26 @@ class User(UserMixin, db.Model):
         return self.role == "auditor"
 
     def set_password(self, password):
-        """Hash with scrypt (werkzeug's default KDF)."""
-        self.password_hash = generate_password_hash(password)
+        """Hash with scrypt (werkzeug's default KDF), after NFKC normalisation (see normalise_password)."""
+        self.password_hash = generate_password_hash(normalise_password(password))
 
     def check_password(self, password):
-        return check_password_hash(self.password_hash, password)
+        return verify_password(self.password_hash, password)
 
-    def is_locked(self, now=None):
-        now = now or utcnow()
-        return self.locked_until is not None and self.locked_until > now
 
-    def lock_minutes_left(self, now=None):
-        now = now or utcnow()
-        seconds = (self.locked_until - now).total_seconds() if self.locked_until else 0
-        return max(1, int(seconds // 60) + (1 if seconds % 60 else 0))
+def normalise_password(password):
+    """NFKC: full-width digits and letters (a phone's Chinese keyboard) become the ASCII ones, so
+    ``１２３４５６７８９０`` is the same password as ``1234567890`` for the rules and for the hash."""
+    return unicodedata.normalize("NFKC", password or "")
 
-    def register_failure(self, max_failures, lock_minutes, now=None):
-        """Count a failed login; returns True when this failure locks the account."""
-        now = now or utcnow()
-        self.failed_logins = (self.failed_logins or 0) + 1
-        if self.failed_logins >= max_failures:
-            self.locked_until = now + timedelta(minutes=lock_minutes)
-            self.failed_logins = 0
-            return True
-        return False
+
+def verify_password(password_hash, password):
+    """Whether ``password`` matches the hash. A hash made before passwords were normalised matches
+    the text as typed then, so an old password with full-width characters still works."""
+    normal = normalise_password(password)
+    if check_password_hash(password_hash, normal):
+        return True
+    return normal != password and check_password_hash(password_hash, password)
 
 
 class LoginSession(db.Model):
@@ -129,3 +123,18 @@ class LoginSession(db.Model):
     @staticmethod
     def new_token():
         return secrets.token_urlsafe(32)
+
+
+class LoginFailure(db.Model):
+    """One failed login: the name typed (whether or not such a user exists) and the address it came
+    from. Lockouts are worked out from these rows (accounts/throttle.py); rows older than a day go."""
+
+    __tablename__ = "login_failure"
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(40), nullable=False)
+    ip = db.Column(db.String(64), nullable=False, default="")
+    at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    __table_args__ = (
+        db.Index("ix_login_failure_username_at", "username", "at"),
+        db.Index("ix_login_failure_ip_at", "ip", "at"),
+    )

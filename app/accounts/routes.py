@@ -11,8 +11,10 @@ from ..core.pagination import paginate
 from ..core.scope import grid_clause
 from ..core.web import public, render
 from ..extensions import db
+from ..grids import picker
 from ..grids.models import Grid
-from . import service
+from ..core.timeutil import utcnow
+from . import service, throttle
 from .forms import ChangePasswordForm, LoginForm, UserForm
 from .models import LoginSession, User
 from .permissions import require
@@ -41,10 +43,8 @@ def login():
     error = None
     if form.validate_on_submit():
         try:
-            user = service.authenticate(
-                form.username.data, form.password.data,
-                current_app.config["LOGIN_MAX_FAILURES"], current_app.config["LOGIN_LOCK_MINUTES"],
-            )
+            user = service.authenticate(form.username.data, form.password.data, request.remote_addr or "",
+                                        throttle.Rules.from_config(current_app.config))
         except service.AccountError as exc:
             db.session.commit()  # keep the failure count and the audit rows
             error = str(exc)
@@ -112,7 +112,10 @@ def users():
         like = f"%{q}%"
         query = query.where(or_(User.username.ilike(like), User.full_name.ilike(like), User.phone.ilike(like)))
     page = paginate(query)
-    return render("accounts/users.html", "accounts/_user_rows.html", page=page, q=q)
+    locks = throttle.report([throttle.login_name(u.username) for u in page.items],
+                            throttle.Rules.from_config(current_app.config), utcnow())
+    locked = {u.id for u in page.items if (r := locks.get(throttle.login_name(u.username))) and r.locked}
+    return render("accounts/users.html", "accounts/_user_rows.html", page=page, q=q, locked=locked)
 
 
 def _save(form, user):
@@ -131,7 +134,7 @@ def user_new():
     """Create a user with an initial password that must be changed."""
     form = UserForm()
     form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
-    form.grids.choices = _grid_choices(current_user)
+    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
                     url_for("accounts.users"))
     return done or render("accounts/user_form.html", form=form, user=None)
@@ -144,11 +147,21 @@ def user_edit(user_id):
     user = _load_user(user_id)
     form = UserForm(obj=user if request.method == "GET" else None)
     form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
-    form.grids.choices = _grid_choices(current_user)
     if request.method == "GET":
         form.grids.data = [g.id for g in user.grids]
+    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, user), "用户信息已保存。", url_for("accounts.user_edit", user_id=user.id))
-    return done or render("accounts/user_form.html", form=form, user=user)
+    name = throttle.login_name(user.username)
+    lock = throttle.report([name], throttle.Rules.from_config(current_app.config), utcnow()).get(name)
+    return done or render("accounts/user_form.html", form=form, user=user, lock=lock)
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@require("manage_users")
+def user_unlock(user_id):
+    """Lift the user's login locks, from every address (audited)."""
+    user = _load_user(user_id)
+    return _act_on(user, lambda: service.unlock(current_user, user), f"已解除 {user.username} 的登录锁定。")
 
 
 @bp.route("/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
@@ -156,14 +169,20 @@ def user_edit(user_id):
 def user_toggle(user_id, action):
     """Disable a user (all their logins end) or enable them again."""
     user = _load_user(user_id)
+    return _act_on(user, lambda: service.set_disabled(current_user, user, action == "disable"),
+                   f"已{'停用' if action == 'disable' else '启用'}用户 {user.username}。")
+
+
+def _act_on(user, change, message):
+    """Make one change to a user, commit it and say so (or say why not), back on the user's page."""
     try:
-        service.set_disabled(current_user, user, action == "disable")
+        change()
     except service.AccountError as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash(f"已{'停用' if action == 'disable' else '启用'}用户 {user.username}。", "success")
+        flash(message, "success")
     return redirect(url_for("accounts.user_edit", user_id=user.id))
 
 

@@ -5,13 +5,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
+from werkzeug.security import generate_password_hash
 
 from ..core import audit
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, scope_paths
 from ..core.timeutil import utcnow
 from ..extensions import db
-from .models import ROLES, LoginSession, User, role_name, role_rank
+from . import throttle
+from .models import ROLES, LoginSession, User, normalise_password, role_name, role_rank, verify_password
 
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "common-passwords.txt"
 
@@ -27,7 +29,12 @@ def common_passwords():
 
 
 def password_problems(password, min_length, username=""):
-    """Reasons (Chinese) why a password is refused; empty when it is acceptable."""
+    """Reasons (Chinese) why a password is refused; empty when it is acceptable.
+
+    Checked on the NFKC form, as it is hashed: full-width ``１２３４５６７８９０`` is ``1234567890``.
+    """
+    password = normalise_password(password)
+    username = normalise_password(username)
     problems = []
     if len(password) < min_length:
         problems.append(f"密码至少需要 {min_length} 个字符。")
@@ -57,44 +64,63 @@ def revoke_sessions(user, keep_token=None):
     db.session.execute(stmt)
 
 
-def authenticate(username, password, max_failures, lock_minutes):
+@lru_cache(maxsize=1)
+def _stand_in_hash():
+    """A hash made like the users' ones: an unknown name costs the same check as a known one."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def authenticate(username, password, ip, rules, now=None):
     """Check a login; returns the user or raises AccountError with the reason.
 
-    Counts failures per account and locks it after ``max_failures``. The
-    message for an unknown user and a wrong password is the same.
+    Failures are counted per name typed and source address (accounts/throttle.py). Whether the
+    name exists changes neither the messages nor the work done, so neither tells it.
     """
-    now = utcnow()
-    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    if user is None:
-        audit.record("login_failed", "user", None, f"用户名 {username[:40]} 不存在", actor=(None, username[:40]))
-        raise AccountError("用户名或密码不正确。")
-    actor = (user.id, user.username)
-    if user.is_locked(now):
-        audit.record("login_failed", "user", user.id, "账号锁定期间尝试登录", actor=actor)
-        raise AccountError(f"登录失败次数过多，账号已锁定，请 {user.lock_minutes_left(now)} 分钟后再试，或联系管理员。")
-    if not user.check_password(password):
-        locked = user.register_failure(max_failures, lock_minutes, now)
-        audit.record("login_failed", "user", user.id, "密码错误", actor=actor)
-        if locked:
-            audit.record("lockout", "user", user.id, f"连续 {max_failures} 次密码错误，锁定 {lock_minutes} 分钟", actor=actor)
-            raise AccountError(f"密码连续错误 {max_failures} 次，账号已锁定 {lock_minutes} 分钟。请稍后再试，或联系管理员。")
-        left = max_failures - user.failed_logins
-        raise AccountError(f"用户名或密码不正确。再错 {left} 次账号将被锁定 {lock_minutes} 分钟。")
+    now = now or utcnow()
+    ip = (ip or "")[:64]
+    name = throttle.login_name(username)
+    until = throttle.locked_until(name, ip, rules, now)
+    user = db.session.scalar(select(User).where(func.lower(User.username) == name))
+    actor = (user.id, user.username) if user else (None, name)
+    if until is not None:
+        audit.record("login_failed", "user", user and user.id, "锁定期间尝试登录", actor=actor)
+        minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+        raise AccountError(f"登录失败次数过多，该账号暂时锁定，请 {minutes} 分钟后再试，或请管理员解除锁定。")
+    if not verify_password(user.password_hash if user else _stand_in_hash(), password) or user is None:
+        failure = throttle.record_failure(name, ip, rules, now)
+        audit.record("login_failed", "user", user and user.id, "密码错误" if user else f"用户名 {name} 不存在", actor=actor)
+        for started, summary in (
+            (failure.locked_here, f"从 {ip} 连续 {rules.per_address} 次登录失败，该地址锁定 {rules.minutes} 分钟"),
+            (failure.locked_account, f"{rules.minutes} 分钟内登录失败 {rules.per_account} 次，各地址均锁定，可由管理员解除"),
+            (failure.locked_source, f"{ip} 在 {rules.minutes} 分钟内登录失败 {rules.per_source} 次，该地址锁定"),
+        ):
+            if started:
+                audit.record("lockout", "user", user and user.id, summary, actor=actor)
+        if failure.locked_here or failure.locked_account or failure.locked_source:
+            raise AccountError(f"用户名或密码连续错误，该账号已锁定 {rules.minutes} 分钟。请稍后再试，或请管理员解除锁定。")
+        raise AccountError(f"用户名或密码不正确。再错 {failure.left} 次账号将被锁定 {rules.minutes} 分钟。")
     if user.is_disabled:
         audit.record("login_failed", "user", user.id, "账号已停用", actor=actor)
         raise AccountError("该账号已停用，请联系管理员。")
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.clear(name, ip)
     user.last_login_at = now
     audit.record("login", "user", user.id, "登录成功", actor=actor)
     return user
+
+
+def unlock(actor, user):
+    """Lift every login lock on the user's name (all addresses), audited."""
+    if not may_manage(actor, user):
+        raise AccountError("您无权修改该用户。")
+    throttle.clear(throttle.login_name(user.username))
+    audit.record("unlock", "user", user.id, f"解除 {user.username} 的登录锁定")
 
 
 def change_password(user, old, new, min_length):
     """Change one's own password; other browsers are logged out."""
     if not user.check_password(old):
         raise AccountError("当前密码不正确。", "old_password")
-    if old == new:
+    if normalise_password(old) == normalise_password(new):
         raise AccountError("新密码不能与当前密码相同。", "new_password")
     problems = password_problems(new, min_length, user.username)
     if problems:
@@ -149,9 +175,9 @@ def save_user(actor, user, *, username, full_name, phone, role, grids, min_lengt
         raise AccountError(f"您不能设置“{role_name(role)}”角色。")
     if role != "admin" and not grids:
         raise AccountError("请至少选择一个负责的网格。", "grids")
-    for grid in grids:
-        if not can_see_grid(actor, grid):
-            raise AccountError(f"网格“{grid.name}”不在您的管理范围内。")
+    if not all(can_see_grid(actor, grid) for grid in grids):
+        # Not named: an id typed into the form must not tell another town's grid names.
+        raise AccountError("所选网格中有不在您的管理范围内的，请重新选择。", "grids")
     clash = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if clash is not None and clash is not user:
         raise AccountError(f"用户名“{username}”已被使用。", "username")
@@ -181,8 +207,7 @@ def set_disabled(actor, user, disabled):
     if disabled:
         revoke_sessions(user)
     else:
-        user.failed_logins = 0
-        user.locked_until = None
+        throttle.clear(throttle.login_name(user.username))
 
 
 def reset_password(actor, user):
@@ -192,8 +217,7 @@ def reset_password(actor, user):
     password = temporary_password()
     user.set_password(password)
     user.must_change_password = True
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.clear(throttle.login_name(user.username))
     revoke_sessions(user)
     audit.record("password_reset", "user", user.id, f"重置 {user.username} 的密码")
     return password

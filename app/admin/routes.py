@@ -1,13 +1,16 @@
-"""The audit log (read only) and the grid levels and kinds (admin)."""
+"""The audit log (read only), the grid levels and kinds, and the installation's settings (admin)."""
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
 from ..accounts.permissions import require
+from ..core import audit
 from ..core.audit import ACTION_LABELS
+from ..core.forms import run_form
+from ..core.public import public_base_url, record_address, recorded_address
 from ..core.models import AuditLog
 from ..core.pagination import paginate
 from ..core.timeutil import LOCAL_TZ
@@ -86,3 +89,29 @@ def reference():
     levels = db.session.scalars(select(GridLevel).order_by(GridLevel.rank)).all()
     kinds = db.session.scalars(select(GridKind).order_by(GridKind.id)).all()
     return render("admin/reference.html", levels=levels, kinds=kinds, level_form=level_form, kind_form=kind_form)
+
+
+class InstallationForm(Form):
+    public_address = StringField("本系统的访问地址", validators=[DataRequired("请填写访问地址。"), Length(max=200)],
+                                 description="群众用手机扫描公示牌、联系卡、责任状上的二维码时打开的地址，"
+                                             "如 https://grid.example.gov.cn 或 http://192.168.1.10:5000。")
+
+
+def _save_address(text):
+    old = recorded_address()
+    new = record_address(text)
+    audit.record("update", "setting", "public_base_url", f"访问地址：{old or '未设置'} → {new}")
+    return new
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require("manage_installation")
+def settings():
+    """The installation's public address (printed in QR codes) and which host names it answers to."""
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    form = InstallationForm(data={"public_address": recorded_address()} if request.method == "GET" else None)
+    done = None if configured else run_form(form, lambda: _save_address(form.public_address.data),
+                                            "已保存访问地址；此后打印的二维码使用新地址。", url_for("admin.settings"))
+    return done or render("admin/settings.html", form=form, configured=configured, in_use=public_base_url(),
+                          trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
+                          status=422 if request.method == "POST" and not configured else 200)

@@ -121,7 +121,7 @@ def _show(agreement, scan_form=None, action_form=None, status=200):
     return render("agreements/show.html", a=agreement, sections=SECTIONS, statuses=STATUS_NAMES, today=local_today(),
                   versions=service.versions(agreement), signatures=signatures, parties=PARTIES,
                   fingerprint=service.short_fingerprint(agreement.fingerprint),
-                  verify_url=public_url(url_for(".verify", code=agreement.verify_code)),
+                  verify_url=public_url(url_for(".verify", code=agreement.verify_code), missing=None),
                   scan_form=scan_form or ScanForm(formdata=None), action_form=action_form or ActionForm(formdata=None),
                   may_manage=can(current_user, "manage_agreements"), status=status)
 

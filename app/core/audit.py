@@ -25,6 +25,7 @@ ACTION_LABELS = {
     "login": "登录",
     "login_failed": "登录失败",
     "lockout": "账号锁定",
+    "unlock": "解除锁定",
     "logout": "退出登录",
     "password_change": "修改密码",
     "password_reset": "重置密码",

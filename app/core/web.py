@@ -6,12 +6,16 @@ from flask import abort, current_app, flash, g, make_response, redirect, render_
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import delete, select, update
+from werkzeug.exceptions import SecurityError
 from werkzeug.local import LocalProxy
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
 from . import audit, form_stash, idempotency, privacy
 from .db import execute_write
 from .models import installation
+from .public import NoPublicAddress
 from .timeutil import fmt_local, utcnow
 
 CSP = (
@@ -24,6 +28,27 @@ PASSWORD_CHANGE_ALLOWED = {"accounts.change_password", "accounts.logout", "stati
 # State changes an auditor (read-only) may still make.
 READ_ONLY_ALLOWED = {"accounts.change_password", "accounts.logout", "accounts.login"}
 TOUCH_EVERY = timedelta(seconds=60)  # at most; a quarter of a shorter idle timeout
+
+
+class TrustedHosts:
+    """WSGI middleware: a request for a Host not in ``TRUSTED_HOSTS`` gets a plain 400 before the app
+    sees it (Flask's own check would leave the app without a URL adapter for its error page)."""
+
+    def __init__(self, app, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        if trusted:
+            try:
+                get_host(environ, trusted)
+            except SecurityError:
+                resp = Response("请求有误：所访问的主机名不是本系统的地址。\n", 400, mimetype="text/plain")
+                resp.headers["X-Content-Type-Options"] = "nosniff"
+                resp.headers["Cache-Control"] = "no-store"
+                return resp(environ, start_response)
+        return self.wsgi_app(environ, start_response)
 
 
 def public(view):
@@ -133,9 +158,17 @@ def _before_request():
     return None
 
 
+def _shows_server_timing():
+    """Server time is for the administrator's devtools and the benchmark (``SERVER_TIMING``): to
+    anybody else it would tell, for one, how long the password check of a login took."""
+    if current_app.config.get("SERVER_TIMING"):
+        return True
+    user = g.get("_login_user")  # only a user this request already loaded; never load one for this
+    return bool(user is not None and user.is_authenticated and getattr(user, "is_admin", False))
+
+
 def _after_request(resp):
-    if "_started" in g:
-        # Server time of this request, for the browser's devtools and the benchmark.
+    if "_started" in g and _shows_server_timing():
         resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g._started) * 1000:.1f}"
     resp.headers.setdefault("Content-Security-Policy", CSP)
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -164,6 +197,10 @@ def _error_page(code, title, message):
     return handler
 
 
+def _no_public_address(err):
+    return _error_page(409, "无法生成二维码", str(err))(err)
+
+
 def _csrf_error(err):
     return _error_page(400, "页面已过期", "表单安全校验未通过（页面可能停留太久）。请刷新页面后重新提交。")(err)
 
@@ -179,6 +216,7 @@ def init_app(app):
     from .pdf import PrintBusy
 
     app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
+    app.register_error_handler(NoPublicAddress, _no_public_address)
     for code, title, message in (
         (400, "请求有误", "提交的内容无法处理，请检查后重试。"),
         (403, "没有权限", "您的账号没有权限进行此操作。如需开通，请联系管理员。"),

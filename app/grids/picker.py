@@ -94,6 +94,21 @@ class Picker:
     def label(self):
         return labels(self.user, [self.field.data]).get(self.field.data, "") if self.field.data else ""
 
+    multi = False
+
+
+@dataclass
+class MultiPicker(Picker):
+    """A field of several grids (a user's grids): the chosen ones as ticked boxes, the search box adds more."""
+
+    multi = True
+
+    @property
+    def chosen(self):
+        ids = [int(i) for i in self.field.data or []]
+        found = labels(self.user, ids)
+        return [(i, found[i]) for i in ids if i in found]
+
 
 def setup(field, user, choices, leaf_only=False):
     """Give a grid SelectField either its ``choices()`` (few grids) or the search box (many).
@@ -119,6 +134,21 @@ def setup(field, user, choices, leaf_only=False):
         if db.session.scalar(q) is None:
             raise ValidationError("所选网格不在您的管辖范围内" + ("，或不是最低一级网格" if leaf_only else "") + "，请重新选择。")
     field.validators = [*field.validators, in_scope]
+    return field
+
+
+def setup_multi(field, user, choices):
+    """Give a multiple-grid SelectMultipleField its ``choices()`` (few grids) or the search box (many).
+
+    The chosen grids are still checked against the actor's scope by the service that saves them.
+    """
+    if not too_many(user):
+        field.choices = choices()
+        field.picker = None
+        return field
+    field.picker = MultiPicker(field, user, False)
+    field.validate_choice = False
+    field.choices = []
     return field
 
 

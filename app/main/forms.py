@@ -15,3 +15,4 @@ class SetupForm(Form):
     phone = StringField("手机号", validators=[Optional(), Phone()])
     password = PasswordField("密码", validators=[DataRequired("请设置密码。")])
     confirm = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
+    public_address = StringField("本系统的访问地址", validators=[DataRequired("请填写访问地址。"), Length(max=200)])

@@ -1,5 +1,5 @@
 """Home, first-run set-up and the health check."""
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -51,6 +51,9 @@ def setup():
     if service.is_set_up():
         abort(404)
     form = SetupForm()
+    if not form.is_submitted():
+        # The address this administrator reached the server by: printed in QR codes unless changed.
+        form.public_address.data = request.host_url.rstrip("/")
     if form.validate_on_submit():
         if form.password.data != form.confirm.data:
             form.confirm.errors = ["两次输入的密码不一致。"]
@@ -61,6 +64,7 @@ def setup():
                     division_code=(form.division_code.data or "").strip(), username=form.username.data.strip(),
                     full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
                     password=form.password.data, min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+                    public_address=form.public_address.data,
                 )
             except ServiceError as exc:
                 db.session.rollback()

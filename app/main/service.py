@@ -4,6 +4,7 @@ from ..accounts.service import password_problems
 from ..core import audit
 from ..core.forms import ServiceError
 from ..core.models import Setting
+from ..core.public import record_address
 from ..extensions import db
 from ..grids import service as grid_service
 
@@ -12,10 +13,13 @@ def is_set_up():
     return Setting.get("setup_done") == "1"
 
 
-def run_setup(*, org_name, org_level, division_code, username, full_name, phone, password, min_length):
-    """Create the first admin and the root grid, once. Raises ServiceError."""
+def run_setup(*, org_name, org_level, division_code, username, full_name, phone, password, min_length,
+              public_address=None):
+    """Create the first admin and the root grid, once; record the public address printed in QR codes
+    (the address the administrator used, unless changed). Raises ServiceError."""
     if is_set_up():
         raise ServiceError("系统已经初始化。")
+    recorded = record_address(public_address) if public_address else None
     problems = password_problems(password, min_length, username)
     if problems:
         raise ServiceError(" ".join(problems), "password")
@@ -29,5 +33,6 @@ def run_setup(*, org_name, org_level, division_code, username, full_name, phone,
     user.grids = [root]
     Setting.put("org_name", org_name)
     Setting.put("setup_done", "1")
-    audit.record("setup", "user", user.id, f"初始化系统：{org_name}，管理员 {username}", actor=(user.id, username))
+    where = f"，访问地址 {recorded}" if recorded else ""
+    audit.record("setup", "user", user.id, f"初始化系统：{org_name}，管理员 {username}{where}", actor=(user.id, username))
     return user

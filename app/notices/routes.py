@@ -30,7 +30,7 @@ def settings(grid_id):
     done = run_form(form, lambda: service.save_notice(grid, form.services.data, form.complaint_phone.data,
                                                       form.office_hours.data),
                     "已保存公示内容。", url_for(".settings", grid_id=grid.id))
-    return done or render("notices/settings.html", grid=grid, form=form, board=service.board(grid, grid_intake_url(grid.id)),
+    return done or render("notices/settings.html", grid=grid, form=form, board=service.board(grid, grid_intake_url(grid.id, missing=None)),
                           inherited=service.notice_for(grid) if own is None else None, kinds=service.CARD_KINDS)
 
 

@@ -99,18 +99,48 @@
 
 // Grid fields with a search box (templates/_macros.html grid_picker): a tapped result fills the
 // field; typing again clears the choice until another result is tapped; Enter never submits.
+// A field of several grids collects each tapped result as a ticked box instead.
 (function () {
   "use strict";
+  // Several grids (templates/_macros.html grid_picker_multi): the field is a list of ticked boxes,
+  // and a tapped result adds one (or ticks it again) and empties the box for the next search.
+  function add(chosen, gid, label) {
+    var boxes = chosen.querySelectorAll("input[type=checkbox]");
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].value === gid) { boxes[i].checked = true; return; }
+    }
+    var item = document.createElement("li");
+    var wrap = document.createElement("label");
+    var tick = document.createElement("input");
+    tick.type = "checkbox";
+    tick.name = chosen.getAttribute("data-pick-name");
+    tick.value = gid;
+    tick.checked = true;
+    wrap.appendChild(tick);
+    wrap.appendChild(document.createTextNode(" " + label));
+    item.appendChild(wrap);
+    chosen.appendChild(item);
+  }
   function choose(button) {
     var id = button.getAttribute("data-pick-for");
-    var hidden = document.getElementById(id);
+    var field = document.getElementById(id);
     var box = document.getElementById(id + "-q");
     var list = document.getElementById(id + "-results");
-    if (!hidden || !box) { return; }
-    hidden.value = button.getAttribute("data-pick-id");
-    box.value = button.getAttribute("data-pick-label");
+    if (!field || !box) { return; }
+    if (field.hasAttribute("data-pick-name")) {
+      add(field, button.getAttribute("data-pick-id"), button.getAttribute("data-pick-label"));
+      box.value = "";
+    } else {
+      field.value = button.getAttribute("data-pick-id");
+      box.value = button.getAttribute("data-pick-label");
+    }
     if (list) { list.innerHTML = ""; }
     box.focus();
+  }
+  // The single-grid field: its hidden input holds the chosen id, "0" while none is.
+  function singleField(id) {
+    var field = document.getElementById(id);
+    return field && field.tagName === "INPUT" ? field : null;
   }
   document.addEventListener("click", function (e) {
     var button = e.target.closest ? e.target.closest("button[data-pick-id]") : null;
@@ -119,14 +149,14 @@
   document.addEventListener("input", function (e) {
     var box = e.target;
     if (!box.matches || !box.matches("input[data-pick-for]")) { return; }
-    var hidden = document.getElementById(box.getAttribute("data-pick-for"));
+    var hidden = singleField(box.getAttribute("data-pick-for"));
     if (hidden) { hidden.value = "0"; }
   });
   // A result list that arrives after a tap (a request still on its way) is not shown again.
   document.addEventListener("htmx:beforeSwap", function (e) {
     var list = e.detail.target;
     if (!list || !list.classList || !list.classList.contains("pick-results")) { return; }
-    var hidden = document.getElementById(list.id.replace(/-results$/, ""));
+    var hidden = singleField(list.id.replace(/-results$/, ""));
     if (hidden && hidden.value !== "0") { e.detail.shouldSwap = false; }
   });
   // Keys: Enter in the box never submits (it takes the only result, if there is one); the arrow

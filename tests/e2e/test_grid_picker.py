@@ -71,3 +71,37 @@ def test_admin_reports_a_case_for_a_village_found_by_name(ui, demo_server, viewp
     expect(page.get_by_role("heading", level=1)).to_have_text("顾渚村停车场护栏损坏")
     expect(page.locator("main")).to_contain_text(label.split(" · ")[-1])
     ui.check("case-grid-picked")
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_admin_gives_a_new_user_grids_found_by_name(ui, demo_server, viewport):
+    """The user form's 负责的网格 of a county admin: search boxes that add ticked boxes, not a 335-line list."""
+    page = ui.page
+    ui.login("admin", demo_server.accounts["admin"])
+    page.goto("/users/new")
+    expect(page.locator("select#grids")).to_have_count(0)
+    expect(page.get_by_label("角色")).to_have_value("worker")  # the least privilege unless chosen
+    box = page.get_by_label("添加网格")
+    results = page.locator("#grids-results button.pick")
+    chosen = page.locator("#grids input[type=checkbox]")
+    picked = []
+    for text in ("顾渚", "徐旺"):
+        box.fill(text)
+        expect(results.first).to_be_visible()
+        picked.append(results.first.inner_text())
+        results.first.click()
+        expect(chosen).to_have_count(len(picked))
+        expect(box).to_have_value("")
+        expect(page.locator("#grids-results button")).to_have_count(0)
+    ui.check("user-grids-picked")
+    # unticking one drops it
+    page.get_by_label(picked[0]).uncheck()
+    page.get_by_label("用户名", exact=True).fill("gzworker")
+    page.get_by_label("姓名").fill("顾小华")
+    page.get_by_label("初始密码").fill("Cunwang-new-2026")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator(".flash-success")).to_contain_text("已创建用户 gzworker")
+    row = page.locator("tr").filter(has_text="gzworker")
+    expect(row).to_contain_text("网格员")
+    expect(row).to_contain_text(picked[1].split(" · ")[-1])
+    expect(row).not_to_contain_text(picked[0].split(" · ")[-1])

@@ -24,6 +24,8 @@ def test_first_run_setup(make_ui, fresh_server, viewport):
     page.get_by_label("手机号").fill("13800001234")
     page.get_by_label("密码", exact=True).fill(PASSWORD)
     page.get_by_label("再次输入密码").fill(PASSWORD)
+    # the address this browser came by is offered as the one printed in QR codes
+    expect(page.get_by_label("本系统的访问地址")).to_have_value(fresh_server.url)
     page.get_by_role("button", name="完成初始化").click()
 
     expect(page).to_have_url(re.compile(r"/login"))
@@ -36,6 +38,11 @@ def test_first_run_setup(make_ui, fresh_server, viewport):
     expect(page.locator("main")).to_contain_text("系统管理员")
     expect(page.locator("main .linklist").first).to_contain_text(org)
     ui.check("home")
+
+    # the recorded address, editable by the administrator
+    page.goto("/admin/settings")
+    expect(page.get_by_label("本系统的访问地址")).to_have_value(fresh_server.url)
+    ui.check("settings")
 
     response = page.goto("/setup")
     assert response.status == 404
