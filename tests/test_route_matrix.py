@@ -335,7 +335,7 @@ LOGIN = "login"  # any logged-in user; what the view shows is then a matter of s
 # than read from the views, so that a view that loses its check fails the matrix. A new endpoint
 # must be added here (the matrix refuses one it does not know).
 NEEDS = {
-    "accounts.change_password": LOGIN, "accounts.logout": LOGIN,
+    "accounts.change_password": LOGIN, "accounts.logout": LOGIN, "keepalive": LOGIN,
     "accounts.users": "manage_users", "accounts.user_new": "manage_users", "accounts.user_edit": "manage_users",
     "accounts.user_toggle": "manage_users", "accounts.user_reset_password": "manage_users",
     "accounts.user_unlock": "manage_users",
