@@ -117,7 +117,7 @@ def import_divisions(file):
 def import_households(file, dry_run, username):
     """Import an Excel household roster (.xlsx), all or nothing; errors are listed with row and column."""
     from .accounts.models import User
-    from .households import excel
+    from .households import roster_import
 
     if username:
         user = db.session.scalar(select(User).where(User.username == username))
@@ -132,7 +132,7 @@ def import_households(file, dry_run, username):
     with audit.acting_as(f"{user.username}（命令行）", user.id):
         try:
             with open(file, "rb") as fh:
-                plan = excel.read_roster(fh, user)
+                plan = roster_import.read_roster(fh, user)
         except ServiceError as exc:
             click.echo(f"{file}：{exc}", err=True)
             click.echo("households: 0 rows, 0 created, 0 updated, 1 errors")
@@ -148,7 +148,7 @@ def import_households(file, dry_run, username):
             click.echo(plan.summary())
             return
         try:
-            counts = excel.apply_plan(plan, user)
+            counts = roster_import.apply_plan(plan, user)
             audit.record("import", "household", None,
                          f"命令行导入名册 {Path(file).name}：{counts['rows']} 行，新增 {counts['created']} 人、"
                          f"更新 {counts['updated']} 人，新建 {plan.households_created} 户")

@@ -141,7 +141,7 @@ from app import create_app
 from app.extensions import db
 from app.accounts.models import User
 from bench.generate import roster_workbook
-from app.households import excel
+from app.households import roster_import
 from sqlalchemy import select
 app = create_app({{"CHECK_PRINT_STACK": False}})
 with app.app_context():
@@ -150,9 +150,9 @@ with app.app_context():
     roster_workbook({rows}).save(buf)
     buf.seek(0)
     t0 = time.perf_counter()
-    plan = excel.read_roster(buf, user)
+    plan = roster_import.read_roster(buf, user)
     assert not plan.errors, plan.errors[:5]
-    counts = excel.apply_plan(plan, user)
+    counts = roster_import.apply_plan(plan, user)
     db.session.commit()
     print(time.perf_counter() - t0, counts)
 """

@@ -98,7 +98,7 @@ def roster_workbook(rows=10_000, seed=11):
     """An Excel roster of new households (3 people each) for the villages of 水口乡, as a village would type it."""
     from openpyxl import Workbook
 
-    from app.households.excel import COLUMNS, SHEET
+    from app.households.roster_template import COLUMNS, SHEET
 
     rng = random.Random(seed)
     wb = Workbook()

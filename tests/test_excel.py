@@ -18,9 +18,11 @@ from app.core.models import AuditLog
 from app.extensions import db
 from app.grids import service as gs
 from app.grids.models import Grid, GridLevel
-from app.households import excel
+from app.households import roster_import, roster_template
 from app.core.timeutil import local_today
+from app.households import search as hsearch
 from app.households import service as hs
+from app.households.batch import batch
 from app.households.models import (POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag, Household, HouseholdCategory,
                                    HouseholdEvent, Resident, SearchGram)
 
@@ -43,8 +45,8 @@ def roster(*rows):
     """The bytes of an .xlsx roster with the template's header and these rows."""
     wb = Workbook()
     ws = wb.active
-    ws.title = excel.SHEET
-    ws.append([header for _, header, _ in excel.COLUMNS])
+    ws.title = roster_template.SHEET
+    ws.append([header for _, header, _ in roster_template.COLUMNS])
     for row in rows:
         ws.append(row)
     buf = io.BytesIO()
@@ -53,7 +55,7 @@ def roster(*rows):
 
 
 def read(data, username):
-    return excel.read_roster(io.BytesIO(data), db.session.scalar(select(User).where(User.username == username)))
+    return roster_import.read_roster(io.BytesIO(data), db.session.scalar(select(User).where(User.username == username)))
 
 
 def user(username):
@@ -81,7 +83,7 @@ def clean_roster():
 # --- template -----------------------------------------------------------------
 
 def test_template_has_both_sheets_and_explains_every_column(ctx, users):
-    wb = load_workbook(io.BytesIO(_save(excel.template_workbook(user("village_admin")))))
+    wb = load_workbook(io.BytesIO(_save(roster_template.template_workbook(user("village_admin")))))
     assert wb.sheetnames == ["户籍名册", "填写说明"]
     ws = wb["户籍名册"]
     assert [c.value for c in ws[1]] == ["所属网格", "门牌地址", "户主身份证号", "姓名", "身份证号", "与户主关系", "联系电话",
@@ -93,7 +95,7 @@ def test_template_has_both_sheets_and_explains_every_column(ctx, users):
     help_text = "\n".join(str(c.value) for row in wb["填写说明"].iter_rows() for c in row if c.value)
     for value in RELATIONS + POLITICAL + RESIDENT_FLAGS + ["低保五保户", "烈属军属户"]:
         assert value in help_text, value
-    for header in excel.HEADERS.values():
+    for header in roster_template.HEADERS.values():
         assert header in help_text
     assert "文本" in help_text and "村/自然村/组" in help_text
     # The grids the village admin may fill in, and not another town's.
@@ -132,7 +134,7 @@ def test_bad_rows_are_all_listed_and_nothing_is_imported(ctx, tree, users):
         person("", "", idn(1950), "无户主", idn(1994), "子"),                                   # 11 no head row
         person("甲村", "村部", (d := idn(1972)), "高层网格", d, "户主"),                          # 12 not the lowest level
         person("东庄一组", "东庄村9号", (e := idn(1973)), "类别错", e, "户主", "", "群众", "残疾、会飞", "不存在类别"),  # 13
-        person("东庄一组", "东庄村1号", excel.EXAMPLE_ID, "张三", excel.EXAMPLE_ID, "户主"),    # 14 template example
+        person("东庄一组", "东庄村1号", roster_template.EXAMPLE_ID, "张三", roster_template.EXAMPLE_ID, "户主"),    # 14 template example
     )
     plan = read(data, "village_admin")
     assert not errors_at(plan, 2, "身份证号")
@@ -151,7 +153,7 @@ def test_bad_rows_are_all_listed_and_nothing_is_imported(ctx, tree, users):
     assert "示例行" in errors_at(plan, 14, "身份证号")[0]
     assert [r for r, _, _ in plan.errors] == sorted(r for r, _, _ in plan.errors)
     with pytest.raises(ServiceError, match="处错误"):
-        excel.apply_plan(plan, user("village_admin"))
+        roster_import.apply_plan(plan, user("village_admin"))
     db.session.rollback()
     assert db.session.scalar(select(func.count(Household.id))) == 0
     assert db.session.scalar(select(func.count(Resident.id))) == 0
@@ -214,7 +216,7 @@ def test_clean_file_imports_and_reimport_updates_without_duplicates(ctx, tree, u
     assert plan.errors == []
     assert (plan.rows, plan.created, plan.updated, plan.households_created) == (5, 5, 0, 2)
     assert plan.summary() == "households: 5 rows, 5 created, 0 updated, 0 errors"
-    assert excel.apply_plan(plan, va) == {"rows": 5, "created": 5, "updated": 0}
+    assert roster_import.apply_plan(plan, va) == {"rows": 5, "created": 5, "updated": 0}
     db.session.commit()
 
     h = db.session.scalar(select(Household).where(Household.address == "东庄村1号"))
@@ -227,8 +229,8 @@ def test_clean_file_imports_and_reimport_updates_without_duplicates(ctx, tree, u
     kinds = sorted(e.kind for e in db.session.scalars(select(HouseholdEvent).where(HouseholdEvent.household_id == h.id)))
     assert kinds == ["created", "member_added", "member_added", "tag", "tag"]
     # Search postings: by name and by address.
-    assert [r.name for r in hs.search(va, "小明").residents] == ["王小明"]
-    assert [x.address for x in hs.search(va, "村2").households] == ["东庄村2号"]
+    assert [r.name for r in hsearch.search(va, "小明").residents] == ["王小明"]
+    assert [x.address for x in hsearch.search(va, "村2").households] == ["东庄村2号"]
     assert db.session.scalar(select(func.count(SearchGram.id)).where(SearchGram.household_id == h.id)) > 0
     # Audit rows for every record, with masked ID numbers.
     created = db.session.scalars(select(AuditLog).where(AuditLog.action == "create", AuditLog.entity == "resident")).all()
@@ -238,7 +240,7 @@ def test_clean_file_imports_and_reimport_updates_without_duplicates(ctx, tree, u
     again = read(data, "village_admin")
     assert again.errors == []
     assert (again.created, again.updated, again.unchanged, again.households_created) == (0, 5, 5, 0)
-    assert excel.apply_plan(again, va) == {"rows": 5, "created": 0, "updated": 5}
+    assert roster_import.apply_plan(again, va) == {"rows": 5, "created": 0, "updated": 5}
     db.session.commit()
     assert db.session.scalar(select(func.count(Resident.id))) == 5
     assert db.session.scalar(select(func.count(Household.id))) == 2
@@ -252,7 +254,7 @@ def test_clean_file_imports_and_reimport_updates_without_duplicates(ctx, tree, u
     assert plan.errors == [], plan.errors
     assert (plan.created, plan.updated, plan.unchanged) == (1, 5, 4)
     before = db.session.scalar(select(func.count(AuditLog.id)))
-    excel.apply_plan(plan, va)
+    roster_import.apply_plan(plan, va)
     db.session.commit()
     db.session.refresh(h)
     assert h.address == "东庄村1号之一" and len(h.residents) == 4
@@ -269,7 +271,7 @@ def test_import_is_all_or_nothing_when_a_service_refuses(ctx, tree, users):
     db.session.add(lower)
     gs.create_grid(grid, "一联户", lower, gs.kind_by_key("general"))  # 东庄一组 now has a child
     with pytest.raises(ServiceError, match="第 2 行所在的户.*下级网格"):
-        excel.apply_plan(plan, user("village_admin"))
+        roster_import.apply_plan(plan, user("village_admin"))
     db.session.rollback()
     assert db.session.scalar(select(func.count(Household.id))) == 0
 
@@ -308,21 +310,22 @@ def _ledger_snapshot(searcher):
                         for a in db.session.scalars(select(AuditLog).where(AuditLog.action != "login"))),
         "search": {q: ([(r.name, people[r.id], homes[r.household_id], r.grid_name, r.masked_id) for r in res.residents],
                        [(h.address, h.head_name, h.grid_name) for h in res.households])
-                   for q in queries for res in [hs.search(searcher, q)]},
+                   for q in queries for res in [hsearch.search(searcher, q)]},
     }
 
 
 def _one_by_one(plan, importer):
     """The new households of a plan through the per-record service functions, as the forms do."""
-    with hs.batch(registered=plan.registered, checked=plan.checked):
+    with batch(registered=plan.registered, checked=plan.checked) as writes:
         for hp in plan.households:
             head = hp.head_row
-            h = hs.create_household(importer, hp.grid, hp.address, head.data, head.fields.get("phone", ""))
+            h = hs.create_household(importer, hp.grid, hp.address, head.data, head.fields.get("phone", ""),
+                                    batch=writes)
             for row in hp.rows:
                 if row is not head:
-                    hs.add_resident(h, row.data)
+                    hs.add_resident(h, row.data, batch=writes)
             for c in hp.categories:
-                hs.tag(h, c, local_today(), excel.TAG_REASON)
+                hs.tag(h, c, local_today(), roster_import.TAG_REASON)
 
 
 def test_bulk_import_writes_what_the_service_writes_record_by_record(ctx, tree, users):
@@ -345,7 +348,7 @@ def test_bulk_import_writes_what_the_service_writes_record_by_record(ctx, tree, 
         by_service = _ledger_snapshot(va)
         db.session.rollback()
         assert db.session.scalar(select(func.count(Household.id))) == 0
-        assert excel.apply_plan(read(data, "village_admin"), va) == {"rows": 15, "created": 15, "updated": 0}
+        assert roster_import.apply_plan(read(data, "village_admin"), va) == {"rows": 15, "created": 15, "updated": 0}
         db.session.flush()
         in_bulk = _ledger_snapshot(va)
     for key in by_service:
@@ -364,22 +367,22 @@ def test_bulk_import_next_to_updates_of_registered_households(ctx, tree, users):
     """One file that adds people to a registered household and registers new ones."""
     va = user("village_admin")
     base = clean_roster()
-    excel.apply_plan(read(roster(*base[:3]), "village_admin"), va)  # 东庄村1号 with three people
+    roster_import.apply_plan(read(roster(*base[:3]), "village_admin"), va)  # 东庄村1号 with three people
     db.session.commit()
     head = base[0][2]
     rows = [list(r) for r in base]
     rows.append(person("", "", head, "王小红", idn(2001), "女"))
     plan = read(roster(*rows), "village_admin")
     assert plan.errors == [] and (plan.households_created, plan.households_updated) == (1, 1)
-    assert excel.apply_plan(plan, va) == {"rows": 6, "created": 3, "updated": 3}
+    assert roster_import.apply_plan(plan, va) == {"rows": 6, "created": 3, "updated": 3}
     db.session.commit()
     h1 = db.session.scalar(select(Household).where(Household.address == "东庄村1号"))
     h2 = db.session.scalar(select(Household).where(Household.address == "东庄村2号"))
     assert [r.name for r in h1.residents] == ["王建国", "李秀英", "王小明", "王小红"]
     assert h2.head.name == "赵大海" and [r.name for r in h2.residents] == ["赵大海", "赵小花"]
     assert [e.kind for e in sorted(h2.events, key=lambda e: e.id)] == ["created", "member_added"]
-    assert [r.name for r in hs.search(va, "小红").residents] == ["王小红"]
-    assert [r.name for r in hs.search(va, "小花").residents] == ["赵小花"]
+    assert [r.name for r in hsearch.search(va, "小红").residents] == ["王小红"]
+    assert [r.name for r in hsearch.search(va, "小花").residents] == ["赵小花"]
 
 
 # --- CLI ----------------------------------------------------------------------------
@@ -506,7 +509,7 @@ def ledger(app, tree, users):
     """The clean roster imported into 甲村 (committed); returns the people's ID numbers by name."""
     with app.app_context():
         plan = read(roster(*clean_roster()), "admin")
-        excel.apply_plan(plan, user("admin"))
+        roster_import.apply_plan(plan, user("admin"))
         db.session.commit()
         return dict(db.session.execute(select(Resident.name, Resident.id_number)).all())
 
@@ -528,7 +531,7 @@ def test_export_masked_unless_revealing_admin_asks(app, client, make_client, led
     resp = _export(leader, reveal="1")
     assert resp.status_code == 200 and resp.mimetype == XLSX
     rows, ws = _sheet_rows(resp)
-    assert rows[0] == list(excel.HEADERS.values()) and len(rows) == 6
+    assert rows[0] == list(roster_template.HEADERS.values()) and len(rows) == 6
     numbers = [r[4] for r in rows[1:]] + [r[2] for r in rows[1:]]
     assert all("*" in n and n not in ledger.values() for n in numbers)
     assert rows[1][4] == ledger["王建国"][:6] + "********" + ledger["王建国"][-4:]
@@ -551,7 +554,7 @@ def test_export_masked_unless_revealing_admin_asks(app, client, make_client, led
         last = db.session.scalars(select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id.desc())).first()
         assert last.actor_name == "village_admin" and "身份证号完整显示" in last.summary and "2 户 5 人" in last.summary
         # A revealed export reads back as an update of the same people.
-        plan = excel.read_roster(io.BytesIO(_export(client, reveal="1").data), user("village_admin"))
+        plan = roster_import.read_roster(io.BytesIO(_export(client, reveal="1").data), user("village_admin"))
         assert plan.errors == [] and (plan.created, plan.updated) == (0, 5)
 
     worker = make_client()

@@ -1,10 +1,6 @@
 """The household roster in Excel: template download, upload → preview → confirm import, export."""
 import io
-import json
-import os
 import re
-import secrets
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,10 +13,14 @@ from ..accounts.permissions import can, require
 from ..core import audit
 from ..core.forms import Form, ServiceError
 from ..core.models import Setting
+from ..core.pending import PendingUploads
 from ..core.scope import get_grid_or_404, top_grids
 from ..core.web import render
 from ..extensions import db
-from . import excel, service
+from . import export as ledger_export
+from . import roster_import, roster_template
+from ..core.sheets import open_workbook
+from .search import search
 from .models import Household
 from .routes import ledger_filters, ledger_query
 from ..core.timeutil import local_today
@@ -28,8 +28,6 @@ from ..core.timeutil import local_today
 bp = Blueprint("ledger_excel", __name__)
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
-PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
 EXPORT_SEARCH_LIMIT = 10_000                   # people a search-filtered export takes at most
 UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\s]+')
 
@@ -52,54 +50,25 @@ def _xlsx_response(wb, filename, fallback):
 @bp.route("/households/template.xlsx")
 def template():
     """The roster template, with the categories and grids the user may fill in."""
-    return _xlsx_response(excel.template_workbook(current_user), "户籍名册模板.xlsx", "roster-template.xlsx")
+    return _xlsx_response(roster_template.template_workbook(current_user), "户籍名册模板.xlsx", "roster-template.xlsx")
 
 
 # --- import ---------------------------------------------------------------------
 
-def _imports_dir():
-    path = Path(current_app.instance_path) / "imports"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
-def _remove_stale(folder):
-    """Uploads older than PENDING_HOURS that were never confirmed."""
-    cutoff = time.time() - PENDING_HOURS * 3600
-    for path in folder.glob("*"):
-        if path.suffix in (".xlsx", ".json") and TOKEN_RE.fullmatch(path.stem):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except FileNotFoundError:
-                pass
-
-
-def _write_private(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+def _store():
+    return PendingUploads(current_app.instance_path)
 
 
 def _pending(token):
     """(xlsx path, metadata) of an upload of the current user, or 404 (also for anybody else's)."""
-    if not TOKEN_RE.fullmatch(token):
+    found = _store().load(token, current_user.id)
+    if found is None:
         abort(404)
-    folder = _imports_dir()
-    xlsx, meta_path = folder / f"{token}.xlsx", folder / f"{token}.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        abort(404)
-    if meta.get("user_id") != current_user.id or not xlsx.is_file():
-        abort(404)
-    return xlsx, meta
+    return found
 
 
 def _discard(token):
-    folder = _imports_dir()
-    for suffix in (".xlsx", ".json"):
-        (folder / f"{token}{suffix}").unlink(missing_ok=True)
+    _store().discard(token)
 
 
 @bp.route("/households/import", methods=["GET", "POST"])
@@ -116,23 +85,19 @@ def import_upload():
         else:
             data = upload.read()
             try:
-                excel.open_workbook(io.BytesIO(data)).close()
+                open_workbook(io.BytesIO(data)).close()
             except ServiceError as exc:
                 form.file.errors.append(f"“{name}”：{exc}")
             else:
-                folder = _imports_dir()
-                _remove_stale(folder)
-                token = secrets.token_urlsafe(32)
-                _write_private(folder / f"{token}.xlsx", data)
                 meta = {"user_id": current_user.id, "filename": name, "uploaded_at": local_today().isoformat()}
-                _write_private(folder / f"{token}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+                token = _store().save(data, meta)
                 return redirect(url_for(".import_preview", token=token))
     return render("households/import.html", form=form)
 
 
 def _read(xlsx):
     with open(xlsx, "rb") as fh:
-        return excel.read_roster(fh, current_user)
+        return roster_import.read_roster(fh, current_user)
 
 
 @bp.route("/households/import/<token>")
@@ -159,7 +124,7 @@ def import_confirm(token):
         if plan.errors:
             flash(f"“{meta['filename']}”还有 {len(plan.errors)} 处错误，没有导入。请改正后重新上传。", "error")
             return redirect(url_for(".import_preview", token=token))
-        counts = excel.apply_plan(plan, current_user)
+        counts = roster_import.apply_plan(plan, current_user)
         db.session.flush()
     except ServiceError as exc:
         db.session.rollback()
@@ -210,15 +175,15 @@ def export():
     asked = request.form.get("reveal") == "1"
     reveal = asked and can(current_user, "reveal_id")
     if f["q"]:
-        result = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
+        result = search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
                                 limit=EXPORT_SEARCH_LIMIT)
         ids = list(dict.fromkeys([r.household_id for r in result.residents] + [h.id for h in result.households]))
     else:
         ids = db.session.scalars(ledger_query(current_user, f).with_only_columns(Household.id)).all()
     status = f["status"] if f["status"] in ("active", "moved_out", "deceased") else None
-    households = excel.export_households(ids)
-    wb = excel.export_workbook(households, reveal, status)
-    people = sum(len(excel.members(h, status)) for h in households)
+    households = ledger_export.export_households(ids)
+    wb = ledger_export.export_workbook(households, reveal, status)
+    people = sum(len(ledger_export.members(h, status)) for h in households)
     scope = _export_scope_name(f)
     filters = "，".join(p for p in (f"网格 {scope}", f"搜索“{f['q']}”" if f["q"] else "",
                                     f"类别 {f['category_id']}" if f["category_id"] else "", f"状态 {f['status']}") if p)
