@@ -4,7 +4,6 @@ Each function that writes takes the writing mode as ``batch`` (batch.py): None f
 change at a time, a Batch for many as one. Search lives in search.py.
 """
 from dataclasses import dataclass
-from datetime import date
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, func, insert, or_, select
@@ -19,9 +18,10 @@ from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid
 from .batch import IMMEDIATE
-from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
+from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RESIDENT_FLAGS, CategoryTag,
                      Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
 from .names import name_initials
+from .relations import relation_problem
 from .search import gram_rows
 
 
@@ -80,14 +80,33 @@ class ResidentData:
     political_status: str = "群众"
     flags: tuple = ()
     sex: str = ""          # optional; checked against the ID number when given
-    birth_date: date = None  # optional; checked against the ID number when given
+    birth_date: object = None  # optional date or YearMonth (出生年月); checked against the ID number when given
+    unknown_mobile_ok: bool = False  # keep an 11-digit 1… number of an unknown prefix (a roster lists it)
+
+
+@dataclass(frozen=True)
+class YearMonth:
+    """A birth date given as year and month only (a roster's 出生年月)."""
+
+    year: int
+    month: int
+
+    def __str__(self):
+        return f"{self.year}-{self.month:02d}"
+
+    def matches(self, day):
+        return (self.year, self.month) == (day.year, day.month)
+
+
+def _same_birth(given, actual):
+    return given.matches(actual) if isinstance(given, YearMonth) else given == actual
 
 
 def check_resident(data, household_id=None, resident_id=None, batch=None):
     """Validate and normalise; returns (fields dict, errors as [(field, message)])."""
     batch = batch or IMMEDIATE
     key = (data.name, data.id_number, data.relation, data.phone, data.political_status, tuple(data.flags),
-           data.sex, data.birth_date, resident_id)
+           data.sex, data.birth_date, data.unknown_mobile_ok, resident_id)
     fields, errors = batch.remembered(key, lambda: _check_resident(data, resident_id, batch))
     return dict(fields), list(errors)
 
@@ -110,19 +129,20 @@ def _check_resident(data, resident_id, batch):
         fields.update(id_number=idn.number, id_number_rev=idn.number[::-1], sex=idn.sex, birth_date=idn.birth_date)
         if data.sex and data.sex != idn.sex:
             errors.append(("sex", f"性别“{data.sex}”与身份证号不符（身份证号显示为{idn.sex}）。"))
-        if data.birth_date and data.birth_date != idn.birth_date:
-            errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（应为 {idn.birth_date}）。"))
+        if data.birth_date and not _same_birth(data.birth_date, idn.birth_date):
+            errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（身份证号显示为 {idn.birth_date}）。"))
         clash = batch.registered(idn.number)
         if clash is not None and clash.id != resident_id:
             errors.append(("id_number", f"身份证号 {idn.masked} 已在台账中登记，同一人不能登记两次。如是迁入，请先由原所在村办理迁出。"))
     try:
-        fields["phone"] = normalize_phone(data.phone)
+        fields["phone"] = normalize_phone(data.phone, data.unknown_mobile_ok)
         fields["phone_rev"] = fields["phone"][::-1]
     except InvalidValue as exc:
         errors.append(("phone", str(exc)))
     relation = (data.relation or "其他").strip()
-    if relation not in RELATIONS:
-        errors.append(("relation", f"与户主关系“{relation}”不在可选值内（{'、'.join(RELATIONS)}）。"))
+    problem = relation_problem(relation)
+    if problem:
+        errors.append(("relation", problem))
     fields["relation"] = relation
     political = (data.political_status or "群众").strip()
     if political not in POLITICAL:
@@ -153,7 +173,7 @@ def _check_new_household(user, grid, address, phone, head, batch):
     if not address:
         raise ServiceError("请填写门牌地址。", "address")
     try:
-        phone = normalize_phone(phone)
+        phone = normalize_phone(phone, head.unknown_mobile_ok)
     except InvalidValue as exc:
         raise ServiceError(str(exc), "phone") from None
     head.relation = "户主"

@@ -1,0 +1,169 @@
+"""What spreadsheet imports keep between the upload and the confirmation, and from one file to the next.
+
+- PendingUpload: an uploaded file waiting for its uploader to confirm the import (or to
+  drop it). The file lies under ``instance/imports/`` readable by the app's user only
+  (0600), named by a random token; its row says whose it is, what it is for and what the
+  clerk decided on the preview (column mapping, groups). Only the uploader can read it;
+  it is deleted on import, on abandon, and once older than PENDING_HOURS (rows and files,
+  whichever process finds them).
+- ImportMapping: a village's remembered column mapping ({header: field}) and its answers
+  for 所属组 values ({group: grid id}), named, so the next file of the same layout goes in
+  without asking again (the CLI's --mapping NAME uses one too).
+"""
+import json
+import os
+import re
+import secrets
+from datetime import timedelta, timezone
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from .timeutil import utcnow
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
+PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
+SUFFIX = ".upload"
+
+
+class PendingUpload(db.Model):
+    """An uploaded file waiting for confirmation (the file itself is under instance/imports/)."""
+
+    __tablename__ = "pending_upload"
+    token = db.Column(db.String(43), primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = db.Column(db.String(20), nullable=False)          # households / units
+    filename = db.Column(db.String(200), nullable=False)
+    village_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="SET NULL"))
+    choices = db.Column(db.Text, nullable=False, default="{}")  # JSON: the clerk's decisions on the preview
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+
+    @property
+    def decided(self):
+        return json.loads(self.choices or "{}")
+
+    def decide(self, **values):
+        self.choices = json.dumps({**self.decided, **values}, ensure_ascii=False)
+
+
+class ImportMapping(db.Model):
+    """A village's remembered way of reading its files."""
+
+    __tablename__ = "import_mapping"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = db.Column(db.String(20), nullable=False)
+    name = db.Column(db.String(60), nullable=False)
+    columns = db.Column(db.Text, nullable=False, default="{}")   # JSON {header key: field key or ""}
+    groups = db.Column(db.Text, nullable=False, default="{}")    # JSON {group key text: grid id}
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    grid = db.relationship("Grid")
+
+    __table_args__ = (db.UniqueConstraint("grid_id", "kind", "name", name="uq_import_mapping_name"),)
+
+    @property
+    def audit_label(self):
+        return self.name
+
+    @property
+    def column_map(self):
+        return json.loads(self.columns or "{}")
+
+    @property
+    def group_map(self):
+        return json.loads(self.groups or "{}")
+
+
+# --- the pending store ------------------------------------------------------------
+
+def _folder():
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _path(token):
+    return _folder() / f"{token}{SUFFIX}"
+
+
+def remove_stale(now=None):
+    """Uploads older than PENDING_HOURS that were never confirmed: rows and files (and files without a row)."""
+    cutoff = (now or utcnow()) - timedelta(hours=PENDING_HOURS)
+    stale = db.session.scalars(select(PendingUpload.token).where(PendingUpload.created_at < cutoff)).all()
+    if stale:
+        db.session.execute(delete(PendingUpload).where(PendingUpload.token.in_(stale)))
+    for token in stale:
+        _path(token).unlink(missing_ok=True)
+    known = None
+    oldest = cutoff.replace(tzinfo=timezone.utc).timestamp()
+    for path in _folder().glob(f"*{SUFFIX}"):
+        if TOKEN_RE.fullmatch(path.stem) and path.stat().st_mtime < oldest:
+            if known is None:
+                known = set(db.session.scalars(select(PendingUpload.token)))
+            if path.stem not in known:
+                path.unlink(missing_ok=True)
+
+
+def save_upload(data, user, kind, filename, village=None):
+    """Keep an upload until it is imported or dropped; returns its PendingUpload (flushed)."""
+    remove_stale()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(_path(token), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    upload = PendingUpload(token=token, user_id=user.id, kind=kind, filename=filename[:200],
+                           village_id=village.id if village is not None else None)
+    db.session.add(upload)
+    db.session.flush()
+    return upload
+
+
+def load_upload(token, user, kind):
+    """(PendingUpload, the file's bytes) of this user's upload, or None (also for anybody else's or an expired one)."""
+    if not TOKEN_RE.fullmatch(token or ""):
+        return None
+    upload = db.session.get(PendingUpload, token)
+    if upload is None or upload.user_id != user.id or upload.kind != kind:
+        return None
+    if upload.created_at < utcnow() - timedelta(hours=PENDING_HOURS):
+        return None
+    try:
+        return upload, _path(token).read_bytes()
+    except OSError:
+        return None
+
+
+def discard_upload(upload):
+    """Delete an upload's row and file (the caller commits)."""
+    token = upload.token
+    db.session.delete(upload)
+    _path(token).unlink(missing_ok=True)
+
+
+# --- remembered mappings ----------------------------------------------------------------
+
+def mappings_for(grid_ids, kind):
+    """The mappings of these grids, the most recently used first."""
+    if not grid_ids:
+        return []
+    return db.session.scalars(select(ImportMapping).where(ImportMapping.grid_id.in_(list(grid_ids)),
+                                                          ImportMapping.kind == kind)
+                              .order_by(ImportMapping.updated_at.desc(), ImportMapping.id.desc())).all()
+
+
+def remember_mapping(grid, kind, name, columns, groups):
+    """Save (or update) a village's named mapping."""
+    mapping = db.session.scalar(select(ImportMapping).where(ImportMapping.grid_id == grid.id,
+                                                           ImportMapping.kind == kind, ImportMapping.name == name))
+    if mapping is None:
+        mapping = ImportMapping(grid_id=grid.id, kind=kind, name=name)
+        db.session.add(mapping)
+    mapping.columns = json.dumps(columns, ensure_ascii=False, sort_keys=True)
+    mapping.groups = json.dumps(groups, ensure_ascii=False, sort_keys=True)
+    mapping.updated_at = utcnow()
+    db.session.flush()
+    return mapping
