@@ -367,6 +367,10 @@ class _RosterReader:
         plan.warnings.sort(key=lambda e: (e[0], position.get(e[1], -1)))
         return plan
 
+    def _mapped(self, values):
+        """The cells of a row that are imported (a 序号 or other unmapped column may differ between copies)."""
+        return tuple(cell_text(self.cell(values, key)) for key in sorted(self.positions))
+
     def _masked(self, values):
         for key in ("id_number", "head_id"):
             v = self.cell(values, key)
@@ -398,7 +402,7 @@ class _RosterReader:
         plan = self.plan
         if own in self.seen:
             first, first_values = self.seen[own]
-            same = "整行与第 {0} 行相同" if tuple(first_values) == tuple(values) else "身份证号与第 {0} 行相同"
+            same = "整行与第 {0} 行相同" if self._mapped(first_values) == self._mapped(values) else "身份证号与第 {0} 行相同"
             plan.error(number, "id_number", f"{same.format(first)}（{mask_id_number(own)}），同一个人只能填一行，"
                                             "请删除重复的这一行。")
             return None
