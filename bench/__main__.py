@@ -163,6 +163,38 @@ with app.app_context():
     return float(out.split()[0]), out
 
 
+def import_own_layout_seconds(env, rows=10_000):
+    """Detect, check and import a 10,000-person roster in a village's own layout (two-row header,
+    head-and-member blocks, mixed ID formats) in process, as the web import and the CLI do."""
+    script = f"""
+import time, io
+from app import create_app
+from app.extensions import db
+from app.accounts.models import User
+from bench.generate import village_layout_workbook
+from app.households import roster_import, roster_store
+from sqlalchemy import select
+app = create_app({{"CHECK_PRINT_STACK": False}})
+with app.app_context():
+    user = db.session.scalar(select(User).where(User.username == "bench"))
+    buf = io.BytesIO()
+    village_layout_workbook({rows}).save(buf)
+    data = buf.getvalue()
+    t0 = time.perf_counter()
+    options = roster_import.ImportOptions(village=roster_store.find_village(user, "水口村委会"))
+    plan = roster_import.read_roster(data, user, options, filename="花名册.xlsx")
+    assert not plan.errors, plan.errors[:5]
+    counts = roster_import.apply_plan(plan, user)
+    db.session.commit()
+    print(time.perf_counter() - t0, counts)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"own-layout roster import failed:\n{proc.stderr[-3000:]}")
+    out = proc.stdout.strip().splitlines()[-1]
+    return float(out.split()[0]), out
+
+
 def login(base):
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -251,7 +283,9 @@ def main():
         print(f"household list page {list_rps:.1f} req/s, bare page {bare_rps:.1f} req/s (medians); "
               f"server peak RSS {rss} MB", flush=True)
         import_s_10k, import_out = import_roster_seconds(env)
+        own_s_10k, own_out = import_own_layout_seconds(env)
     print(f"import 10k rows: {import_out}")
+    print(f"import 10k people in a village's own layout: {own_out}")
     result = {
         "grids": grids,
         "households": hh,
@@ -264,6 +298,7 @@ def main():
         "search_p95_ms": max(f["p95"] for f in search.values()),
         "list_page_vs_bare": round(list_ratio, 3),
         "import_10k_rows_s": round(import_s_10k, 2),
+        "import_own_layout_10k_s": round(own_s_10k, 2),
         "peak_rss_mb": rss,
     }
     from bench.pdf import pdf_figures

@@ -295,17 +295,19 @@ class Table:
     header_last: int = 0
     columns: list = field(default_factory=list)
 
-    def data_rows(self):
+    def data_rows(self, limit=None):
         """(row number, values) of the rows under the header that hold anything, notes and totals left out."""
         out = []
         for n in range(self.header_last + 1, len(self.rows) + 1):
             values = self.rows[n - 1]
-            if is_blank(values):
+            first = next((v for v in values if v is not None and v != ""), None)
+            if first is None:
                 continue
-            filled = [cell_text(v) for v in values if not (v is None or (isinstance(v, str) and not v))]
-            if NOTE_START.match(filled[0]) and len(filled) <= 3:
+            if isinstance(first, str) and NOTE_START.match(first) and sum(v not in (None, "") for v in values) <= 3:
                 continue
             out.append((n, values))
+            if limit is not None and len(out) >= limit:
+                return out
         # Trailing notes: lines of one filled cell after the last real row (制表人：…, a remark).
         while out and self._note(out[-1][1]):
             out.pop()
@@ -374,7 +376,7 @@ def locate(sheet_name, rows, fields, filename=""):
         return table
     _, columns, table.header_first, table.header_last = best
     table.columns = [c for c in columns if c.header or c.parent or _has_data(rows, table.header_last, c.index)]
-    data = table.data_rows()[:50]
+    data = table.data_rows(limit=50)
     for c in table.columns:
         c.samples = _samples(data, c.index)
     return table
