@@ -133,66 +133,49 @@ def peak_rss_mb(pid):
     return None
 
 
-def import_roster_seconds(env, rows=10_000):
-    """Validate and import a 10,000-row roster (a new village's worth of people) in process."""
-    script = f"""
+IMPORT_SCRIPT = """
 import time, io
 from app import create_app
 from app.extensions import db
 from app.accounts.models import User
-from bench.generate import roster_workbook
-from app.households import roster_import
-from sqlalchemy import select
-app = create_app({{"CHECK_PRINT_STACK": False}})
-with app.app_context():
-    user = db.session.scalar(select(User).where(User.username == "bench"))
-    buf = io.BytesIO()
-    roster_workbook({rows}).save(buf)
-    buf.seek(0)
-    t0 = time.perf_counter()
-    plan = roster_import.read_roster(buf, user)
-    assert not plan.errors, plan.errors[:5]
-    counts = roster_import.apply_plan(plan, user)
-    db.session.commit()
-    print(time.perf_counter() - t0, counts)
-"""
-    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"roster import failed:\n{proc.stderr[-3000:]}")
-    out = proc.stdout.strip().splitlines()[-1]
-    return float(out.split()[0]), out
-
-
-def import_own_layout_seconds(env, rows=10_000):
-    """Detect, check and import a 10,000-person roster in a village's own layout (two-row header,
-    head-and-member blocks, mixed ID formats) in process, as the web import and the CLI do."""
-    script = f"""
-import time, io
-from app import create_app
-from app.extensions import db
-from app.accounts.models import User
-from bench.generate import village_layout_workbook
+from bench.generate import roster_workbook, village_layout_workbook
 from app.households import roster_import, roster_store
 from sqlalchemy import select
 app = create_app({{"CHECK_PRINT_STACK": False}})
 with app.app_context():
     user = db.session.scalar(select(User).where(User.username == "bench"))
     buf = io.BytesIO()
-    village_layout_workbook({rows}).save(buf)
+    {workbook}({rows}).save(buf)
     data = buf.getvalue()
     t0 = time.perf_counter()
-    options = roster_import.ImportOptions(village=roster_store.find_village(user, "水口村委会"))
-    plan = roster_import.read_roster(data, user, options, filename="花名册.xlsx")
+    village = roster_store.find_village(user, {village!r}) if {village!r} else None
+    plan = roster_import.read_roster(data, user, roster_import.ImportOptions(village=village), filename="名册.xlsx")
     assert not plan.errors, plan.errors[:5]
     counts = roster_import.apply_plan(plan, user)
     db.session.commit()
     print(time.perf_counter() - t0, counts)
 """
+
+
+def _import_seconds(env, workbook, rows, village=""):
+    """Seconds to read, check and import a generated roster in a process of its own, as the web import does."""
+    script = IMPORT_SCRIPT.format(workbook=workbook, rows=rows, village=village)
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
-        raise SystemExit(f"own-layout roster import failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"roster import ({workbook}) failed:\n{proc.stderr[-3000:]}")
     out = proc.stdout.strip().splitlines()[-1]
     return float(out.split()[0]), out
+
+
+def import_roster_seconds(env, rows=10_000):
+    """Validate and import a 10,000-row roster in the template (a new village's worth of people)."""
+    return _import_seconds(env, "roster_workbook", rows)
+
+
+def import_own_layout_seconds(env, rows=10_000):
+    """Detect, check and import a 10,000-person roster in a village's own layout (title row, two-row
+    header, head-and-member blocks, mixed ID formats)."""
+    return _import_seconds(env, "village_layout_workbook", rows, "水口村委会")
 
 
 def login(base):
