@@ -139,7 +139,8 @@ from app import create_app
 from app.extensions import db
 from app.accounts.models import User
 from bench.generate import roster_workbook, village_layout_workbook
-from app.households import roster_import, roster_store
+from app.households import roster_import
+from app.grids.villages import find_village
 from sqlalchemy import select
 app = create_app({{"CHECK_PRINT_STACK": False}})
 with app.app_context():
@@ -148,7 +149,7 @@ with app.app_context():
     {workbook}({rows}).save(buf)
     data = buf.getvalue()
     t0 = time.perf_counter()
-    village = roster_store.find_village(user, {village!r}) if {village!r} else None
+    village = find_village(user, {village!r}) if {village!r} else None
     plan = roster_import.read_roster(data, user, roster_import.ImportOptions(village=village), filename="名册.xlsx")
     assert not plan.errors, plan.errors[:5]
     counts = roster_import.apply_plan(plan, user)

@@ -509,7 +509,7 @@ def test_web_upload_refuses_other_files(client, users):
     assert "无法作为旧版 Excel 工作簿（.xls）" in _upload(client, b"x", "名册.xls").get_data(as_text=True)
     page = _upload(client, b"not a zip", "名册.xlsx").get_data(as_text=True)
     assert "无法作为 Excel 工作簿" in page
-    assert "请选择要上传的名册文件" in client.post("/households/import", {}).get_data(as_text=True)
+    assert "请选择要上传的文件" in client.post("/households/import", {}).get_data(as_text=True)
 
 
 def test_worker_may_not_import(client, users):

@@ -1,5 +1,6 @@
 """A village's own roster goes in as it is: layouts, ID quirks, groups, checks, mapping, marked error file, CLI."""
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from app.households import roster_import
 from app.households.models import Household, Resident
 from app.households.relations import normalize_relation
 from app.households.roster_import import FIELDS, ImportOptions, read_roster
+from app.units import unit_import
 from tests.roster_files import csv_bytes, number, person, to_bytes, village_workbook
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -404,3 +406,44 @@ def test_header_detection_prefers_the_real_header():
                                                "成员信息 › 身份证号码", "所属组"]
     single = sheets.locate("S", [("标题",), ("姓名", "身份证号", "与户主关系"), ("王一", "x", "户主")], FIELDS)
     assert (single.header_first, single.header_last) == (2, 2)
+
+
+# --- the unit register through the same engine ----------------------------------------------------
+
+def test_unit_register_in_the_villages_layout(app, client, tree, users):
+    from app.households.models import Unit
+    from stdnum.cn import uscc
+
+    def code(body):
+        return body + uscc.calc_check_digit(body)
+
+    a, b = code("91330522MA2B3C4D5"), code("92330522MA2B3C4D6")
+    rows = [["甲村生产经营单位台账"],
+            ["序号", "企业名称", "统一社会信用代码", "经营地址", "负责人", "电话", "所属行业", "风险等级", "所属组", "民族"],
+            [1, "东庄竹木加工厂", a, "东庄1号", "王一", "13900001111", "木材加工", "较大", "东庄一组", ""],
+            [2, "李记小卖部", "", "东庄2号", "李二", "19412345678", "零售", "蓝", "东庄一组", ""],
+            [3, "东庄竹木加工厂", a, "东庄1号", "王一", "13900001111", "木材加工", "较大", "东庄一组", ""],
+            [4, "坏代码厂", b[:-1] + ("0" if b[-1] != "0" else "1"), "东庄3号", "", "", "", "红", "东庄一组", ""]]
+    client.login("village_admin")
+    client.get("/units/import")
+    resp = client.post("/units/import", {"file": (io.BytesIO(csv_bytes(rows)), "单位.csv")},
+                       content_type="multipart/form-data")
+    token = resp.headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/units/import/{token}").get_data(as_text=True)
+    assert "与第 3 行是同一个单位" in page and "校验位不对" in page and "确认导入" not in page
+    assert "19412345678" in page  # the unknown prefix is a warning
+    rows = rows[:4]
+    client.get("/units/import")
+    token = client.post("/units/import", {"file": (io.BytesIO(csv_bytes(rows)), "单位.csv")},
+                        content_type="multipart/form-data").headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/units/import/{token}").get_data(as_text=True)
+    assert "确认导入" in page, re.findall(r"data-label=\"问题\"[^>]*>([^<]*)", page)
+    assert client.post(f"/units/import/{token}/confirm").status_code == 302
+    with app.app_context():
+        units = {u.name: u for u in db.session.scalars(select(Unit))}
+        assert units["东庄竹木加工厂"].risk_grade == "较大风险" and units["东庄竹木加工厂"].credit_code == a
+        assert (units["李记小卖部"].kind, units["李记小卖部"].credit_code) == ("个体工商户", None)
+        assert units["李记小卖部"].risk_grade == "低风险" and units["李记小卖部"].grid_id == tree["cluster_a"]
+        plan = unit_import.read_units(csv_bytes(rows), user("village_admin"), db.session.get(Grid, tree["village_a"]),
+                                      filename="单位.csv")
+        assert plan.errors == [] and plan.changes_nothing and plan.unchanged == 2

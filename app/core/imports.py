@@ -17,15 +17,32 @@ import secrets
 from datetime import timedelta, timezone
 from pathlib import Path
 
-from flask import current_app
+from flask import abort, current_app
+from flask_login import current_user
+from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from wtforms import SelectField
 
 from ..extensions import db
+from . import audit
+from .forms import Form, ServiceError
+from .sheets import extension, marked_workbook, raw_sheets, xlsx_response
 from .timeutil import utcnow
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
 PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
 SUFFIX = ".upload"
+ACCEPT = (".xlsx,.xls,.csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,"
+          "application/vnd.ms-excel,text/csv")
+
+
+class UploadForm(Form):
+    """A spreadsheet to import and the village it is for."""
+
+    file = FileField("名册文件（.xlsx、.xls 或 .csv）", validators=[FileRequired("请选择要上传的文件。")],
+                     render_kw={"accept": ACCEPT})
+    village_id = SelectField("所属的村", coerce=int, default=0)
 
 
 class PendingUpload(db.Model):
@@ -142,6 +159,81 @@ def discard_upload(upload):
     token = upload.token
     db.session.delete(upload)
     _path(token).unlink(missing_ok=True)
+
+
+# --- the pages' shared steps --------------------------------------------------------------
+
+def accept_upload(form, kind, village):
+    """The POST of an upload form: the file kept as a PendingUpload of the current user when it is a
+    spreadsheet that can be read at all (committed), else None with the problem on the form."""
+    if not form.validate_on_submit():
+        return None
+    upload = form.file.data
+    name = Path(upload.filename or "").name
+    if extension(name) is None:
+        form.file.errors.append(f"只能上传 Excel（.xlsx、.xls）或 CSV 文件，“{name}”不是。WPS 的 .et 文件"
+                                "请先“另存为 Excel 工作簿（.xlsx）”。")
+        return None
+    data = upload.read()
+    try:
+        raw_sheets(data, name)  # readable at all; the preview reads it as what it is
+    except ServiceError as exc:
+        form.file.errors.append(f"“{name}”：{exc}")
+        return None
+    pending = save_upload(data, current_user, kind, name, village)
+    db.session.commit()
+    return pending
+
+
+def pending_or_404(token, kind):
+    """(PendingUpload, file bytes) of the current user's upload, or 404 (also for anybody else's)."""
+    found = load_upload(token, current_user, kind)
+    if found is None:
+        abort(404)
+    return found
+
+
+def marked_download(upload, data, plan, fallback):
+    """The clerk's own file with a 错误说明 column and the bad cells marked, as a download."""
+    return xlsx_response(marked_workbook(data, plan.table, plan.marks), f"{Path(upload.filename).stem}-错误说明.xlsx",
+                         fallback)
+
+
+def confirm_upload(upload, data, read, apply, entity, what, describe):
+    """The confirm step: read the file again (the ledger may have changed since the preview), refuse it
+    while it has errors, do nothing when it says nothing new, else apply it all or nothing, audit,
+    delete the upload and commit. Returns (imported or nothing to do, message)."""
+    filename = upload.filename
+    try:
+        plan = read(upload, data)
+        if plan.errors:
+            return False, f"“{filename}”还有 {len(plan.errors)} 处错误，没有导入。请改正后重新上传。"
+        if plan.changes_nothing:
+            discard_upload(upload)
+            db.session.commit()
+            return True, f"“{filename}”与台账完全一致，没有需要导入的改动。"
+        counts = apply(plan)
+        db.session.flush()
+    except ServiceError as exc:
+        db.session.rollback()
+        return False, f"导入“{filename}”失败，没有导入任何数据：{exc}"
+    except IntegrityError:
+        db.session.rollback()
+        return False, f"导入“{filename}”时，表中有号码刚被别人登记，没有导入任何数据。请重新预览后再确认。"
+    text = describe(plan, counts)
+    audit.record("import", entity, None, f"导入{what}“{filename}”：{text}")
+    discard_upload(upload)
+    db.session.commit()
+    return True, f"已导入“{filename}”：{text}。"
+
+
+def cancel_upload(upload, entity, what):
+    """Drop an upload at once, audited; returns its file name (committed)."""
+    filename = upload.filename
+    discard_upload(upload)
+    audit.record("import_cancel", entity, None, f"放弃导入{what}“{filename}”，上传的文件已删除")
+    db.session.commit()
+    return filename
 
 
 # --- remembered mappings ----------------------------------------------------------------

@@ -12,12 +12,15 @@ describe their fields and read the rows.
 """
 import csv
 import io
+from urllib.parse import quote
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 from datetime import date, datetime
 
+from flask import make_response
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -409,6 +412,63 @@ def read_table(data, filename, fields):
     return best[1]
 
 
+# --- problems -------------------------------------------------------------------------------
+
+@dataclass
+class ImportPlan:
+    """What an import found: errors and warnings named by the clerk's own row and column header, and the
+    cells to mark in the clerk's file. Subclasses name their fields' labels (``labels``)."""
+
+    labels: ClassVar[dict] = {}
+    rows: int = 0
+    errors: list = field(default_factory=list)     # [(row number in the sheet, column header, message)]
+    warnings: list = field(default_factory=list)   # the same, for what is imported but worth a look
+    marks: dict = field(default_factory=dict)      # {row: [(column index or None, message)]} for the marked file
+    table: object = None                           # the Table read
+    mapping: object = None                         # the Mapping used
+    village: object = None                         # the grid the file is for, if any
+
+    def column(self, key):
+        """(header as the file writes it, column index) of a field, or (its label, None)."""
+        index = self.mapping.columns.get(key) if self.mapping else None
+        col = next((c for c in self.table.columns if c.index == index), None) if index is not None else None
+        if col is not None:
+            return col.header or col.title, index
+        return self.labels.get(key, key), None
+
+    def error(self, row, key, message):
+        header, index = self.column(key)
+        self.errors.append((row, header, message))
+        self.marks.setdefault(row, []).append((index, message))
+
+    def warn(self, row, key, message):
+        header, _ = self.column(key)
+        self.warnings.append((row, header, message))
+        self.marks.setdefault(row, []).append((None, "提醒：" + message))
+
+
+def rows_text(rows):
+    """第 3、5、9–12 行 for a list of row numbers."""
+    rows = sorted(set(rows))
+    parts, start = [], None
+    for i, n in enumerate(rows):
+        if start is None:
+            start = n
+        if i + 1 == len(rows) or rows[i + 1] != n + 1:
+            parts.append(str(start) if start == n else f"{start}–{n}")
+            start = None
+    return "、".join(parts)
+
+
+def error_groups(plan):
+    """The errors with the same column and message together, in the order they first occur:
+    [(column, message, rows)]."""
+    groups = {}
+    for row, column, message in plan.errors:
+        groups.setdefault((column, message), []).append(row)
+    return [(column, message, rows) for (column, message), rows in groups.items()]
+
+
 # --- the clerk's own file, marked ------------------------------------------------------------
 
 def _mark(ws, table, errors, first_col):
@@ -455,3 +515,16 @@ def marked_workbook(data, table, errors):
                         cell.data_type = "s"
     _mark(ws, table, errors, width + 1)
     return wb
+
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(wb, filename, fallback):
+    """A workbook as a download; the Chinese name as RFC 5987 filename*, an ASCII one for old clients."""
+    buf = io.BytesIO()
+    wb.save(buf)
+    resp = make_response(buf.getvalue())
+    resp.mimetype = XLSX_MIME
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+    return resp

@@ -1,15 +1,14 @@
 """The household roster in Excel: the template and the export (the import is import_routes.py)."""
-import io
 import re
-from urllib.parse import quote
 
-from flask import Blueprint, make_response, request
+from flask import Blueprint, request
 from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit
 from ..core.models import Setting
 from ..core.scope import get_grid_or_404, top_grids
+from ..core.sheets import xlsx_response
 from ..core.timeutil import local_today
 from ..extensions import db
 from . import export as ledger_export
@@ -20,19 +19,8 @@ from .search import search
 
 bp = Blueprint("ledger_excel", __name__)
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPORT_SEARCH_LIMIT = 10_000                   # people a search-filtered export takes at most
 UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\s]+')
-
-
-def xlsx_response(wb, filename, fallback):
-    """The workbook as a download; the Chinese name as RFC 5987 filename*, an ASCII one for old clients."""
-    buf = io.BytesIO()
-    wb.save(buf)
-    resp = make_response(buf.getvalue())
-    resp.mimetype = XLSX_MIME
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-    return resp
 
 
 @bp.route("/households/template.xlsx")

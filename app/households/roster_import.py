@@ -21,6 +21,7 @@ all call these functions.
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import ClassVar
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause
-from ..core.sheets import Field, cell_text, map_columns, read_table
+from ..core.sheets import Field, ImportPlan, cell_text, map_columns, read_table, rows_text
 from ..core.timeutil import local_today
 from ..core.validators import InvalidValue, mask_id_number, parse_id_number, phone_warning
 from ..extensions import db
@@ -183,13 +184,10 @@ class GroupNeed:
 
 
 @dataclass
-class RosterPlan:
+class RosterPlan(ImportPlan):
     """What an import will do, or why it cannot."""
 
-    rows: int = 0
-    errors: list = field(default_factory=list)     # [(row number in the sheet, column header, message)]
-    warnings: list = field(default_factory=list)   # the same, for what is imported but worth a look
-    marks: dict = field(default_factory=dict)      # {row: [(column index or None, message)]} for the marked file
+    labels: ClassVar[dict] = {f.key: f.label for f in FIELDS}
     households: list = field(default_factory=list)
     created: int = 0            # people to register
     updated: int = 0            # people already registered whose row changes something
@@ -197,33 +195,10 @@ class RosterPlan:
     households_created: int = 0
     households_updated: int = 0
     layout: str = ""            # "head_id" or "blocks"
-    table: object = None        # the sheets.Table read
-    mapping: object = None      # the sheets.Mapping used
-    village: Grid | None = None
     groups: dict = field(default_factory=dict)      # {key text: GroupNeed} not yet decided
     new_groups: dict = field(default_factory=dict)  # {key text: name} the import creates
     registered: dict = field(default_factory=dict, repr=False)  # {ID number: Resident} already on the ledger
     checked: dict = field(default_factory=dict, repr=False)     # check_resident's answers, reused by apply_plan
-
-    def column(self, key):
-        """(header as the file writes it, column index) of a field, or (its label, None)."""
-        index = self.mapping.columns.get(key) if self.mapping else None
-        if index is not None:
-            col = next((c for c in self.table.columns if c.index == index), None)
-            if col is not None:
-                return col.header or col.title, index
-        f = FIELD_BY_KEY.get(key)
-        return (f.label if f else key), None
-
-    def error(self, row, key, message):
-        header, index = self.column(key)
-        self.errors.append((row, header, message))
-        self.marks.setdefault(row, []).append((index, message))
-
-    def warn(self, row, key, message):
-        header, _ = self.column(key)
-        self.warnings.append((row, header, message))
-        self.marks.setdefault(row, []).append((None, "提醒：" + message))
 
     @property
     def changes_nothing(self):
@@ -260,19 +235,6 @@ def _number(value):
         return parse_id_number(value).number
     except InvalidValue:
         return None
-
-
-def rows_text(rows):
-    """第 3、5、9–12 行 for a list of row numbers."""
-    rows = sorted(set(rows))
-    parts, start = [], None
-    for i, n in enumerate(rows):
-        if start is None:
-            start = n
-        if i + 1 == len(rows) or rows[i + 1] != n + 1:
-            parts.append(str(start) if start == n else f"{start}–{n}")
-            start = None
-    return "、".join(parts)
 
 
 class _RosterReader:
@@ -675,12 +637,3 @@ def apply_plan(plan, user):
         service.register_households(new)
     return {"rows": plan.rows, "created": created, "updated": plan.updated, "unchanged": plan.unchanged,
             "households_created": plan.households_created, "groups_created": len(groups)}
-
-
-def error_groups(plan):
-    """The errors with the same column and message together, in the order they first occur:
-    [(column, message, rows)]."""
-    groups = {}
-    for row, column, message in plan.errors:
-        groups.setdefault((column, message), []).append(row)
-    return [(column, message, rows) for (column, message), rows in groups.items()]

@@ -24,7 +24,6 @@ COLUMNS = [
     ("categories", "户类别", 22),
 ]
 HEADERS = {key: header for key, header, _ in COLUMNS}
-REQUIRED = ("grid", "address", "head_id", "name", "id_number", "relation")
 ID_COLUMNS = ("head_id", "id_number")
 # The template's example row (a made-up person with a valid number); refused on import.
 EXAMPLE_ID = "330522198001010015"
