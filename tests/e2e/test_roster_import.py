@@ -72,4 +72,5 @@ def test_clerk_imports_the_villages_own_roster(ui, demo_server, viewport):
     page.get_by_role("link", name="钱塘江", exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("水口村东头1号")
     expect(page.get_by_text(cluster_name.strip()).first).to_be_visible()
-    expect(page.get_by_text("孙秀兰")).to_be_visible()
+    expect(page.get_by_role("cell", name="孙秀兰", exact=True)).to_be_visible()
+    expect(page.get_by_text("新增成员 孙秀兰（妻）")).to_be_visible()  # 妻子 is read as GB/T 4761's 妻
