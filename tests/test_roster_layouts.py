@@ -447,3 +447,27 @@ def test_unit_register_in_the_villages_layout(app, client, tree, users):
         plan = unit_import.read_units(csv_bytes(rows), user("village_admin"), db.session.get(Grid, tree["village_a"]),
                                       filename="单位.csv")
         assert plan.errors == [] and plan.changes_nothing and plan.unchanged == 2
+
+
+def test_cli_creates_a_new_villages_groups(app, tree, users, tmp_path):
+    _, households = quirky_village()
+    path = tmp_path / "花名册.xlsx"
+    path.write_bytes(to_bytes(village_workbook(households)))
+    runner = app.test_cli_runner()
+    res = runner.invoke(args=["import-households", str(path), "--as", "township", "--village", "330522101202"])
+    assert res.exit_code == 1
+    assert res.stdout.strip().splitlines() == [
+        "roster: 3 households created, 7 residents created, 0 updated, 0 unchanged, 2 errors"]
+    assert res.stderr.strip().splitlines()[0].startswith("第 4 行 [所属组]：“第5村民小组”不是甲二村已有的网格（2 户，第 4、7 行）")
+    res = runner.invoke(args=["import-households", str(path), "--as", "township", "--village", "甲镇/甲二村",
+                              "--create-groups", "--dry-run"])
+    assert res.exit_code == 0 and res.stdout.strip().splitlines() == [
+        "dry run, roster: 3 households created, 7 residents created, 0 updated, 0 unchanged, 0 errors"]
+    with app.app_context():
+        assert db.session.get(Grid, tree["village_a2"]).children.count() == 0   # a dry run writes nothing
+    res = runner.invoke(args=["import-households", str(path), "--as", "township", "--village", "甲二村", "--create-groups"])
+    assert res.exit_code == 0, res.output
+    with app.app_context():
+        assert sorted(g.name for g in db.session.get(Grid, tree["village_a2"]).children) == ["第3村民小组", "第5村民小组"]
+    res = runner.invoke(args=["import-households", str(path), "--as", "township", "--village", "乙村"])
+    assert res.exit_code == 1 and "找不到村“乙村”" in res.stderr   # outside 甲镇

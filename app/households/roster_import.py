@@ -27,6 +27,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from ..accounts.permissions import can
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause
 from ..core.sheets import Field, ImportPlan, cell_text, map_columns, read_table, rows_text
@@ -570,8 +571,6 @@ def _create_groups(plan, user):
     """The 村民小组 grids the plan asks for, under its village: {key text: Grid}."""
     if not plan.new_groups:
         return {}
-    from ..accounts.permissions import can
-
     village = plan.village
     if village is None:
         raise ServiceError("新建村民小组需要指定村。")
