@@ -89,7 +89,11 @@ def clean_roster():
 
 def test_template_has_both_sheets_and_explains_every_column(ctx, users):
     wb = load_workbook(io.BytesIO(_save(roster_template.template_workbook(user("village_admin")))))
-    assert wb.sheetnames == ["户籍名册", "填写说明"]
+    assert wb.sheetnames == ["户籍名册", "填写说明", "可选值"] and wb["可选值"].sheet_state == "hidden"
+    # The drop-down lists read the hidden sheet (a list inside the rule may not pass 255 characters).
+    rules = {str(dv.sqref): dv.formula1 for dv in wb["户籍名册"].data_validations.dataValidation}
+    assert rules == {"F2:F5000": f"'可选值'!$A$1:$A${len(RELATIONS)}", "H2:H5000": f"'可选值'!$B$1:$B${len(POLITICAL)}"}
+    assert [c.value for c in wb["可选值"]["A"]] == RELATIONS and "长子" in RELATIONS
     ws = wb["户籍名册"]
     assert [c.value for c in ws[1]] == ["所属网格", "门牌地址", "户主身份证号", "姓名", "身份证号", "与户主关系", "联系电话",
                                        "政治面貌", "标记", "户类别"]
@@ -112,7 +116,7 @@ def test_template_download(client, users):
     resp = client.get("/households/template.xlsx")
     assert resp.status_code == 200 and resp.mimetype == XLSX
     assert "filename*=UTF-8''" in resp.headers["Content-Disposition"]
-    assert load_workbook(io.BytesIO(resp.data)).sheetnames == ["户籍名册", "填写说明"]
+    assert load_workbook(io.BytesIO(resp.data)).sheetnames == ["户籍名册", "填写说明", "可选值"]
 
 
 def _save(wb):

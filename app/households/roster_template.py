@@ -10,6 +10,7 @@ from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 SHEET = "户籍名册"
 HELP_SHEET = "填写说明"
+OPTIONS_SHEET = "可选值"
 # (key, header, width)
 COLUMNS = [
     ("grid", "所属网格", 26),
@@ -62,15 +63,23 @@ def template_workbook(user=None):
             ws.cell(2, i).number_format = "@"
     ws.freeze_panes = "A2"
     last = 5000
-    for key, values in (("relation", RELATIONS), ("political_status", POLITICAL)):
+    # The lists live on a hidden sheet: a list written into the rule itself may hold 255 characters,
+    # fewer than the GB/T 4761 relations take.
+    options = wb.create_sheet(OPTIONS_SHEET)
+    options.sheet_state = "hidden"
+    for n, (key, values) in enumerate((("relation", RELATIONS), ("political_status", POLITICAL)), start=1):
+        source = get_column_letter(n)
+        for i, value in enumerate(values, start=1):
+            options.cell(i, n, value)
         col = get_column_letter([k for k, _, _ in COLUMNS].index(key) + 1)
-        dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True,
-                            showErrorMessage=True, errorTitle="不在可选值内",
+        dv = DataValidation(type="list", formula1=f"'{OPTIONS_SHEET}'!${source}$1:${source}${len(values)}",
+                            allow_blank=True, showErrorMessage=True, errorTitle="不在可选值内",
                             error=f"{HEADERS[key]}只能从下拉列表中选择。")
         dv.add(f"{col}2:{col}{last}")
         ws.add_data_validation(dv)
 
     help_ws = wb.create_sheet(HELP_SHEET)
+    wb.move_sheet(OPTIONS_SHEET, offset=1)  # after the explanations
     help_ws.column_dimensions["A"].width = 16
     help_ws.column_dimensions["B"].width = 8
     help_ws.column_dimensions["C"].width = 90
