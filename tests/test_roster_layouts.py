@@ -471,3 +471,17 @@ def test_cli_creates_a_new_villages_groups(app, tree, users, tmp_path):
         assert sorted(g.name for g in db.session.get(Grid, tree["village_a2"]).children) == ["第3村民小组", "第5村民小组"]
     res = runner.invoke(args=["import-households", str(path), "--as", "township", "--village", "乙村"])
     assert res.exit_code == 1 and "找不到村“乙村”" in res.stderr   # outside 甲镇
+
+
+def test_marked_file_of_a_csv_keeps_its_rows_in_place(ctx, tree, users):
+    a = number("19580101", 1)
+    rows = [["户籍登记表"], ["姓名", "身份证号", "与户主关系", "门牌地址", "所属网格"],
+            ["张一", a, "户主", "东庄1号", "东庄一组"], ["=HYPERLINK(\"x\")", a[:-1] + "0", "子", "", ""]]
+    data = csv_bytes(rows)
+    plan = plan_for(data, "village_admin", filename="名册.csv")
+    assert {r for r, _, _ in plan.errors} == {4}
+    ws = sheets.marked_workbook(data, plan.table, plan.marks).active
+    assert [ws.cell(r, 1).value for r in (1, 2, 3)] == ["户籍登记表", "姓名", "张一"]
+    assert ws["F2"].value == "错误说明" and ("身份证号" in ws["F4"].value or "校验位" in ws["F4"].value)
+    assert ws["A4"].data_type == "s"   # the clerk's text is written back as text, never as a formula
+    assert ws["B4"].fill.fgColor.rgb.endswith("FFC7CE")
