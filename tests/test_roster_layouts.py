@@ -247,6 +247,7 @@ def test_header_needs_the_clerk_when_nothing_names_the_id_column(ctx, tree, user
     wb.active.append(["张一", a, "户主", "东庄1号", "东庄一组"])
     plan = plan_for(to_bytes(wb), "village_admin")
     assert plan.errors[0][:2] == (1, "表头") and "没有“身份证号”列" in plan.errors[0][2]
+    assert plan.marks[1] == [(None, plan.errors[0][2])]   # the marked file says it on the header row
     plan = plan_for(to_bytes(wb), "village_admin", columns={1: "id_number"})
     assert plan.errors == [] and plan.created == 1
 

@@ -441,6 +441,12 @@ class ImportPlan:
         self.errors.append((row, header, message))
         self.marks.setdefault(row, []).append((index, message))
 
+    def header_error(self, message):
+        """A problem of the file as a whole, on its header row (and in the marked file's 错误说明 there)."""
+        row = self.table.header_last or 1 if self.table is not None else 1
+        self.errors.append((row, "表头", message))
+        self.marks.setdefault(row, []).append((None, message))
+
     def warn(self, row, key, message):
         header, _ = self.column(key)
         self.warnings.append((row, header, message))

@@ -267,10 +267,9 @@ class _RosterReader:
         plan.table = table
         plan.mapping = mapping = map_columns(table.columns, FIELDS, options.columns, options.remembered)
         self.positions = dict(mapping.columns)
-        row = table.header_last or 1
         if not table.columns:
-            plan.errors.append((1, "表头", "没有找到表头：前 30 行里没有一行写着“姓名”“身份证号”“与户主关系”这样的列名。"
-                                           "请确认上传的是名册，或下载模板对照填写。"))
+            plan.header_error("没有找到表头：前 30 行里没有一行写着“姓名”“身份证号”“与户主关系”这样的列名。"
+                              "请确认上传的是名册，或下载模板对照填写。")
             return False
         problems = []
         for key, indexes in mapping.ambiguous.items():
@@ -288,7 +287,7 @@ class _RosterReader:
             also = f"（也可写作：{'、'.join(f.names[:6])}）" if f.names else ""
             problems.append(f"表中没有“{f.label}”列{also}。请指定哪一列是{f.label}，或在表头中补上。")
         for message in problems:
-            plan.errors.append((row, "表头", message))
+            plan.header_error(message)
         plan.layout = "head_id" if "head_id" in mapping.columns else "blocks"
         return not problems
 
@@ -300,11 +299,10 @@ class _RosterReader:
             return plan
         rows = table.data_rows()
         masked = [n for n, values in rows if self._masked(values)]
-        if masked:
-            header, _ = plan.column("id_number")
-            plan.errors.append((masked[0], header, f"身份证号是脱敏的（中间几位是 *），脱敏的号码无法导入（第 {rows_text(masked)} 行，"
-                                                   f"共 {len(masked)} 行）。请用有权限的账号勾选“显示完整身份证号”导出的文件，"
-                                                   "或填写完整的身份证号。"))
+        if masked:  # said once, on the first such row, for the whole file
+            plan.error(masked[0], "id_number", f"身份证号是脱敏的（中间几位是 *），脱敏的号码无法导入（第 {rows_text(masked)} 行，"
+                                              f"共 {len(masked)} 行）。请用有权限的账号勾选“显示完整身份证号”导出的文件，"
+                                              "或填写完整的身份证号。")
             skip = set(masked)
             rows = [(n, v) for n, v in rows if n not in skip]
         plan.rows = len(rows) + len(masked)

@@ -103,18 +103,17 @@ def read_units(data, user, village=None, columns=None, remembered=None, filename
     table = read_table(data, filename, FIELDS)
     plan = UnitPlan(table=table, village=village)
     plan.mapping = mapping = map_columns(table.columns, FIELDS, columns, remembered)
-    row = table.header_last or 1
     if not table.columns:
-        plan.errors.append((1, "表头", "没有找到表头：前 30 行里没有一行写着“单位名称”“统一社会信用代码”这样的列名。"))
+        plan.header_error("没有找到表头：前 30 行里没有一行写着“单位名称”“统一社会信用代码”这样的列名。")
         return plan
     for key, indexes in mapping.ambiguous.items():
         names = "”和“".join(next(c.title for c in table.columns if c.index == i) for i in indexes)
-        plan.errors.append((row, "表头", f"“{names}”都像是“{FIELD_BY_KEY[key].label}”，请指定用哪一列。"))
+        plan.header_error(f"“{names}”都像是“{FIELD_BY_KEY[key].label}”，请指定用哪一列。")
     missing = [f for f in mapping.missing(FIELDS) if f.key not in mapping.ambiguous]
     if "grid" not in mapping.columns and village is None:
         missing.append(FIELD_BY_KEY["grid"])
     for f in missing:
-        plan.errors.append((row, "表头", f"表中没有“{f.label}”列。请指定哪一列是{f.label}，或在表头中补上。"))
+        plan.header_error(f"表中没有“{f.label}”列。请指定哪一列是{f.label}，或在表头中补上。")
     if plan.errors:
         return plan
     grids = _Grids(user, village)
