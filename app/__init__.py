@@ -29,7 +29,9 @@ def create_app(config=None):
         static_folder="../static",
     )
     app.config.from_object(config_module.Defaults)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from .core import files
+
+    files.private_dir(app.instance_path)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(config_module.from_environ())
     if config:
@@ -38,6 +40,9 @@ def create_app(config=None):
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "villagegrid.db")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    # The database, photos, scans, signatures and backups are for the app's user alone.
+    files.private_sqlite(files.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
+    files.tighten_tree(app.instance_path)
     hops = int(app.config.get("PROXY_HOPS") or 0)
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -56,6 +61,10 @@ def create_app(config=None):
     from .core import web
 
     web.init_app(app)
+
+    from .core import uploads
+
+    uploads.init_app(app)  # after the login check: images are prepared before any view runs
 
     from .accounts.routes import bp as accounts_bp
     from .cases.public_routes import bp as public_cases_bp

@@ -1,9 +1,6 @@
 """Operator commands: ``flask --app wsgi <command>``."""
 import fcntl
 import os
-import shutil
-import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,13 +9,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .core import audit
+from .core import audit, backups, serving
 from .core.db import sqlite_path
 from .core.forms import ServiceError
 from .core.timeutil import LOCAL_TZ, utcnow, to_local
 from .extensions import db
-
-REQUIRED_TABLES = {"alembic_version", "grid", "user", "setting", "audit_log"}
 
 
 def _lock_path():
@@ -174,25 +169,11 @@ def _cli_user(username):
 
 
 def _backup_dir():
-    path = Path(current_app.instance_path) / "backups"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return backups.backup_dir(current_app.instance_path)
 
 
 def _stamp():
     return to_local(utcnow()).strftime("%Y%m%d-%H%M%S")
-
-
-def sqlite_backup(src_path, dest_path):
-    """Consistent copy with SQLite's online backup API (safe while serving)."""
-    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-    dst = sqlite3.connect(dest_path)
-    try:
-        with dst:
-            src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
 
 
 @click.command("backup")
@@ -200,37 +181,18 @@ def sqlite_backup(src_path, dest_path):
 def backup():
     """Write a consistent copy of the database to instance/backups/ and print its path."""
     path = sqlite_path()
-    if path:
-        dest = _backup_dir() / f"villagegrid-{_stamp()}.db"
-        sqlite_backup(path, dest)
-    else:
-        if not shutil.which("pg_dump"):
-            raise click.ClickException("PostgreSQL 备份需要 pg_dump（apt-get install postgresql-client）")
-        dest = _backup_dir() / f"villagegrid-{_stamp()}.dump"
-        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        subprocess.run(["pg_dump", "--format=custom", "--file", str(dest), url], check=True)
+    try:
+        if path:
+            dest = backups.write_sqlite_backup(path, _backup_dir() / f"villagegrid-{_stamp()}.db")
+        else:
+            url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            dest = backups.write_pg_dump(url, _backup_dir() / f"villagegrid-{_stamp()}.dump")
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
     with audit.acting_as("命令行"):
         audit.record("backup", "database", None, f"备份到 {dest.name}")
         db.session.commit()
     click.echo(str(dest))
-
-
-def check_villagegrid_file(file):
-    """Raise ClickException unless FILE is a readable VillageGrid SQLite database."""
-    try:
-        con = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            ok = con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise click.ClickException(f"{file} 不是 SQLite 数据库：{exc}") from exc
-    missing = REQUIRED_TABLES - tables
-    if missing:
-        raise click.ClickException(f"{file} 不是村网格数据库（缺少表：{'、'.join(sorted(missing))}）")
-    if not ok:
-        raise click.ClickException(f"{file} 已损坏（完整性检查未通过）")
 
 
 @click.command("restore")
@@ -238,49 +200,54 @@ def check_villagegrid_file(file):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--force", is_flag=True, help="即使服务正在运行也恢复（在线用户的操作可能丢失）")
 def restore(file, force):
-    """Replace the database with a backup file (the current one is backed up first)."""
+    """Replace the database with a backup file, checked first (the current one is saved as a safety copy)."""
+    from . import create_app
+
     path = sqlite_path()
     if not path:
         raise click.ClickException("PostgreSQL 请用 pg_restore --clean --dbname=… 恢复 backup 生成的 .dump 文件")
     if server_running() and not force:
         raise click.ClickException("服务正在运行。请先停止服务再恢复，或加 --force 强制恢复。")
-    check_villagegrid_file(file)
+    testing = current_app.testing
     db.session.remove()
     db.engine.dispose()
-    safety = None
-    if Path(path).exists():
-        safety = _backup_dir() / f"before-restore-{_stamp()}.db"
-        sqlite_backup(path, safety)
-    sqlite_backup(file, path)
-    with audit.acting_as("命令行"):
-        audit.record("restore", "database", None, f"从 {Path(file).name} 恢复")
-        db.session.commit()
-    if safety:
-        click.echo(f"restored from {file}; the previous database was saved to {safety}")
-    else:
-        click.echo(f"restored from {file}")
+    try:
+        done = backups.restore_sqlite(
+            file, path, _backup_dir() / f"before-restore-{_stamp()}.db",
+            lambda url: create_app({"SQLALCHEMY_DATABASE_URI": url, "CHECK_PRINT_STACK": False, "TESTING": testing}))
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    saved = f"恢复前的数据库已另存为 {done.safety}" if done.safety else "此前没有数据库"
+    try:
+        with audit.acting_as("命令行"):
+            audit.record("restore", "database", None, f"从 {Path(file).name} 恢复")
+            db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        raise click.ClickException(f"已从 {file} 恢复，但写入审计日志失败（{exc}）；{saved}。") from None
+    upgraded = (f"（备份的数据库版本 {done.from_revision} 已升级到 {done.to_revision}）"
+                if done.from_revision != done.to_revision else "")
+    click.echo(f"已从 {file} 恢复{upgraded}；{saved}。")
 
 
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1 或 $HOST")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int, show_default="5000 或 $PORT")
-@click.option("--threads", default=8, type=int)
+@click.option("--threads", default=serving.WAITRESS["threads"], type=int, show_default=True)
 def serve(host, port, threads):
-    """Serve the app with waitress (holds instance/server.lock while running)."""
-    from waitress import serve as waitress_serve
-
-    lock = open(_lock_path(), "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise click.ClickException("已有一个服务在使用这个 instance 目录。") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(str(os.getpid()))
-    lock.flush()
-    click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
-    waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="villagegrid")
+    """Serve the app with waitress (holds instance/server.lock while running; sizing in core/serving.py)."""
+    with open(_lock_path(), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException("已有一个服务在使用这个 instance 目录。") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
+        serving.serve(current_app._get_current_object(), host, port, threads=threads)
 
 
 @click.command("demo-data")

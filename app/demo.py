@@ -194,7 +194,7 @@ def build_demo_field_work(village, rng):
     for link in db.session.scalars(select(ContactLink).where(ContactLink.user_id == worker.id)):
         link.since = year_ago.date()
     today = local_today()
-    day, n = today - timedelta(days=42), 0
+    day = today - timedelta(days=42)
     while day < today:
         if is_workday(day):
             for h in rng.sample(homes, min(len(homes), rng.choice((1, 2, 2, 3)))):
@@ -203,8 +203,7 @@ def build_demo_field_work(village, rng):
                 db.session.add(Visit(household_id=h.id, grid_id=h.grid_id, user_id=worker.id,
                                      method=rng.choice(["door", "door", "phone", "lecture"]),
                                      visited_at=datetime(day.year, day.month, day.day, rng.randrange(1, 9)),
-                                     visited_on=day, learned=rng.choice(VISIT_NOTES), idempotency_key=f"demo-{n}"))
-                n += 1
+                                     visited_on=day, learned=rng.choice(VISIT_NOTES)))
             if rng.random() < 0.85:
                 db.session.add(WorkLog(user_id=worker.id, log_date=day, content=rng.choice(LOG_NOTES)))
         day += timedelta(days=1)

@@ -5,12 +5,12 @@ house clusters under every village) and a ledger of 100,000 households with 300,
 residents, then times, on one server in one run: the grid tree, a grid page, the
 ledger search for each kind of query (server time from the Server-Timing header),
 the household list page against a bare page of the same rows (in turns), a 10,000-row Excel
-import, and the server's peak memory.
+import, the server's peak memory, and (on a fresh server) its peak memory after decompression
+bombs sent to the anonymous intake (bench/bomb.py).
 """
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,15 +21,10 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT, peak_rss_mb, start_server
+
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 PASSWORD = "Bench-pass-2026"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_database(env, households):
@@ -126,13 +121,6 @@ def throughput(opener, url, seconds=6.0, workers=4):
     return count[0] / (time.perf_counter() - t0)
 
 
-def peak_rss_mb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
-
-
 IMPORT_SCRIPT = """
 import time, io
 from app import create_app
@@ -212,18 +200,9 @@ def main():
         print(import_line)
         print(f"data: {grids} grids, {hh} households, {residents} residents (built in {time.perf_counter() - t0:.0f} s)")
         queries = sample_queries(db_path)
-        port = free_port()
         log = open(Path(tmp) / "server.log", "w")
-        server = subprocess.Popen([sys.executable, "-m", "bench.server", str(port)], env=env, cwd=ROOT,
-                                  stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server(env, log)
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(base + "/healthz").read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
             opener = login(base)
             import sqlite3
 
@@ -268,8 +247,13 @@ def main():
               f"server peak RSS {rss} MB", flush=True)
         import_s_10k, import_out = import_roster_seconds(env)
         own_s_10k, own_out = import_own_layout_seconds(env)
+        from bench.bomb import bomb_figures
+
+        bomb = bomb_figures(env, village_id, Path(tmp) / "bomb-server.log")
     print(f"import 10k rows: {import_out}")
     print(f"import 10k people in a village's own layout: {own_out}")
+    print(f"bombs: {bomb['bomb_statuses']} in {bomb['bomb_request_s']} s; server peak RSS {bomb['bomb_rss_before_mb']} MB "
+          f"before, {bomb['bomb_peak_rss_mb']} MB after")
     result = {
         "grids": grids,
         "households": hh,
@@ -284,6 +268,7 @@ def main():
         "import_10k_rows_s": round(import_s_10k, 2),
         "import_own_layout_10k_s": round(own_s_10k, 2),
         "peak_rss_mb": rss,
+        "bomb_peak_rss_mb": bomb["bomb_peak_rss_mb"],
     }
     from bench.pdf import pdf_figures
 

@@ -1,4 +1,4 @@
-"""The benchmark's server: the real app plus one bare route, served by waitress like `flask serve`.
+"""The benchmark's server: the real app plus one bare route, served by waitress as `flask serve` serves it.
 
 The bare route renders 50 rows of the same household table with no login, no
 layout and no scoping: the baseline the real list page is compared with.
@@ -9,9 +9,8 @@ import sys
 from flask import render_template_string
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
-from waitress import serve
-
 from app import create_app
+from app.core import serving
 from app.extensions import db
 from app.households.models import Household
 
@@ -30,5 +29,5 @@ app = create_app({"CHECK_PRINT_STACK": False})
 app.add_url_rule("/_bench/bare", "bench_bare", bare)
 
 if __name__ == "__main__":
-    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=8, ident="villagegrid")
+    serving.serve(app, "127.0.0.1", int(sys.argv[1]))  # sized as `flask serve`
     os._exit(0)

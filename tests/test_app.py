@@ -1,5 +1,8 @@
 """Set-up page, health check, security headers, audit log, CLI (create-admin, backup, restore, check)."""
+import re
 import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -29,16 +32,19 @@ def test_first_visit_goes_to_setup_then_setup_is_gone(client, app):
         assert Setting.get("org_name") == "长兴县"
 
 
-def test_healthz_reports_schema_revision(client):
+def test_healthz_tells_anonymous_callers_ok_only(client, users):
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.json == {"status": "ok"}
+    assert head not in resp.get_data(as_text=True)
+    client.login("admin")
     resp = client.get("/healthz")
     assert resp.status_code == 200 and resp.json["schema_revision"] == head and resp.json["status"] == "ok"
 
 
 def _alembic_config():
-    from pathlib import Path
 
     from alembic.config import Config
 
@@ -122,7 +128,7 @@ def test_backup_and_restore(app, tree, sqlite_only, tmp_path):
         db.session.commit()
     res = runner.invoke(args=["restore", backup])
     assert res.exit_code == 0, res.output
-    assert "previous database was saved" in res.output
+    assert "恢复前的数据库已另存为" in res.output and "/backups/before-restore-" in res.output
     with app.app_context():
         from app.grids.models import Grid
 
@@ -131,11 +137,143 @@ def test_backup_and_restore(app, tree, sqlite_only, tmp_path):
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     res = runner.invoke(args=["restore", str(other)])
-    assert res.exit_code != 0 and "不是村网格数据库" in res.output
+    assert res.exit_code == 1 and "不是村网格数据库" in res.output
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all" * 100)
     res = runner.invoke(args=["restore", str(junk)])
-    assert res.exit_code != 0 and "不是 SQLite 数据库" in res.output
+    assert res.exit_code == 1 and "不是 SQLite 数据库" in res.output
+
+
+def _live_marker(app):
+    from app.grids.models import Grid
+
+    with app.app_context():
+        return db.session.scalar(select(Grid.name).order_by(Grid.id).limit(1))
+
+
+def _refused(app, runner, path, words):
+    """A restore of ``path`` refused with ``words``: exit 1, a Chinese message and no traceback, nothing
+    left behind, the live database as it was and the app still starting on it."""
+    before = _live_marker(app)
+    res = runner.invoke(args=["restore", str(path)])
+    assert res.exit_code == 1, res.output
+    assert words in res.output and "未恢复" in res.output and "当前数据库没有改动" in res.output, res.output
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    assert _live_marker(app) == before
+    assert not [p.name for p in Path(app.instance_path).iterdir() if ".restoring" in p.name]
+    with _app_on(app.config["SQLALCHEMY_DATABASE_URI"]):
+        assert db.session.execute(db.text("SELECT count(*) FROM grid")).scalar() >= 1
+
+
+@contextmanager
+def _app_on(url):
+    """An app context of another app on the database at ``url`` (closed afterwards)."""
+    from app import create_app
+
+    other = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CHECK_PRINT_STACK": False})
+    with other.app_context():
+        try:
+            yield other
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _backup_and_head(app):
+    """A fresh backup's path, and the schema revision of the code."""
+    backup = app.test_cli_runner().invoke(args=["backup"]).output.strip().splitlines()[-1]
+    with app.app_context():
+        return backup, db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _sql(path, *statements, source=None):
+    """Run statements on the SQLite file ``path`` (first a copy of ``source``, when given)."""
+    if source:
+        Path(path).write_bytes(Path(source).read_bytes())
+    con = sqlite3.connect(path)
+    for statement, *args in statements:
+        con.execute(statement, *args)
+    con.commit()
+    con.close()
+    return path
+
+
+def test_restore_checks_everything_before_touching_the_live_database(app, tree, sqlite_only, tmp_path):
+    runner = app.test_cli_runner()
+    backup, head = _backup_and_head(app)
+    # five tables with the right names (and even the right revision): no table reads as the app's
+    fake = _sql(tmp_path / "fake.db", *[(f'CREATE TABLE "{name}" (version_num TEXT)',) for name in
+                                        ("alembic_version", "grid", "user", "setting", "audit_log")],
+                ("INSERT INTO alembic_version VALUES (?)", (head,)))
+    _refused(app, runner, fake, "无法按本程序读取")
+    _refused(app, runner, _sql(fake, ("DELETE FROM alembic_version",)), "没有有效的数据库版本号")
+    # a backup made by a newer version of the program
+    newer = _sql(tmp_path / "newer.db", ("UPDATE alembic_version SET version_num = '0099_from_the_future'",),
+                 source=backup)
+    _refused(app, runner, newer, "比本程序新")
+    # a damaged backup: pages in the middle overwritten
+    damaged = tmp_path / "damaged.db"
+    data = bytearray(Path(backup).read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 2:page * 6] = b"\xa5" * (page * 4)
+    damaged.write_bytes(bytes(data))
+    _refused(app, runner, damaged, "已损坏")
+
+
+def test_restore_of_an_older_backup_upgrades_it(app, tree, sqlite_only, tmp_path):
+    from flask_migrate import downgrade
+
+    runner = app.test_cli_runner()
+    backup, head = _backup_and_head(app)
+    older = _sql(tmp_path / "older.db", source=backup)
+    with _app_on(f"sqlite:///{older}"):
+        downgrade(revision="-1")
+        previous = db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
+    assert previous != head
+    with app.app_context():
+        from app.grids.models import Grid
+
+        db.session.get(Grid, tree["village_a"]).name = "改名村"
+        db.session.commit()
+    res = runner.invoke(args=["restore", str(older)])
+    assert res.exit_code == 0, res.output
+    assert f"备份的数据库版本 {previous} 已升级到 {head}" in res.output
+    with app.app_context():
+        from app.grids.models import Grid
+
+        assert db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar() == head
+        assert db.session.get(Grid, tree["village_a"]).name == "甲村"
+
+
+def test_a_backup_is_whole_or_absent_and_opening_it_leaves_nothing_beside_it(app, tree, sqlite_only, monkeypatch):
+    import os
+    import stat
+
+    from app.core import backups
+
+    runner = app.test_cli_runner()
+    folder = Path(app.instance_path) / "backups"
+    before = set(folder.glob("*")) if folder.exists() else set()
+    real = backups._sqlite_copy
+
+    def killed(src, dest):  # the machine stops half-way through the copy
+        real(src, dest)
+        Path(dest).write_bytes(Path(dest).read_bytes()[:4096])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backups, "_sqlite_copy", killed)
+    runner.invoke(args=["backup"])
+    assert set(folder.glob("*")) == before  # no file named like a good backup, no partial file
+    monkeypatch.undo()
+    res = runner.invoke(args=["backup"])
+    assert res.exit_code == 0, res.output
+    made = Path(res.output.strip().splitlines()[-1])
+    assert stat.S_IMODE(os.stat(made).st_mode) == 0o600 and stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    con = sqlite3.connect(made)
+    assert con.execute("SELECT name FROM grid WHERE name='甲村'").fetchone() == ("甲村",)
+    con.close()
+    assert runner.invoke(args=["restore", str(made)]).exit_code == 0
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm", "-journal", ".partial"))]
 
 
 def test_restore_refuses_while_serving(app, sqlite_only, tmp_path):
@@ -244,3 +382,78 @@ def test_check_reports_the_print_font(app):
     assert res.exit_code == 0, res.output
     assert "打印字体：villagegrid-print-bold-" in res.output and "villagegrid-print-regular-" in res.output
     assert res.output.rstrip().endswith("ok")
+
+
+def test_serve_is_sized_for_a_township_and_reports_its_queue_once_a_minute(app, monkeypatch, caplog):
+    """`flask serve` runs waitress with the sizing of core/serving.py; twenty people saving at once
+    no longer write a "Task queue depth" line per request, but one summary a minute with figures."""
+    import logging
+
+    import waitress
+    from waitress.task import ThreadedTaskDispatcher
+
+    from app.core import serving
+
+    seen = {}
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: seen.update(kw))
+    res = app.test_cli_runner().invoke(args=["serve", "--port", "5999"])
+    assert res.exit_code == 0, res.output
+    assert seen["threads"] == 12 and seen["backlog"] == 512 and seen["connection_limit"] == 400
+    assert seen["channel_timeout"] == 60 and seen["port"] == 5999
+
+    caplog.set_level(logging.WARNING, logger="waitress.queue")
+    dispatcher = ThreadedTaskDispatcher()  # no thread free: every task waits
+    for _ in range(2000):
+        dispatcher.add_task(object())
+    assert not [r for r in caplog.records if r.name == "waitress.queue"]
+
+    clock = [0.0]
+    report = serving.QueueReport(12, clock=lambda: clock[0])
+    logger = logging.getLogger("tests.queue")
+    logger.addFilter(report)
+    try:
+        for i in range(20_000):  # six minutes of it
+            clock[0] = i * 0.018
+            logger.warning("Task queue depth is %d", 1 + i % 9)
+    finally:
+        logger.removeFilter(report)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tests.queue"]
+    assert 5 <= len(lines) <= 6, lines
+    assert all(re.fullmatch(r"请求排队：过去 60 秒内 \d+ 次有请求等待空闲线程，最多同时 9 个在等（共 12 个线程）", line)
+               for line in lines), lines
+
+
+def test_the_database_and_every_stored_file_are_private(app, sqlite_only, tmp_path, monkeypatch):
+    """The database, photos, scans, signatures and backups are created 0600 in folders 0700, and
+    whatever an older version left readable is tightened when the app starts."""
+    import os
+    import stat
+
+    from app.core import uploads
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    instance = tmp_path / "instance"
+    (instance / "uploads" / "visits").mkdir(parents=True, mode=0o755)
+    os.chmod(instance, 0o755)
+    old_photo = instance / "uploads" / "visits" / "old.jpg"
+    old_photo.write_bytes(b"\xff\xd8\xff")
+    os.chmod(old_photo, 0o644)
+    (instance / "villagegrid.db-wal").write_bytes(b"")
+    os.chmod(instance / "villagegrid.db-wal", 0o644)
+    url = f"sqlite:///{instance / 'villagegrid.db'}"
+    monkeypatch.setenv("VG_INSTANCE_PATH", str(instance))
+    with _app_on(url) as other:
+        assert mode(instance) == 0o700 and mode(instance / "uploads") == 0o700
+        assert mode(old_photo) == 0o600 and mode(instance / "villagegrid.db-wal") == 0o600
+        assert mode(instance / "villagegrid.db") == 0o600  # made before SQLite makes it
+        db.session.execute(db.text("CREATE TABLE t (x)"))
+        db.session.commit()
+        assert mode(instance / "villagegrid.db") == 0o600 and mode(instance / "villagegrid.db-shm") == 0o600
+        with other.test_request_context(method="POST"):
+            db.session.rollback()
+            uploads.write_with_session(instance / "signatures" / "a" / "s.png", b"png")
+            db.session.commit()
+    assert mode(instance / "signatures") == 0o700 and mode(instance / "signatures" / "a") == 0o700
+    assert mode(instance / "signatures" / "a" / "s.png") == 0o600

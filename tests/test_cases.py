@@ -128,7 +128,7 @@ def test_intake_refuses_bad_photos_and_missing_fields(app, make_client, tree, us
     base = {"title": "路面塌陷", "grid_id": tree["cluster_a"], "category_id": cat, "handling_class": "general",
             "source": "worker"}
     resp = c.post("/cases/new", {**base, "photos": (io.BytesIO(b"%PDF-1.4 not an image"), "scan.pdf")})
-    assert resp.status_code == 200 and "文件“scan.pdf”不是照片" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "文件“scan.pdf”不是照片" in resp.get_data(as_text=True)
     gif = io.BytesIO()
     Image.new("RGB", (10, 10)).save(gif, "GIF")
     resp = c.post("/cases/new", {**base, "photos": (io.BytesIO(gif.getvalue()), "a.gif")})
@@ -248,23 +248,45 @@ def test_deadline_must_not_be_in_the_past_and_assignee_in_scope(app, make_client
     assert state(app, report)[0] == "accepted"
 
 
-def test_action_conflict_second_user_gets_a_clear_message(app, make_client, users, report):
+def _two_desks(app, make_client, report):
+    """The leader and the village admin both have the case's page open: their clients and its version."""
     leader, village = make_client(), make_client()
     leader.login("leader")
     village.login("village_admin")
     for c in (leader, village):
         assert c.get(f"/cases/{report}").status_code == 200
     with app.app_context():
-        seen = db.session.get(Case, report).version
+        return leader, village, db.session.get(Case, report).version
+
+
+def test_action_conflict_second_user_gets_a_clear_message(app, make_client, users, report):
+    leader, village, seen = _two_desks(app, make_client, report)
     first = leader.post(f"/cases/{report}/act", {"action": "accept", "accept-version": seen, "accept-note": "我来"})
     assert first.status_code == 302
     second = village.post(f"/cases/{report}/act", {"action": "escalate", "escalate-version": seen,
                                                     "escalate-note": "上报"})
     assert second.status_code == 409
-    assert cs.CONFLICT in second.get_data(as_text=True)
+    html = second.get_data(as_text=True)
+    # Who acted first and what, and the refused form again with its note and the case's new version.
+    assert "leader（网格长）于" in html and "已“受理”，您的“上报上级”没有保存" in html
+    assert "上报</textarea>" in html
     with app.app_context():
         case = db.session.get(Case, report)
         assert case.state == "accepted" and [e.action for e in case.events] == ["report", "accept"]
+        assert f'name="escalate-version" type="hidden" value="{case.version}"' in html
+
+
+def test_the_same_action_pressed_twice_shows_who_did_it_and_keeps_the_note(app, make_client, users, report):
+    """Both press 受理: the second sees who accepted first, and the note typed is shown to copy, not lost."""
+    leader, village, seen = _two_desks(app, make_client, report)
+    assert leader.post(f"/cases/{report}/act", {"action": "accept", "accept-version": seen}).status_code == 302
+    second = village.post(f"/cases/{report}/act", {"action": "accept", "accept-version": seen,
+                                                    "accept-note": "我村来办，已电话联系反映人"},
+                          headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert second.status_code == 409
+    html = second.get_data(as_text=True)
+    assert 'id="case-refused"' in html and "“受理”没有保存" in html and "leader（网格长）于" in html
+    assert "我村来办，已电话联系反映人</textarea>" in html
 
 
 def test_simultaneous_writes_lose_nothing(app, users, report):

@@ -128,3 +128,70 @@ def test_fetcher_serves_only_the_built_print_fonts(app):
                     "villagegrid.db", names["regular"] + "/../../secret_key"):
             with pytest.raises(pdfmod.FetchRefused):
                 pdfmod.static_only_fetcher(pdfmod.PRINT_ORIGIN + pdfmod.FONT_PATH + bad)
+
+
+def test_documents_are_rendered_one_at_a_time(app, tree, monkeypatch):
+    """Pango and GLib are not thread-safe: eight threads asking for PDFs at once enter WeasyPrint one by one.
+
+    The first document to reach WeasyPrint waits there until every thread has asked for its
+    document, so without the lock the others would join it."""
+    import threading
+
+    import weasyprint
+
+    threads_n = 8
+    state = {"asked": 0, "inside": 0, "most": 0}
+    cond = threading.Condition()
+    real_render = weasyprint.HTML.render
+
+    def render(self, *args, **kwargs):
+        with cond:
+            state["inside"] += 1
+            state["most"] = max(state["most"], state["inside"])
+            cond.wait_for(lambda: state["asked"] == threads_n, timeout=10)
+        try:
+            return real_render(self, *args, **kwargs)
+        finally:
+            with cond:
+                state["inside"] -= 1
+
+    monkeypatch.setattr(weasyprint.HTML, "render", render)
+    with app.test_request_context():
+        html = render_template_string(DOC, doc_title="测试文档", doc_header="甲村", n=3, extra="")
+    results, errors = [], []
+
+    def one():
+        with cond:
+            state["asked"] += 1
+            cond.notify_all()
+        try:
+            with app.app_context():
+                results.append(pdfmod.html_to_pdf(html))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=one) for _ in range(threads_n)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert errors == [] and len(results) == threads_n and all(r.startswith(b"%PDF-") for r in results)
+    assert state["most"] == 1
+
+
+def test_a_full_print_queue_answers_busy_at_once(app, client, tree, users, monkeypatch):
+    """With the renderer taken and the queue full (or the wait over), a PDF request gets a Chinese 503, not a hang."""
+    client.login("admin")
+    url = f"/grids/{tree['village_a']}/notice-board.pdf"
+    assert client.get(url).status_code == 200
+    printer = pdfmod._printer
+    with printer.turn():  # someone else's document is being rendered
+        monkeypatch.setattr(pdfmod, "PRINT_QUEUE", 1)
+        resp = client.get(url)
+        assert resp.status_code == 503 and "打印繁忙，请稍后再试" in resp.get_data(as_text=True)
+        monkeypatch.setattr(pdfmod, "PRINT_QUEUE", 16)
+        monkeypatch.setattr(pdfmod, "PRINT_WAIT_SECONDS", 0.05)
+        resp = client.get(url, headers={"HX-Request": "true"})
+        assert resp.status_code == 503 and "打印繁忙" in resp.get_data(as_text=True)
+    assert printer.queued == 0
+    assert client.get(url).status_code == 200

@@ -4,6 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 
 from .models import ROLE_CHOICES
 from ..core.forms import Form, Phone
+from ..core.idempotency import KeyedForm
 
 
 class LoginForm(Form):
@@ -25,7 +26,7 @@ class ChangePasswordForm(Form):
 USERNAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]{2,40}$", message="用户名只能用字母、数字、下划线、点和减号，2 到 40 个字符。")
 
 
-class UserForm(Form):
+class UserForm(KeyedForm, Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
     full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
     phone = StringField("手机号", validators=[Optional(), Phone()])

@@ -4,12 +4,13 @@ from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaFi
 from wtforms.validators import DataRequired, Length
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
 from .models import AGREEMENT_KINDS, PARTIES
 
 TEXT = [Length(max=8000)]
 
 
-class DraftForm(Form):
+class DraftForm(KeyedForm, Form):
     kind = SelectField("责任状类型", choices=[("", "请选择类型")] + list(AGREEMENT_KINDS.items()))
     period_start = DateField("责任期限自", validators=[DataRequired("请填写开始日期。")])
     period_end = DateField("至", validators=[DataRequired("请填写结束日期。")])
@@ -30,12 +31,12 @@ class AgreementForm(Form):
     rewards = TextAreaField("五、定奖惩", validators=TEXT)
 
 
-class ScanForm(Form):
+class ScanForm(KeyedForm, Form):
     file = FileField("签字盖章后的照片或扫描件", validators=[FileRequired("请选择要上传的照片或扫描件。")],
                      description="JPEG、PNG 图片或 PDF，不超过 10 MB。")
 
 
-class SignatureForm(Form):
+class SignatureForm(KeyedForm, Form):
     party = SelectField("签名方", choices=list(PARTIES.items()))
     signer_name = StringField("签名人姓名", validators=[DataRequired("请填写签名人姓名。"), Length(max=40)])
     signature = HiddenField()

@@ -2,7 +2,6 @@
 import base64
 import binascii
 import hashlib
-import io
 import json
 import secrets
 from dataclasses import dataclass
@@ -332,9 +331,7 @@ def new_version(user, agreement):
 # --- signing: the signed paper, or a finger on a phone ------------------------------
 
 def _store(folder, name, data):
-    path = Path(current_app.instance_path) / folder
-    path.mkdir(parents=True, exist_ok=True)
-    uploads.write_with_session(path / name, data)
+    uploads.write_with_session(Path(current_app.instance_path) / folder / name, data)
 
 
 def stored_path(folder, name):
@@ -361,13 +358,12 @@ def scan_type(data, filename):
     else:
         raise ServiceError(f"“{filename}”不是 JPEG/PNG 图片或 PDF 文件，请上传签字盖章后的照片或扫描件。", "file")
     if mime.startswith("image/"):
-        from PIL import Image, UnidentifiedImageError
-
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError):
-            raise ServiceError(f"“{filename}”图片已损坏，无法打开，请重新拍照上传。", "file") from None
+            uploads.image(data, filename, "file")  # checked and decoded before the view ran (core/uploads.py)
+        except uploads.ImageRefused as exc:
+            if exc.kind in ("format", "damaged"):
+                raise ServiceError(f"“{filename}”图片已损坏，无法打开，请重新拍照上传。", "file") from None
+            raise
     elif b"%%EOF" not in data[-2048:]:
         raise ServiceError(f"“{filename}”PDF 文件不完整，请重新扫描上传。", "file")
     return mime, ext
@@ -407,22 +403,20 @@ def signature_png(data_url):
         raise ServiceError("签名数据已损坏，请重新签名。", "signature") from None
     if len(data) > SIGNATURE_MAX_BYTES:
         raise ServiceError("签名图片太大，请清除后重新签名。", "signature")
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format != "PNG":
-                raise ServiceError("签名数据不是 PNG 图片，请重新签名。", "signature")
-            if max(img.size) > SIGNATURE_MAX_SIDE:
-                raise ServiceError("签名图片尺寸过大，请重新签名。", "signature")
-            # A blank canvas is fully transparent, or opaque in one colour: nothing was drawn.
-            rgba = img.convert("RGBA")
-            alpha_lo, alpha_hi = rgba.getchannel("A").getextrema()
-            grey_lo, grey_hi = rgba.convert("L").getextrema()
-            if alpha_hi == 0 or (alpha_lo == 255 and grey_lo == grey_hi):
-                raise ServiceError("签名框是空的，请手写签名后再提交。", "signature")
-    except (UnidentifiedImageError, OSError, SyntaxError):
+        img = uploads.image(data, "签名", "signature")  # decoded before the view ran (core/uploads.py)
+    except uploads.ImageRefused as exc:
+        if exc.kind in ("pixels", "ratio"):
+            raise ServiceError("签名图片尺寸过大，请重新签名。", "signature") from None
+        if exc.kind == "busy":
+            raise
         raise ServiceError("签名数据不是有效的图片，请重新签名。", "signature") from None
+    if img.format != "PNG":
+        raise ServiceError("签名数据不是 PNG 图片，请重新签名。", "signature")
+    if max(img.width, img.height) > SIGNATURE_MAX_SIDE:
+        raise ServiceError("签名图片尺寸过大，请重新签名。", "signature")
+    if img.blank:  # a fully transparent canvas, or one opaque colour: nothing was drawn
+        raise ServiceError("签名框是空的，请手写签名后再提交。", "signature")
     return data
 
 

@@ -4,10 +4,13 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
+from ..core.uploads import PHOTO_ACCEPT
+from ..core.uploads import PHOTO_HINT as LIMITS
 from .models import HANDLING_CLASSES
 from .workflow import SATISFACTION
 
-PHOTO_HINT = "可拍照或从相册选择，最多 6 张，每张不超过 10 MB（JPG、PNG、WebP）。"
+PHOTO_HINT = "可拍照或从相册选择，" + LIMITS
 
 
 def _int_or_none(value):
@@ -17,7 +20,7 @@ def _int_or_none(value):
         return None
 
 
-class CaseForm(Form):
+class CaseForm(KeyedForm, Form):
     title = StringField("问题概述", validators=[DataRequired("请用一句话写明反映的问题。"),
                                             Length(max=100, message="问题概述最多 100 个字。")],
                         description="一句话说明是什么问题，例如：村口路灯不亮")
@@ -33,7 +36,7 @@ class CaseForm(Form):
     reporter_phone = StringField("反映人电话", validators=[Length(max=30, message="电话号码太长。")])
     household_id = HiddenField()
     unit_id = HiddenField()
-    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
 class ActionForm(Form):
@@ -50,18 +53,18 @@ class ActionForm(Form):
                                validate_choice=False)
     category_id = SelectField("事件类别", coerce=_int_or_none, validate_choice=False)
     handling_class = SelectField("处理类别", choices=list(HANDLING_CLASSES.items()), validate_choice=False)
-    photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("照片", description=PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
-class PublicReportForm(Form):
+class PublicReportForm(KeyedForm, Form):
     what = TextAreaField("您要反映什么问题", validators=[DataRequired("请写明您要反映的问题。"),
                                                   Length(max=1000, message="最多 1000 个字。")])
     where = StringField("在什么地方", validators=[Length(max=200, message="地点最多 200 个字。")])
     reporter_phone = StringField("您的手机号码", validators=[DataRequired("请留下手机号码，便于网格员联系您。"),
                                                       Length(max=30, message="电话号码太长。")],
                                  description="只给负责的网格员看，不会公开。")
-    photos = MultipleFileField("照片（可选）", description="最多 6 张，每张不超过 10 MB。",
-                               render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("照片（可选）", description=LIMITS,
+                               render_kw={"accept": PHOTO_ACCEPT})
 
 
 class ReceiptForm(Form):
@@ -71,7 +74,7 @@ class ReceiptForm(Form):
     receipt = StringField("回执码", validators=[DataRequired("请输入回执码。"), Length(max=20)])
 
 
-class CategoryForm(Form):
+class CategoryForm(KeyedForm, Form):
     name = StringField("类别名称", validators=[DataRequired("请填写类别名称。"), Length(max=40, message="最多 40 个字。")])
     department_id = SelectField("默认承办部门", coerce=_int_or_none, validate_choice=False)
     accept_hours = IntegerField("受理时限（小时）", validators=[NumberRange(1, 720, message="受理时限应在 1 到 720 小时之间。")])
@@ -80,13 +83,13 @@ class CategoryForm(Form):
     active = BooleanField("启用", default=True)
 
 
-class DepartmentForm(Form):
+class DepartmentForm(KeyedForm, Form):
     name = StringField("部门名称", validators=[DataRequired("请填写部门名称。"), Length(max=40, message="最多 40 个字。")])
     phone = StringField("电话", validators=[Length(max=20, message="电话号码太长。")])
     active = BooleanField("启用", default=True)
 
 
-class CalendarDayForm(Form):
+class CalendarDayForm(KeyedForm, Form):
     day = DateField("日期", validators=[DataRequired("请填写日期（年-月-日）。")], format="%Y-%m-%d")
     is_workday = SelectField("这一天", choices=[("0", "放假（休息）"), ("1", "上班（含调休补班）")], validate_choice=False)
     name = StringField("说明", validators=[Length(max=40, message="说明最多 40 个字。")], description="如：国庆节、国庆调休补班")

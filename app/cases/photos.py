@@ -2,8 +2,9 @@
 
 Files are re-encoded as JPEG (which also drops EXIF, GPS included) after the
 orientation is applied, so what is stored is always a plain image of bounded
-size whatever the phone sent. They are served only through the case's page
-route, which checks the case's scope.
+size whatever the phone sent; the decoding happened before the view ran
+(core/uploads.py). They are served only through the case's page route, which
+checks the case's scope.
 """
 import uuid
 from pathlib import Path
@@ -13,31 +14,26 @@ from flask import current_app
 from ..core import uploads
 from ..extensions import db
 
-MAX_PHOTOS = 6
-MAX_BYTES = 10 * 1024 * 1024
-LONG_SIDE = uploads.MAX_SIDE
+MAX_PHOTOS = uploads.MAX_PHOTOS
 
 
 def folder(sub="case_photos"):
     """Where photos of one kind are kept under instance/."""
-    path = Path(current_app.instance_path) / sub
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(current_app.instance_path) / sub
 
 
 def check_uploads(files):
     """Refuse (ServiceError on the photos field) anything that is not a usable photo."""
-    uploads.check_photos(files, max_photos=MAX_PHOTOS, max_bytes=MAX_BYTES)
+    uploads.check_photos(files, max_photos=MAX_PHOTOS)
 
 
 def store_uploads(files, sub="case_photos"):
-    """Resize, re-encode and write each photo (call check_uploads first); returns (name, width, height, size) each."""
+    """Write each photo's prepared JPEG (call check_uploads first); returns (name, width, height, size) each."""
     stored = []
-    for img in uploads.check_photos(files, max_photos=MAX_PHOTOS, max_bytes=MAX_BYTES):
-        data, width, height = uploads.encode_jpeg(img, LONG_SIDE)
+    for img in uploads.check_photos(files, max_photos=MAX_PHOTOS):
         name = f"{uuid.uuid4().hex}.jpg"
-        uploads.write_with_session(folder(sub) / name, data)
-        stored.append((name, width, height, len(data)))
+        uploads.write_with_session(folder(sub) / name, img.jpeg)
+        stored.append((name, img.jpeg_width, img.jpeg_height, len(img.jpeg)))
     return stored
 
 

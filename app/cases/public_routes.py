@@ -2,6 +2,8 @@
 QR code (/q/<code>) and the progress of a receipt code. Neither shows anything personal."""
 from flask import Blueprint, abort, current_app, request
 
+from ..core import idempotency
+from ..core import uploads
 from ..core.forms import ServiceError, show_error
 from ..core.public import grid_id_from_code
 from ..core.web import public, render
@@ -35,15 +37,23 @@ def intake(code):
         abort(404)
     form = PublicReportForm()
     if request.method == "POST":
+        earlier = _earlier(form.form_key.data)
+        if earlier is not None:  # sent again after the answer was lost: the same receipt, no second case
+            return render("cases/public/receipt.html", grid=grid, receipt=service.format_receipt(earlier.receipt_code))
         if not (_limit("PUBLIC_INTAKE_PER_ADDRESS_HOUR", f"intake:ip:{_client_key()}", 5)
                 and _limit("PUBLIC_INTAKE_PER_GRID_HOUR", f"intake:grid:{grid.id}", 30)):
             form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
             return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
                           status=429)
+        # Counted (and committed) first: only now are the photos decoded, outside any transaction.
+        uploads.prepare_request_images()
         if form.validate_on_submit():
             try:
-                case = service.public_report(grid, form.what.data, form.where.data, form.reporter_phone.data,
-                                             request.files.getlist(form.photos.name))
+                case = idempotency.claim(form.form_key.data, None, request.endpoint)
+                if case is None:
+                    case = service.public_report(grid, form.what.data, form.where.data, form.reporter_phone.data,
+                                                 request.files.getlist(form.photos.name))
+                    idempotency.made(form.form_key.data, case)
             except ServiceError as exc:
                 db.session.rollback()
                 show_error(form, exc)
@@ -52,6 +62,13 @@ def intake(code):
                 return render("cases/public/receipt.html", grid=grid,
                               receipt=service.format_receipt(case.receipt_code))
     return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid))
+
+
+def _earlier(key):
+    try:
+        return idempotency.earlier(key, None)
+    except ServiceError:
+        return None
 
 
 @bp.route("/q/r")

@@ -144,12 +144,26 @@ def _fill_choices(form, case, action):
             form.handling_class.data = case.handling_class
 
 
-def _show(case, forms=None, status=200):
+def _show(case, forms=None, status=200, refused=None):
     actions = service.available_actions(current_user, case)
     all_forms = _action_forms(case, actions)
     all_forms.update(forms or {})
     return render("cases/show.html", case=case, actions=actions, forms=all_forms, due=service.due_state(case),
-                  event_label=event_label, print_forms=PRINT_FORMS, satisfaction=SATISFACTION, states=STATES, status=status)
+                  event_label=event_label, print_forms=PRINT_FORMS, satisfaction=SATISFACTION, states=STATES,
+                  refused=refused, status=status)
+
+
+def _refused(case, action, form):
+    """Someone acted on the case first: who, what and when, and what this user typed (not saved).
+
+    The form is shown again under the message with the case's current version, so the user can
+    still send it if the step is still open, or copy the note into another step."""
+    latest = case.events[-1] if case.events else None
+    who = (f"{latest.actor_name or '系统'}于{fmt_local(latest.at, '%m-%d %H:%M')}已“{event_label(latest.action)}”"
+           if latest else "其他人刚刚处理了这个事件")
+    form.form_errors = [f"{who}，您的“{action.label}”没有保存。您填写的内容还在下面，请看过最新进展后再决定。"]
+    form.version.data, form.version.raw_data = case.version, None
+    return {"action": action, "form": form, "message": form.form_errors[0]}
 
 
 @bp.route("/cases/<int:case_id>")
@@ -178,7 +192,9 @@ def act(case_id):
     if done:
         return done
     case = service.get_case_or_404(current_user, case_id)  # reload after a rollback
-    return _show(case, {key: form}, status=409 if service.CONFLICT in form.form_errors else 200)
+    if service.CONFLICT in form.form_errors:
+        return _show(case, {key: form}, status=409, refused=_refused(case, action, form))
+    return _show(case, {key: form})
 
 
 @bp.route("/cases/<int:case_id>/photos/<int:photo_id>")

@@ -8,6 +8,28 @@ class Form(FlaskForm):
     class Meta:
         locales = ["zh"]
 
+        def render_field(self, field, render_kw):
+            """Every field as HTML, with ID numbers in its value or choices masked (app.core.privacy);
+            an ID-number box (``reveals_id``) shows what was typed into it."""
+            from flask_wtf import FlaskForm
+
+            from .privacy import mask_html
+
+            html = FlaskForm.Meta.render_field(self, field, render_kw)
+            return html if getattr(field, "reveals_id", False) else mask_html(html)
+
+    def __init__(self, *args, **kwargs):
+        # A form reopened after logging in again is filled with what its user typed (core.form_stash).
+        if not args and "formdata" not in kwargs:
+            from flask import has_request_context
+
+            from .form_stash import restored_formdata
+
+            restored = restored_formdata() if has_request_context() else None
+            if restored is not None:
+                kwargs["formdata"] = restored
+        super().__init__(*args, **kwargs)
+
 
 class ServiceError(Exception):
     """A refusal from a service, in Chinese, optionally tied to a form field."""
@@ -33,15 +55,38 @@ def run_form(form, action, message, target):
     form and rolls everything back. ``message`` and ``target`` are strings or
     callables taking the action's result. Returns a redirect, or None when the
     form should be shown again (GET, or with its errors).
+
+    A form that creates a record carries a key (``idempotency.KeyedForm``): the same
+    key sent again leads to the record it made, which is never made twice.
     """
-    from flask import flash, redirect
+    from flask import flash, redirect, request
+    from flask_login import current_user
 
     from ..extensions import db
+    from . import idempotency
 
+    key = form.form_key.data if isinstance(form, idempotency.KeyedForm) and form.is_submitted() else None
+    user_id = current_user.id if current_user.is_authenticated else None
+    if key:
+        try:
+            earlier = idempotency.earlier(key, user_id)
+        except ServiceError as exc:
+            show_error(form, exc)
+            return None
+        if earlier is not None:
+            idempotency.flash_already_saved()
+            return redirect(target(earlier) if callable(target) else target)
     if not form.validate_on_submit():
         return None
     try:
+        earlier = idempotency.claim(key, user_id, request.endpoint) if key else None
+        if earlier is not None:
+            db.session.rollback()
+            idempotency.flash_already_saved()
+            return redirect(target(earlier) if callable(target) else target)
         result = action()
+        if key:
+            idempotency.made(key, result)
     except ServiceError as exc:
         db.session.rollback()
         show_error(form, exc)

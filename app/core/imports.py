@@ -11,7 +11,6 @@
   without asking again (the CLI's --mapping NAME uses one too).
 """
 import json
-import os
 import re
 import secrets
 from datetime import timedelta, timezone
@@ -26,6 +25,7 @@ from wtforms import SelectField
 
 from ..extensions import db
 from . import audit
+from .files import private_dir, write_private
 from .forms import Form, ServiceError
 from .sheets import extension, marked_workbook, raw_sheets, xlsx_response
 from .timeutil import utcnow
@@ -98,9 +98,7 @@ class ImportMapping(db.Model):
 # --- the pending store ------------------------------------------------------------
 
 def _folder():
-    path = Path(current_app.instance_path) / "imports"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    return private_dir(Path(current_app.instance_path) / "imports")
 
 
 def _path(token):
@@ -129,9 +127,7 @@ def save_upload(data, user, kind, filename, village=None):
     """Keep an upload until it is imported or dropped; returns its PendingUpload (flushed)."""
     remove_stale()
     token = secrets.token_urlsafe(32)
-    fd = os.open(_path(token), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    write_private(_path(token), data)
     upload = PendingUpload(token=token, user_id=user.id, kind=kind, filename=filename[:200],
                            village_id=village.id if village is not None else None)
     db.session.add(upload)

@@ -9,13 +9,25 @@ is refused, so a document can never make the server fetch from the network.
 The print font (``printfont``: Noto Sans CJK SC cut to the characters Chinese
 documents use, kept in ``instance/fonts``) is added to every document; the
 fetcher serves those files too, and nothing else from the instance folder.
+
+**One document at a time per process.** Pango, fontconfig and GLib under WeasyPrint are not
+safe to drive from several threads at once (waitress serves requests on threads; GLib
+reported corrupted memory when several PDFs were rendered together), so the WeasyPrint
+part of every document — parsing the print stylesheet, layout, writing the PDF — runs
+behind one lock. The templates are rendered before it, in parallel. At most
+``PRINT_QUEUE`` documents wait or render at once and none waits longer than
+``PRINT_WAIT_SECONDS``; past that the request gets "打印繁忙，请稍后再试" (503) at once
+rather than hanging.
 """
 import mimetypes
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, make_response, render_template
+from werkzeug.exceptions import ServiceUnavailable
 
 from . import printfont
 
@@ -27,8 +39,47 @@ _FONT_CONFIG = None
 _SHEETS = {}  # (kind, path) -> (stamp, parsed stylesheet), per process
 
 
+PRINT_QUEUE = 16  # documents rendering or waiting per process
+PRINT_WAIT_SECONDS = 30
+
+
 class FetchRefused(ValueError):
     """A print template asked for something outside the app's static files."""
+
+
+class PrintBusy(ServiceUnavailable):
+    """Too many documents in the queue, or waited too long for a turn: 503 with a Chinese message."""
+
+    description = "打印繁忙，请稍后再试。"
+
+
+class _Printer:
+    """The process's single renderer: a lock, and a count of who is rendering or waiting for it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.guard = threading.Lock()
+        self.queued = 0
+
+    @contextmanager
+    def turn(self):
+        with self.guard:
+            if self.queued >= PRINT_QUEUE:
+                raise PrintBusy()
+            self.queued += 1
+        try:
+            if not self.lock.acquire(timeout=PRINT_WAIT_SECONDS):
+                raise PrintBusy()
+            try:
+                yield
+            finally:
+                self.lock.release()
+        finally:
+            with self.guard:
+                self.queued -= 1
+
+
+_printer = _Printer()
 
 
 def _font_config():
@@ -117,11 +168,13 @@ def html_to_pdf(html, with_pages=False, *, plain=False):
     """
     from weasyprint import HTML
 
-    source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
-    sheets = [sheet for sheet in (_font_sheet(), None if plain else _print_sheet()) if sheet is not None]
-    document = source.render(font_config=_font_config(), stylesheets=sheets)
-    data = document.write_pdf()
-    return (data, len(document.pages)) if with_pages else data
+    with _printer.turn():  # Pango and GLib: one document at a time in this process (see above)
+        source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
+        sheets = [sheet for sheet in (_font_sheet(), None if plain else _print_sheet()) if sheet is not None]
+        document = source.render(font_config=_font_config(), stylesheets=sheets)
+        data = document.write_pdf()
+        pages = len(document.pages)
+    return (data, pages) if with_pages else data
 
 
 def render_pdf(template, *, title, header, with_pages=False, **ctx):

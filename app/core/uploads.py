@@ -1,8 +1,23 @@
-"""Photos sent from phones: checked, resized and stored under instance/uploads/.
+"""Photos and other images sent from phones: checked, shrunk and stored under instance/.
 
 Files never go into static/: they are served by a view that first checks the
 user may see the record they belong to. Re-encoding as JPEG drops the EXIF
 block (GPS position, phone model) after applying its rotation.
+
+**Every image is prepared before the view runs.** A step after the login check
+(``_prepare_request``) takes each image of a state-changing request — uploaded
+files and ``data:image/…`` form values (finger signatures) — checks it from its
+header (format, dimensions, and pixels per byte, which a decompression bomb
+cannot hide), then decodes it with bounded memory (JPEG at a reduced scale,
+at most ``DECODE_BUDGET`` bytes of decoded pixels per process at once) and shrinks
+and re-encodes it. That happens outside any database transaction: the step
+first ends the one the login check opened, so on SQLite no write lock (on
+PostgreSQL no pooled connection) is held while pixels are decoded. Views and
+services then ask :func:`image` for the result by the file's content and get
+the prepared image or a refusal in Chinese. Public views (the QR intake) count
+their rate limit first and then call :func:`prepare_request_images` themselves.
+Decoding inside an open transaction is refused in tests (a RuntimeError) and
+logged in production, so a path that skips the step cannot go unnoticed.
 
 A file belongs to rows of the database, and is written before those rows are
 committed. ``write_with_session`` ties the two: the file is kept when the
@@ -10,33 +25,362 @@ session's transaction commits, and deleted when it ends any other way (a refusal
 rolled back, a conflict at commit, an error that ends the request), so a failed
 save leaves no photo or scan behind without its record.
 """
+import base64
+import binascii
+import hashlib
 import io
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, send_file
+from flask import current_app, g, has_app_context, has_request_context, request, send_file
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from .db import SAFE_METHODS
+from .files import private_dir, write_private
 from .forms import ServiceError
 from .timeutil import local_today
 
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}  # MPO: what some phones' cameras write
-MAX_PIXELS = 50_000_000
-MAX_PHOTO_BYTES = 12 * 1024 * 1024
+MB = 1024 * 1024
+MAX_PHOTO_BYTES = 10 * MB
 MAX_PHOTOS = 6
+# A 50-megapixel phone photo (8160×6120) is the largest accepted. Above a normal 12-megapixel
+# photo the file must also carry at least one byte per MAX_PIXELS_PER_BYTE pixels: a real photo
+# has 1–10 pixels per byte, a decompression bomb (a 7000×7000 PNG in 6 KB) thousands.
+MAX_PIXELS = 50_000_000
+RATIO_FROM_PIXELS = 12_000_000
+MAX_PIXELS_PER_BYTE = 100
 MAX_SIDE = 1600
 THUMB_SIDE = 360
+# Decoded pixels held at once per process (bytes); a larger image waits until it can run alone.
+DECODE_BUDGET = 256 * MB
+DECODE_WAIT_SECONDS = 60
+PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
+PHOTO_HINT = f"最多 {MAX_PHOTOS} 张，每张不超过 {MAX_PHOTO_BYTES // MB} MB（JPG、PNG、WebP）。"
+
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"))
+# Other images a phone or PC may send, named in the refusal.
+_OTHER = ((b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"))
+_DATA_URL = "data:image/"
 
 
-@dataclass
-class StoredPhoto:
-    file_name: str  # relative to the uploads folder; the thumbnail adds "_t"
+@dataclass(frozen=True)
+class Prepared:
+    """An accepted image: its format and size as sent, a shrunk upright JPEG and its thumbnail."""
+    format: str
     width: int
     height: int
-    size: int
+    jpeg: bytes  # at most MAX_SIDE on the long side, no EXIF
+    jpeg_width: int
+    jpeg_height: int
+    thumb: bytes  # at most THUMB_SIDE
+    blank: bool  # nothing drawn: fully transparent, or one opaque colour
 
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an image was refused; the message names the file when it is shown."""
+    kind: str  # bytes, format, damaged, pixels, ratio, busy
+    status: int
+    text: str  # "{name}" stands for the file's name
+
+    def error(self, name, field):
+        return ImageRefused(self.text.replace("{name}", name), field, self.kind, self.status)
+
+
+class ImageRefused(ServiceError):
+    """A refused image: a ServiceError with the kind of refusal and the HTTP status the form is shown with."""
+
+    def __init__(self, message, field, kind, status):
+        super().__init__(message, field)
+        self.kind = kind
+        self.status = status
+
+
+NOT_A_PHOTO = Refusal("format", 422, "文件“{name}”不是照片或已损坏（只接受 JPG、PNG 或 WebP 图片）。")
+BUSY = Refusal("busy", 503, "服务器正在处理其他照片，请稍后再提交一次。")
+
+
+# --- checking from the header -----------------------------------------------------
+
+def _webp_size(data):
+    """The canvas size in a WebP header (Pillow's decoder allocates the canvas as it opens the file)."""
+    if len(data) < 30:
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _sniff(data):
+    """The format by the leading bytes (JPEG, PNG, WEBP), or None."""
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _size_refusal(width, height, nbytes):
+    pixels = width * height
+    if pixels > MAX_PIXELS:
+        return Refusal("pixels", 413, f"照片“{{name}}”的尺寸过大（{width}×{height}），最多 5000 万像素（如 8160×6120），"
+                                      "请用手机相机的默认分辨率拍照。")
+    if pixels > RATIO_FROM_PIXELS and pixels > nbytes * MAX_PIXELS_PER_BYTE:
+        return Refusal("ratio", 422, f"照片“{{name}}”有 {width}×{height} 像素却只有 {max(1, nbytes // 1024)} KB，"
+                                     "不是正常拍摄的照片，无法处理。")
+    return None
+
+
+def header_check(data):
+    """(format, PIL image opened but not decoded) of an upload, or a Refusal — from the header alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        return Refusal("format", 422, "照片“{name}”是空文件。")
+    if len(data) > MAX_PHOTO_BYTES:
+        return Refusal("bytes", 413, f"照片“{{name}}”有 {len(data) / MB:.1f} MB，超过 {MAX_PHOTO_BYTES // MB} MB 上限。")
+    fmt = _sniff(data)
+    if fmt is None:
+        other = next((name for magic, name in _OTHER if data.startswith(magic)), None)
+        if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
+            other = "HEIC/AVIF"
+        if other:
+            return Refusal("format", 422, f"照片“{{name}}”是 {other} 格式，只接受 JPG、PNG 或 WebP。")
+        return NOT_A_PHOTO
+    if fmt == "WEBP":
+        size = _webp_size(data)
+        if size is None:
+            return NOT_A_PHOTO
+        refusal = _size_refusal(*size, len(data))
+        if refusal:
+            return refusal
+    try:
+        img = Image.open(io.BytesIO(data), formats=[fmt])  # JPEG includes MPO, what some cameras write
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own limit, far above ours (a warning only where warnings are errors, as in the tests).
+        if fmt == "PNG" and len(data) >= 24:
+            return _size_refusal(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), len(data))
+        return Refusal("pixels", 413, "照片“{name}”的尺寸过大，最多 5000 万像素，请用手机相机的默认分辨率拍照。")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return NOT_A_PHOTO
+    return _size_refusal(img.width, img.height, len(data)) or (img.format, img)
+
+
+# --- decoding with bounded memory ---------------------------------------------------
+
+class _Budget:
+    """Bytes of decoded pixels in use by this process's decodes; callers wait for room."""
+
+    def __init__(self, total):
+        self.total = total
+        self.used = 0
+        self.cond = threading.Condition()
+
+    def acquire(self, cost, timeout):
+        cost = min(cost, self.total)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.used + cost > self.total:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.cond.wait(left):
+                    if self.used + cost > self.total:
+                        return None
+            self.used += cost
+            return cost
+
+    def release(self, cost):
+        with self.cond:
+            self.used -= cost
+            self.cond.notify_all()
+
+
+_budget = _Budget(DECODE_BUDGET)
+
+
+def _check_outside_transaction():
+    """Decoding while this request holds a transaction would keep other users' saves waiting."""
+    if not has_request_context():
+        return
+    from ..extensions import db
+
+    if db.session().in_transaction():
+        message = (f"an image is being decoded inside an open database transaction ({request.method} "
+                   f"{request.path}): images must be prepared before the view touches the database")
+        if current_app.testing:
+            raise RuntimeError(message)
+        current_app.logger.warning(message)
+
+
+_SHRINKABLE = ("RGB", "RGBA", "L", "LA")  # modes that are shrunk as they are (others are converted first)
+
+
+def _decode(img, fmt):
+    """Decode, shrink, turn upright and re-encode an image that passed header_check."""
+    from PIL import ImageOps
+
+    _check_outside_transaction()
+    width, height = img.size
+    if fmt == "JPEG" and max(width, height) > MAX_SIDE:
+        scale = MAX_SIDE / max(width, height)  # the JPEG decoder skips detail it would throw away
+        img.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+    # Pixels after the JPEG draft, 4 bytes each, twice when the mode must be converted first.
+    cost = img.size[0] * img.size[1] * 4 * (1 if img.mode in _SHRINKABLE else 2)
+    held = _budget.acquire(cost, DECODE_WAIT_SECONDS)
+    if held is None:
+        return BUSY
+    try:
+        img.load()
+        if img.mode not in _SHRINKABLE:
+            img = img.convert("RGBA" if img.mode in ("P", "PA") else "RGB")
+        img.thumbnail((MAX_SIDE, MAX_SIDE))
+        ImageOps.exif_transpose(img, in_place=True)
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return NOT_A_PHOTO
+    finally:
+        _budget.release(held)
+    rgba = img.convert("RGBA")
+    alpha_lo, alpha_hi = rgba.getchannel("A").getextrema()
+    grey_lo, grey_hi = rgba.convert("L").getextrema()
+    blank = alpha_hi == 0 or (alpha_lo == 255 and grey_lo == grey_hi)
+    big = img.convert("RGB") if img.mode != "RGB" else img
+    jpeg = _jpeg(big, 82)
+    small = big.copy()
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return Prepared(fmt, width, height, jpeg, big.width, big.height, _jpeg(small, 75), blank)
+
+
+def _jpeg(img, quality):
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def prepare(data):
+    """Check and decode uploaded bytes: a Prepared image or a Refusal (never an exception)."""
+    checked = header_check(data)
+    if isinstance(checked, Refusal):
+        return checked
+    fmt, img = checked
+    with img:
+        return _decode(img, fmt)
+
+
+# --- before the view: every image of the request -------------------------------------
+
+def _key(data):
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _cache():
+    return g.setdefault("_prepared_images", {})
+
+
+def _request_images():
+    """The bytes of every image in the request: uploaded files and data:image/… form values."""
+    found = []
+    for _, f in request.files.items(multi=True):
+        if not getattr(f, "filename", ""):
+            continue
+        head = f.read(16)
+        f.seek(0)
+        if _sniff(head):  # other files (a spreadsheet, a PDF scan) are not read here
+            found.append(f.read())
+            f.seek(0)
+    for _, value in request.form.items(multi=True):
+        if value.startswith(_DATA_URL) and ";base64," in value[:40]:
+            try:
+                found.append(base64.b64decode(value.split(",", 1)[1], validate=True))
+            except (binascii.Error, ValueError):
+                continue
+    return found
+
+
+def prepare_request_images():
+    """Prepare the request's images now, outside any transaction (the open one is committed first:
+    it holds only what the login check read or touched, or what a public view counted)."""
+    images = _request_images()
+    if not images or len(images) > MAX_PHOTOS:
+        return  # none, or more than any form takes: the view refuses them by number, decoding nothing
+    from ..extensions import db
+
+    if db.session().in_transaction():
+        db.session.commit()
+    cache = _cache()
+    for data in images:
+        key = _key(data)
+        if key not in cache:
+            cache[key] = prepare(data)
+
+
+def _prepare_request():
+    if request.method in SAFE_METHODS or not request.url_rule:
+        return
+    view = current_app.view_functions.get(request.url_rule.endpoint)
+    if view is None or getattr(view, "is_public", False):
+        return  # a public view counts its rate limit first, then calls prepare_request_images()
+    prepare_request_images()
+
+
+def _refusal_status(resp):
+    """A form shown again because of a refused image answers with that refusal's status (413/422/503)."""
+    status = g.get("_image_refused")
+    if status and resp.status_code == 200:
+        resp.status_code = status
+    return resp
+
+
+def init_app(app):
+    """After the login check (web.init_app registers it first): prepare the request's images."""
+    app.before_request(_prepare_request)
+    app.after_request(_refusal_status)
+
+
+def image(data, name, field="photos"):
+    """The prepared image of uploaded bytes, or ImageRefused (a ServiceError) saying why not.
+
+    Prepared before the view when the request went through the step above; otherwise
+    (the CLI, a service called directly) prepared now.
+    """
+    cache = _cache() if has_app_context() else {}
+    key = _key(data)
+    result = cache.get(key)
+    if result is None:
+        result = cache[key] = prepare(data)
+    if isinstance(result, Refusal):
+        if has_request_context():
+            g._image_refused = result.status
+        raise result.error(name, field)
+    return result
+
+
+def check_photos(files, max_photos=MAX_PHOTOS, field="photos"):
+    """Read and check uploaded photo files before anything is saved; returns their Prepared images.
+
+    The files are rewound, so a caller may read them again.
+    """
+    files = [f for f in files if f and getattr(f, "filename", "")]
+    if len(files) > max_photos:
+        raise ServiceError(f"每次最多上传 {max_photos} 张照片，这次选了 {len(files)} 张。", field)
+    images = []
+    for f in files:
+        data = f.read()
+        f.seek(0)
+        images.append(image(data, f.filename, field))
+    return images
+
+
+# --- files that live and die with the transaction ----------------------------------
 
 _PENDING = "pending_files"  # key in Session.info: files written in the open transaction
 _DOOMED = "doomed_files"  # files whose rows the open transaction deletes
@@ -52,10 +396,11 @@ def _open_session(session):
 
 
 def write_with_session(path, data, session=None):
-    """Write ``data`` to ``path``; the file goes away again unless the current transaction commits."""
+    """Write ``data`` to a new private file ``path``; it goes away again unless the current transaction commits."""
     session = _open_session(session)
     path = Path(path)
-    path.write_bytes(data)
+    private_dir(path.parent)
+    write_private(path, data)
     session.info.setdefault(_PENDING, []).append(path)
     return path
 
@@ -81,6 +426,16 @@ def _drop_written_files(session, transaction):
         session.info.pop(_DOOMED, None)
 
 
+# --- visit photos: stored and served -----------------------------------------------
+
+@dataclass
+class StoredPhoto:
+    file_name: str  # relative to the uploads folder; the thumbnail adds "_t"
+    width: int
+    height: int
+    size: int
+
+
 def uploads_root():
     return Path(current_app.instance_path) / "uploads"
 
@@ -89,66 +444,13 @@ def _thumb_name(file_name):
     return file_name[:-4] + "_t.jpg"
 
 
-def open_photo(data, name, formats=ALLOWED_FORMATS, max_bytes=MAX_PHOTO_BYTES):
-    """Decode one uploaded photo, upright (EXIF rotation applied), or raise ServiceError naming the file.
-
-    The one check every area uses (visits, cases, patrols): size, a real image, an
-    accepted format, and a pixel count refused before decoding (decompression bombs).
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if len(data) > max_bytes:
-        raise ServiceError(f"照片“{name}”有 {len(data) / 1048576:.1f} MB，超过 {max_bytes // 1048576} MB 上限。", "photos")
-    if not data:
-        raise ServiceError(f"照片“{name}”是空文件。", "photos")
-    try:
-        img = Image.open(io.BytesIO(data))
-        fmt = img.format
-        if fmt not in formats:
-            raise ServiceError(f"照片“{name}”是 {fmt} 格式，只接受 JPG、PNG 或 WebP。", "photos")
-        if img.width * img.height > MAX_PIXELS:
-            raise ServiceError(f"照片“{name}”的尺寸过大（{img.width}×{img.height}）。", "photos")
-        img.load()
-        return ImageOps.exif_transpose(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ServiceError(f"文件“{name}”不是照片或已损坏（只接受 JPG、PNG 或 WebP 图片）。", "photos") from None
-
-
-def encode_jpeg(img, side=MAX_SIDE, quality=82):
-    """A resized JPEG of the image (no EXIF block): (bytes, width, height)."""
-    copy = img.convert("RGB") if img.mode != "RGB" else img.copy()
-    copy.thumbnail((side, side))
-    out = io.BytesIO()
-    copy.save(out, "JPEG", quality=quality, optimize=True)
-    return out.getvalue(), copy.width, copy.height
-
-
-def check_photos(files, max_photos=MAX_PHOTOS, **limits):
-    """Read and check uploaded files before anything is saved; returns the decoded images.
-
-    The files are rewound, so a caller may read them again.
-    """
-    files = [f for f in files if f and getattr(f, "filename", "")]
-    if len(files) > max_photos:
-        raise ServiceError(f"每次最多上传 {max_photos} 张照片，这次选了 {len(files)} 张。", "photos")
-    images = []
-    for f in files:
-        data = f.read()
-        f.seek(0)
-        images.append(open_photo(data, f.filename, **limits))
-    return images
-
-
-def store_image(img, area):
-    """Save a checked image as a resized JPEG plus a thumbnail; returns where."""
+def store_image(prepared, area):
+    """Save a prepared image (its JPEG and thumbnail); returns where."""
     day = local_today()
     rel = f"{area}/{day:%Y}/{day:%m}/{uuid.uuid4().hex}.jpg"
-    target = uploads_root() / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    big, width, height = encode_jpeg(img)
-    write_with_session(target, big)
-    write_with_session(uploads_root() / _thumb_name(rel), encode_jpeg(img, THUMB_SIDE, quality=75)[0])
-    return StoredPhoto(rel, width, height, len(big))
+    write_with_session(uploads_root() / rel, prepared.jpeg)
+    write_with_session(uploads_root() / _thumb_name(rel), prepared.thumb)
+    return StoredPhoto(rel, prepared.jpeg_width, prepared.jpeg_height, len(prepared.jpeg))
 
 
 def stored_files(file_name):

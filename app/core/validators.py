@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import phonenumbers
 from stdnum import exceptions as stdnum_errors
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 
 from .timeutil import local_today
 
@@ -99,14 +99,42 @@ def mask_id_number(number):
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
+# An 18-character ID number inside other text: not part of a longer run of digits.
+# Full-width digits (typed with a Chinese input method) count as digits.
+_D = "0-9\uff10-\uff19"
+_ID_IN_TEXT = re.compile(rf"(?<![{_D}])([{_D}]{{6}})([{_D}]{{8}})([{_D}]{{3}}[{_D}XxＸｘ])(?![{_D}])")
+ID_TEXT_MIN_LENGTH = 18
+
+
+def _looks_like_id(birth, whole):
+    """An 18-character run whose middle is a date of birth, unless it is a valid unified social
+    credit code (统一社会信用代码, all digits now and then) that is no valid ID number."""
+    birth = unicodedata.normalize("NFKC", birth)
+    year, month, day = int(birth[:4]), int(birth[4:6]), int(birth[6:])
+    if not (1880 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    whole = unicodedata.normalize("NFKC", whole).upper()
+    if uscc.is_valid(whole):
+        return ric.is_valid(whole) or whole[17] == ric.calc_check_digit(whole)
+    return True
+
+
+def _mask_match(m):
+    if not _looks_like_id(m.group(2), m.group(0)):
+        return m.group(0)
+    return m.group(1) + "*" * 8 + m.group(3)[-4:]
 
 
 def mask_ids_in_text(text):
-    """Mask any 18-character ID number typed into free text (notes, visit reports)."""
+    """Mask every ID number typed into free text (first 6 and last 4 characters stay).
+
+    Any 18-character run whose middle reads as a date of birth is masked, with or without a
+    correct check digit: a mistyped number still tells who it is."""
     if not text:
         return text or ""
-    return _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
+    if len(text) < ID_TEXT_MIN_LENGTH:
+        return text
+    return _ID_IN_TEXT.sub(_mask_match, text)
 
 
 _PHONE_MARKS = re.compile(r"[\s\-()（）]")

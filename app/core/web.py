@@ -9,11 +9,10 @@ from sqlalchemy import delete, select, update
 from werkzeug.local import LocalProxy
 
 from ..extensions import db, login_manager
-from . import audit
+from . import audit, form_stash, idempotency, privacy
 from .db import execute_write
 from .models import installation
 from .timeutil import fmt_local, utcnow
-from .validators import mask_ids_in_text
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -24,7 +23,7 @@ CSP = (
 PASSWORD_CHANGE_ALLOWED = {"accounts.change_password", "accounts.logout", "static", "main.healthz"}
 # State changes an auditor (read-only) may still make.
 READ_ONLY_ALLOWED = {"accounts.change_password", "accounts.logout", "accounts.login"}
-TOUCH_EVERY = timedelta(seconds=60)
+TOUCH_EVERY = timedelta(seconds=60)  # at most; a quarter of a shorter idle timeout
 
 
 def public(view):
@@ -81,10 +80,11 @@ def _load_user(token):
         execute_write(delete(LoginSession).where(LoginSession.id == row.id))
         audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username))
         g.session_expired = True
+        g.session_expired_user = row.user_id
         return None
     if user.is_disabled:
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
+    if now - row.last_seen_at > min(TOUCH_EVERY, idle / 4):
         execute_write(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
     user.session_token = token
     return user
@@ -92,14 +92,24 @@ def _load_user(token):
 
 def _unauthorized():
     """Send anonymous users to the login page (htmx gets a full redirect)."""
-    if g.get("session_expired"):
+    back = request.full_path.rstrip("?") if request.method == "GET" else None
+    if request.method == "POST" and g.get("session_expired_user"):
+        back = form_stash.keep(g.session_expired_user)
+        if back:
+            flash("由于长时间未操作，您已自动退出。请重新登录，刚才填写的内容会还给您（照片需要重新选择）。", "warning")
+    elif g.get("session_expired"):
         flash("由于长时间未操作，您已自动退出，请重新登录。", "warning")
-    target = url_for("accounts.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    target = url_for("accounts.login", next=back)
     if request.headers.get("HX-Request") == "true":
         resp = make_response("", 401)
         resp.headers["HX-Redirect"] = target
         return resp
     return redirect(target)
+
+
+def _keepalive():
+    """Asked by the page's script while a form has unsaved typing: loading the user touched the session."""
+    return "", 200
 
 
 def _before_request():
@@ -166,6 +176,9 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
+    from .pdf import PrintBusy
+
+    app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     for code, title, message in (
         (400, "请求有误", "提交的内容无法处理，请检查后重试。"),
         (403, "没有权限", "您的账号没有权限进行此操作。如需开通，请联系管理员。"),
@@ -176,10 +189,12 @@ def init_app(app):
     ):
         app.register_error_handler(code, _error_page(code, title, message))
 
+    app.add_url_rule("/session/alive", "keepalive", _keepalive)
     app.jinja_env.filters["localtime"] = fmt_local
     app.jinja_env.globals["fmt_local"] = fmt_local
-    # Free text (notes, visit reports) may contain an ID number someone typed: mask it when shown.
-    app.jinja_env.filters["noid"] = mask_ids_in_text
+    # An ID number typed into any free text is masked wherever it is shown or printed.
+    privacy.init_app(app)
+    idempotency.init_app(app)
 
     @app.context_processor
     def _globals():
@@ -191,4 +206,5 @@ def init_app(app):
             "can": lambda perm: can(current_user, perm),
             "admin_menu": lambda: has_admin_menu(current_user),
             "htmx_js": "js/htmx-2.0.11.min.js",
+            "idle_seconds": int(current_app.config["IDLE_TIMEOUT_MINUTES"]) * 60,
         }

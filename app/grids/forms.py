@@ -4,9 +4,10 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from .models import GRID_ROLES
 from ..core.forms import Form, Phone
+from ..core.idempotency import KeyedForm
 
 
-class GridForm(Form):
+class GridForm(KeyedForm, Form):
     name = StringField("网格名称", validators=[DataRequired("请填写网格名称。"), Length(max=80, message="名称最多 80 个字。")])
     level_id = SelectField("层级", coerce=int)
     kind_id = SelectField("网格类型", coerce=int)
@@ -23,7 +24,7 @@ class MoveForm(Form):
     parent_id = SelectField("移到哪个上级网格之下", coerce=int)
 
 
-class StaffForm(Form):
+class StaffForm(KeyedForm, Form):
     role = SelectField("岗位", choices=list(GRID_ROLES.items()))
     user_id = SelectField("选择账号", coerce=int)
     name = StringField("或填写姓名（无账号人员）", validators=[Length(max=40)])

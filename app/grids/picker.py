@@ -21,6 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import func, or_, select
 
 from ..core.db import starts_with
+from ..core.validators import mask_ids_in_text
 from ..core.scope import grid_clause, scope_paths, top_grids
 from ..extensions import db
 from .models import Grid
@@ -141,7 +142,8 @@ def filter_options(user, selected=None):
         base = min((g.depth for g in tops), default=0)
         rows = db.session.execute(select(Grid.id, Grid.name, Grid.depth).where(grid_clause(user), Grid.depth <= base + 2)
                                   .order_by(Grid.path)).all()
-        html = Markup("").join(Markup('<option value="{}">{}</option>').format(r.id, "　" * (r.depth - base) + r.name)
+        html = Markup("").join(Markup('<option value="{}">{}</option>').format(
+            r.id, mask_ids_in_text("　" * (r.depth - base) + r.name))
                                for r in rows)
         hit = (time.monotonic() + _OPTIONS_TTL, str(html))
         _options_cache[key] = hit
@@ -153,5 +155,5 @@ def filter_options(user, selected=None):
         else:
             label = labels(user, [int(selected)]).get(int(selected))
             if label:
-                html += str(Markup('<option value="{}" selected>{}</option>').format(int(selected), label))
+                html += str(Markup('<option value="{}" selected>{}</option>').format(int(selected), mask_ids_in_text(label)))
     return Markup(html)

@@ -6,7 +6,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core.validators import mask_id_number
+from ..core.validators import mask_id_number, mask_ids_in_text
 from ..extensions import db
 from .grid_names import export_grid_labels
 from .models import CategoryTag, Household
@@ -67,6 +67,8 @@ def export_workbook(households, reveal, resident_status="active"):
         cats = "、".join(t.category.name for t in h.tags if t.active)
         for r in members(h, resident_status):
             flags = "、".join(r.flag_list)
-            ws.append([labels.get(h.grid_id, h.grid.name), h.address, text_cell(show(head_number)), r.name,
-                       text_cell(show(r.id_number)), r.relation, text_cell(r.phone), r.political_status, flags, cats])
+            # Typed text (an address, a name) is masked like on the screen; only the ID columns follow ``reveal``.
+            ws.append([mask_ids_in_text(labels.get(h.grid_id, h.grid.name)), mask_ids_in_text(h.address),
+                       text_cell(show(head_number)), mask_ids_in_text(r.name), text_cell(show(r.id_number)),
+                       r.relation, text_cell(r.phone), r.political_status, flags, mask_ids_in_text(cats)])
     return wb

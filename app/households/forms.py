@@ -4,6 +4,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.forms import Form, Phone
+from ..core.idempotency import KeyedForm
+from ..core.privacy import IdNumberField
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 
@@ -14,9 +16,9 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ResidentForm(Form):
+class ResidentForm(KeyedForm, Form):
     name = StringField("姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
-    id_number = StringField("身份证号", validators=[DataRequired("请填写身份证号。")],
+    id_number = IdNumberField("身份证号", validators=[DataRequired("请填写身份证号。")],
                             description="18 位；性别和出生日期按身份证号自动填写。")
     relation = SelectField("与户主关系", choices=[(r, r) for r in RELATIONS])
     phone = StringField("联系电话", validators=[Optional(), Phone()])
@@ -31,9 +33,9 @@ class HouseholdForm(Form):
     notes = TextAreaField("备注", validators=[Length(max=2000)])
 
 
-class NewHouseholdForm(HouseholdForm):
+class NewHouseholdForm(KeyedForm, HouseholdForm):
     head_name = StringField("户主姓名", validators=[DataRequired("请填写户主姓名。"), Length(max=40)])
-    head_id_number = StringField("户主身份证号", validators=[DataRequired("请填写户主身份证号。")])
+    head_id_number = IdNumberField("户主身份证号", validators=[DataRequired("请填写户主身份证号。")])
     head_phone = StringField("户主电话", validators=[Optional(), Phone()])
     head_political = SelectField("户主政治面貌", choices=[(p, p) for p in POLITICAL])
 
@@ -58,7 +60,7 @@ class ArchiveForm(Form):
     reason = StringField("注销原因", validators=[DataRequired("请填写注销原因。"), Length(max=200)])
 
 
-class TagForm(Form):
+class TagForm(KeyedForm, Form):
     category_id = SelectField("类别", coerce=int, validators=[DataRequired("请选择类别。")])
     start_date = DateField("开始日期", validators=[Optional()])
     reason = StringField("纳入原因", validators=[Length(max=200)])
@@ -69,6 +71,6 @@ class EndTagForm(Form):
     end_reason = StringField("结束原因", validators=[DataRequired("请填写结束原因。"), Length(max=200)])
 
 
-class CategoryForm(Form):
+class CategoryForm(KeyedForm, Form):
     grid_id = SelectField("所属村", coerce=int)
     name = StringField("类别名称", validators=[DataRequired("请填写类别名称。"), Length(max=40)])

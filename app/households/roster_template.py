@@ -4,6 +4,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ..core.validators import mask_ids_in_text
 from . import service
 from .grid_names import GridResolver
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
@@ -110,7 +111,7 @@ def template_workbook(user=None):
         (HEADERS["political_status"], "否", "可选值：" + "、".join(POLITICAL) + "。不填为“群众”。"),
         (HEADERS["flags"], "否", "可填多个，用“、”或英文逗号分隔。可选值：" + "、".join(RESIDENT_FLAGS) + "。"),
         (HEADERS["categories"], "否", "户的类别，可填多个，用“、”或英文逗号分隔，写在户主行即可。导入只会新增类别，"
-                                       "不会移出已有类别。可选值：" + "、".join(categories) + "。"),
+                                       "不会移出已有类别。可选值：" + mask_ids_in_text("、".join(categories)) + "。"),
     ]
     for row in lines:
         help_ws.append(list(row))
@@ -128,5 +129,5 @@ def template_workbook(user=None):
         help_ws.append(["您可以填写的网格", "", f"共 {len(labels)} 个" + ("，下面列出前 500 个" if len(labels) > 500 else "")])
         help_ws.cell(help_ws.max_row, 1).font = HEADER_FONT
         for label in labels[:500]:
-            help_ws.append(["", "", label])
+            help_ws.append(["", "", mask_ids_in_text(label)])
     return wb

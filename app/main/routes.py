@@ -26,7 +26,10 @@ def home():
         items = visits.my_due(current_user)
         overdue, this_week, _ = visits.split_due(items)
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
-    return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total)
+    from ..core import form_stash
+
+    return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
+                  kept_forms=form_stash.pending(current_user))
 
 
 @bp.route("/me")
@@ -72,6 +75,9 @@ def setup():
 @bp.route("/healthz")
 @public
 def healthz():
-    """200 with the schema revision when the database answers."""
+    """200 when the database answers: ``ok`` for anyone; the schema revision and database kind only
+    for a logged-in user (they tell an outsider which version, and so which weaknesses, to try)."""
     revision = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if not current_user.is_authenticated:
+        return jsonify(status="ok")
     return jsonify(status="ok", schema_revision=revision, database=db.engine.dialect.name)

@@ -3,10 +3,11 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
 from .models import CADENCES
 
 
-class PlanForm(Form):
+class PlanForm(KeyedForm, Form):
     kind_id = SelectField("例会类型", coerce=int)
     held_on = DateField("会议日期", validators=[DataRequired("请填写会议日期。")])
     start_time = StringField("开始时间", validators=[Length(max=5)], description="时:分，例如 09:30；可不填。")
@@ -26,7 +27,7 @@ class MinutesForm(Form):
                                description="本级不能解决的，逐级上报；上级网格的例会页面会看到。")
 
 
-class DecisionForm(Form):
+class DecisionForm(KeyedForm, Form):
     text = TextAreaField("议定事项", validators=[DataRequired("请填写议定事项的内容。"), Length(max=2000)])
 
 
@@ -40,7 +41,7 @@ class DoneForm(Form):
     done_on = DateField("办结日期", validators=[Optional()], description="不填即今天。")
 
 
-class KindForm(Form):
+class KindForm(KeyedForm, Form):
     name = StringField("例会名称", validators=[DataRequired("请填写例会名称。"), Length(max=60)])
     cadence_months = SelectField("召开频次", coerce=int, choices=list(CADENCES.items()))
     level_key = SelectField("在哪一级网格召开")

@@ -340,6 +340,7 @@ def decision_to_case(user, decision):
     """Hand a decision to the case workflow (once): a case at the meeting's grid, 待受理."""
     from ..cases import service as cases
 
+    db.session.refresh(decision, with_for_update=True)  # a second tap at the same moment waits (see problem_to_case)
     if decision.case_id:
         raise ServiceError("这条议定事项已经转为事件。")
     meeting = decision.meeting

@@ -4,6 +4,8 @@ from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
+from ..core.uploads import PHOTO_ACCEPT, PHOTO_HINT
 from .models import SEVERITIES
 
 
@@ -14,7 +16,7 @@ def _int_or_none(value):
         return None
 
 
-class PatrolForm(Form):
+class PatrolForm(KeyedForm, Form):
     grid_id = SelectField("网格", coerce=_int_or_none, validate_choice=False)
     unit_id = SelectField("检查的单位（可选）", coerce=_int_or_none, validate_choice=False)
     place = StringField("地点", validators=[Length(max=200, message="地点最多 200 个字。")])
@@ -23,8 +25,7 @@ class PatrolForm(Form):
     findings = TextAreaField("发现情况", validators=[Length(max=4000, message="最多 4000 个字。")])
     hazard = TextAreaField("发现的隐患（没有则不填）", validators=[Length(max=2000, message="最多 2000 个字。")])
     severity = SelectField("隐患等级", choices=list(SEVERITIES.items()), validate_choice=False)
-    photos = MultipleFileField("现场照片", description="最多 6 张，每张不超过 10 MB（JPG、PNG、WebP）。",
-                               render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photos = MultipleFileField("现场照片", description=PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
 class HazardActionForm(Form):

@@ -3,11 +3,12 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..core.forms import Form, Phone
+from ..core.idempotency import KeyedForm
 from ..households.models import RISK_GRADES, UNIT_KINDS
 from .service import UNIT_STATUS
 
 
-class UnitForm(Form):
+class UnitForm(KeyedForm, Form):
     name = StringField("单位名称", validators=[DataRequired("请填写单位名称。"),
                                            Length(max=100, message="单位名称最多 100 个字。")])
     kind = SelectField("单位类型", choices=[(k, k) for k in UNIT_KINDS], validate_choice=False)

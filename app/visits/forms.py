@@ -1,8 +1,10 @@
 """Visit and visit-rule forms."""
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, MultipleFileField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, MultipleFileField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from ..core.forms import Form
+from ..core.idempotency import KeyedForm
+from ..core.uploads import PHOTO_HINT
 from ..households.forms import CheckboxList
 from .models import METHODS, PERIODS, TARGETS, VISITORS
 
@@ -17,15 +19,14 @@ class VisitEditForm(Form):
     companions = StringField("同行人员", validators=[Length(max=200)], description="可不填，如：村主任 王某")
     learned = TextAreaField("了解到的情况", validators=[Length(max=4000)])
     problems = TextAreaField("发现的问题", validators=[Length(max=4000)], description="每行一个问题；可以以后转为事件办理。")
-    photos = MultipleFileField("现场照片", description="可选，最多 6 张，每张不超过 12 MB（JPG、PNG）。")
+    photos = MultipleFileField("现场照片", description="可选，" + PHOTO_HINT)
 
 
-class VisitForm(VisitEditForm):
+class VisitForm(KeyedForm, VisitEditForm):
     household_id = SelectField("走访对象", coerce=int, validate_choice=False)
-    key = HiddenField()
 
 
-class RuleForm(Form):
+class RuleForm(KeyedForm, Form):
     name = StringField("规则名称", validators=[DataRequired("请填写规则名称。"), Length(max=80)])
     target = SelectField("适用于", choices=list(TARGETS.items()))
     methods = CheckboxList("计入的走访方式", choices=list(METHODS.items()), description="都不选表示任何方式都计入。")

@@ -28,7 +28,7 @@ class Visit(db.Model):
 
     __tablename__ = "visit"
     __audit__ = True
-    __audit_exclude__ = ("created_at", "updated_at", "idempotency_key")
+    __audit_exclude__ = ("created_at", "updated_at")
     id = db.Column(db.Integer, primary_key=True)
     household_id = db.Column(db.Integer, db.ForeignKey("household.id"), nullable=False)
     # The household's grid when visited: scoping and coverage read it without a join.
@@ -41,7 +41,6 @@ class Visit(db.Model):
     by_cadre = db.Column(db.Boolean, nullable=False, default=False)
     companions = db.Column(db.String(200), nullable=False, default="")
     learned = db.Column(db.Text, nullable=False, default="")
-    idempotency_key = db.Column(db.String(64), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     # Set when the author corrected the visit (allowed until the week is checked).
     updated_at = db.Column(db.DateTime)
@@ -53,8 +52,6 @@ class Visit(db.Model):
     photos = db.relationship("VisitPhoto", back_populates="visit", order_by="VisitPhoto.id")
 
     __table_args__ = (
-        # A retried or double-tapped submit carries the same key: one visit.
-        db.UniqueConstraint("user_id", "idempotency_key", name="uq_visit_user_key"),
         db.Index("ix_visit_household_day", "household_id", "visited_on"),
         db.Index("ix_visit_user_day", "user_id", "visited_on"),
     )

@@ -1,14 +1,12 @@
 """Visit screens: record a visit, the due list, coverage for leaders, rules, PDFs."""
-import uuid
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
-from ..core import pdf, uploads
+from ..core import idempotency, pdf, uploads
 from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
 from ..core.scope import get_grid_or_404, top_grids
@@ -61,7 +59,6 @@ def new():
         form.household_id.choices = [(0, "请选择")] + [
             (h.id, f"{h.address} {h.head_name}") for h in db.session.scalars(my_households_query(current_user)).unique()]
     if request.method == "GET":
-        form.key.data = uuid.uuid4().hex
         form.visited_at.data = _now_local()
         if household:
             form.household_id.data = household.id
@@ -69,8 +66,8 @@ def new():
         done = _save_visit(form, household)
         if done is not None:
             return done
-    elif form.key.data and service.find_by_key(current_user, form.key.data):
-        return _saved(service.find_by_key(current_user, form.key.data), False)
+    elif _earlier(form) is not None:
+        return _saved(_earlier(form), False)
     if request.method == "POST" and (form.errors or form.form_errors):
         form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（照片需要重新选择）。")
     return render("visits/form.html", form=form, household=household)
@@ -83,9 +80,9 @@ def _save_visit(form, household):
             form.household_id.errors = ["请选择走访的户。"]
             return None
         household = ledger.get_household_or_404(current_user, form.household_id.data)
-    key = (form.key.data or "").strip()[:64]
+    key = (form.form_key.data or "").strip()[:64]
     if not key:
-        form.form_errors.append("表单已过期，请刷新页面后重新填写。")
+        form.form_errors.append(idempotency.EXPIRED)
         return None
     try:
         visit, created = service.record_visit(
@@ -96,16 +93,18 @@ def _save_visit(form, household):
         db.session.rollback()
         show_error(form, exc)
         return None
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # The same key committed by a parallel request a moment ago: show that one
-        # (the rollback also deletes this request's photo files).
-        db.session.rollback()
-        visit, created = service.find_by_key(current_user, key), False
-        if visit is None:
-            raise
+    if not created:
+        db.session.rollback()  # nothing of this request is kept (its photo files are deleted)
+    db.session.commit()
     return _saved(visit, created)
+
+
+def _earlier(form):
+    """The visit this form's key already saved (a retry whose first answer was lost), or None."""
+    try:
+        return idempotency.earlier(form.form_key.data, current_user.id)
+    except ServiceError:
+        return None
 
 
 def _saved(visit, created):
@@ -145,7 +144,7 @@ def edit(visit_id):
         return done
     if request.method == "POST":
         form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（新选的照片需要重新选择）。")
-    return render("visits/edit.html", form=form, v=visit, max_photos=uploads.MAX_PHOTOS,
+    return render("visits/edit.html", form=form, v=visit, photo_hint=uploads.PHOTO_HINT,
                   removing=set(request.form.getlist("remove_photo", type=int)))
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core import audit, uploads
+from ..core import audit, idempotency, uploads
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
@@ -149,10 +149,6 @@ def is_cadre(user):
 
 # --- recording ---------------------------------------------------------------
 
-def find_by_key(user, key):
-    return db.session.scalar(select(Visit).where(Visit.user_id == user.id, Visit.idempotency_key == key))
-
-
 def check_visit_time(local_dt, now_local=None):
     """A visit is recorded on the day or up to a month later, never in the future."""
     now_local = now_local or datetime.now(LOCAL_TZ).replace(tzinfo=None)
@@ -181,9 +177,9 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
     """Save a visit with its problems and photos; returns (visit, created).
 
     The same ``key`` from the same user returns the visit already saved, so a
-    double tap or a retried submit never makes two.
+    double tap or a retried submit never makes two (``core.idempotency``).
     """
-    existing = find_by_key(user, key)
+    existing = idempotency.claim(key, user.id, "visits.new")
     if existing is not None:
         return existing, False
     if household.status != "active":
@@ -193,7 +189,7 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
     visited_at = _local_to_utc(visited_at_local)
     visit = Visit(household_id=household.id, grid_id=household.grid_id, user_id=user.id, method=method,
                   visited_at=visited_at, visited_on=visited_at_local.date(), by_cadre=is_cadre(user),
-                  companions=(companions or "").strip()[:200], learned=learned, idempotency_key=key)
+                  companions=(companions or "").strip()[:200], learned=learned)
     db.session.add(visit)
     db.session.flush()
     for text in problems:
@@ -204,6 +200,7 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
         db.session.add(VisitPhoto(visit_id=visit.id, file_name=s.file_name, width=s.width, height=s.height,
                                   size=s.size))
     db.session.flush()
+    idempotency.made(key, visit)
     return visit, True
 
 
@@ -553,6 +550,9 @@ def problem_to_case(user, problem):
     """
     from ..cases import service as cases
 
+    # Two taps at once (two phones): the second waits for the first and finds its case (PostgreSQL;
+    # SQLite's BEGIN IMMEDIATE already runs them one after the other).
+    db.session.refresh(problem, with_for_update=True)
     if problem.case_id:
         raise ServiceError("这个问题已经转为事件。")
     visit = problem.visit
