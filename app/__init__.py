@@ -79,17 +79,19 @@ def create_app(config=None):
     from .grids.routes import bp as grids_bp
     from .households.contact_routes import bp as contacts_bp
     from .households.excel_routes import bp as ledger_excel_bp
+    from .households.import_routes import bp as roster_import_bp
     from .households.routes import bp as households_bp
     from .main.routes import bp as main_bp
     from .meetings.routes import bp as meetings_bp
     from .notices.routes import bp as notices_bp
+    from .units.import_routes import bp as unit_import_bp
     from .units.routes import bp as units_bp
     from .visits.routes import bp as visits_bp
     from .worklogs.routes import bp as worklogs_bp
 
-    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, contacts_bp, units_bp, visits_bp,
-               worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
-               patrols_bp, admin_bp):
+    for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
+               visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
+               patrols_bp, admin_bp, unit_import_bp):
         app.register_blueprint(bp)
 
     from . import cli

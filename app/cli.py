@@ -118,12 +118,53 @@ def import_divisions(file):
 @click.command("import-households")
 @with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--village", default=None, help="名册所属的村（区划代码或名称）；所属组按该村的网格对应")
+@click.option("--create-groups", is_flag=True, help="所属组找不到对应网格时，在该村下新建村民小组")
+@click.option("--mapping", "mapping_name", default=None, help="使用在网页上保存的列对应（名称）")
 @click.option("--dry-run", is_flag=True, help="只检查，不导入")
 @click.option("--as", "username", default=None, help="以哪个账号的名义和管理范围导入（默认：第一个系统管理员）")
-def import_households(file, dry_run, username):
-    """Import an Excel household roster (.xlsx), all or nothing; errors are listed with row and column."""
+def import_households(file, village, create_groups, mapping_name, dry_run, username):
+    """Import a household roster (.xlsx, .xls, .csv; the template or a village's own layout), all or nothing.
+
+    Errors and warnings go to standard error, one per line; the last line of standard
+    output is the summary. Exit status 1 when anything is wrong (then nothing is written).
+    """
+    from .households import roster_import, roster_store
+
+    user = _cli_user(username)
+    with audit.acting_as(f"{user.username}（命令行）", user.id):
+        try:
+            options = roster_store.cli_options(user, village, mapping_name, create_groups)
+            plan = roster_import.read_roster(Path(file).read_bytes(), user, options, filename=Path(file).name)
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"{file}：{exc}", err=True)
+            click.echo(("dry run, " if dry_run else "") + roster_import.RosterPlan(errors=[None]).summary())
+            sys.exit(1)
+        for row, column, message in plan.errors:
+            click.echo(f"第 {row} 行 [{column}]：{message}", err=True)
+        for row, column, message in plan.warnings:
+            click.echo(f"第 {row} 行 [{column}]：提醒：{message}", err=True)
+        if plan.errors or dry_run or plan.changes_nothing:
+            db.session.rollback()
+            click.echo(("dry run, " if dry_run else "") + plan.summary())
+            sys.exit(1 if plan.errors else 0)
+        try:
+            counts = roster_import.apply_plan(plan, user)
+            audit.record("import", "household", None,
+                         f"命令行导入名册 {Path(file).name}：{roster_store.counts_text(counts)}")
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"{file}：{exc}", err=True)
+            click.echo(roster_import.RosterPlan(errors=[None]).summary())
+            sys.exit(1)
+    click.echo(plan.summary())
+
+
+def _cli_user(username):
+    """The account a command acts as: --as, else the first enabled administrator."""
     from .accounts.models import User
-    from .households import excel
 
     if username:
         user = db.session.scalar(select(User).where(User.username == username))
@@ -135,36 +176,7 @@ def import_households(file, dry_run, username):
             raise click.ClickException("还没有系统管理员账号，请先 create-admin，或用 --as 指定账号")
     if user.is_disabled:
         raise click.ClickException(f"账号 {user.username} 已停用")
-    with audit.acting_as(f"{user.username}（命令行）", user.id):
-        try:
-            with open(file, "rb") as fh:
-                plan = excel.read_roster(fh, user)
-        except ServiceError as exc:
-            click.echo(f"{file}：{exc}", err=True)
-            click.echo("households: 0 rows, 0 created, 0 updated, 1 errors")
-            sys.exit(1)
-        if plan.errors:
-            db.session.rollback()
-            for row, column, message in plan.errors:
-                click.echo(f"第 {row} 行 [{column}]：{message}", err=True)
-            click.echo(plan.summary())
-            sys.exit(1)
-        if dry_run:
-            db.session.rollback()
-            click.echo(plan.summary())
-            return
-        try:
-            counts = excel.apply_plan(plan, user)
-            audit.record("import", "household", None,
-                         f"命令行导入名册 {Path(file).name}：{counts['rows']} 行，新增 {counts['created']} 人、"
-                         f"更新 {counts['updated']} 人，新建 {plan.households_created} 户")
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            click.echo(f"{file}：{exc}", err=True)
-            click.echo(f"households: {plan.rows} rows, 0 created, 0 updated, 1 errors")
-            sys.exit(1)
-    click.echo(plan.summary())
+    return user
 
 
 def _backup_dir():

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.grids.models import Grid
 from app.households.models import Household, Resident, SearchGram
 from app.households.names import name_initials
-from app.households.service import gram_rows
+from app.households.search import gram_rows
 
 SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
             "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤单区欧阳")
@@ -98,7 +98,7 @@ def roster_workbook(rows=10_000, seed=11):
     """An Excel roster of new households (3 people each) for the villages of 水口乡, as a village would type it."""
     from openpyxl import Workbook
 
-    from app.households.excel import COLUMNS, SHEET
+    from app.households.roster_template import COLUMNS, SHEET
 
     rng = random.Random(seed)
     wb = Workbook()
@@ -129,6 +129,49 @@ def roster_workbook(rows=10_000, seed=11):
                    "phone": random_mobile(rng) if m == 0 else "",
                    "political_status": "群众", "flags": "", "categories": "空巢老人户" if rng.random() < 0.05 and m == 0 else ""}
             ws.append([row[key] for key, _, _ in COLUMNS])
+    return wb
+
+
+def village_layout_workbook(rows=10_000, seed=13, village="水口村委会"):
+    """A village's own roster of new households: a title row, a two-row header (成员信息 over 姓名 …
+    身份证号码), the head's name only on the head's row with the members under it, a blank row between
+    households, 所属组 by name, and ID numbers as text, in full-width digits, with a lowercase x,
+    with spaces and with an invisible character, as real files have them."""
+    from openpyxl import Workbook
+
+    rng = random.Random(seed)
+    wb = Workbook()
+    ws = wb.active
+    ws.append([f"{village[:-3]}户籍花名册"])
+    ws.merge_cells("A1:J1")
+    ws.append(["序号", "户主", "成员信息", None, None, None, None, "所属组", "家庭住址", "联系电话"])
+    ws.merge_cells("C2:G2")
+    ws.append([None, None, "姓名", "与户主关系", "性别", "出生日期", "身份证号码", None, None, None])
+    quirks = [lambda n: n, lambda n: n, lambda n: "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in n),
+              lambda n: n.lower(), lambda n: f" {n[:6]} {n[6:14]} {n[14:]} ", lambda n: "\u200b" + n]
+    serial, people, used = 0, 0, set()
+    while people < rows:
+        n, c = rng.randrange(1, 11), rng.randrange(1, 4)
+        group, address = f"第{n}-{c}组", f"{village[:-3]}{n}组{people}号"
+        if people:
+            ws.append([])
+        for m in range(min(rng.choice((1, 2, 3, 3, 4, 5)), rows - people)):
+            serial += 1
+            male = rng.random() < 0.5
+            birth = date(1935, 1, 1) + timedelta(days=rng.randrange(0, 365 * 85))
+            while True:  # another county's code than the generated ledger's, so no number is taken
+                body = f"330523{birth:%Y%m%d}{serial % 100:02d}{(rng.randrange(0, 10, 2) + male) % 10}"
+                number = body + ric.calc_check_digit(body + "0")
+                if number not in used:
+                    used.add(number)
+                    break
+                serial += 1
+            name = person_name(rng)
+            people += 1
+            head = m == 0
+            ws.append([people, name if head else None, name, "户主" if head else rng.choice(RELATIONS),
+                       "男" if male else "女", birth, rng.choice(quirks)(number), group if head else None,
+                       address if head else None, random_mobile(rng) if head else None])
     return wb
 
 

@@ -10,6 +10,7 @@ from app.core.forms import ServiceError
 from app.core.models import AuditLog
 from app.extensions import db
 from app.grids.models import Grid
+from app.households import search as hsearch
 from app.households import service as hs
 from app.households.models import HouseholdCategory, Resident
 
@@ -137,7 +138,7 @@ def test_name_search_every_length_finds_exactly_the_right_rows(people, users, q)
     from app.accounts.models import User
 
     worker = db.session.get(User, users["village_admin"])
-    found = sorted(r.name for r in hs.search(worker, q).residents)
+    found = sorted(r.name for r in hsearch.search(worker, q).residents)
     assert found == expected(NAMES, q), q
 
 
@@ -146,15 +147,15 @@ def test_search_is_scoped(people, users):
 
     village_admin = db.session.get(User, users["village_admin"])
     worker_b = db.session.get(User, users["worker_b"])
-    assert [r.id for r in hs.search(worker_b, "张三").residents] == [people["foreign"].id]
-    assert people["foreign"].id not in [r.id for r in hs.search(village_admin, "张三").residents]
+    assert [r.id for r in hsearch.search(worker_b, "张三").residents] == [people["foreign"].id]
+    assert people["foreign"].id not in [r.id for r in hsearch.search(village_admin, "张三").residents]
 
 
 def test_initials_with_surname_readings(people, users):
     from app.accounts.models import User
 
     admin = db.session.get(User, users["admin"])
-    names = lambda q: sorted(r.name for r in hs.search(admin, q).residents)  # noqa: E731
+    names = lambda q: sorted(r.name for r in hsearch.search(admin, q).residents)  # noqa: E731
     assert names("zs") == ["张三", "张三", "张三丰"]
     assert names("sxx") == ["单雄信"] and names("dxx") == ["单雄信"]
     assert names("zgf") == ["曾国藩"]
@@ -166,14 +167,14 @@ def test_id_tail_phone_and_full_id_and_address(people, users):
 
     admin = db.session.get(User, users["admin"])
     target = people["王五"]
-    assert [r.id for r in hs.search(admin, target.id_number[-6:]).residents] == [target.id]
-    assert [r.id for r in hs.search(admin, target.id_number).residents] == [target.id]
-    assert [r.id for r in hs.search(admin, target.id_number.lower()).residents] == [target.id]
-    assert [h.head_name for h in hs.search(admin, "13800000004").households] == ["王五"]
-    assert [h.head_name for h in hs.search(admin, "00000004").households] == ["王五"]
-    assert hs.search(admin, "123").kind == "too_short"
-    assert [h.address for h in hs.search(admin, "幸福路10号").households] == ["幸福路10号"]
-    assert len(hs.search(admin, "幸福").households) == 10
+    assert [r.id for r in hsearch.search(admin, target.id_number[-6:]).residents] == [target.id]
+    assert [r.id for r in hsearch.search(admin, target.id_number).residents] == [target.id]
+    assert [r.id for r in hsearch.search(admin, target.id_number.lower()).residents] == [target.id]
+    assert [h.head_name for h in hsearch.search(admin, "13800000004").households] == ["王五"]
+    assert [h.head_name for h in hsearch.search(admin, "00000004").households] == ["王五"]
+    assert hsearch.search(admin, "123").kind == "too_short"
+    assert [h.address for h in hsearch.search(admin, "幸福路10号").households] == ["幸福路10号"]
+    assert len(hsearch.search(admin, "幸福").households) == 10
 
 
 def test_search_filters_rows_and_scopes_do_not_leak_between_users(people, users, tree):
@@ -185,37 +186,37 @@ def test_search_filters_rows_and_scopes_do_not_leak_between_users(people, users,
     worker_b = db.session.get(User, users["worker_b"])
     village_admin = db.session.get(User, users["village_admin"])
     zs = people["张三"]
-    row = next(r for r in hs.search(admin, "张三").residents if r.id == zs.id)
+    row = next(r for r in hsearch.search(admin, "张三").residents if r.id == zs.id)
     assert (row.household_id, row.name, row.relation, row.address, row.grid_name, row.status_name) == (
         zs.household_id, "张三", "户主", "幸福路1号", "东庄一组", "在册")
     assert row.masked_id == zs.masked_id and zs.id_number not in row.masked_id
-    home = hs.search(admin, "幸福路1号").households[0]
+    home = hsearch.search(admin, "幸福路1号").households[0]
     assert (home.address, home.head_name, home.grid_name) == ("幸福路1号", "张三", "东庄一组")
     # Grid filter: inside the user's scope it narrows; the foreign 张三 is in branch B.
-    assert sorted(r.name for r in hs.search(admin, "张三", grid_id=tree["cluster_b"]).residents) == ["张三"]
-    assert len(hs.search(admin, "张三", grid_id=tree["village_a"]).residents) == 2
+    assert sorted(r.name for r in hsearch.search(admin, "张三", grid_id=tree["cluster_b"]).residents) == ["张三"]
+    assert len(hsearch.search(admin, "张三", grid_id=tree["village_a"]).residents) == 2
     # The same statement shapes for three scopes in a row.
-    assert [r.id for r in hs.search(worker_b, "张三").residents] == [people["foreign"].id]
-    assert people["foreign"].id not in [r.id for r in hs.search(village_admin, "张三").residents]
-    assert len(hs.search(admin, "张三").residents) == 3
+    assert [r.id for r in hsearch.search(worker_b, "张三").residents] == [people["foreign"].id]
+    assert people["foreign"].id not in [r.id for r in hsearch.search(village_admin, "张三").residents]
+    assert len(hsearch.search(admin, "张三").residents) == 3
     # Category filter.
     cat = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "empty_nest"))
     hs.tag(zs.household, cat, date(2026, 1, 1))
     db.session.commit()
-    assert [r.id for r in hs.search(admin, "张", category_id=cat.id).residents] == [zs.id]
-    assert [h.id for h in hs.search(admin, "幸福", category_id=cat.id).households] == [zs.household_id]
+    assert [r.id for r in hsearch.search(admin, "张", category_id=cat.id).residents] == [zs.id]
+    assert [h.id for h in hsearch.search(admin, "幸福", category_id=cat.id).households] == [zs.household_id]
     # Status filter: 迁出 people are found only when asked for.
     wang = people["王五"]
     hs.add_resident(wang.household, hs.ResidentData(name="王小五", id_number=idn(2000), relation="子"))
     xiao = db.session.scalar(select(Resident).where(Resident.name == "王小五"))
     hs.change_status(xiao, "moved_out", date(2026, 2, 1), "外出")
     db.session.commit()
-    assert [r.name for r in hs.search(admin, "王").residents] == ["王五"]
-    moved = hs.search(admin, "王", status="moved_out").residents
+    assert [r.name for r in hsearch.search(admin, "王").residents] == ["王五"]
+    moved = hsearch.search(admin, "王", status="moved_out").residents
     assert [(r.name, r.status_name) for r in moved] == [("王小五", "迁出")]
-    assert sorted(r.name for r in hs.search(admin, "王", status="all").residents) == ["王五", "王小五"]
+    assert sorted(r.name for r in hsearch.search(admin, "王", status="all").residents) == ["王五", "王小五"]
     # LIKE wildcards in a query are plain characters.
-    assert hs.search(admin, "张%三").residents == [] and hs.search(admin, "张_三").residents == []
+    assert hsearch.search(admin, "张%三").residents == [] and hsearch.search(admin, "张_三").residents == []
 
 
 def test_pages_mask_id_numbers_and_reveal_is_audited(client, tree, users, app):

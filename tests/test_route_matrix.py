@@ -150,7 +150,7 @@ def pending_import_fixture(app, user_id):
     import secrets
     from pathlib import Path
 
-    from app.households.excel import template_workbook
+    from app.households.roster_template import template_workbook
 
     token = secrets.token_urlsafe(32)
     folder = Path(app.instance_path) / "imports"

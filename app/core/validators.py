@@ -37,14 +37,20 @@ def _excel_number(value):
     return str(value)
 
 
+# An 18-digit number Excel shows (or a CSV saved) in scientific notation: 3.30522E+17.
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d{1,2}")
+
+
 def normalize_id_number(value):
     """Full-width digits, a lower-case x and spaces are normalised; returns the compact text."""
     if value is None:
         return ""
     if not isinstance(value, str):
         value = _excel_number(value)
-    text = unicodedata.normalize("NFKC", value)
-    return "".join(text.split()).upper()
+    text = "".join(unicodedata.normalize("NFKC", value).split()).upper()
+    if _SCIENTIFIC.fullmatch(text):
+        _excel_number(float(text))
+    return text
 
 
 def parse_id_number(value, today=None):
@@ -131,9 +137,25 @@ def mask_ids_in_text(text):
     return _ID_IN_TEXT.sub(_mask_match, text)
 
 
+_PHONE_MARKS = re.compile(r"[\s\-()（）]")
+
+
+def unknown_mobile(text):
+    """The 11 digits of a number shaped like a mobile (1 and ten digits, +86 allowed) or None."""
+    digits = _PHONE_MARKS.sub("", unicodedata.normalize("NFKC", str(text or "")))
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    return digits if len(digits) == 11 and digits.isdigit() and digits[0] == "1" else None
+
+
 @lru_cache(maxsize=16384)
-def normalize_phone(value):
-    """A Chinese mobile or fixed-line number in a stable form, or InvalidValue."""
+def normalize_phone(value, unknown_mobile_ok=False):
+    """A Chinese mobile or fixed-line number in a stable form, or InvalidValue.
+
+    With ``unknown_mobile_ok`` an 11-digit number starting with 1 that the numbering
+    plan does not know (a new prefix) is kept as its digits: a roster import lists it
+    as a warning instead of refusing the file (phone_warning says what to tell).
+    """
     if value is None or not str(value).strip():
         return ""
     text = unicodedata.normalize("NFKC", str(value)).strip()
@@ -142,6 +164,15 @@ def normalize_phone(value):
     except phonenumbers.NumberParseException:
         raise InvalidValue(f"“{text}”不是电话号码。") from None
     if not phonenumbers.is_valid_number(parsed):
+        mobile = unknown_mobile(text)
+        if mobile and unknown_mobile_ok:
+            return mobile
+        digits = _PHONE_MARKS.sub("", text)
+        if mobile:
+            raise InvalidValue(f"“{text}”不是已知号段的手机号。")
+        if digits.isdigit() and digits.startswith("1"):
+            raise InvalidValue(f"“{text}”不是有效的手机号或固定电话：手机号应为 11 位，这里是 {len(digits)} 位"
+                               "（固定电话请带区号）。")
         raise InvalidValue(f"“{text}”不是有效的手机号或固定电话（固定电话请带区号）。")
     kind = phonenumbers.number_type(parsed)
     if parsed.country_code == 86 and kind == phonenumbers.PhoneNumberType.MOBILE:
@@ -149,3 +180,15 @@ def normalize_phone(value):
     national = "0" + str(parsed.national_number) if parsed.country_code == 86 else text
     area = phonenumbers.length_of_geographical_area_code(parsed)
     return f"{national[:area + 1]}-{national[area + 1:]}" if parsed.country_code == 86 and area else national
+
+
+def phone_warning(value):
+    """What to tell about a number imported although the numbering plan does not know it, or None."""
+    if unknown_mobile(value) is None:
+        return None
+    try:
+        normalize_phone(value)
+    except InvalidValue:
+        return (f"手机号“{unicodedata.normalize('NFKC', str(value)).strip()}”的号段不在已知号段内，已照填导入，"
+                "请核对是否录错。")
+    return None

@@ -1,194 +1,32 @@
-"""The household roster in Excel: template download, upload → preview → confirm import, export."""
-import io
-import json
-import os
+"""The household roster in Excel: the template and the export (the import is import_routes.py)."""
 import re
-import secrets
-import time
-from pathlib import Path
-from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from flask import Blueprint, request
 from flask_login import current_user
-from flask_wtf.file import FileField, FileRequired
-from sqlalchemy.exc import IntegrityError
 
 from ..accounts.permissions import can, require
 from ..core import audit
-from ..core.forms import Form, ServiceError
 from ..core.models import Setting
 from ..core.scope import get_grid_or_404, top_grids
-from ..core.web import render
+from ..core.sheets import xlsx_response
+from ..core.timeutil import local_today
 from ..extensions import db
-from . import excel, service
+from . import export as ledger_export
+from . import roster_template
 from .models import Household
 from .routes import ledger_filters, ledger_query
-from ..core.timeutil import local_today
+from .search import search
 
 bp = Blueprint("ledger_excel", __name__)
 
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
-PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
 EXPORT_SEARCH_LIMIT = 10_000                   # people a search-filtered export takes at most
 UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\s]+')
-
-
-class ImportForm(Form):
-    file = FileField("Excel 名册文件（.xlsx）", validators=[FileRequired("请选择要上传的 .xlsx 文件。")],
-                     render_kw={"accept": ".xlsx," + XLSX_MIME})
-
-
-def _xlsx_response(wb, filename, fallback):
-    """The workbook as a download; the Chinese name as RFC 5987 filename*, an ASCII one for old clients."""
-    buf = io.BytesIO()
-    wb.save(buf)
-    resp = make_response(buf.getvalue())
-    resp.mimetype = XLSX_MIME
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-    return resp
 
 
 @bp.route("/households/template.xlsx")
 def template():
     """The roster template, with the categories and grids the user may fill in."""
-    return _xlsx_response(excel.template_workbook(current_user), "户籍名册模板.xlsx", "roster-template.xlsx")
-
-
-# --- import ---------------------------------------------------------------------
-
-def _imports_dir():
-    path = Path(current_app.instance_path) / "imports"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
-def _remove_stale(folder):
-    """Uploads older than PENDING_HOURS that were never confirmed."""
-    cutoff = time.time() - PENDING_HOURS * 3600
-    for path in folder.glob("*"):
-        if path.suffix in (".xlsx", ".json") and TOKEN_RE.fullmatch(path.stem):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except FileNotFoundError:
-                pass
-
-
-def _write_private(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-def _pending(token):
-    """(xlsx path, metadata) of an upload of the current user, or 404 (also for anybody else's)."""
-    if not TOKEN_RE.fullmatch(token):
-        abort(404)
-    folder = _imports_dir()
-    xlsx, meta_path = folder / f"{token}.xlsx", folder / f"{token}.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        abort(404)
-    if meta.get("user_id") != current_user.id or not xlsx.is_file():
-        abort(404)
-    return xlsx, meta
-
-
-def _discard(token):
-    folder = _imports_dir()
-    for suffix in (".xlsx", ".json"):
-        (folder / f"{token}{suffix}").unlink(missing_ok=True)
-
-
-@bp.route("/households/import", methods=["GET", "POST"])
-@require("import_ledger")
-def import_upload():
-    """Upload a filled-in roster; it is checked and shown before anything is written."""
-    form = ImportForm()
-    if form.validate_on_submit():
-        upload = form.file.data
-        name = Path(upload.filename or "").name
-        if not name.lower().endswith(".xlsx"):
-            form.file.errors.append(f"只能上传 .xlsx 格式的 Excel 文件，“{name}”不是。旧版 .xls 或 WPS 的 .et 文件"
-                                    "请先用 Excel 或 WPS“另存为 Excel 工作簿（.xlsx）”。")
-        else:
-            data = upload.read()
-            try:
-                excel.open_workbook(io.BytesIO(data)).close()
-            except ServiceError as exc:
-                form.file.errors.append(f"“{name}”：{exc}")
-            else:
-                folder = _imports_dir()
-                _remove_stale(folder)
-                token = secrets.token_urlsafe(32)
-                _write_private(folder / f"{token}.xlsx", data)
-                meta = {"user_id": current_user.id, "filename": name, "uploaded_at": local_today().isoformat()}
-                _write_private(folder / f"{token}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-                return redirect(url_for(".import_preview", token=token))
-    return render("households/import.html", form=form)
-
-
-def _read(xlsx):
-    with open(xlsx, "rb") as fh:
-        return excel.read_roster(fh, current_user)
-
-
-@bp.route("/households/import/<token>")
-@require("import_ledger")
-def import_preview(token):
-    """Every bad row (row, column, what is wrong), or what the import will create and update."""
-    xlsx, meta = _pending(token)
-    try:
-        plan = _read(xlsx)
-    except ServiceError as exc:
-        _discard(token)
-        flash(f"“{meta['filename']}”：{exc}", "error")
-        return redirect(url_for(".import_upload"))
-    return render("households/import_preview.html", plan=plan, token=token, filename=meta["filename"])
-
-
-@bp.route("/households/import/<token>/confirm", methods=["POST"])
-@require("import_ledger")
-def import_confirm(token):
-    """Import the previewed roster, all or nothing (checked once more: the ledger may have changed)."""
-    xlsx, meta = _pending(token)
-    try:
-        plan = _read(xlsx)
-        if plan.errors:
-            flash(f"“{meta['filename']}”还有 {len(plan.errors)} 处错误，没有导入。请改正后重新上传。", "error")
-            return redirect(url_for(".import_preview", token=token))
-        counts = excel.apply_plan(plan, current_user)
-        db.session.flush()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(f"导入“{meta['filename']}”失败，没有导入任何数据：{exc}", "error")
-        return redirect(url_for(".import_preview", token=token))
-    except IntegrityError:
-        db.session.rollback()
-        flash(f"导入“{meta['filename']}”时，表中有身份证号刚被别人登记，没有导入任何数据。请重新预览后再确认。", "error")
-        return redirect(url_for(".import_preview", token=token))
-    audit.record("import", "household", None,
-                 f"导入名册“{meta['filename']}”：{counts['rows']} 行，新增 {counts['created']} 人、"
-                 f"更新 {counts['updated']} 人，新建 {plan.households_created} 户")
-    db.session.commit()
-    _discard(token)
-    flash(f"已导入“{meta['filename']}”：新增 {counts['created']} 人，更新 {counts['updated']} 人，"
-          f"新建 {plan.households_created} 户。", "success")
-    return redirect(url_for("households.index"))
-
-
-@bp.route("/households/import/<token>/cancel", methods=["POST"])
-@require("import_ledger")
-def import_cancel(token):
-    """Drop a previewed roster without importing it: the uploaded file is deleted at once."""
-    _, meta = _pending(token)
-    _discard(token)
-    audit.record("import_cancel", "household", None, f"放弃导入名册“{meta['filename']}”，上传的文件已删除")
-    db.session.commit()
-    flash(f"已放弃导入“{meta['filename']}”，上传的文件已删除，台账没有任何改动。", "success")
-    return redirect(url_for(".import_upload"))
+    return xlsx_response(roster_template.template_workbook(current_user), "户籍名册模板.xlsx", "roster-template.xlsx")
 
 
 # --- export ---------------------------------------------------------------------
@@ -210,15 +48,15 @@ def export():
     asked = request.form.get("reveal") == "1"
     reveal = asked and can(current_user, "reveal_id")
     if f["q"]:
-        result = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
+        result = search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
                                 limit=EXPORT_SEARCH_LIMIT)
         ids = list(dict.fromkeys([r.household_id for r in result.residents] + [h.id for h in result.households]))
     else:
         ids = db.session.scalars(ledger_query(current_user, f).with_only_columns(Household.id)).all()
     status = f["status"] if f["status"] in ("active", "moved_out", "deceased") else None
-    households = excel.export_households(ids)
-    wb = excel.export_workbook(households, reveal, status)
-    people = sum(len(excel.members(h, status)) for h in households)
+    households = ledger_export.export_households(ids)
+    wb = ledger_export.export_workbook(households, reveal, status)
+    people = sum(len(ledger_export.members(h, status)) for h in households)
     scope = _export_scope_name(f)
     filters = "，".join(p for p in (f"网格 {scope}", f"搜索“{f['q']}”" if f["q"] else "",
                                     f"类别 {f['category_id']}" if f["category_id"] else "", f"状态 {f['status']}") if p)
@@ -228,4 +66,4 @@ def export():
                  + ("；要求完整显示但无权限，已脱敏" if asked and not reveal else ""))
     db.session.commit()
     filename = f"台账-{UNSAFE_NAME.sub('_', scope)}-{local_today().isoformat()}.xlsx"
-    return _xlsx_response(wb, filename, f"ledger-{local_today().isoformat()}.xlsx")
+    return xlsx_response(wb, filename, f"ledger-{local_today().isoformat()}.xlsx")

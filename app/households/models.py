@@ -3,8 +3,8 @@ die, households are split or archived, and each such step is kept as an event.""
 from ..core.timeutil import utcnow
 from ..core.validators import mask_id_number
 from ..extensions import db
+from .relations import RELATIONS  # noqa: F401  (GB/T 4761: the ledger's vocabulary of 与户主关系)
 
-RELATIONS = ["户主", "配偶", "子", "女", "儿媳", "女婿", "孙子", "孙女", "父亲", "母亲", "兄弟", "姐妹", "祖父母", "其他"]
 POLITICAL = ["群众", "中共党员", "中共预备党员", "入党积极分子", "共青团员", "民主党派"]
 PARTY_MEMBER = {"中共党员", "中共预备党员"}
 RESIDENT_FLAGS = ["流动党员", "残疾", "外出务工", "留守", "退役军人", "独居老人", "精神障碍", "重点关注"]

@@ -14,6 +14,7 @@ from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
 from . import service
+from .search import search
 from .forms import (ArchiveForm, CategoryForm, EndTagForm, HeadForm, HouseholdForm, NewHouseholdForm, ResidentForm,
                     SplitForm, StatusForm, TagForm)
 from .models import CategoryTag, Household, Resident
@@ -51,7 +52,7 @@ def index():
     ctx = {"f": f, "categories": lambda: service.categories_for(current_user),
            "grid_options": lambda: picker.filter_options(current_user, f["grid_id"])}
     if f["q"]:
-        ctx["result"] = service.search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
+        ctx["result"] = search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
     else:
         q = ledger_query(current_user, f).options(joinedload(Household.head), joinedload(Household.grid))
         ctx["page"] = paginate(q)

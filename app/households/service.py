@@ -1,28 +1,28 @@
-"""Ledger rules: households and residents with their history, categories, counts, search."""
-import functools
-import re
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import date
+"""Ledger rules: households and residents with their history, categories, scoping and counts.
+
+Each function that writes takes the writing mode as ``batch`` (batch.py): None for one
+change at a time, a Batch for many as one. Search lives in search.py.
+"""
+from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.sql.elements import True_
 
 from ..core import audit
+from ..core.db import reserve_ids
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, paths_clause, scope_key, subtree_ids
+from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..core.timeutil import local_today
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
 from ..grids.models import Grid
-from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RELATIONS, RESIDENT_FLAGS, CategoryTag,
-                     Household, HouseholdCategory, HouseholdEvent, Resident, ResidentLabels, SearchGram)
+from .batch import IMMEDIATE
+from .models import (DEFAULT_CATEGORIES, PARTY_MEMBER, POLITICAL, RESIDENT_FLAGS, CategoryTag,
+                     Household, HouseholdCategory, HouseholdEvent, Resident, SearchGram)
 from .names import name_initials
-from ..core.db import like_prefix, reserve_ids
-from ..core.timeutil import local_today
-
-CJK = re.compile(r"[\u3400-\u9fff]")
+from .relations import relation_problem
+from .search import gram_rows
 
 
 # --- reference data -------------------------------------------------------
@@ -62,111 +62,6 @@ def add_category(user, grid, name, is_key=False):
     return cat
 
 
-# --- search postings ------------------------------------------------------
-
-def grams(text, sizes=(1, 2)):
-    """The distinct 1- and/or 2-character pieces of a text, ignoring spaces."""
-    text = "".join((text or "").split())
-    out = set()
-    for size in sizes:
-        out.update(text[i:i + size] for i in range(len(text) - size + 1))
-    return out
-
-
-def gram_rows(household, residents):
-    """Posting rows for a household's address and its residents' names."""
-    rows = [{"gram": g, "field": "a", "household_id": household.id, "resident_id": None, "grid_id": household.grid_id}
-            for g in grams(household.address, (2,))]
-    for r in residents:
-        rows.extend({"gram": g, "field": "n", "household_id": household.id, "resident_id": r.id,
-                     "grid_id": household.grid_id} for g in grams(r.name))
-    return rows
-
-
-def reindex(household):
-    """Rewrite the search postings of one household and its residents (at the end of a batch())."""
-    state = _batch.get()
-    if state is not None:
-        state.households[id(household)] = household
-        return
-    reindex_many([household])
-
-
-def reindex_many(households, chunk=500):
-    """Rewrite the search postings of several households at once."""
-    db.session.flush()
-    households = list(households)
-    ids = [h.id for h in households]
-    for i in range(0, len(ids), chunk):
-        db.session.execute(delete(SearchGram).where(SearchGram.household_id.in_(ids[i:i + chunk])))
-    rows = [row for h in households for row in gram_rows(h, h.residents)]
-    if rows:
-        # The table, not the ORM entity: one executemany however the rows' None values fall.
-        db.session.execute(insert(SearchGram.__table__), rows)
-
-
-# --- many changes at once (a roster import) --------------------------------
-
-@dataclass
-class _Batch:
-    registered: dict | None
-    checked: dict | None
-    households: dict = field(default_factory=dict)
-    has_children: dict = field(default_factory=dict)
-
-
-_batch = ContextVar("ledger_batch", default=None)
-
-
-@contextmanager
-def batch(registered=None, checked=None):
-    """Run many ledger changes as one: the same functions, checks, events and audit rows,
-    but one flush and one rewrite of the search postings at the end instead of per record.
-
-    ``registered`` ({ID number: Resident}), when given, is what check_resident looks
-    ID numbers up in instead of querying once per person: it must hold every already
-    registered person among the numbers that will be checked (the caller loaded them
-    in a few batch queries). Two new people with one number in the same batch are
-    the caller's to refuse; the unique index stops them in any case.
-
-    ``checked`` (a dict the caller keeps) remembers check_resident's answers, so a
-    batch that writes what an earlier batch with the same ``registered`` checked
-    does not check every person twice (the answer depends only on those two).
-    """
-    state = _Batch(registered, checked)
-    token = _batch.set(state)
-    try:
-        with db.session.no_autoflush:
-            yield
-    finally:
-        _batch.reset(token)
-    reindex_many(state.households.values())
-
-
-def _flush():
-    """Flush now, except inside batch() where one flush at the end writes everything."""
-    if _batch.get() is None:
-        db.session.flush()
-
-
-def _has_children(grid):
-    """Whether households may not be registered in this grid (asked once per grid in a batch)."""
-    state = _batch.get()
-    if state is None:
-        return bool(grid.children.count())
-    if grid.id not in state.has_children:
-        state.has_children[grid.id] = bool(grid.children.count())
-    return state.has_children[grid.id]
-
-
-def _registered(number):
-    """The resident already registered with this ID number, or None."""
-    state = _batch.get()
-    if state is not None and state.registered is not None:
-        return state.registered.get(number)
-    return db.session.scalar(select(Resident).where(Resident.id_number == number))
-
-
 # --- households and residents ---------------------------------------------
 
 def _event(household, kind, summary):
@@ -185,23 +80,38 @@ class ResidentData:
     political_status: str = "群众"
     flags: tuple = ()
     sex: str = ""          # optional; checked against the ID number when given
-    birth_date: date = None  # optional; checked against the ID number when given
+    birth_date: object = None  # optional date or YearMonth (出生年月); checked against the ID number when given
+    unknown_mobile_ok: bool = False  # keep an 11-digit 1… number of an unknown prefix (a roster lists it)
 
 
-def check_resident(data, household_id=None, resident_id=None):
+@dataclass(frozen=True)
+class YearMonth:
+    """A birth date given as year and month only (a roster's 出生年月)."""
+
+    year: int
+    month: int
+
+    def __str__(self):
+        return f"{self.year}-{self.month:02d}"
+
+    def matches(self, day):
+        return (self.year, self.month) == (day.year, day.month)
+
+
+def _same_birth(given, actual):
+    return given.matches(actual) if isinstance(given, YearMonth) else given == actual
+
+
+def check_resident(data, household_id=None, resident_id=None, batch=None):
     """Validate and normalise; returns (fields dict, errors as [(field, message)])."""
-    state = _batch.get()
-    if state is not None and state.checked is not None:
-        key = (data.name, data.id_number, data.relation, data.phone, data.political_status, tuple(data.flags),
-               data.sex, data.birth_date, resident_id)
-        if key not in state.checked:
-            state.checked[key] = _check_resident(data, resident_id)
-        fields, errors = state.checked[key]
-        return dict(fields), list(errors)
-    return _check_resident(data, resident_id)
+    batch = batch or IMMEDIATE
+    key = (data.name, data.id_number, data.relation, data.phone, data.political_status, tuple(data.flags),
+           data.sex, data.birth_date, data.unknown_mobile_ok, resident_id)
+    fields, errors = batch.remembered(key, lambda: _check_resident(data, resident_id, batch))
+    return dict(fields), list(errors)
 
 
-def _check_resident(data, resident_id):
+def _check_resident(data, resident_id, batch):
     errors = []
     fields = {}
     name = (data.name or "").strip()
@@ -219,19 +129,20 @@ def _check_resident(data, resident_id):
         fields.update(id_number=idn.number, id_number_rev=idn.number[::-1], sex=idn.sex, birth_date=idn.birth_date)
         if data.sex and data.sex != idn.sex:
             errors.append(("sex", f"性别“{data.sex}”与身份证号不符（身份证号显示为{idn.sex}）。"))
-        if data.birth_date and data.birth_date != idn.birth_date:
-            errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（应为 {idn.birth_date}）。"))
-        clash = _registered(idn.number)
+        if data.birth_date and not _same_birth(data.birth_date, idn.birth_date):
+            errors.append(("birth_date", f"出生日期 {data.birth_date} 与身份证号不符（身份证号显示为 {idn.birth_date}）。"))
+        clash = batch.registered(idn.number)
         if clash is not None and clash.id != resident_id:
             errors.append(("id_number", f"身份证号 {idn.masked} 已在台账中登记，同一人不能登记两次。如是迁入，请先由原所在村办理迁出。"))
     try:
-        fields["phone"] = normalize_phone(data.phone)
+        fields["phone"] = normalize_phone(data.phone, data.unknown_mobile_ok)
         fields["phone_rev"] = fields["phone"][::-1]
     except InvalidValue as exc:
         errors.append(("phone", str(exc)))
     relation = (data.relation or "其他").strip()
-    if relation not in RELATIONS:
-        errors.append(("relation", f"与户主关系“{relation}”不在可选值内（{'、'.join(RELATIONS)}）。"))
+    problem = relation_problem(relation)
+    if problem:
+        errors.append(("relation", problem))
     fields["relation"] = relation
     political = (data.political_status or "群众").strip()
     if political not in POLITICAL:
@@ -252,29 +163,29 @@ def _raise_first(errors):
     raise ServiceError(" ".join(m for _, m in errors), field)
 
 
-def _check_new_household(user, grid, address, phone, head):
+def _check_new_household(user, grid, address, phone, head, batch):
     """The checks of a new household and its head: (household columns, head's columns)."""
     if not can_see_grid(user, grid):
         raise ServiceError("该网格不在您的管理范围内。", "grid_id")
-    if _has_children(grid):
+    if batch.has_children(grid):
         raise ServiceError(f"“{grid.name}”下还有下级网格，户应登记在最低一级网格（如村民小组、屋场）。", "grid_id")
     address = (address or "").strip()
     if not address:
         raise ServiceError("请填写门牌地址。", "address")
     try:
-        phone = normalize_phone(phone)
+        phone = normalize_phone(phone, head.unknown_mobile_ok)
     except InvalidValue as exc:
         raise ServiceError(str(exc), "phone") from None
     head.relation = "户主"
-    fields, errors = check_resident(head)
+    fields, errors = check_resident(head, batch=batch)
     if errors:
         _raise_first(errors)
     return {"grid_id": grid.id, "address": address, "phone": phone, "phone_rev": phone[::-1]}, fields
 
 
-def _check_member(data, active_head):
+def _check_member(data, active_head, batch):
     """The checks of a new member of a household whose active head is named ``active_head`` (or None)."""
-    fields, errors = check_resident(data)
+    fields, errors = check_resident(data, batch=batch)
     if errors:
         _raise_first(errors)
     if fields["relation"] == "户主" and active_head is not None:
@@ -301,31 +212,33 @@ def _tag_event(category, reason):
     return "tag", f"纳入“{category.name}”。{reason or ''}".strip()
 
 
-def create_household(user, grid, address, head, phone="", notes=""):
+def create_household(user, grid, address, head, phone="", notes="", batch=None):
     """A new household with its head (ResidentData)."""
-    household_fields, fields = _check_new_household(user, grid, address, phone, head)
+    batch = batch or IMMEDIATE
+    household_fields, fields = _check_new_household(user, grid, address, phone, head, batch)
     household = Household(grid=grid, notes=notes or "", **household_fields)
     db.session.add(household)
-    _flush()
+    batch.flush()
     resident = Resident(household=household, grid_id=grid.id, **fields)
     db.session.add(resident)
-    _flush()
+    batch.flush()
     household.head = resident
     _event(household, *_created_event(resident.name))
-    reindex(household)
+    batch.reindex(household)
     return household
 
 
-def add_resident(household, data):
+def add_resident(household, data, batch=None):
+    batch = batch or IMMEDIATE
     head = household.head
-    fields = _check_member(data, head.name if head is not None and head.status == "active" else None)
+    fields = _check_member(data, head.name if head is not None and head.status == "active" else None, batch)
     resident = Resident(household=household, grid_id=household.grid_id, **fields)
     db.session.add(resident)
-    _flush()
+    batch.flush()
     if fields["relation"] == "户主":
         household.head = resident
     _event(household, *_member_added_event(resident.name, resident.relation))
-    reindex(household)
+    batch.reindex(household)
     return resident
 
 
@@ -338,12 +251,14 @@ class NewHousehold:
     tags: list        # (category, start date, reason)
 
 
-def plan_household(user, grid, address, head, phone="", notes="", members=(), categories=(), start=None, reason=""):
+def plan_household(user, grid, address, head, phone="", notes="", members=(), categories=(), start=None, reason="",
+                   batch=None):
     """Check a new household with its members and categories as create_household, add_resident and
     tag would, without writing anything: register_households writes many such at once."""
-    household, head_fields = _check_new_household(user, grid, address, phone, head)
+    batch = batch or IMMEDIATE
+    household, head_fields = _check_new_household(user, grid, address, phone, head, batch)
     household["notes"] = notes or ""
-    people = [head_fields] + [_check_member(m, head_fields["name"]) for m in members]
+    people = [head_fields] + [_check_member(m, head_fields["name"], batch) for m in members]
     tags = []
     for c in categories:
         _check_tag([t[0] for t in tags], c)
@@ -353,7 +268,7 @@ def plan_household(user, grid, address, head, phone="", notes="", members=(), ca
 
 def register_households(new):
     """Write households checked by plan_household in bulk: the same rows, history events, search
-    postings and audit rows that create_household, add_resident and tag write inside batch(),
+    postings and audit rows that create_household, add_resident and tag write in a Batch,
     with a few executemany statements instead of the unit of work per record."""
     if not new:
         return
@@ -399,8 +314,9 @@ def register_households(new):
     audit.write_rows(audit_rows)
 
 
-def update_resident(resident, data):
-    fields, errors = check_resident(data, resident_id=resident.id)
+def update_resident(resident, data, batch=None):
+    batch = batch or IMMEDIATE
+    fields, errors = check_resident(data, resident_id=resident.id, batch=batch)
     if errors:
         _raise_first(errors)
     head = resident.household.head
@@ -408,7 +324,7 @@ def update_resident(resident, data):
         raise ServiceError("本户已有户主，如需更换请用“变更户主”。", "relation")
     for key, value in fields.items():
         setattr(resident, key, value)
-    reindex(resident.household)
+    batch.reindex(resident.household)
     return resident
 
 
@@ -468,8 +384,8 @@ def split_household(user, household, residents, address, grid=None):
     names = "、".join(r.name for r in residents)
     _event(household, "split", f"分户：{names} 分出，新户地址 {address}")
     _event(new, "created", f"由“{household.address}”分户而来，成员 {names}")
-    reindex(household)
-    reindex(new)
+    IMMEDIATE.reindex(household)
+    IMMEDIATE.reindex(new)
     return new
 
 
@@ -482,7 +398,7 @@ def archive_household(household, reason):
     _event(household, "archived", f"注销：{reason.strip()}")
 
 
-def update_household(household, address, phone, notes):
+def update_household(household, address, phone, notes, batch=None):
     address = (address or "").strip()
     if not address:
         raise ServiceError("请填写门牌地址。", "address")
@@ -495,7 +411,7 @@ def update_household(household, address, phone, notes):
         _event(household, "address", f"地址由“{household.address}”改为“{address}”")
     household.address = address
     household.notes = notes or ""
-    reindex(household)
+    (batch or IMMEDIATE).reindex(household)
 
 
 def tag(household, category, start, reason=""):
@@ -615,201 +531,3 @@ def counts_with_children(grid):
     totals = _per_grid_counts(grid)
     children = {gid: (t[0], t[1]) for gid, t in totals.items() if gid != grid.id}
     return grid_counts(grid, totals), children
-
-
-# --- search ---------------------------------------------------------------
-
-@dataclass
-class SearchResult:
-    residents: list   # ResidentHit
-    households: list  # HouseholdHit
-    kind: str
-
-
-class ResidentHit(ResidentLabels):
-    """A person found by a search: just what the results list shows, read as plain columns."""
-
-    __slots__ = ("id", "household_id", "name", "id_number", "relation", "status", "address", "grid_name")
-    columns = (Resident.id, Resident.household_id, Resident.name, Resident.id_number, Resident.relation,
-               Resident.status, Household.address, Grid.name)
-
-    def __init__(self, row):
-        (self.id, self.household_id, self.name, self.id_number, self.relation, self.status, self.address,
-         self.grid_name) = row
-
-
-class HouseholdHit:
-    """A household found by a search (address or phone): its address, head's name and grid."""
-
-    __slots__ = ("id", "address", "head_name", "grid_name")
-
-    def __init__(self, row):
-        self.id, self.address, self.head_name, self.grid_name = row
-
-
-def classify(q):
-    """What a query is: name (CJK), initials (letters), digits (ID or phone tail), or id (with X)."""
-    if CJK.search(q):
-        return "name"
-    if re.fullmatch(r"[A-Za-z]+", q):
-        return "initials"
-    if re.fullmatch(r"\d+[Xx]?", q):
-        return "digits"
-    return "other"
-
-
-def _rarest_grams(q, fields):
-    """{field: the 2-character piece of q with the fewest postings in that field} (a long text is
-    checked in full afterwards), from one grouped count."""
-    pieces = sorted(grams(q, (2,)))
-    if len(pieces) == 1:
-        return dict.fromkeys(fields, pieces[0])
-    counts = {(f, g): n for g, f, n in db.session.execute(_gram_counts(), {"pieces": pieces, "fields": list(fields)})}
-    return {f: min(pieces, key=lambda p: counts.get((f, p), 0)) for f in fields}
-
-
-def _merge(lists, limit):
-    """Results of several index walks, each already limited, without duplicates."""
-    seen, out = set(), []
-    for rows in lists:
-        for row in rows:
-            if row.id not in seen:
-                seen.add(row.id)
-                out.append(row)
-    return out[:limit]
-
-
-# Building a search statement and computing its cache key cost SQLAlchemy more than
-# running it, so each shape is built once: the values are bound parameters, and the
-# scope (whose paths the statement carries) is part of the key.
-
-@functools.lru_cache(maxsize=1)
-def _gram_counts():
-    return (select(SearchGram.gram, SearchGram.field, func.count())
-            .where(SearchGram.gram.in_(bindparam("pieces", expanding=True)),
-                   SearchGram.field.in_(bindparam("fields", expanding=True)))
-            .group_by(SearchGram.gram, SearchGram.field))
-
-
-def _like_param(column, name, escape):
-    return column.like(bindparam(name), escape=escape) if escape else column.like(bindparam(name))
-
-
-# walk: (what is found, the index walked: its conditions and order); :gram, :prefix, :number, :pattern bound.
-_WALKS = {
-    "name": ("people", lambda p, escape: ((p.c.resident_id == Resident.id, p.c.gram == bindparam("gram"),
-                                           p.c.field == "n"), (p.c.grid_id, p.c.resident_id))),
-    "address": ("homes", lambda p, escape: ((p.c.household_id == Household.id, p.c.gram == bindparam("gram"),
-                                             p.c.field == "a"), (p.c.grid_id, p.c.household_id))),
-    "initials": ("people", lambda p, escape: ((_like_param(Resident.name_initials, "prefix", escape),),
-                                              (Resident.name_initials, Resident.id))),
-    "initials_alt": ("people", lambda p, escape: ((_like_param(Resident.name_initials_alt, "prefix", escape),),
-                                                  (Resident.name_initials_alt, Resident.id))),
-    "id_number": ("people", lambda p, escape: ((Resident.id_number == bindparam("number"),), (Resident.id,))),
-    "id_tail": ("people", lambda p, escape: ((_like_param(Resident.id_number_rev, "prefix", escape),),
-                                             (Resident.id_number_rev,))),
-    "phone_tail": ("people", lambda p, escape: ((_like_param(Resident.phone_rev, "prefix", escape),),
-                                                (Resident.phone_rev,))),
-    "home_phone_tail": ("homes", lambda p, escape: ((_like_param(Household.phone_rev, "prefix", escape),),
-                                                    (Household.phone_rev,))),
-}
-
-
-@functools.lru_cache(maxsize=256)
-def _search_statement(walk, scope, grid_escape, tagged, status, contains, escape, limit):
-    """One index walk of a search: columns only (no ORM objects), the scope checked on each
-    candidate's grid path, the filters applied, stopping after ``limit`` rows.
-
-    ``scope`` is core.scope.scope_key; ``grid_escape`` is None without the grid filter, else
-    whether its :grid_path needs escaping; ``tagged`` filters by :category_id; ``status`` is
-    the status filter ("any" for none); ``contains`` checks the whole text against :pattern.
-    """
-    found, conditions = _WALKS[walk]
-    p = SearchGram.__table__.alias("p")
-    where, order = conditions(p, escape)
-    where = [paths_clause(scope, Grid), *where]
-    if grid_escape is not None:
-        where.append(_like_param(Grid.path, "grid_path", grid_escape))
-    if found == "people":
-        stmt = (select(*ResidentHit.columns).join(Grid, Grid.id == Resident.grid_id)
-                .outerjoin(Household, Household.id == Resident.household_id))
-        owner, text = Resident.household_id, Resident.name
-        if status != "any":
-            where.append(Resident.status == bindparam("status"))
-    else:
-        head = db.aliased(Resident, name="head")
-        stmt = (select(Household.id, Household.address, func.coalesce(head.name, ""), Grid.name)
-                .join(Grid, Grid.id == Household.grid_id).outerjoin(head, head.id == Household.head_id))
-        owner, text = Household.id, Household.address
-        if status == "active":
-            where.append(Household.status == "active")
-    if contains:
-        where.append(text.like(bindparam("pattern"), escape="/"))
-    if tagged:
-        where.append(owner.in_(select(CategoryTag.household_id).where(
-            CategoryTag.category_id == bindparam("category_id"), CategoryTag.end_date.is_(None))))
-    return stmt.where(*where).order_by(*order).limit(limit)
-
-
-def _contains_pattern(text):
-    """The LIKE pattern of "contains ``text``" with '/' as the escape character."""
-    return "%" + text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-
-
-def search(user, q, grid_id=None, category_id=None, status="active", limit=50):
-    """Find residents (by name, initials, ID number or its tail, phone) and households (by address, phone).
-
-    Each kind of query walks one index in order (search postings, pinyin
-    initials, reversed ID and phone numbers), checks scope, the full text and
-    the filters on each candidate, and stops after ``limit`` matches; a broad
-    query ("王") therefore costs no more than a narrow one. The rows hold only
-    what the results list shows (ResidentHit, HouseholdHit).
-    """
-    q = "".join((q or "").split())
-    kind = classify(q) if q else "none"
-    if kind not in ("name", "initials", "digits"):
-        return SearchResult([], [], kind)
-    if kind == "digits" and len(q) < 4:
-        return SearchResult([], [], "too_short")
-    # Scope is checked on each candidate's grid path (cheap per row) rather than
-    # by building the list of every grid in a county-wide scope.
-    scope = scope_key(user)
-    params = {"status": status, "category_id": category_id}
-    grid_escape = None
-    if grid_id:
-        g = db.session.get(Grid, grid_id)
-        if g is not None and can_see_grid(user, g):
-            params["grid_path"], grid_escape = like_prefix(g.path)
-    person_status = status if status in ("active", "moved_out", "deceased") else "any"
-
-    def run(walk, contains=False, escape=False, **values):
-        found = _WALKS[walk][0]
-        stmt = _search_statement(walk, scope, grid_escape, bool(category_id),
-                                 person_status if found == "people" else status, contains, escape, limit)
-        hit = ResidentHit if found == "people" else HouseholdHit
-        return [hit(row) for row in db.session.execute(stmt, {**params, **values})]
-
-    households = []
-    if kind == "name":
-        long = len(q) > 2
-        rarest = _rarest_grams(q, ("n", "a")) if long else {"n": q, "a": q}
-        pattern = _contains_pattern(q) if long else None
-        residents = run("name", long, gram=rarest["n"], pattern=pattern)
-        if len(q) >= 2:
-            households = run("address", long, gram=rarest["a"], pattern=pattern)
-    elif kind == "initials":
-        prefix, escape = like_prefix(q.lower())
-        residents = _merge([run("initials", escape=escape, prefix=prefix),
-                            run("initials_alt", escape=escape, prefix=prefix)], limit)
-    else:
-        number = q.upper()
-        if len(number) == 18:
-            residents = run("id_number", number=number)
-        else:
-            prefix, escape = like_prefix(number[::-1])
-            residents = _merge([run("id_tail", escape=escape, prefix=prefix),
-                                run("phone_tail", escape=escape, prefix=prefix)], limit)
-            households = run("home_phone_tail", escape=escape, prefix=prefix)
-    residents.sort(key=lambda r: (r.name, r.id))
-    households.sort(key=lambda h: (h.address, h.id))
-    return SearchResult(residents, households, kind)

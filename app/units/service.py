@@ -77,8 +77,9 @@ class UnitData:
     notes: str = ""
 
 
-def save_unit(user, grid, data, unit=None):
-    """Create a unit (``unit`` None) or change one; raises ServiceError naming the field."""
+def check_unit(user, grid, data, unit=None, unknown_mobile_ok=False):
+    """The checks of a unit's data (``unit`` None: a new one); returns its columns or raises ServiceError
+    naming the field. A credit code registered to another unit is refused."""
     if grid is None or not can_see_grid(user, grid):
         raise ServiceError("请选择您管理范围内的网格。", "grid_id")
     name = (data.name or "").strip()
@@ -103,28 +104,30 @@ def save_unit(user, grid, data, unit=None):
         raise ServiceError(f"请填写统一社会信用代码（只有没有代码的个体工商户可以不填，{data.kind}必须填写）。",
                            "credit_code")
     try:
-        phone = normalize_phone(data.contact_phone)
+        phone = normalize_phone(data.contact_phone, unknown_mobile_ok)
     except InvalidValue as exc:
         raise ServiceError(str(exc), "contact_phone") from None
+    return {"grid_id": grid.id, "name": name, "kind": data.kind, "credit_code": code,
+            "contact_name": (data.contact_name or "").strip(), "contact_phone": phone,
+            "industry": (data.industry or "").strip(), "address": (data.address or "").strip(),
+            "risk_grade": data.risk_grade, "key_supervision": bool(data.key_supervision), "notes": data.notes or ""}
+
+
+def save_unit(user, grid, data, unit=None, unknown_mobile_ok=False):
+    """Create a unit (``unit`` None) or change one; raises ServiceError naming the field."""
+    fields = check_unit(user, grid, data, unit, unknown_mobile_ok)
     if unit is None:
         unit = Unit()
         db.session.add(unit)
     unit.grid = grid
-    unit.name = name
-    unit.kind = data.kind
-    unit.credit_code = code
-    unit.contact_name = (data.contact_name or "").strip()
-    unit.contact_phone = phone
-    unit.industry = (data.industry or "").strip()
-    unit.address = (data.address or "").strip()
-    unit.risk_grade = data.risk_grade
-    unit.key_supervision = bool(data.key_supervision)
-    unit.notes = data.notes or ""
+    for key, value in fields.items():
+        if key != "grid_id":
+            setattr(unit, key, value)
     try:
         db.session.flush()
     except IntegrityError:
         # Registered by someone else in the meantime (PostgreSQL; SQLite serialises writers).
-        raise ServiceError(f"统一社会信用代码 {code} 刚被其他人登记，请刷新后核实。", "credit_code") from None
+        raise ServiceError(f"统一社会信用代码 {fields['credit_code']} 刚被其他人登记，请刷新后核实。", "credit_code") from None
     return unit
 
 
