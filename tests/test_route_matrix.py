@@ -364,8 +364,10 @@ NEEDS = {
     "households.member_edit": "edit_ledger", "households.member_status": "edit_ledger",
     "households.tag_add": "edit_ledger", "households.tag_end": "edit_ledger", "households.reveal": "reveal_id",
     "ledger_excel.template": LOGIN, "ledger_excel.export": "export_ledger",
-    "ledger_excel.import_upload": "import_ledger", "ledger_excel.import_preview": "import_ledger",
-    "ledger_excel.import_confirm": "import_ledger", "ledger_excel.import_cancel": "import_ledger",
+
+    **{f"{bp}.import_{step}": "import_ledger" for bp in ("roster_import", "unit_import")
+       for step in ("upload", "preview", "columns", "errors", "confirm", "cancel")},
+    "roster_import.import_groups": "import_ledger",
     "main.home": LOGIN, "main.me": LOGIN, "main.manage": LOGIN,
     "meetings.index": LOGIN, "meetings.show": LOGIN, "meetings.sign_in_pdf": LOGIN, "meetings.minutes_pdf": LOGIN,
     "meetings.new": "run_meetings", "meetings.edit": "run_meetings", "meetings.minutes": "run_meetings",
