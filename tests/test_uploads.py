@@ -71,10 +71,10 @@ class Paths:
 
     def visit_new(self, data, name):
         page = self.worker.get(f"/visits/new?household_id={self.hid}").get_data(as_text=True)
-        key = re.search(r'id="key" name="key" type="hidden" value="([0-9a-f]+)"', page).group(1)
+        key = re.search(r'id="form_key" name="form_key" type="hidden" value="([0-9a-f]+)"', page).group(1)
         return self.worker.post(f"/visits/new?household_id={self.hid}", {
             "household_id": str(self.hid), "method": "door", "visited_at": now_local().strftime("%Y-%m-%dT%H:%M"),
-            "learned": "老人身体尚可，屋后排水沟堵塞。", "key": key, "photos": (io.BytesIO(data), name)},
+            "learned": "老人身体尚可，屋后排水沟堵塞。", "form_key": key, "photos": (io.BytesIO(data), name)},
             content_type="multipart/form-data")
 
     def visit_edit(self, data, name):
