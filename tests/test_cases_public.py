@@ -92,7 +92,7 @@ def test_form_errors_are_in_chinese_and_save_nothing(app, make_client, tree):
     html = c.post(f"/q/{code}", {"what": "", "reporter_phone": ""}).get_data(as_text=True)
     assert "请写明您要反映的问题" in html and "请留下手机号码" in html
     html = c.post(f"/q/{code}", {"what": "路灯坏了", "reporter_phone": "123"}).get_data(as_text=True)
-    assert "“123”不是有效的手机号或固定电话（固定电话请带区号）。" in html
+    assert "“123”不是有效的手机号或固定电话：手机号应为 11 位，这里是 3 位（固定电话请带区号）。" in html
     html = c.post(f"/q/{code}", {"what": "路灯坏了", "reporter_phone": PHONE,
                                  "photos": (io.BytesIO(b"MZ\x90\x00 not a photo"), "virus.exe")}).get_data(as_text=True)
     assert "文件“virus.exe”不是照片" in html

@@ -108,7 +108,7 @@ def _build(app, tree, users):
         ms.record_minutes(meeting, ms.MinutesData(attendance={a.id: "present" for a in meeting.attendees},
                                                   reports="汇报", problems="问题", escalation="上报"), utcnow())
         meeting.host, meeting.recorder, meeting.guests, meeting.agenda = "主持人", "记录人", "列席", "议程"
-        decision = meeting.decisions[0]
+        decision = ms.add_decision(meeting, "整治村口垃圾点")  # the fixture's first decision already has its follow-up
         if meeting.attendees:
             fu = ms.make_follow_up(decision, meeting.attendees[0].id, meeting.held_on + timedelta(days=10), local_today())
             ms.complete_follow_up(fu, "已完成", meeting.held_on + timedelta(days=3), local_today())
