@@ -234,3 +234,96 @@ def test_worker_outside_the_households_grid_cannot_link(ctx, tree, users, make_u
     with pytest.raises(ServiceError, match="不是在岗的网格员或网格长"):
         contacts.assign(h, db.session.get(User, users["township"]))
     assert [u.username for u in contacts.candidates(h.grid)] == ["leader", "worker"]
+
+
+# --- several contacts, registered people without accounts, units ------------------------------
+
+def test_a_household_has_several_contacts_with_and_without_accounts(client, tree, users, make_user, app):
+    cadre = make_user("zhu", "village_admin", [tree["village_a"]], full_name="朱驻村")
+    with app.app_context():
+        hid, member_hid = households(tree["cluster_a"], 2)
+        member = db.session.get(Household, member_hid).head
+        member.political_status = "中共党员"
+        (foreign_hid,) = households(tree["cluster_b"], 1, prefix="乙村")
+        foreign = db.session.get(Household, foreign_hid).head_id
+        member_id = member.id
+        db.session.commit()
+    client.login("leader")
+    client.get(f"/households/{hid}")
+    assert client.post(f"/households/{hid}/contact", {"user_id": users["worker"]}).status_code == 302
+    page = client.get(f"/households/{hid}").get_data(as_text=True)
+    assert "添加其他联系人" in page
+    form = page[page.index('id="contact-other"'):]
+    assert "朱驻村" in form and "户主2（东庄2号，中共党员）" in form and "乙村" not in form
+    # a party member of the village, registered in the ledger, without an account
+    resp = client.post(f"/households/{hid}/contacts/add", {"role": "party_member", "resident_id": member_id},
+                       follow_redirects=True)
+    assert "已添加党员 户主2" in resp.get_data(as_text=True)
+    # and the resident cadre, an account
+    resp = client.post(f"/households/{hid}/contacts/add", {"role": "resident_cadre", "user_id": cadre},
+                       follow_redirects=True)
+    assert "已添加住村干部 朱驻村" in resp.get_data(as_text=True)
+    again = client.post(f"/households/{hid}/contacts/add", {"role": "representative", "resident_id": member_id},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "户主2 已是联系人（党员）" in again
+    both = client.post(f"/households/{hid}/contacts/add", {"role": "other", "resident_id": member_id,
+                                                           "user_id": cadre}, follow_redirects=True)
+    assert "二选一" in both.get_data(as_text=True)
+    outsider = client.post(f"/households/{hid}/contacts/add", {"role": "party_member", "resident_id": foreign},
+                           follow_redirects=True)
+    assert "不是本村在册的人员" in outsider.get_data(as_text=True)
+    page = client.get(f"/households/{hid}").get_data(as_text=True)
+    section = page[page.index('id="contacts"'):]
+    assert "联系网格员" in section and "党员" in section and "住村干部" in section and "在册人员，无账号" in section
+    with app.app_context():
+        rows = db.session.scalars(select(ContactLink).where(ContactLink.household_id == hid)
+                                  .order_by(ContactLink.id)).all()
+        assert [(r.role, r.user_id, r.resident_id) for r in rows] == [
+            ("grid_worker", users["worker"], None), ("party_member", None, member_id), ("resident_cadre", cadre, None)]
+        # the worker stays the 联系网格员: the 20–30 count and "nobody links" follow that link only
+        assert db.session.get(Household, hid).contact.user_id == users["worker"]
+        party_link = rows[1].id
+    assert client.post(f"/contacts/{party_link}/remove").status_code == 302
+    with app.app_context():
+        assert db.session.get(ContactLink, party_link) is None
+        actions = db.session.scalars(select(AuditLog.action).where(AuditLog.entity == "contact_link")).all()
+        assert actions.count("create") == 3 and "delete" in actions
+
+
+def test_an_account_contact_sees_the_household_due(ctx, tree, users, make_user):
+    from app.visits import service as vs
+
+    cadre = db.session.get(User, make_user("zhu", "leader", [tree["village_a"]], full_name="朱驻村"))
+    (hid,) = households(tree["cluster_a"], 1)
+    h = db.session.get(Household, hid)
+    contacts.add_contact(h, "resident_cadre", user=cadre)
+    db.session.commit()
+    assert [i.household.id for i in vs.my_due(cadre)] == [hid]
+    with pytest.raises(ServiceError, match="已是本户的住村干部"):
+        contacts.assign(h, cadre)
+
+
+def test_units_have_contacts_too(client, tree, users, app):
+    from app.households.models import Unit
+
+    with app.app_context():
+        (hid,) = households(tree["cluster_a"], 1)
+        head = db.session.get(Household, hid).head_id
+        unit = Unit(grid_id=tree["cluster_a"], name="东庄竹木加工厂", kind="生产经营单位")
+        db.session.add(unit)
+        db.session.commit()
+        uid = unit.id
+    client.login("village_admin")
+    page = client.get(f"/units/{uid}").get_data(as_text=True)
+    assert "添加其他联系人" in page
+    resp = client.post(f"/units/{uid}/contacts/add", {"role": "representative", "resident_id": head},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "已添加村民代表 户主1" in resp
+    assert "户主1" in resp[resp.index('id="contacts"'):]
+    with app.app_context():
+        link = db.session.scalar(select(ContactLink).where(ContactLink.unit_id == uid))
+        assert (link.household_id, link.resident_id, link.role) == (None, head, "representative")
+    # a unit in the other town is out of reach
+    worker_b = client.post(f"/units/{uid}/contacts/add", {"role": "other", "user_id": users["worker_b"]},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "不负责这里的网格" in worker_b

@@ -35,6 +35,7 @@ def _foreign_ids(app, tree, users):
         return {"grid_id": tree["cluster_b"], "user_id": users["worker_b"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(grid_b).id, "token": pending_import_fixture(app, users["worker_b"]),
+                "contact_id": contact_fixture(hh).id,
                 "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "rule_id": rule_fixture(grid_b).id,
                 "problem_id": visit.problems[0].id,
                 **meeting_fixture(grid_b), **agreement_fixture(grid_b),
@@ -180,6 +181,22 @@ def ledger_fixture(grid):
     hs.tag(hh, db.session.scalar(select(HouseholdCategory)), date(2026, 1, 1), "测试")
     db.session.commit()
     return hh
+
+
+def contact_fixture(household):
+    """A registered person (the household's head) as the household's 村民代表 contact (committed)."""
+    from datetime import date
+
+    from app.households.models import ContactLink
+
+    existing = db.session.scalar(select(ContactLink).where(ContactLink.household_id == household.id,
+                                                           ContactLink.resident_id == household.head_id))
+    if existing is None:
+        existing = ContactLink(household_id=household.id, resident_id=household.head_id, role="representative",
+                               since=date(2026, 1, 1))
+        db.session.add(existing)
+        db.session.commit()
+    return existing
 
 
 def unit_fixture(grid):
@@ -359,7 +376,7 @@ NEEDS = {
     "cases.print_form": LOGIN, "cases.notifications": LOGIN, "cases.open_notification": LOGIN, "cases.read_all": LOGIN,
     "cases.new": "report_case",
     "contacts.mine": LOGIN, "contacts.assign": "assign_contacts", "contacts.bulk_assign": "assign_contacts",
-    "contacts.grid": "assign_contacts",
+    "contacts.grid": "assign_contacts", "contacts.add_other": "assign_contacts", "contacts.remove": "assign_contacts",
     "grids.tree": LOGIN, "grids.pick": LOGIN, "grids.children": LOGIN, "grids.show": LOGIN,
     "grids.new_child": "manage_grids", "grids.edit": "manage_grids", "grids.move": "manage_grids",
     "grids.staff_new": "assign_staff", "grids.staff_remove": "assign_staff",
@@ -447,6 +464,7 @@ def own_ids(app, tree, users, role):
         return {"grid_id": home, "user_id": users["worker"], "staff_id": staff.id,
                 "household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id,
                 "unit_id": unit_fixture(cluster).id, "visit_id": visit.id, "visit_photo_id": visit.photos[0].id,
+                "contact_id": contact_fixture(hh).id,
                 "problem_id": visit.problems[0].id, "rule_id": rule_fixture(cluster).id,
                 **meeting_fixture(cluster), **agreement_fixture(cluster),
                 "case_id": case.id, "photo_id": case.photos[0].id, **reference_ids(db.session.get(Grid, home)),

@@ -271,12 +271,17 @@ def move_grid_unchecked(grid, new_parent):
     db.session.expire_all()
 
 
-def village_name(grid):
-    """The name of the village a grid lies in (or the grid's own name above village level), for document headers."""
+def village_of(grid):
+    """The village (行政村) a grid lies in, or the grid itself above village level."""
     ids = grid.ancestor_ids()
     rows = {g.id: g for g in db.session.scalars(select(Grid).where(Grid.id.in_(ids)))}
     for gid in ids:
         g = rows.get(gid)
         if g is not None and g.level and g.level.key == "village":
-            return g.name
-    return grid.name
+            return g
+    return grid
+
+
+def village_name(grid):
+    """The name of the village a grid lies in (or the grid's own name above village level), for document headers."""
+    return village_of(grid).name

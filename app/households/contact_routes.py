@@ -1,15 +1,16 @@
 """联系户 screens: the worker's own households, assigning a household's worker, the leader's view per grid."""
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from wtforms import SelectField, SelectMultipleField
 
 from ..accounts.permissions import can, require
 from ..core.forms import Form, ServiceError, run_form
 from ..core.pagination import paginate
-from ..core.scope import get_grid_or_404
+from ..core.scope import can_see_grid, get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from . import contacts
+from .models import ContactLink, Unit
 from .service import get_household_or_404
 
 bp = Blueprint("contacts", __name__)
@@ -17,6 +18,14 @@ bp = Blueprint("contacts", __name__)
 
 class ContactForm(Form):
     user_id = SelectField("联系网格员", coerce=int, validate_choice=False)
+
+
+class OtherContactForm(Form):
+    """Another contact (住村干部, 党员, 村民代表 …): an account, or a person registered in the village."""
+
+    role = SelectField("联系身份", choices=list(contacts.OTHER_ROLES.items()))
+    user_id = SelectField("有账号的人员", coerce=int, validate_choice=False)
+    resident_id = SelectField("或：本村在册人员（无需账号）", coerce=int, validate_choice=False)
 
 
 class BulkAssignForm(Form):
@@ -47,6 +56,85 @@ def contact_form(household):
     form.user_id.choices, _ = _contact_choices(household)
     form.user_id.data = household.contact.user_id if household.contact else 0
     return form
+
+
+@bp.app_template_global()
+def other_contact_form(target):
+    """The 添加其他联系人 form for a household or unit page, or None when the user may not assign."""
+    if not can(current_user, "assign_contacts") or target.status != "active":
+        return None
+    form = OtherContactForm(formdata=None)
+    _other_choices(form, target.grid)
+    return form
+
+
+def _other_choices(form, grid):
+    accounts = {u.id: u for u in contacts.account_choices(grid)}
+    people = {r.id: r for r in contacts.person_choices(grid)}
+    form.user_id.choices = [(0, "（不选）")] + [(uid, _label(u)) for uid, u in accounts.items()]
+    form.resident_id.choices = [(0, "（不选）")] + [
+        (rid, f"{r.name}（{r.household.address}{'，' + r.political_status if r.is_party_member else ''}）")
+        for rid, r in people.items()]
+    return accounts, people
+
+
+def _unit_or_404(unit_id):
+    """A unit in the user's grids (the units area lies beside this one, so it is not imported)."""
+    unit = db.session.get(Unit, unit_id)
+    if unit is None or not can_see_grid(current_user, unit.grid):
+        abort(404)
+    return unit
+
+
+@bp.route("/households/<int:household_id>/contacts/add", methods=["POST"])
+@bp.route("/units/<int:unit_id>/contacts/add", methods=["POST"])
+@require("assign_contacts")
+def add_other(household_id=None, unit_id=None):
+    """Add another contact to a household or a unit (a second add of the same person is refused, never doubled)."""
+    if household_id is not None:
+        target = get_household_or_404(current_user, household_id)
+        back = url_for("households.show", household_id=target.id, _anchor="contacts")
+    else:
+        target = _unit_or_404(unit_id)
+        back = url_for("units.show", unit_id=target.id, _anchor="contacts")
+    form = OtherContactForm()
+    accounts, people = _other_choices(form, target.grid)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        if form.user_id.data and form.user_id.data not in accounts:
+            raise ServiceError("所选账号不负责这里的网格或已停用，请从列表中选择。")
+        if form.resident_id.data and form.resident_id.data not in people:
+            raise ServiceError("所选人员不是本村在册的人员，请从列表中选择。")
+        link = contacts.add_contact(target, form.role.data, user=accounts.get(form.user_id.data),
+                                    resident=people.get(form.resident_id.data))
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(f"未添加联系人：{exc}", "error")
+    else:
+        db.session.commit()
+        flash(f"已添加{link.role_name} {link.person_name}。", "success")
+    return redirect(back)
+
+
+@bp.route("/contacts/<int:contact_id>/remove", methods=["POST"])
+@require("assign_contacts")
+def remove(contact_id):
+    """Take a contact off a household or unit."""
+    link = db.session.get(ContactLink, contact_id)
+    if link is None:
+        abort(404)
+    if link.household_id is not None:
+        get_household_or_404(current_user, link.household_id)
+        back = url_for("households.show", household_id=link.household_id, _anchor="contacts")
+    else:
+        _unit_or_404(link.unit_id)
+        back = url_for("units.show", unit_id=link.unit_id, _anchor="contacts")
+    name, role = link.person_name, link.role_name
+    contacts.remove_contact(link)
+    db.session.commit()
+    flash(f"已移除{role} {name}。", "success")
+    return redirect(back)
 
 
 @bp.app_template_global()

@@ -1,7 +1,9 @@
-"""联系户: which grid worker links which households, the sizing rule, the leader's overview.
+"""联系户: who links which households and units, the sizing rule, the leader's overview.
 
-One current worker per household (contact_link.household_id is unique): changing
-the worker rewrites the row and its ``since`` date; the flush hook audits both.
+One 联系网格员 per household (an account; a partial unique index keeps it one): changing
+the worker rewrites the row and its ``since`` date; the flush hook audits both. Besides
+that worker a household or a unit may have any number of other contacts — 住村干部,
+党员, 村民代表 — each an account or a person registered in the village's ledger.
 """
 from dataclasses import dataclass
 
@@ -14,7 +16,8 @@ from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, subtree_ids
 from ..extensions import db
 from ..grids.models import GridStaff
-from .models import CategoryTag, ContactLink, Household
+from ..grids.service import village_of
+from .models import LINK_ROLES, CategoryTag, ContactLink, Household, Resident
 from .service import households_query
 from ..core.timeutil import local_today
 
@@ -56,8 +59,12 @@ def assign(household, user, today=None):
                            "user_id")
     today = today or local_today()
     link = household.contact
+    other = next((c for c in household.contact_links if c.user_id == user.id and c.role != "grid_worker"), None)
+    if other is not None:
+        raise ServiceError(f"{user.full_name} 已是本户的{other.role_name}；如改作联系网格员，请先移除原来的联系方式。",
+                           "user_id")
     if link is None:
-        link = ContactLink(household=household, user=user, since=today)
+        link = ContactLink(household=household, user=user, since=today, role="grid_worker")
         db.session.add(link)
     elif link.user_id == user.id:
         raise ServiceError(f"{user.full_name} 已是本户的联系人。", "user_id")
@@ -70,6 +77,71 @@ def assign(household, user, today=None):
         # Someone else linked the household in the meantime (PostgreSQL; SQLite serialises writers).
         raise ServiceError(f"“{household.address}”刚被其他人安排了联系人，请刷新页面后重试。", "user_id") from None
     return link
+
+
+# --- the other contacts (住村干部, 党员, 村民代表 …) ---------------------------
+
+OTHER_ROLES = {k: v for k, v in LINK_ROLES.items() if k != "grid_worker"}
+# Accounts that may be a household's or unit's other contact (an auditor links nobody).
+OTHER_ACCOUNT_ROLES = ("worker", "leader", "village_admin", "township")
+
+
+def account_choices(grid):
+    """Active accounts (not auditors) whose bound grids cover ``grid``: who may be an other contact."""
+    bound = select(user_grid.c.user_id).where(user_grid.c.grid_id.in_(grid.ancestor_ids()))
+    return db.session.scalars(select(User).where(User.id.in_(bound), User.role.in_(OTHER_ACCOUNT_ROLES),
+                                                 User.is_disabled.is_(False))
+                              .order_by(User.full_name, User.id)).all()
+
+
+def person_choices(grid):
+    """People registered (在册) in the village of ``grid``: party members first, then by name."""
+    village = village_of(grid)
+    from ..core.db import starts_with
+    from ..grids.models import Grid
+
+    rows = db.session.scalars(select(Resident).join(Grid, Grid.id == Resident.grid_id)
+                              .where(starts_with(Grid.path, village.path), Resident.status == "active")
+                              .options(joinedload(Resident.household))
+                              .order_by(Resident.name, Resident.id)).all()
+    return sorted(rows, key=lambda r: not r.is_party_member)
+
+
+def add_contact(target, role, *, user=None, resident=None, today=None):
+    """Another contact for a household or a unit (``target``): an account or a registered person."""
+    if getattr(target, "status", "active") != "active":
+        raise ServiceError("已注销，不能再安排联系人。")
+    if role not in OTHER_ROLES:
+        raise ServiceError("请选择联系身份（住村干部、党员、村民代表等）。", "role")
+    if (user is None) == (resident is None):
+        raise ServiceError("请选择一名有账号的人员，或一名村里登记在册的人员（二选一）。", "user_id")
+    grid = target.grid
+    if user is not None and user.id not in {u.id for u in account_choices(grid)}:
+        raise ServiceError(f"{user.full_name} 负责的网格不包括“{grid.name}”，或账号已停用。", "user_id")
+    if resident is not None:
+        village = village_of(grid)
+        if resident.status != "active" or not resident.household.grid.path.startswith(village.path):
+            raise ServiceError(f"{resident.name} 不是{village.name}在册的人员。", "resident_id")
+    for c in target.contact_links:
+        if (user is not None and c.user_id == user.id) or (resident is not None and c.resident_id == resident.id):
+            raise ServiceError(f"{c.person_name} 已是联系人（{c.role_name}）。", "user_id" if user else "resident_id")
+    link = ContactLink(role=role, user=user, resident=resident, since=today or local_today())
+    if isinstance(target, Household):
+        link.household = target
+    else:
+        link.unit = target
+    db.session.add(link)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise ServiceError("这位联系人刚被其他人安排过，请刷新页面后查看。") from None
+    return link
+
+
+def remove_contact(link):
+    """Take a contact off a household or unit (the audit log keeps who it was)."""
+    db.session.delete(link)
+    db.session.flush()
 
 
 def unassign(household):
@@ -165,8 +237,9 @@ def workers_of(grid):
 
 
 def unlinked_query(actor, grid):
-    """Active households in the grid's subtree that nobody links, by grid and address."""
-    linked = select(ContactLink.household_id)
+    """Active households in the grid's subtree without a 联系网格员, by grid and address."""
+    linked = select(ContactLink.household_id).where(ContactLink.role == "grid_worker",
+                                                    ContactLink.household_id.is_not(None))
     return (households_query(actor).options(joinedload(Household.head), joinedload(Household.grid))
             .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active", Household.id.not_in(linked))
             .order_by(Household.grid_id, Household.address, Household.id))

@@ -198,22 +198,64 @@ class HouseholdEvent(db.Model):
     household = db.relationship(Household, backref=db.backref("events", order_by="HouseholdEvent.at.desc()"))
 
 
+# Who links a household or a unit (联系户, 篇二/篇四). The 联系网格员 is an account, one per household: the
+# due lists and the 20–30 rule follow it. The others may be accounts or people registered in the ledger.
+LINK_ROLES = {"grid_worker": "联系网格员", "resident_cadre": "住村干部", "party_member": "党员",
+                 "representative": "村民代表", "other": "其他联系人"}
+
+
 class ContactLink(db.Model):
-    """联系户: the worker who links a household (one current worker per household)."""
+    """联系户: a person who links a household or a unit (an account, or a registered person without one)."""
 
     __tablename__ = "contact_link"
     __audit__ = True
     id = db.Column(db.Integer, primary_key=True)
-    household_id = db.Column(db.Integer, db.ForeignKey("household.id"), nullable=False, unique=True)
-    user_id = db.Column(db.Integer, db.ForeignKey("user.id"), nullable=False, index=True)
+    household_id = db.Column(db.Integer, db.ForeignKey("household.id"), index=True)
+    unit_id = db.Column(db.Integer, db.ForeignKey("unit.id"), index=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
+    resident_id = db.Column(db.Integer, db.ForeignKey("resident.id"), index=True)
+    role = db.Column(db.String(20), nullable=False, default="grid_worker")
     since = db.Column(db.Date, nullable=False)
 
-    household = db.relationship(Household, backref=db.backref("contact", uselist=False))
+    household = db.relationship(Household, backref=db.backref("contact_links", order_by="ContactLink.id"))
+    unit = db.relationship("Unit", backref=db.backref("contact_links", order_by="ContactLink.id"))
     user = db.relationship("User")
+    resident = db.relationship(Resident)
+
+    __table_args__ = (
+        # One 联系网格员 per household; a person links a household or unit once.
+        db.Index("uq_contact_link_grid_worker", "household_id", unique=True,
+                 sqlite_where=db.text("role = 'grid_worker'"), postgresql_where=db.text("role = 'grid_worker'")),
+        db.UniqueConstraint("household_id", "user_id", name="uq_contact_link_household_user"),
+        db.UniqueConstraint("household_id", "resident_id", name="uq_contact_link_household_resident"),
+        db.UniqueConstraint("unit_id", "user_id", name="uq_contact_link_unit_user"),
+        db.UniqueConstraint("unit_id", "resident_id", name="uq_contact_link_unit_resident"),
+        db.CheckConstraint("(household_id IS NULL) <> (unit_id IS NULL)", name="one_target"),
+        db.CheckConstraint("(user_id IS NULL) <> (resident_id IS NULL)", name="one_person"),
+    )
+
+    @property
+    def person_name(self):
+        return self.user.full_name if self.user_id else (self.resident.name if self.resident else "")
+
+    @property
+    def person_phone(self):
+        return (self.user.phone if self.user_id else (self.resident.phone if self.resident else "")) or ""
+
+    @property
+    def role_name(self):
+        return LINK_ROLES.get(self.role, self.role)
 
     @property
     def audit_label(self):
-        return f"{self.user.full_name if self.user else ''} 联系 {self.household.address if self.household else ''}"
+        target = self.household.address if self.household else (self.unit.name if self.unit else "")
+        return f"{self.person_name}（{self.role_name}）联系 {target}"
+
+
+# The 联系网格员's link (the due lists and the 20–30 rule follow it); the others are in contact_links.
+Household.contact = db.relationship(
+    ContactLink, uselist=False, viewonly=True,
+    primaryjoin="and_(ContactLink.household_id == Household.id, ContactLink.role == 'grid_worker')")
 
 
 class Unit(db.Model):

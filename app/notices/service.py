@@ -144,7 +144,8 @@ def household_cards(grid, intake_url_for):
         .order_by(Household.grid_id, Household.address, Household.id)).all()
     links = {}
     if households:
-        for link in db.session.scalars(select(ContactLink).where(ContactLink.household_id.in_([h.id for h in households]))
+        for link in db.session.scalars(select(ContactLink).where(ContactLink.household_id.in_([h.id for h in households]),
+                                                                 ContactLink.role == "grid_worker")
                                        .options(selectinload(ContactLink.user))):
             links[link.household_id] = link.user
     boards = {}
