@@ -85,6 +85,7 @@ def create_app(config=None):
     from .patrols.routes import bp as patrols_bp
     from .admin.routes import bp as admin_bp
     from .agreements.routes import bp as agreements_bp
+    from .grids.map_routes import bp as grid_maps_bp
     from .grids.routes import bp as grids_bp
     from .households.contact_routes import bp as contacts_bp
     from .households.excel_routes import bp as ledger_excel_bp
@@ -100,7 +101,7 @@ def create_app(config=None):
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
                visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
-               patrols_bp, admin_bp, unit_import_bp, assessment_bp):
+               patrols_bp, admin_bp, unit_import_bp, assessment_bp, grid_maps_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -377,6 +377,8 @@ NEEDS = {
     "cases.new": "report_case",
     "contacts.mine": LOGIN, "contacts.assign": "assign_contacts", "contacts.bulk_assign": "assign_contacts",
     "contacts.grid": "assign_contacts", "contacts.add_other": "assign_contacts", "contacts.remove": "assign_contacts",
+    "grid_maps.show": LOGIN, "grid_maps.image": LOGIN, "grid_maps.upload": "manage_grids",
+    "grid_maps.mark": "manage_grids", "grid_maps.unmark": "manage_grids",
     "grids.tree": LOGIN, "grids.pick": LOGIN, "grids.children": LOGIN, "grids.show": LOGIN,
     "grids.new_child": "manage_grids", "grids.edit": "manage_grids", "grids.move": "manage_grids",
     "grids.staff_new": "assign_staff", "grids.staff_remove": "assign_staff",

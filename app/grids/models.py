@@ -122,3 +122,47 @@ class GridStaff(db.Model):
     @property
     def audit_label(self):
         return f"{self.role_name} {self.display_name}"
+
+
+class GridMap(db.Model):
+    """A grid's area map (网格区域管理图, 篇二): a photo or scan of the map the village drew, checked and
+    re-encoded like every uploaded image, with the grids below it marked on it."""
+
+    __tablename__ = "grid_map"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False, unique=True)
+    file_name = db.Column(db.String(120), nullable=False)  # relative to the uploads folder
+    width = db.Column(db.Integer, nullable=False)
+    height = db.Column(db.Integer, nullable=False)
+    size = db.Column(db.Integer, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    grid = db.relationship(Grid, backref=db.backref("area_map", uselist=False, passive_deletes=True))
+    marks = db.relationship("GridMapMark", back_populates="map", order_by="GridMapMark.id",
+                            cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def audit_label(self):
+        return f"{self.grid.name if self.grid else ''}区域图"
+
+
+class GridMapMark(db.Model):
+    """A grid below (a house cluster, 屋场) marked on a map: a point relative to the image, 0–1 each way."""
+
+    __tablename__ = "grid_map_mark"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    map_id = db.Column(db.Integer, db.ForeignKey("grid_map.id", ondelete="CASCADE"), nullable=False, index=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False, index=True)
+    x = db.Column(db.Float, nullable=False)
+    y = db.Column(db.Float, nullable=False)
+
+    map = db.relationship(GridMap, back_populates="marks")
+    grid = db.relationship(Grid)
+
+    __table_args__ = (db.UniqueConstraint("map_id", "grid_id", name="uq_grid_map_mark_map_grid"),)
+
+    @property
+    def audit_label(self):
+        return f"区域图标注 {self.grid.name if self.grid else ''}"

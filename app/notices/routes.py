@@ -11,6 +11,7 @@ from ..core.qr import qr_data_uri
 from ..core.scope import get_grid_or_404
 from ..core.timeutil import local_today
 from ..core.web import render
+from ..grids import maps
 from . import service
 from .forms import NoticeForm
 
@@ -48,7 +49,8 @@ def board_pdf(grid_id):
         abort(404)
     url = grid_intake_url(grid.id)
     pdf = render_pdf("print/notice_board.html", title=f"{grid.name}网格公示牌", header=_today_header(grid),
-                     b=service.board(grid, url), qr=qr_data_uri(url), size=size, today=local_today())
+                     b=service.board(grid, url), qr=qr_data_uri(url), size=size, today=local_today(),
+                     area_map=maps.map_view(grid) if size == "a3" else None)
     return pdf_response(pdf, f"{grid.name}公示牌（{SIZES[size]}）.pdf")
 
 
@@ -57,8 +59,9 @@ def responsibility_cards_pdf(grid_id):
     """责任卡 of the grid's leaders, workers and contact cadres (its sub-grids included), 4 to an A4 sheet."""
     grid = get_grid_or_404(current_user, grid_id)
     cards = service.responsibility_cards(grid)
+    views = {g.id: maps.map_view(g) for g in {c.grid.id: c.grid for c in cards}.values()}
     pdf = render_pdf("print/responsibility_cards.html", title=f"{grid.name}网格责任卡", header=_today_header(grid),
-                     sheets=service.sheets(cards, 4), grid=grid)
+                     sheets=service.sheets(cards, 4), grid=grid, views=views)
     return pdf_response(pdf, f"{grid.name}责任卡.pdf")
 
 
