@@ -46,7 +46,10 @@ def create_app(config=None):
     # The database, photos, scans, signatures and backups are for the app's user alone.
     files.private_sqlite(files.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
     files.tighten_tree(app.instance_path)
+    from .core import static_files
     from .core.web import TrustedHosts
+
+    static_files.init_app(app)  # files answered ahead of the app (no session or database), hosts checked first
 
     app.wsgi_app = TrustedHosts(app, app.wsgi_app)  # inside ProxyFix: it checks the forwarded Host
     hops = int(app.config.get("PROXY_HOPS") or 0)
@@ -68,10 +71,6 @@ def create_app(config=None):
 
     web.init_app(app)
     compress.init_app(app)  # after web's hooks: runs before them, so the headers web sets stay as they are
-
-    from .core import static_files
-
-    static_files.init_app(app)
 
     from .core import uploads
 
