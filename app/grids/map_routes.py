@@ -3,7 +3,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import can, require
-from ..core import uploads
+from ..core import photos, uploads
 from ..core.forms import ServiceError
 from ..core.scope import get_grid_or_404
 from ..core.web import render
@@ -41,7 +41,7 @@ def image(grid_id):
     shown = maps.nearest_map(grid)
     if shown is None:
         abort(404)
-    return uploads.send_photo(shown.file_name, thumb=request.args.get("size") == "thumb")
+    return photos.send_photo(shown.file_name, thumb=request.args.get("size") == "thumb")
 
 
 def _done(grid, message, anchor="map"):

@@ -1,7 +1,7 @@
 """A grid's area map (网格区域管理图, 篇二): a photo or scan of the village's drawn map with the grids
 below it (house clusters, 屋场) marked by tapping the image.
 
-The image is checked and re-encoded like every uploaded photo or scan (``core.uploads``) and
+The image is checked and re-encoded like every uploaded photo or scan (``core.uploads``, stored by ``core.photos``) and
 served only to users who may see the grid. Marks are points relative to the image (0–1 each
 way), so they stay in place at any size: on a phone, on the PC, on the A3 board and the
 cards. Nothing is fetched from outside: no online map tiles.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..core import uploads
+from ..core import photos, uploads
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..extensions import db
@@ -46,13 +46,13 @@ def save_map(grid, file):
     if file is None or not getattr(file, "filename", ""):
         raise ServiceError("请选择区域图的照片或扫描件。", "map")
     (img,) = uploads.check_photos([file], max_photos=1, field="map")
-    stored = uploads.store_image(img, "maps")
+    stored = photos.store_image(img, "maps")
     area_map = map_of(grid)
     if area_map is None:
         area_map = GridMap(grid_id=grid.id)
         db.session.add(area_map)
     else:
-        uploads.delete_with_session(uploads.stored_files(area_map.file_name))  # once the new one is committed
+        uploads.delete_with_session(photos.stored_files(area_map.file_name))  # once the new one is committed
     area_map.file_name, area_map.width, area_map.height, area_map.size = (
         stored.file_name, stored.width, stored.height, stored.size)
     db.session.flush()
@@ -114,7 +114,7 @@ def map_view(grid, href=None):
     if area_map is None:
         return None
     if href is None:
-        path = uploads.uploads_root() / area_map.file_name
+        path = photos.uploads_root() / area_map.file_name
         if not path.is_file():
             return None
         href = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")

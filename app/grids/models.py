@@ -1,6 +1,7 @@
 """Grids: a tree of areas with levels and kinds that are data, not code."""
-from ..extensions import db
+from ..core.photos import PhotoSize, Taken
 from ..core.timeutil import utcnow
+from ..extensions import db
 
 # Roles a person can hold in a grid (GridRole in DOMAIN.md), with their Chinese names.
 GRID_ROLES = {
@@ -124,7 +125,7 @@ class GridStaff(db.Model):
         return f"{self.role_name} {self.display_name}"
 
 
-class GridMap(db.Model):
+class GridMap(PhotoSize, Taken, db.Model):
     """A grid's area map (网格区域管理图, 篇二): a photo or scan of the map the village drew, checked and
     re-encoded like every uploaded image, with the grids below it marked on it."""
 
@@ -133,10 +134,6 @@ class GridMap(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False, unique=True)
     file_name = db.Column(db.String(120), nullable=False)  # relative to the uploads folder
-    width = db.Column(db.Integer, nullable=False)
-    height = db.Column(db.Integer, nullable=False)
-    size = db.Column(db.Integer, nullable=False)
-    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     grid = db.relationship(Grid, backref=db.backref("area_map", uselist=False, passive_deletes=True))
     marks = db.relationship("GridMapMark", back_populates="map", order_by="GridMapMark.id",
