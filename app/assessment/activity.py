@@ -54,7 +54,7 @@ from ..meetings.service import previous_period
 from ..patrols.models import Hazard, Patrol, PatrolRule
 from ..units.models import Unit
 from ..visits.models import Visit, VisitRule
-from ..visits.service import CADRE_ROLES, period_bounds, period_label, rule_applies
+from ..visits.service import CADRE_ROLES, household_kinds, period_bounds, period_label, rule_applies
 from ..worklogs.models import WorkLog
 
 # Steps taken by others than the holder: they do not make a case late by themselves.
@@ -187,7 +187,9 @@ class Activity:
         if self.worker is not None:
             q = q.join(ContactLink, ContactLink.household_id == Household.id).where(ContactLink.user_id == self.worker.id)
         else:
-            q = q.outerjoin(ContactLink, ContactLink.household_id == Household.id).where(self._where_paths(Grid.path))
+            # The 联系网格员's link only: a household's other contacts would repeat its row.
+            q = q.outerjoin(ContactLink, and_(ContactLink.household_id == Household.id,
+                                              ContactLink.role == "grid_worker")).where(self._where_paths(Grid.path))
         households = db.session.execute(q).all()
         if not households:
             return
@@ -202,6 +204,9 @@ class Activity:
         else:
             key_q = key_q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
         key_ids = set(db.session.scalars(key_q))
+        # Rules that name categories (困难户, 党员户 …) ask each household's categories on the period's last day.
+        kinds = household_kinds([h.id for h in households], self.last) if any(
+            r.target == "categories" for rules in rules_by_owner.values() for r in rules) else None
         # Done sets per (rule frequency window): {(start, end): {(household, method, by_cadre)}}.
         kinds = {r.period for rules in rules_by_owner.values() for r in rules}
         wins = {k: windows(k, self.start, self.end) for k in kinds}
@@ -228,7 +233,8 @@ class Activity:
             worker_counts = self.user_counts[h.user_id] if linked else None
             gc = self.grid_counts[h.grid_id]
             for rule in rules_for(h.path):
-                if not rule_applies(rule, linked=linked, key=h.id in key_ids):
+                if not rule_applies(rule, linked=linked, key=h.id in key_ids,
+                                    categories=kinds.of(h.id) if kinds else frozenset()):
                     continue
                 methods = rule.method_set
                 cadre_rule = rule.visitor == "cadre"

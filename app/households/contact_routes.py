@@ -10,7 +10,8 @@ from ..core.scope import can_see_grid, get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from . import contacts
-from .models import ContactLink, Unit
+from ..units.models import Unit
+from .models import ContactLink
 from .service import get_household_or_404
 
 bp = Blueprint("contacts", __name__)
@@ -79,7 +80,7 @@ def _other_choices(form, grid):
 
 
 def _unit_or_404(unit_id):
-    """A unit in the user's grids (the units area lies beside this one, so it is not imported)."""
+    """A unit in the user's grids (read here: the units area never imports this one, so no cycle)."""
     unit = db.session.get(Unit, unit_id)
     if unit is None or not can_see_grid(current_user, unit.grid):
         abort(404)

@@ -415,7 +415,7 @@ class HouseholdKinds:
         return self.keys.get(household_id, set())
 
 
-def _household_kinds(household_ids, today):
+def household_kinds(household_ids, today):
     """The active categories (and 党员户) of these households, for the rules."""
     kinds = HouseholdKinds(set(), {})
     if not household_ids:
@@ -488,7 +488,7 @@ def due_for_households(households, user, today=None, linked_since=None):
     today = today or local_today()
     linked_since = linked_since or {}
     ids = [h.id for h in households]
-    kinds = _household_kinds(ids, today)
+    kinds = household_kinds(ids, today)
     visits = _last_visits(ids, date(today.year - 1, 1, 1))
     cadre = is_cadre(user)
     rules_cache = {}
