@@ -91,10 +91,14 @@ def test_generated_issued_printed_and_verified_by_qr(app, client, make_client, t
     pdf = client.get(f"/agreements/{a.id}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     short = " ".join(a.fingerprint[:16].upper()[i:i + 4] for i in range(0, 16, 4))
-    check_pdf(pdf.data, tmp_path / "agreement", expect_pages=2, must_contain=[
+    text = check_pdf(pdf.data, tmp_path / "agreement", expect_pages=2, must_contain=[
         "甲村网格化管理责任状", "甲方：甲镇人民政府", "乙方：甲村村民委员会", "2026年1月1日至2026年12月31日",
         "一、定区域", "二、定人员", "三、定职责", "四、定任务", "五、定奖惩", "年内完成村道路灯改造",
         "甲方（盖章）", "乙方（盖章）", "代表签字", "扫码核验", short])
+    # the two parties' seal and signature blocks side by side, as signed agreements are laid out
+    seal_line = next(line for line in text.splitlines() if "甲方（盖章）" in line)
+    assert "乙方（盖章）" in seal_line, seal_line
+    assert sum(1 for line in text.splitlines() if "代表签字" in line) == 1
     codes = decode_qr_codes(pdf.data, tmp_path / "agreement-qr")
     assert codes == [f"{BASE}/v/{a.verify_code}"]
 
