@@ -304,7 +304,7 @@ def test_an_account_contact_sees_the_household_due(ctx, tree, users, make_user):
 
 
 def test_units_have_contacts_too(client, tree, users, app):
-    from app.households.models import Unit
+    from app.units.models import Unit
 
     with app.app_context():
         (hid,) = households(tree["cluster_a"], 1)

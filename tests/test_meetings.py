@@ -207,3 +207,42 @@ def test_village_adds_its_own_kind(app, client, tree, users):
     leader.login("leader")
     leader.get("/")
     assert leader.post(f"/meetings/kinds?grid_id={tree['village_a']}", {"name": "x", "cadence_months": 1}).status_code == 403
+
+
+def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_people(app, client, tree, users):
+    from app.grids import service as gs
+    from app.grids.models import Grid
+    from tests.test_contacts import households
+
+    _staff(app, tree, users)
+    with app.app_context():
+        # a house cluster's worker, two levels below the village
+        gs.assign_staff(db.session.get(Grid, tree["cluster_a"]), "worker", None, "孙组员", "13800003333")
+        (hid,) = households(tree["cluster_a"], 1)
+        from app.households.models import Household
+        head = db.session.get(Household, hid).head
+        head.political_status = "中共党员"
+        (foreign,) = households(tree["cluster_b"], 1, prefix="乙村")
+        foreign_head = db.session.get(Household, foreign).head_id
+        head_id, head_name = head.id, head.name
+        db.session.commit()
+    client.login("village_admin")
+    page = client.get(f"/meetings/new?grid_id={tree['village_a']}").get_data(as_text=True)
+    assert "孙组员" in page
+    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    meeting_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        roles = {a.name: a.role for a in _meeting(app).attendees}
+        assert roles["孙组员"] == "东庄一组网格员"
+    page = client.get(f"/meetings/{meeting_id}").get_data(as_text=True)
+    assert "增加参会人员" in page and f"{head_name}（东庄1号，中共党员）" in page and "乙村" not in page
+    added = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": head_id, "role": "村民代表"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert f"已将 {head_name} 加入参会名单" in added
+    again = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": head_id}, follow_redirects=True)
+    assert f"{head_name} 已在参会名单中" in again.get_data(as_text=True)
+    outsider = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": foreign_head}, follow_redirects=True)
+    assert "请选择一名本村在册的人员" in outsider.get_data(as_text=True)
+    with app.app_context():
+        a = next(a for a in _meeting(app).attendees if a.name == head_name)
+        assert (a.role, a.resident_id) == ("村民代表", head_id)

@@ -395,6 +395,7 @@ NEEDS = {
        for step in ("upload", "preview", "columns", "errors", "confirm", "cancel")},
     "roster_import.import_groups": "import_ledger",
     "main.home": LOGIN, "main.me": LOGIN, "main.manage": LOGIN,
+    "meetings.add_attendee": "run_meetings",
     "meetings.index": LOGIN, "meetings.show": LOGIN, "meetings.sign_in_pdf": LOGIN, "meetings.minutes_pdf": LOGIN,
     "meetings.new": "run_meetings", "meetings.edit": "run_meetings", "meetings.minutes": "run_meetings",
     "meetings.add_decision": "run_meetings", "meetings.follow_up": "run_meetings",

@@ -73,9 +73,7 @@ def _other_choices(form, grid):
     accounts = {u.id: u for u in contacts.account_choices(grid)}
     people = {r.id: r for r in contacts.person_choices(grid)}
     form.user_id.choices = [(0, "（不选）")] + [(uid, _label(u)) for uid, u in accounts.items()]
-    form.resident_id.choices = [(0, "（不选）")] + [
-        (rid, f"{r.name}（{r.household.address}{'，' + r.political_status if r.is_party_member else ''}）")
-        for rid, r in people.items()]
+    form.resident_id.choices = [(0, "（不选）")] + [(rid, contacts.person_label(r)) for rid, r in people.items()]
     return accounts, people
 
 

@@ -107,6 +107,12 @@ def person_choices(grid):
     return sorted(rows, key=lambda r: not r.is_party_member)
 
 
+def person_label(resident):
+    """How a registered person is offered in a list: name (address, party membership)."""
+    party = "，" + resident.political_status if resident.is_party_member else ""
+    return f"{resident.name}（{resident.household.address}{party}）"
+
+
 def add_contact(target, role, *, user=None, resident=None, today=None):
     """Another contact for a household or a unit (``target``): an account or a registered person."""
     if getattr(target, "status", "active") != "active":

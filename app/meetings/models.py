@@ -87,13 +87,16 @@ class Meeting(db.Model):
 
 
 class MeetingAttendee(db.Model):
-    """A person expected at a meeting, drawn from the grid's staff, with their attendance."""
+    """A person expected at a meeting, drawn from the grid's staff or added from the village's ledger,
+    with their attendance."""
 
     __tablename__ = "meeting_attendee"
     __audit__ = True
     id = db.Column(db.Integer, primary_key=True)
     meeting_id = db.Column(db.Integer, db.ForeignKey("meeting.id", ondelete="CASCADE"), nullable=False, index=True)
     staff_id = db.Column(db.Integer, db.ForeignKey("grid_staff.id", ondelete="SET NULL"))
+    # A person registered in the village added by hand (村民代表, 党员 …), when not from the staff.
+    resident_id = db.Column(db.Integer, db.ForeignKey("resident.id", ondelete="SET NULL"))
     # Copied when planned: the minutes keep who was expected even if staff change later.
     name = db.Column(db.String(40), nullable=False)
     role = db.Column(db.String(60), nullable=False, default="")

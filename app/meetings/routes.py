@@ -125,6 +125,35 @@ def minutes(meeting_id):
                   attendance_error=attendance_error)
 
 
+@bp.app_template_global()
+def attendee_choices(meeting):
+    """(id, label) of the people registered in the meeting's village who are not on its list yet."""
+    from ..households.contacts import person_choices, person_label
+
+    listed = {a.resident_id for a in meeting.attendees if a.resident_id}
+    return [(r.id, person_label(r)) for r in person_choices(meeting.grid) if r.id not in listed]
+
+
+@bp.route("/<int:meeting_id>/attendees", methods=["POST"])
+@require("run_meetings")
+def add_attendee(meeting_id):
+    """Add a person registered in the village (村民代表, 党员 …) to a planned meeting's list."""
+    from ..households.contacts import person_choices
+
+    meeting = service.get_meeting_or_404(current_user, meeting_id)
+    people = {r.id: r for r in person_choices(meeting.grid)}
+    try:
+        a = service.add_attendee(meeting, people.get(request.form.get("resident_id", type=int)),
+                                 request.form.get("role", ""))
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(f"未添加：{exc}", "error")
+    else:
+        db.session.commit()
+        flash(f"已将 {a.name} 加入参会名单。", "success")
+    return redirect(url_for(".show", meeting_id=meeting.id, _anchor="attendees"))
+
+
 @bp.route("/<int:meeting_id>/decisions", methods=["POST"])
 @require("run_meetings")
 def add_decision(meeting_id):

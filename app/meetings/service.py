@@ -75,16 +75,19 @@ def add_kind(grid, name, cadence_months, level_key, attendees):
 # --- planning --------------------------------------------------------------
 
 def expected_attendees(grid):
-    """Who is expected: the grid's own staff, then the leaders and workers of its direct children.
+    """Who is expected: the grid's own staff, then the leaders and workers of its direct children — of
+    every grid below it for a village (篇四 三级例会: the village's monthly meeting has all its grid workers).
 
     One row per person (a person holding two roles is listed once, with both roles).
     """
     own = db.session.scalars(select(GridStaff).where(GridStaff.grid_id == grid.id)
                              .order_by(GridStaff.role, GridStaff.id)).all()
+    below = (starts_with(Grid.path, grid.path) & (Grid.id != grid.id) if grid.level and grid.level.key == "village"
+             else Grid.parent_id == grid.id)
     children = db.session.scalars(
         select(GridStaff).join(Grid, Grid.id == GridStaff.grid_id)
-        .where(Grid.parent_id == grid.id, GridStaff.role.in_(CHILD_ROLES_ATTENDING))
-        .order_by(Grid.sort_order, Grid.name, GridStaff.role, GridStaff.id)).all()
+        .where(below, GridStaff.role.in_(CHILD_ROLES_ATTENDING))
+        .order_by(Grid.path, GridStaff.role, GridStaff.id)).all()
     people = {}
     for s in [*own, *children]:
         key = ("user", s.user_id) if s.user_id else ("name", s.display_name, s.display_phone)
@@ -139,6 +142,21 @@ def plan_meeting(user, grid, data):
     db.session.add(meeting)
     db.session.flush()
     return meeting
+
+
+def add_attendee(meeting, resident, role=""):
+    """Add a person registered in the village (村民代表, 党员 …) to a meeting not yet held."""
+    if meeting.status != "planned":
+        raise ServiceError("例会已召开并记录纪要，不能再增加参会人员。")
+    if resident is None or resident.status != "active":
+        raise ServiceError("请选择一名本村在册的人员。", "resident_id")
+    if any(a.resident_id == resident.id for a in meeting.attendees):
+        raise ServiceError(f"{resident.name} 已在参会名单中。", "resident_id")
+    role = (role or "").strip()[:60] or ("党员" if resident.is_party_member else "村民")
+    attendee = MeetingAttendee(resident_id=resident.id, name=resident.name, role=role, phone=resident.phone or "")
+    meeting.attendees.append(attendee)
+    db.session.flush()
+    return attendee
 
 
 def update_plan(meeting, data):
