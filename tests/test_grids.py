@@ -169,3 +169,87 @@ def test_assign_staff_and_team_warning(client, tree, users, app):
         assert tree["village_a"] in {g.id for g in worker.grids}
         staff_id = db.session.scalar(select(GridStaff.id).where(GridStaff.name == "队员0"))
     assert client.post(f"/grids/{tree['village_a']}/staff/{staff_id}/remove").status_code == 302
+
+
+# --- set-up without a division code, then the county's file --------------------------------
+
+def _set_up(name="长兴县", level="county"):
+    from app.main import service as setup
+
+    user = setup.run_setup(org_name=name, org_level=level, division_code="", username="chief", full_name="王主任",
+                           phone="", password="Changxing-2026", min_length=8)
+    db.session.commit()
+    return user
+
+
+def test_the_county_file_adopts_the_root_set_up_without_a_code(ctx):
+    admin = _set_up()
+    root_id = admin.grids[0].id
+    result = gs.import_divisions(COUNTY_FILE.read_text(encoding="utf-8"))
+    db.session.commit()
+    assert not result.errors and result.created == 302  # every row but the root, which was there already
+    roots = db.session.scalars(select(Grid).where(Grid.parent_id.is_(None))).all()
+    assert [(g.id, g.name, g.division_code) for g in roots] == [(root_id, "长兴县", "330522000000")]
+    town = db.session.scalar(select(Grid).where(Grid.division_code == "330522200000"))
+    assert town.parent_id == root_id
+    # the admin, bound to the root, now reaches every imported grid
+    from app.core.scope import can_see_grid
+
+    assert can_see_grid(db.session.get(type(admin), admin.id), town)
+
+
+def test_a_root_that_does_not_match_the_file_is_a_question_not_a_second_root(ctx):
+    _set_up(name="长兴")
+    result = gs.import_divisions(COUNTY_FILE.read_text(encoding="utf-8"))
+    db.session.rollback()
+    assert result.errors and "已有未填区划代码的根网格“长兴”" in result.errors[0]
+    assert "先把“长兴”改名为“长兴县”" in result.errors[0]
+    assert db.session.scalar(select(func.count(Grid.id))) == 1
+
+
+def test_set_up_offers_a_city_and_the_name_can_be_changed_later(app, client):
+    html = client.get("/setup").get_data(as_text=True)
+    assert '<option value="city">市</option>' in html
+    form = {"org_name": "湖州市", "org_level": "city", "division_code": "", "username": "chief",
+            "full_name": "王主任", "phone": "", "password": "Changxing-2026", "confirm": "Changxing-2026",
+            "public_address": "http://localhost"}
+    assert client.post("/setup", form).status_code == 302
+    with app.app_context():
+        root = db.session.scalar(select(Grid))
+        assert (root.name, root.level.key) == ("湖州市", "city")
+    client.login("chief", "Changxing-2026")
+    settings = client.get("/admin/settings").get_data(as_text=True)
+    assert 'name="org_name"' in settings and "湖州市" in settings
+    resp = client.post("/admin/settings/name", {"org_name": "湖州市村网格"}, follow_redirects=True)
+    assert "已修改系统名称" in resp.get_data(as_text=True)
+    assert "湖州市村网格" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(AuditLog.summary).where(AuditLog.entity_id == "org_name")) == \
+            "系统名称：湖州市 → 湖州市村网格"
+    empty = client.post("/admin/settings/name", {"org_name": " "}, follow_redirects=True)
+    assert "请填写名称" in empty.get_data(as_text=True)
+
+
+def test_an_empty_grid_can_be_deleted(app, client, tree, users):
+    from app.households import service as hs
+    from tests.test_contacts import idn, Admin
+
+    with app.app_context():
+        spare = gs.create_grid(db.session.get(Grid, tree["nv_a"]), "东庄二组（误建）", gs.level_by_key("cluster"),
+                               gs.kind_by_key("general"))
+        busy = gs.create_grid(db.session.get(Grid, tree["nv_a"]), "东庄三组", gs.level_by_key("cluster"),
+                              gs.kind_by_key("general"))
+        hs.create_household(Admin(), busy, "东庄三组1号", hs.ResidentData(name="李四", id_number=idn()))
+        db.session.commit()
+        spare_id, busy_id = spare.id, busy.id
+    client.login("village_admin")
+    page = client.get(f"/grids/{spare_id}").get_data(as_text=True)
+    assert "删除空网格" in page
+    assert "删除空网格" not in client.get(f"/grids/{busy_id}").get_data(as_text=True)
+    refused = client.post(f"/grids/{busy_id}/delete", follow_redirects=True).get_data(as_text=True)
+    assert "不是空网格（有户 1 条、人员 1 条）" in refused
+    resp = client.post(f"/grids/{spare_id}/delete", follow_redirects=True).get_data(as_text=True)
+    assert "已删除空网格“东庄二组（误建）”" in resp
+    with app.app_context():
+        assert db.session.get(Grid, spare_id) is None and db.session.get(Grid, busy_id) is not None
+    assert client.post(f"/grids/{tree['village_a']}/delete").status_code == 403  # coded: the admin's

@@ -9,9 +9,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 from ..accounts.permissions import require
 from ..core import audit, schedules
 from ..core.audit import ACTION_LABELS
-from ..core.forms import run_form
+from ..core.forms import ServiceError, run_form
 from ..core.public import public_base_url, record_address, recorded_address
-from ..core.models import AuditLog
+from ..core.models import AuditLog, Setting
 from ..core.pagination import paginate
 from ..core.timeutil import LOCAL_TZ
 from ..core.validators import PAST, InvalidValue
@@ -101,6 +101,33 @@ class InstallationForm(Form):
                                              "如 https://grid.example.gov.cn 或 http://192.168.1.10:5000。")
 
 
+class NameForm(Form):
+    org_name = StringField("系统名称", validators=[DataRequired("请填写名称。"), Length(max=80)],
+                           description="显示在每个页面左上角和浏览器标题上，如“长兴县”或“长兴县村网格”；改名不影响网格和台账。")
+
+
+def _save_name(text):
+    name = (text or "").strip()[:80]  # control characters are gone already (core/inputs.py)
+    if not name:
+        raise ServiceError("请填写名称。", "org_name")
+    old = Setting.get("org_name", "")
+    Setting.put("org_name", name)
+    audit.record("update", "setting", "org_name", f"系统名称：{old or '未设置'} → {name}")
+    return name
+
+
+@bp.route("/settings/name", methods=["POST"])
+@require("manage_installation")
+def rename():
+    """Change the installation's name (shown on every page), set at set-up."""
+    form = NameForm()
+    done = run_form(form, lambda: _save_name(form.org_name.data), "已修改系统名称。", url_for("admin.settings"))
+    if done is not None:
+        return done
+    flash("；".join(e for errs in form.errors.values() for e in errs) or "未保存。", "error")
+    return redirect(url_for("admin.settings"))
+
+
 def _save_address(text):
     old = recorded_address()
     new = record_address(text)
@@ -116,7 +143,9 @@ def settings():
     form = InstallationForm(data={"public_address": recorded_address()} if request.method == "GET" else None)
     done = None if configured else run_form(form, lambda: _save_address(form.public_address.data),
                                             "已保存访问地址；此后打印的二维码使用新地址。", url_for("admin.settings"))
-    return done or render("admin/settings.html", form=form, configured=configured, in_use=public_base_url(),
+    name_form = NameForm(data={"org_name": Setting.get("org_name", "")})
+    return done or render("admin/settings.html", form=form, name_form=name_form, configured=configured,
+                          in_use=public_base_url(),
                           trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
                           schedules=schedules.overview(current_app),
                           schedules_enabled=current_app.config.get("SCHEDULES_ENABLED"),

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, require
-from ..core.forms import run_form
+from ..core.forms import ServiceError, run_form
 from ..core.scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
@@ -77,7 +77,9 @@ def show(grid_id):
     crumbs = [g for g in db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()[:-1]), grid_clause(current_user)).order_by(Grid.depth))]
     rows = service.child_rows(grid.id, grid_clause(current_user))
     ledger_counts, child_counts = ledger.counts_with_children(grid)
-    return render("grids/show.html", grid=grid, by_role=by_role, counts=service.grid_counts(grid), crumbs=crumbs,
+    return render("grids/show.html", grid=grid, by_role=by_role, may_delete=(may_reshape(current_user, grid) or
+                                                                            current_user.is_admin)
+                  and can(current_user, "manage_grids") and not service.grid_holders(grid), counts=service.grid_counts(grid), crumbs=crumbs,
                   rows=rows, ledger=ledger_counts, ccounts=child_counts, team_warning=service.team_warning(grid),
                   may_add=may_add_under(current_user, grid), may_reshape=may_reshape(current_user, grid),
                   may_assign=can(current_user, "assign_staff"))
@@ -122,6 +124,25 @@ def edit(grid_id):
     done = run_form(form, lambda: service.rename_grid(grid, form.name.data, form.area_desc.data),
                     "已保存。", url_for("grids.show", grid_id=grid.id))
     return done or render("grids/form.html", form=form, grid=grid, title=f"修改网格“{grid.name}”")
+
+
+@bp.route("/<int:grid_id>/delete", methods=["POST"])
+@require("manage_grids")
+def delete(grid_id):
+    """Delete an empty grid (nothing below it, no households, staff, accounts or records)."""
+    grid = get_grid_or_404(current_user, grid_id)
+    if not (may_reshape(current_user, grid) or current_user.is_admin):
+        abort(403)
+    parent_id = grid.parent_id
+    try:
+        name = service.delete_empty_grid(current_user, grid)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("grids.show", grid_id=grid_id))
+    db.session.commit()
+    flash(f"已删除空网格“{name}”。", "success")
+    return redirect(url_for("grids.show", grid_id=parent_id) if parent_id else url_for("grids.tree"))
 
 
 @bp.route("/<int:grid_id>/move", methods=["GET", "POST"])

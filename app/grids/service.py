@@ -222,6 +222,8 @@ def import_divisions(text):
             result.errors.append((line_no, f"第 {line_no} 行：层级“{level.name}”不能位于上级“{level_of[parent_code].name}”之下"))
         elif parent_code == code:
             result.errors.append((line_no, f"第 {line_no} 行：上级代码不能是自己"))
+    if not result.errors:
+        _adopt_uncoded_roots(parsed, existing, result)
     if result.errors:
         result.errors = [msg for _line, msg in sorted(result.errors)]
         return result
@@ -253,6 +255,81 @@ def import_divisions(text):
         if changed:
             result.updated += 1
     return result
+
+
+def _adopt_uncoded_roots(parsed, existing, result):
+    """A root set up without a division code is the file's root of the same name and level: it takes the
+    code (and keeps its users and grids) instead of a second root being made beside it. A code-less root
+    that matches no root of the file is a question for the operator, reported, never guessed."""
+    roots = db.session.scalars(select(Grid).where(Grid.parent_id.is_(None), Grid.division_code.is_(None))).all()
+    if not roots:
+        return
+    file_roots = [(line_no, code, name, level) for line_no, code, name, level, parent in parsed
+                  if not parent and code not in existing]
+    for grid in roots:
+        same = [r for r in file_roots if r[2] == grid.name and r[3].id == grid.level_id]
+        if same:
+            line_no, code, _name, _level = same[0]
+            grid.division_code = code
+            existing[code] = grid
+            continue
+        named = [r for r in file_roots if r[2] == grid.name]
+        if named:
+            line_no, code, name, level = named[0]
+            result.errors.append((line_no, f"第 {line_no} 行：系统中已有未填区划代码的“{grid.name}”（层级：{grid.level.name}），"
+                                           f"与文件中的“{name}”（层级：{level.name}）同名但层级不同。请先核对层级，"
+                                           "改成一致后再导入，以免出现两个同名的根网格。"))
+        elif file_roots:
+            line_no, code, name, level = file_roots[0]
+            result.errors.append((line_no, f"第 {line_no} 行：系统中已有未填区划代码的根网格“{grid.name}”（{grid.level.name}），"
+                                           f"文件的根是“{name}”（{level.name}）。如果是同一个地方，请先把“{grid.name}”改名为"
+                                           f"“{name}”（层级一致）再导入；导入不会另建一个根网格。"))
+
+
+# What holds a grid, in Chinese, by the table that refers to it (others are named "其他记录").
+_HOLDERS = {"grid": "下级网格", "household": "户", "resident": "人员", "unit": "单位", "user_grid": "账号绑定",
+            "grid_staff": "岗位人员", "visit": "走访记录", "cases": "事件", "case_event": "事件记录", "meeting": "例会",
+            "follow_up": "例会落实事项", "agreement": "责任状", "patrol": "巡查记录", "hazard": "隐患",
+            "household_category": "户类别", "assessment_frozen": "已定稿的考核", "assessment_manual_score": "考核评分"}
+# Rows that belong to the grid alone and go with it (its own settings, map, rules, meeting kinds …).
+_OWN_ROWS = {"grid_map", "grid_map_mark", "visit_rule", "grid_notice", "meeting_kind", "import_mapping",
+             "agreement_wording", "assessment_scheme"}
+
+
+def grid_holders(grid):
+    """[(Chinese name, count)] of the records that keep the grid from being deleted (empty: it may go)."""
+    found = []
+    for table in db.metadata.sorted_tables:
+        if table.name in _OWN_ROWS:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table.name != "grid" or fk.column.name != "id" or fk.ondelete == "SET NULL":
+                continue
+            n = db.session.scalar(select(func.count()).select_from(table).where(fk.parent == grid.id))
+            if n:
+                found.append((_HOLDERS.get(table.name, "其他记录"), n))
+    return found
+
+
+def delete_empty_grid(user, grid):
+    """Delete a grid that holds nothing (made by mistake, or a second root left by a set-up); ServiceError
+    saying what it holds otherwise. Its own map, rules and settings go with it."""
+    holders = grid_holders(grid)
+    if holders:
+        what = "、".join(f"{name} {n} 条" for name, n in holders)
+        raise ServiceError(f"“{grid.name}”不是空网格（有{what}），不能删除；请先移走或注销这些记录。")
+    for table in reversed(db.metadata.sorted_tables):
+        for fk in table.foreign_keys:
+            if fk.column.table.name != "grid" or fk.column.name != "id":
+                continue
+            if table.name in _OWN_ROWS:
+                db.session.execute(table.delete().where(fk.parent == grid.id))
+            elif fk.ondelete == "SET NULL":
+                db.session.execute(table.update().where(fk.parent == grid.id).values({fk.parent.name: None}))
+    name = grid.name
+    db.session.delete(grid)
+    db.session.flush()
+    return name
 
 
 def move_grid_unchecked(grid, new_parent):

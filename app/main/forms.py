@@ -7,8 +7,8 @@ from ..core.forms import Form, Phone
 
 
 class SetupForm(Form):
-    org_name = StringField("县或乡镇名称", validators=[DataRequired("请填写县或乡镇名称。"), Length(max=80)])
-    org_level = SelectField("层级", choices=[("county", "县（区）"), ("town", "乡镇（街道）")])
+    org_name = StringField("市、县或乡镇名称", validators=[DataRequired("请填写市、县或乡镇名称。"), Length(max=80)])
+    org_level = SelectField("层级", choices=[("city", "市"), ("county", "县（区）"), ("town", "乡镇（街道）")], default="county")
     division_code = StringField("区划代码（12 位，可选）", validators=[Optional(), Regexp(r"^\d{12}$", message="区划代码应为 12 位数字。")])
     username = StringField("管理员用户名", validators=[DataRequired("请填写用户名。"), USERNAME_RULE])
     full_name = StringField("管理员姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
