@@ -205,7 +205,7 @@ class Activity:
             key_q = key_q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
         key_ids = set(db.session.scalars(key_q))
         # Rules that name categories (困难户, 党员户 …) ask each household's categories on the period's last day.
-        kinds = household_kinds([h.id for h in households], self.last) if any(
+        categories = household_kinds([h.id for h in households], self.last) if any(
             r.target == "categories" for rules in rules_by_owner.values() for r in rules) else None
         # Done sets per (rule frequency window): {(start, end): {(household, method, by_cadre)}}.
         kinds = {r.period for rules in rules_by_owner.values() for r in rules}
@@ -234,7 +234,7 @@ class Activity:
             gc = self.grid_counts[h.grid_id]
             for rule in rules_for(h.path):
                 if not rule_applies(rule, linked=linked, key=h.id in key_ids,
-                                    categories=kinds.of(h.id) if kinds else frozenset()):
+                                    categories=categories.of(h.id) if categories else frozenset()):
                     continue
                 methods = rule.method_set
                 cadre_rule = rule.visitor == "cadre"
