@@ -788,3 +788,16 @@ def test_divisions_cli_reads_gbk_and_refuses_other_bytes(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["import-divisions", str(path)])
     assert result.exit_code == 1 and "编码无法识别" in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, UnicodeDecodeError)
+
+
+def test_report_workbooks_write_formula_like_names_as_text():
+    """The assessment's reports (core.sheets.report_workbook) go through the same safe writer."""
+    from app.core.sheets import report_workbook
+
+    wb = report_workbook("=考核", ["-周期"], ["名称", "总分"], [['=HYPERLINK("http://x")', 95.5], ["@甲村\x00", 80]],
+                         totals=["+合计", 175.5])
+    ws = load_workbook(io.BytesIO(_save(wb))).active
+    cells = [c for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    values = [c.value for c in cells]
+    assert '=HYPERLINK("http://x")' in values and "@甲村" in values and 95.5 in values and "+合计" in values

@@ -667,13 +667,9 @@ HEADER_FILL_GREY = PatternFill("solid", fgColor="D9D9D9")
 
 
 def _write_cell(ws, row, col, value, font=None, fill=None):
-    """One cell: numbers stay numbers, everything else is text (never a formula)."""
-    cell = ws.cell(row=row, column=col)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        cell.value = value
-    else:
-        cell.value = "" if value is None else str(value)
-        cell.data_type = "s"
+    """One cell: numbers stay numbers, everything else is text (never a formula: ``write``)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    cell = write(ws, row, col, value if number else ("" if value is None else str(value)))
     if font is not None:
         cell.font = font
     if fill is not None:
