@@ -14,6 +14,7 @@ from ..core.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..households.models import Household
+from ..notifications.service import notify
 from ..visits.models import Visit
 from ..visits.service import week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
@@ -125,8 +126,6 @@ def check_week(checker, worker, monday, comment, today=None):
                                    comment=(comment or "").strip()), lambda: week_check_for(worker.id, monday))
     if not made:  # another leader's check of the same week committed while this one waited
         raise ServiceError(f"这一周已由{c.checker.full_name}检查过了。")
-    from ..cases.service import notify
-
     # The worker's month of logs (worklogs.month); built by hand, as this also runs outside requests.
     notify(worker.id, None, "week_check",
            f"{checker.full_name}已检查您 {monday.month}月{monday.day}日起一周的工作日志" + (f"：{c.comment}" if c.comment else "。"),
