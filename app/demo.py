@@ -106,7 +106,38 @@ def build_demo(seed=20261127):
     return accounts
 
 
-RELATIONS_OF_MEMBERS = ["配偶", "子", "女", "儿媳", "孙子", "孙女", "母亲"]
+# Who lives with a head born in a given year: each relation's birth years relative to the head's
+# (a spouse of about the same age, children 20–38 years younger, grandchildren 42–62, a mother
+# 18–38 older), so no 14-year-old spouse or grandson older than the head appears.
+MEMBER_BIRTH_YEARS = {"配偶": (-6, 7), "子": (20, 39), "女": (20, 39), "儿媳": (18, 41), "孙子": (42, 63),
+                      "孙女": (42, 63), "母亲": (-38, -17)}
+DEMO_YEAR = 2026
+
+
+def member_years(relation, head_year):
+    """The birth years (from, to exclusive) a member of ``relation`` may have, or None when none fits
+    (an adult spouse and an adult daughter-in-law; nobody born in the future or over 100)."""
+    low, high = MEMBER_BIRTH_YEARS[relation]
+    lo, hi = head_year + low, head_year + high
+    lo = max(lo, DEMO_YEAR - 100)
+    hi = min(hi, DEMO_YEAR - 18 + 1 if relation in ("配偶", "儿媳") else DEMO_YEAR)
+    return (lo, hi) if lo < hi else None
+
+
+def demo_members(rng, head_year):
+    """(relation, birth years) of a household's other members: at most one spouse, a mother, and a
+    daughter-in-law only beside a son."""
+    members, taken = [], set()
+    for _ in range(rng.randrange(1, 4)):
+        relation = rng.choice([r for r in MEMBER_BIRTH_YEARS if r not in taken or r in ("子", "女", "孙子", "孙女")])
+        if relation == "儿媳" and "子" not in taken:
+            relation = "子"
+        years = member_years(relation, head_year)
+        if years is None:
+            continue
+        taken.add(relation)
+        members.append((relation, years))
+    return members
 STREETS = ["村道", "新村", "老街", "桥头", "塘边", "竹园"]
 
 
@@ -138,13 +169,14 @@ def build_demo_ledger(village, rng):
     used = set()
     for cluster in clusters:
         for n in range(rng.randrange(6, 11)):
-            head = ledger.ResidentData(name=_name(rng), id_number=_demo_id(rng, used, 1940, 1985),
+            head_id = _demo_id(rng, used, 1940, 1985)
+            head = ledger.ResidentData(name=_name(rng), id_number=head_id,
                                        phone=random_mobile(rng), political_status=rng.choice(["群众"] * 8 + ["中共党员"]))
             street = rng.choice(STREETS)
             h = ledger.create_household(actor, cluster, f"{cluster.name[:-4]}{street}{n + 1}号", head)
-            for _ in range(rng.randrange(1, 4)):
-                ledger.add_resident(h, ledger.ResidentData(name=_name(rng), id_number=_demo_id(rng, used, 1950, 2020),
-                                                           relation=rng.choice(RELATIONS_OF_MEMBERS)))
+            for relation, (born_from, born_to) in demo_members(rng, int(head_id[6:10])):
+                ledger.add_resident(h, ledger.ResidentData(name=_name(rng), relation=relation,
+                                                           id_number=_demo_id(rng, used, born_from, born_to)))
             if rng.random() < 0.25:
                 ledger.tag(h, rng.choice(categories), date(2026, rng.randrange(1, 11), 1), "入户走访核实")
             if worker is not None and cluster in worker.grids:

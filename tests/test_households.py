@@ -300,3 +300,30 @@ def test_the_archived_list_reads_its_own_index(app, tree, users):
             sql = str(q.compile(db.engine, compile_kwargs={"literal_binds": True}))
             plan = " ".join(row[-1] for row in db.session.execute(db.text("EXPLAIN QUERY PLAN " + sql)))
             assert index in plan, (status, plan)
+
+
+def test_demo_households_are_plausible_families():
+    """No 14-year-old spouse, no grandson older than the head: each member's age fits the relation."""
+    import random
+
+    from app import demo
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        head_year = rng.randrange(1940, 1985)
+        members = demo.demo_members(rng, head_year)
+        assert sum(1 for r, _ in members if r == "配偶") <= 1
+        for relation, (lo, hi) in members:
+            assert lo < hi
+            for born in (lo, hi - 1):
+                age = demo.DEMO_YEAR - born
+                if relation == "配偶":
+                    assert age >= 18 and abs(born - head_year) <= 20
+                if relation == "儿媳":
+                    assert age >= 18 and born > head_year + 15
+                if relation in ("孙子", "孙女", "子", "女"):
+                    assert born > head_year + 17
+                if relation == "母亲":
+                    assert born < head_year - 15 and age <= 100
+            if relation == "儿媳":
+                assert any(r == "子" for r, _ in members)
