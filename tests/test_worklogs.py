@@ -119,6 +119,21 @@ def test_team_page_flags_who_has_not_filled_in(app, client, tree, users):
     assert client.get("/worklogs/team").status_code == 403
 
 
+def test_the_week_overview_shows_a_sunday_with_a_log_and_visits(app, client, tree, users):
+    monday, sunday = week_bounds(local_today() - timedelta(days=7))
+    with app.app_context():
+        hids = households(tree["cluster_a"], 8)
+        for hid in hids:
+            add_visit(users["worker"], hid, sunday, "door")
+        ws.save_log(db.session.get(User, users["worker"]), sunday, "周日集中走访东庄一组")
+        db.session.commit()
+    client.login("leader")
+    html = client.get(f"/worklogs/team?grid_id={tree['village_a']}&week={monday.isoformat()}").get_data(as_text=True)
+    row = next(r for r in re.findall(r"<tr.*?</tr>", html, re.S) if ">worker<" in r)
+    cell = re.search(rf'data-label="周日 {sunday.month}-{sunday.day}">(.*?)</td>', row, re.S).group(1)
+    assert "已填" in cell and "走访 8" in cell, cell
+
+
 def test_monthly_pdf(app, client, tree, users, tmp_path):
     today = local_today()
     first = today.replace(day=1) - timedelta(days=1)

@@ -3,7 +3,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, role_rank
@@ -236,28 +236,37 @@ class Missing:
     user: User
     days: list  # working days without a log
     checked: bool
+    logged: set = field(default_factory=set)  # days of the range with a log (weekends and today too)
+    visits: dict = field(default_factory=dict)  # day -> visits recorded that day
 
 
 def missing_logs(workers, start, end, today=None):
-    """For each worker, the working days in [start, end] (before today) with no log."""
+    """For each worker, the working days in [start, end] (before today) with no log, and every day of the
+    range that has a log or visits — a Sunday or today's log counts and is shown like any other."""
     today = today or local_today()
-    end = min(end, today - timedelta(days=1))
+    last = min(end, today - timedelta(days=1))
     workdays = []
     d = start
-    while d <= end:
+    while d <= last:
         if is_workday(d):
             workdays.append(d)
         d += timedelta(days=1)
     ids = [w.id for w in workers]
-    filled = {}
-    if ids and workdays:
+    filled, visits = {}, {}
+    if ids:
         for uid, day in db.session.execute(select(WorkLog.user_id, WorkLog.log_date).where(
                 WorkLog.user_id.in_(ids), WorkLog.log_date.between(start, end))):
             filled.setdefault(uid, set()).add(day)
+        for uid, day, n in db.session.execute(
+                select(Visit.user_id, Visit.visited_on, func.count(Visit.id))
+                .where(Visit.user_id.in_(ids), Visit.visited_on.between(start, end))
+                .group_by(Visit.user_id, Visit.visited_on)):
+            visits.setdefault(uid, {})[day] = n
     monday, _ = week_bounds(start)
     checked = set(db.session.scalars(select(WeekCheck.user_id).where(WeekCheck.user_id.in_(ids),
                                                                      WeekCheck.week_start == monday))) if ids else set()
-    return [Missing(w, [d for d in workdays if d not in filled.get(w.id, set())], w.id in checked) for w in workers]
+    return [Missing(w, [d for d in workdays if d not in filled.get(w.id, set())], w.id in checked,
+                    filled.get(w.id, set()), visits.get(w.id, {})) for w in workers]
 
 
 def team_members(grid):
