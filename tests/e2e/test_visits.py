@@ -159,3 +159,49 @@ def test_a_lost_connection_keeps_the_visit_form(ui, demo_server, viewport):
     expect(page.locator(".flash-success")).to_be_visible()
     page.get_by_role("link", name="返回该户").click()
     expect(page.locator("#visits h2")).to_have_text(f"走访记录（{before + 2}）")
+
+
+def test_a_category_rule_puts_a_hardship_household_on_the_monthly_due_list(make_ui, demo_server, viewport):
+    """The village sets up 困难户 monthly visits; a household the worker tags 困难户 is due at once, and its
+    记走访 opens with 上门 (what satisfies the rule)."""
+    office = make_ui(demo_server.url)
+    page = office.page
+    office.login("village3", demo_server.accounts["village3"])
+    page.goto("/visits/rules")
+    if page.get_by_role("button", name=re.compile("单独设置规则")).count():
+        page.get_by_role("button", name=re.compile("单独设置规则")).click()
+        expect(page.locator(".flash-success")).to_contain_text("使用自己的走访规则")
+    page.get_by_role("link", name="添加规则").click()
+    name = f"困难户每月上门走访（{viewport}）"
+    page.get_by_label("规则名称").fill(name)
+    page.get_by_label("适用于").select_option("categories")
+    page.get_by_label("困难户/低保户（五必访）").check()
+    page.get_by_label("上门", exact=True).check()
+    page.get_by_label("频次（至少一次）").select_option("month")
+    office.check("category-rule")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator(".flash-success")).to_contain_text(name)
+    expect(page.locator("table.cards")).to_contain_text("困难户/低保户")
+    office.check("rules")
+
+    field = make_ui(demo_server.url)
+    page = field.page
+    field.login("worker3", demo_server.accounts["worker3"])
+    page.goto("/contacts/mine")
+    homes = page.locator("#my-households li").filter(has_not_text="困难户").locator("a.hh")
+    expect(homes.first).to_be_visible()
+    home = homes.nth(0 if viewport == "phone" else 1)
+    address = home.locator("strong").inner_text()
+    home.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(address)
+    page.get_by_label("类别", exact=True).select_option(label="困难户/低保户（五必访）")
+    page.get_by_role("button", name="纳入").click()
+    expect(page.locator(".flash-success")).to_be_visible()
+    page.goto("/visits/due")
+    item = page.locator("ul.duelist li").filter(has_text=address)
+    expect(item).to_contain_text(f"{name}（需上门）")
+    field.check("due-list")
+    item.get_by_role("link", name="记走访").click()
+    expect(page.get_by_role("group", name="走访方式").get_by_label("上门")).to_be_checked()
+    expect(page.locator("#visit-due")).to_contain_text(name)
+    field.check("visit-form-door")
