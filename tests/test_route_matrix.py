@@ -426,6 +426,8 @@ EXTRA_REFUSALS = {
     # moved by the system administrator only; the matrix's grid is the role's own top grid
     ("grids.edit", "township"): "may_reshape", ("grids.move", "township"): "may_reshape",
     ("grids.edit", "village_admin"): "may_reshape", ("grids.move", "village_admin"): "may_reshape",
+    # deleting an empty grid follows the same rule
+    ("grids.delete", "township"): "may_reshape", ("grids.delete", "village_admin"): "may_reshape",
 }
 # Statuses a permitted request may end in with an empty form: a page, a redirect, the form again
 # with its errors, a refusal in words (409), or a record out of reach (404). Never 403 nor 500.
