@@ -162,8 +162,8 @@ def test_a_lost_connection_keeps_the_visit_form(ui, demo_server, viewport):
 
 
 def test_a_category_rule_puts_a_hardship_household_on_the_monthly_due_list(make_ui, demo_server, viewport):
-    """The village sets up 困难户 monthly visits; a household the worker tags 困难户 is due at once, and its
-    记走访 opens with 上门 (what satisfies the rule)."""
+    """The village sets up a monthly 微宣讲 for 困难户; a household the worker tags 困难户 is due at once, the
+    item says what satisfies it, and 记走访 opens with the method of the most urgent item."""
     office = make_ui(demo_server.url)
     page = office.page
     office.login("village3", demo_server.accounts["village3"])
@@ -172,11 +172,11 @@ def test_a_category_rule_puts_a_hardship_household_on_the_monthly_due_list(make_
         page.get_by_role("button", name=re.compile("单独设置规则")).click()
         expect(page.locator(".flash-success")).to_contain_text("使用自己的走访规则")
     page.get_by_role("link", name="添加规则").click()
-    name = f"困难户每月上门走访（{viewport}）"
+    name = f"困难户每月微宣讲（{viewport}）"
     page.get_by_label("规则名称").fill(name)
     page.get_by_label("适用于").select_option("categories")
     page.get_by_label("困难户/低保户（五必访）").check()
-    page.get_by_label("上门", exact=True).check()
+    page.get_by_label("微宣讲", exact=True).check()
     page.get_by_label("频次（至少一次）").select_option("month")
     office.check("category-rule")
     page.get_by_role("button", name="保存").click()
@@ -199,9 +199,11 @@ def test_a_category_rule_puts_a_hardship_household_on_the_monthly_due_list(make_
     expect(page.locator(".flash-success")).to_be_visible()
     page.goto("/visits/due")
     item = page.locator("ul.duelist li").filter(has_text=address)
-    expect(item).to_contain_text(f"{name}（需上门）")
+    expect(item).to_contain_text(f"{name}（需微宣讲）")
     field.check("due-list")
-    item.get_by_role("link", name="记走访").click()
-    expect(page.get_by_role("group", name="走访方式").get_by_label("上门")).to_be_checked()
+    link = item.get_by_role("link", name="记走访")
+    method = re.search(r"method=(\w+)", link.get_attribute("href")).group(1)
+    link.click()
+    expect(page.locator(f'input[name="method"][value="{method}"]')).to_be_checked()
     expect(page.locator("#visit-due")).to_contain_text(name)
-    field.check("visit-form-door")
+    field.check("visit-form")
