@@ -241,3 +241,31 @@ def test_rankings_stay_within_scope(app, client, tree, users, worker_month):
     client.login("worker")
     assert client.get(f"/assessment/workers/{worker_month['uid']}").status_code == 403
     assert client.get("/assessment/").headers["Location"].endswith("/assessment/me")
+
+
+def test_the_report_prints_and_exports(app, client, tree, users, worker_month, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    from tests.pdfcheck import check_pdf
+
+    client.login("township")
+    client.get(f"/assessment/grids/{tree['town_a']}")
+    client.post(f"/assessment/grids/{tree['town_a']}/freeze", {"kind": "worker", "period": "2025-10"})
+    resp = client.get(f"/assessment/grids/{tree['town_a']}/report.pdf?kind=worker&period=2025-10")
+    assert resp.mimetype == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(resp.data)
+    text = check_pdf(resp.data, tmp_path / "report", expect_pages=1,
+                     must_contain=["甲镇2025年10月网格员考核通报", "李网格", "835.0", "四星", "审核人", "盖章"])
+    assert "已于" in text and "发布" in text
+    xlsx = client.get(f"/assessment/grids/{tree['town_a']}/ranking.xlsx?kind=worker&period=2025-10")
+    ws = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0][0] == "甲镇2025年10月网格员考核通报"
+    assert rows[1][0].startswith("考核期间：2025年10月")
+    header = rows[3]
+    assert header[:3] == ("名次", "网格员", "所在网格") and header[-2:] == ("总分", "星级")
+    li = next(r for r in rows if r[1] == "李网格")
+    assert li[header.index("走访（200）")] == 160 and li[-2] == 835 and li[-1] == "四星"
+    assert any(r[0] == "平均" for r in rows)
