@@ -537,7 +537,8 @@ def test_auditors_are_refused_by_the_permission_table_too(app, make_client, tree
 
 # Routes whose permission is checked twice, by @require and again inside the view (which needs
 # the same rule to decide what to show): taking away one of the two changes nothing, both the matrix.
-DOUBLE_CHECKED = {"grids.new_child": "may_add_under", "grids.edit": "may_reshape", "grids.move": "may_reshape"}
+DOUBLE_CHECKED = {"grids.new_child": "may_add_under", "grids.edit": "may_reshape", "grids.move": "may_reshape",
+                  "grids.delete": "may_reshape"}
 # Permission checks written inside a view rather than as @require: (module, permission, endpoint).
 INLINE_CHECKS = [("app.notices.routes", "edit_notices", "notices.settings"),
                  ("app.meetings.routes", "manage_meeting_kinds", "meetings.kinds"),
