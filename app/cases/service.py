@@ -12,7 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..accounts.models import User, user_grid
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
+from ..grids.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.validators import InvalidValue, normalize_phone
 from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline

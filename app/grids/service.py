@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid
+from .scope import can_see_grid
 from ..extensions import db
 from .models import GRID_ROLES, MIN_TEAM_SIZE, Grid, GridKind, GridLevel, GridStaff
 from ..core.db import starts_with

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, subtree_ids
+from ..grids.scope import can_see_grid, subtree_ids
 from ..extensions import db
 from ..grids.models import GridStaff
 from .models import CategoryTag, ContactLink, Household

@@ -9,7 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.workdays import end_of_local_day
 from ..extensions import db
