@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..accounts.permissions import roles_with
 from ..core import audit, idempotency, uploads
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
@@ -17,9 +18,9 @@ from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Househol
 from .models import (DEFAULT_RULES, GROUP_PREFIX, METHODS, PARTY_KEY, PARTY_NAME, PERIODS, TARGETS, VISITORS, Visit,
                      VisitPhoto, VisitProblem, VisitRule)
 
-# Account roles counted as cadres (驻村干部) for the yearly rule; holders of the
-# 联系领导 post count too, whatever their account role.
-CADRE_ROLES = {"admin", "township", "village_admin", "leader"}
+# Account roles counted as cadres (驻村干部) for the yearly rule (the permissions table); holders
+# of the 联系领导 post count too, whatever their account role.
+CADRE_ROLES = roles_with("visit_as_cadre")
 MAX_BACKDATE_DAYS = 31
 
 

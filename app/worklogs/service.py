@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, role_rank
-from ..accounts.permissions import can
+from ..accounts.permissions import can, roles_with
 from ..core.forms import ServiceError
 from ..grids.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
@@ -18,7 +18,7 @@ from ..visits.models import Visit
 from ..visits.service import edit_lock, week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
 
-LOG_ROLES = ("worker", "leader")
+LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
 
 
 def is_workday(day):
