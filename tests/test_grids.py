@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.core.forms import ServiceError
 from app.core.models import AuditLog
-from app.core.scope import visible_grid_ids
+from app.grids.scope import visible_grid_ids
 from app.extensions import db
 from app.grids import service as gs
 from app.grids.models import Grid, GridStaff
@@ -193,7 +193,7 @@ def test_the_county_file_adopts_the_root_set_up_without_a_code(ctx):
     town = db.session.scalar(select(Grid).where(Grid.division_code == "330522200000"))
     assert town.parent_id == root_id
     # the admin, bound to the root, now reaches every imported grid
-    from app.core.scope import can_see_grid
+    from app.grids.scope import can_see_grid
 
     assert can_see_grid(db.session.get(type(admin), admin.id), town)
 

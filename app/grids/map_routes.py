@@ -5,7 +5,7 @@ from flask_login import current_user
 from ..accounts.permissions import can, require
 from ..core import photos, uploads
 from ..core.forms import ServiceError
-from ..core.scope import get_grid_or_404
+from .scope import get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from . import maps
