@@ -13,7 +13,6 @@ from . import maps
 bp = Blueprint("grid_maps", __name__, url_prefix="/grids")
 
 
-@bp.app_template_global()
 def map_view(grid):
     """The map a grid's pages show (its own or the nearest above), served through the grid's own image URL."""
     return maps.map_view(grid, href=url_for("grid_maps.image", grid_id=grid.id))
@@ -29,7 +28,8 @@ def show(grid_id):
     may_edit = can(current_user, "manage_grids")
     marked = {m.grid_id for m in own.marks} if own else set()
     targets = maps.markable_grids(grid) if own and may_edit else []
-    return render("grids/map.html", grid=grid, own=own, shown=shown, may_edit=may_edit, targets=targets,
+    return render("grids/map.html", grid=grid, own=own, view=shown and map_view(grid), may_edit=may_edit,
+                  targets=targets,
                   marked=marked, next_target=next((t.id for t in targets if t.id not in marked), None),
                   photo_hint=uploads.PHOTO_HINT.split("，", 1)[1])
 

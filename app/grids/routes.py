@@ -13,6 +13,7 @@ from .scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
 from . import picker, service
+from .map_routes import map_view
 from .forms import GridForm, MoveForm, RenameForm, StaffForm
 from .models import GRID_ROLES, Grid, GridKind, GridLevel, GridStaff
 from ..core.db import starts_with
@@ -81,7 +82,7 @@ def show(grid_id):
                   may_delete=(may_reshape(current_user, grid) or current_user.is_admin)
                   and can(current_user, "manage_grids") and not service.grid_holders(grid),
                   may_add=may_add_under(current_user, grid), may_reshape=may_reshape(current_user, grid),
-                  may_assign=can(current_user, "assign_staff"), **panels.context("grid", grid))
+                  may_assign=can(current_user, "assign_staff"), map_view=map_view(grid), **panels.context("grid", grid))
 
 
 @bp.route("/<int:grid_id>/new", methods=["GET", "POST"])
