@@ -32,7 +32,7 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
 # After changing requirements*.in: compile the hashed pins again (pip-tools in a venv of its own).
 deps:
 	python3 -m venv .venv-deps && .venv-deps/bin/pip --disable-pip-version-check -q install pip-tools==7.6.2
-	for f in requirements requirements-dev; do \
+	for f in requirements requirements-dev requirements-dist; do \
 	  .venv-deps/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	    --no-emit-index-url --no-emit-trusted-host -o $$f.txt $$f.in || exit 1; done
 

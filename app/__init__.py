@@ -5,6 +5,9 @@ from pathlib import Path
 
 from flask import Flask
 
+# The release's version: `make dist` names the file after it, `villagegrid version` prints it.
+__version__ = "1.0.0"
+
 from . import config as config_module
 from .extensions import csrf, db, login_manager, migrate
 
