@@ -9,7 +9,7 @@ from flask import Flask
 __version__ = "1.0.0"
 
 from . import config as config_module
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import compress, csrf, db, login_manager, migrate
 
 
 def _secret_key(instance_path):
@@ -67,6 +67,11 @@ def create_app(config=None):
     from .core import web
 
     web.init_app(app)
+    compress.init_app(app)  # after web's hooks: runs before them, so the headers web sets stay as they are
+
+    from .core import static_files
+
+    static_files.init_app(app)
 
     from .core import uploads
 
@@ -98,8 +103,10 @@ def create_app(config=None):
         app.register_blueprint(bp)
 
     from . import cli
+    from .admin import jobs
 
     cli.init_app(app)
+    jobs.init_app(app)
 
     from .core import printing
 

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-from app.cases.models import Case, CaseEvent, RateCounter
+from app.cases.models import Case, CaseEvent, Department, RateCounter
 from app.core import public
 from app.extensions import db
 from tests.test_cases import _remember_app, act, photo_bytes  # noqa: F401  (autouse fixture)
@@ -31,7 +31,8 @@ def _anon(make_client):
 
 def _report(c, code, what="河道里有人倾倒垃圾", **extra):
     c.get(f"/q/{code}")
-    return c.post(f"/q/{code}", {"what": what, "where": "西桥下", "reporter_phone": PHONE, **extra})
+    return c.post(f"/q/{code}", {"what": what, "where": "西桥下", "reporter_phone": PHONE, **extra},
+                  follow_redirects=True)
 
 
 def _receipt(resp):
@@ -113,7 +114,8 @@ def test_intake_is_rate_limited_across_processes(app, make_client, tree, databas
     page = oc.get(f"/q/{code}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     for i in range(2):
-        resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": f"另一进程{i}", "reporter_phone": PHONE})
+        resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": f"另一进程{i}", "reporter_phone": PHONE},
+                       follow_redirects=True)
         assert resp.status_code == 200 and "回执码" in resp.get_data(as_text=True)
     resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": "第六件", "reporter_phone": PHONE})
     assert resp.status_code == 429 and "提交太频繁" in resp.get_data(as_text=True)
@@ -145,7 +147,7 @@ def test_only_these_routes_are_public(app):
     check behind its QR code, and the basics."""
     public = {name for name, view in app.view_functions.items() if getattr(view, "is_public", False)}
     assert public == {"accounts.login", "main.setup", "main.healthz", "public_cases.intake", "public_cases.progress",
-                      "agreements.verify"}
+                      "public_cases.receipt", "public_cases.slip", "agreements.verify"}
 
 
 def test_public_report_timeline_names_no_one(app, make_client, tree):
@@ -167,7 +169,7 @@ def test_behind_a_proxy_each_resident_has_their_own_allowance(app, tree, databas
         return client.post(f"/q/{code}", data={"csrf_token": token, "what": "路灯坏了", "reporter_phone": PHONE},
                            headers={"X-Forwarded-For": forwarded})
 
-    for hops, expected in ((1, [200] * 5 + [200]), (0, [200] * 5 + [429])):
+    for hops, expected in ((1, [303] * 5 + [303]), (0, [303] * 5 + [429])):
         proxied = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "CHECK_PRINT_STACK": False,
                               "PROXY_HOPS": hops})
         with proxied.app_context():
@@ -184,3 +186,52 @@ def test_behind_a_proxy_each_resident_has_their_own_allowance(app, tree, databas
             db.session.remove()
             db.engine.dispose()
         assert any("203.0.113.7" in k for k in keys) == (hops == 1)
+
+
+def test_receipt_survives_a_reload_and_prints_as_a_slip(app, make_client, tree):
+    """The answer to the report is a page of its own: reloading it shows the same code, the browser
+    remembers it on the intake page, and the slip is a PDF with the code; another browser cannot
+    use the page to test codes."""
+    code = grid_public_code(tree["cluster_a"])
+    c = _anon(make_client)
+    c.get(f"/q/{code}")
+    resp = c.post(f"/q/{code}", {"what": "路灯坏了", "where": "桥头", "reporter_phone": PHONE})
+    assert resp.status_code == 303
+    done = resp.headers["Location"]
+    receipt = _receipt(c.get(done))
+    assert _receipt(c.get(done)) == receipt  # a reload: shown again, no second case
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Case.id))) == 1
+    assert receipt in c.get(f"/q/{code}").get_data(as_text=True)  # remembered on this phone
+    assert receipt in c.get("/q/r").get_data(as_text=True)
+    stranger = _anon(make_client)
+    assert stranger.get(done).status_code == 302  # not this browser's code: back to the form
+    slip = c.get(f"/q/r/slip?receipt={receipt}")
+    assert slip.status_code == 200 and slip.mimetype == "application/pdf"
+    from tests.pdfcheck import pdf_text
+
+    text = pdf_text(slip.data)
+    assert receipt in text and "东庄一组" in text and PHONE not in text and "路灯坏了" not in text
+    assert c.get("/q/r/slip?receipt=ZZZZ-ZZZZ").status_code == 404
+
+
+def test_resident_sees_the_result_and_the_handling_unit_but_no_notes(app, make_client, tree, users):
+    code = grid_public_code(tree["cluster_a"])
+    c = _anon(make_client)
+    receipt = _receipt(_report(c, code))
+    leader = make_client()
+    leader.login("leader")
+    with app.app_context():
+        case = db.session.scalar(select(Case))
+        dept = db.session.scalar(select(Department).where(Department.name == "环保站"))
+        case_id, dept_id = case.id, dept.id
+    act(app, leader, case_id, "accept", note="内部备注：先联系王五")
+    html = c.get(f"/q/r?receipt={receipt}").get_data(as_text=True)
+    assert 'id="result"' not in html
+    act(app, leader, case_id, "transfer", department_id=dept_id, note="移交意见：请环保站查处")
+    act(app, leader, case_id, "reply", note="已清理河道垃圾并设立警示牌")
+    html = c.get(f"/q/r?receipt={receipt}").get_data(as_text=True)
+    assert 'id="result"' in html and "已清理河道垃圾并设立警示牌" in html
+    assert re.search(r'id="result-unit">环保站<', html)
+    for secret in ("内部备注", "王五", "移交意见", "网格长", "leader"):
+        assert secret not in html, secret

@@ -13,7 +13,7 @@ from tests.conftest import ROLE_HOME
 
 # Endpoints reachable without logging in.
 PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz", "agreements.verify", "public_cases.intake",
-          "public_cases.progress"}
+          "public_cases.progress", "public_cases.receipt", "public_cases.slip"}
 # Reference data that belongs to no grid (guarded by permissions, not by scope): sampled, not foreign.
 REFERENCE_ARGS = {"category_id", "department_id", "day_id"}
 

@@ -1,11 +1,13 @@
 """The two pages residents reach without an account: a grid's intake from its notice board's
 QR code (/q/<code>) and the progress of a receipt code. Neither shows anything personal."""
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 
 from ..core import idempotency
 from ..core import uploads
 from ..core.forms import ServiceError, show_error
-from ..core.public import grid_id_from_code
+from ..core.pdf import pdf_response, render_pdf
+from ..core.public import grid_id_from_code, public_url
+from ..core.qr import qr_data_uri
 from ..core.web import public, render
 from ..extensions import db
 from ..patrols.service import supervised_hazards
@@ -39,7 +41,7 @@ def intake(code):
     if request.method == "POST":
         earlier = _earlier(form.form_key.data)
         if earlier is not None:  # sent again after the answer was lost: the same receipt, no second case
-            return render("cases/public/receipt.html", grid=grid, receipt=service.format_receipt(earlier.receipt_code))
+            return _receipt_page(code, earlier)
         if not (_limit("PUBLIC_INTAKE_PER_ADDRESS_HOUR", f"intake:ip:{_client_key()}", 5)
                 and _limit("PUBLIC_INTAKE_PER_GRID_HOUR", f"intake:grid:{grid.id}", 30)):
             form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
@@ -59,9 +61,58 @@ def intake(code):
                 show_error(form, exc)
             else:
                 db.session.commit()
-                return render("cases/public/receipt.html", grid=grid,
-                              receipt=service.format_receipt(case.receipt_code))
-    return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid))
+                return _receipt_page(code, case)
+    return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
+                  recent=_recent_receipts())
+
+
+# How many receipt codes this browser remembers (in its signed session cookie) for the resident.
+RECENT_RECEIPTS = 5
+
+
+def _recent_receipts():
+    """The receipt codes this browser was given, newest first."""
+    return [service.format_receipt(c) for c in session.get("receipts", [])]
+
+
+def _receipt_page(code, case):
+    """Remember the receipt in this browser and show it at an address a reload asks again (Post/Redirect/Get)."""
+    receipt = case.receipt_code
+    session["receipts"] = ([receipt] + [c for c in session.get("receipts", []) if c != receipt])[:RECENT_RECEIPTS]
+    session.permanent = True
+    return redirect(url_for("public_cases.receipt", code=code, receipt=service.format_receipt(receipt)), 303)
+
+
+@bp.route("/q/<code>/done")
+@public
+def receipt(code):
+    """The receipt code of a report just made, again after every reload, with its printable slip."""
+    grid = service.grid_for_public_intake(grid_id_from_code(code))
+    if grid is None:
+        abort(404)
+    wanted = service.normalize_receipt(request.args.get("receipt"))
+    # Only a code this browser was given: the page cannot be used to test guessed codes.
+    if not wanted or wanted not in session.get("receipts", []):
+        return redirect(url_for("public_cases.intake", code=code))
+    return render("cases/public/receipt.html", grid=grid, receipt=service.format_receipt(wanted))
+
+
+@bp.route("/q/r/slip")
+@public
+def slip():
+    """A receipt slip (PDF) to print or keep: the code, where it went, when, and the QR of the status page."""
+    code = service.normalize_receipt(request.args.get("receipt"))
+    if not code:
+        return redirect(url_for("public_cases.progress"))
+    if not _limit_lookup():
+        abort(429)
+    data = service.public_receipt(code)
+    if data is None:
+        abort(404)
+    progress_url = public_url(url_for("public_cases.progress", receipt=data["receipt"]), None)
+    pdf = render_pdf("cases/print/receipt_slip.html", title="回执单", header="回执单", slip=data,
+                     progress_url=progress_url, qr=qr_data_uri(progress_url) if progress_url else None)
+    return pdf_response(pdf, f"回执单-{data['receipt']}.pdf")
 
 
 def _earlier(key):
@@ -85,7 +136,7 @@ def progress():
             result = service.public_progress(form.receipt.data)
             if result is None:
                 form.receipt.errors = ["没有找到这个回执码，请核对后重新输入（不区分大小写）。"]
-    return render("cases/public/progress.html", form=form, result=result, status=status)
+    return render("cases/public/progress.html", form=form, result=result, status=status, recent=_recent_receipts())
 
 
 def _limit_lookup():

@@ -607,8 +607,36 @@ def public_progress(receipt):
         return None
     steps = [(ev.at, event_label(ev.action)) for ev in case.events
              if ev.action not in ("urge", "auto_urge", "request_extension", "approve_extension", "refuse_extension")]
+    result = None
+    if case.state in ANSWERED_STATES:
+        answer = next((ev for ev in reversed(case.events) if ev.action in RESULT_ACTIONS), None)
+        if answer is not None:
+            result = {"text": answer.note, "at": answer.at, "unit": handling_unit(case)}
     return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": case.grid.name,
-            "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps}
+            "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps,
+            "result": result}
+
+
+# States in which a case has an answer the resident may read, and the steps that give it.
+ANSWERED_STATES = {"replied", "closed", "visited", "archived"}
+RESULT_ACTIONS = ("reply", "solve_on_spot")
+
+
+def handling_unit(case):
+    """The unit that handled a case, as a resident may see it: a department or a grid, never a person."""
+    if case.holder_department is not None:
+        return case.holder_department.name
+    return case.current_grid.name
+
+
+def public_receipt(receipt):
+    """What a receipt slip prints: the code, the grid it went to and when (None for an unknown code)."""
+    code = normalize_receipt(receipt)
+    case = db.session.scalar(select(Case).where(Case.receipt_code == code)) if code else None
+    if case is None:
+        return None
+    return {"receipt": format_receipt(case.receipt_code), "grid": case.grid.name, "reported_at": case.created_at,
+            "category": case.category.name}
 
 
 def grid_for_public_intake(grid_id):
