@@ -32,6 +32,9 @@ def create_app(config=None):
         static_folder="../static",
     )
     app.config.from_object(config_module.Defaults)
+    from .core import inputs
+
+    inputs.init_app(app)  # the request class and URL converters, before any route exists
     from .core import files
 
     files.private_dir(app.instance_path)
