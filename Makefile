@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_DB := $(CURDIR)/instance/demo.db
 
-.PHONY: run demo test bench system system-test venv venv-dev deps clean
+.PHONY: run demo test bench system system-test venv venv-dev deps clean dist dist-test
 
 # The Debian packages: checked every time (fast), installed only when missing.
 system:
@@ -36,6 +36,13 @@ deps:
 	  .venv-deps/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	    --no-emit-index-url --no-emit-trusted-host -o $$f.txt $$f.in || exit 1; done
 
+# The one-file release is built in a venv of its own, so `make test` never needs PyInstaller.
+DIST_VENV := .venv-dist
+$(DIST_VENV)/.dist: requirements-dist.txt
+	test -x $(DIST_VENV)/bin/python || python3 -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip --disable-pip-version-check -q install --require-hashes -r requirements-dist.txt
+	@touch $@
+
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
 
@@ -60,5 +67,13 @@ test: system-test venv-dev tests/e2e/node_modules/axe-core/axe.min.js
 bench: system venv-dev
 	$(PY) -m bench
 
+# dist/villagegrid-<version>-linux-x86_64: one file with Python, the libraries, Pango & co. and the fonts.
+dist: system $(DIST_VENV)/.dist
+	DIST_VENV=$(DIST_VENV) scripts/dist/build.sh
+
+# The file on a Debian minbase root with nothing installed (chroot; root kept in /var/cache/villagegrid-dist).
+dist-test: venv-dev
+	scripts/dist/test.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(DIST_VENV) .pytest_cache build dist
