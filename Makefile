@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_DB := $(CURDIR)/instance/demo.db
 
-.PHONY: run demo test bench system system-test venv venv-dev deps clean dist dist-test
+.PHONY: run demo test bench system system-test system-dist venv venv-dev deps clean dist dist-test
 
 # The Debian packages: checked every time (fast), installed only when missing.
 system:
@@ -16,6 +16,9 @@ system:
 
 system-test:
 	@scripts/system-deps.sh --test
+
+system-dist:
+	@scripts/system-deps.sh --dist
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -68,11 +71,11 @@ bench: system venv-dev
 	$(PY) -m bench
 
 # dist/villagegrid-<version>-linux-x86_64: one file with Python, the libraries, Pango & co. and the fonts.
-dist: system $(DIST_VENV)/.dist
+dist: system-dist $(DIST_VENV)/.dist
 	DIST_VENV=$(DIST_VENV) scripts/dist/build.sh
 
 # The file on a Debian minbase root with nothing installed (chroot; root kept in /var/cache/villagegrid-dist).
-dist-test: venv-dev
+dist-test: system-dist venv-dev
 	scripts/dist/test.sh
 
 clean:
