@@ -291,3 +291,30 @@ def test_version_and_the_service_file(tmp_path, monkeypatch):
     unit = (tmp_path / "units" / "villagegrid.service").read_text(encoding="utf-8")
     assert "ExecStart=" in unit and ((tmp_path / "srv").stat().st_mode & 0o777) == 0o700
     assert "已写入服务文件" in res.output and "systemctl enable --now villagegrid" in res.output
+
+
+def test_the_release_fonts_are_configured_and_the_cut_faces_copied_once(tmp_path, monkeypatch):
+    """Inside the release fontconfig reads only its own configuration (the bundled fallback faces),
+    and the print faces cut at build time are copied into the data folder instead of being cut."""
+    from app import dist_main
+    from app.core import printfont
+
+    bundle, data = tmp_path / "bundle", release.prepare_data_folder(tmp_path / "data")
+    (bundle / "fonts" / "fallback").mkdir(parents=True)
+    (bundle / "fonts" / "print").mkdir()
+    for key in printfont.WEIGHTS:
+        (bundle / "fonts" / "print" / f"villagegrid-print-{key}-0123456789ab.otf").write_bytes(key.encode())
+    monkeypatch.delenv("FONTCONFIG_FILE", raising=False)
+    monkeypatch.delenv(printfont.PREBUILT_ENV, raising=False)
+    assert dist_main.configure_fonts(bundle, data)
+    conf = (data / "cache" / "fonts.conf").read_text(encoding="utf-8")
+    assert f"<dir>{bundle / 'fonts' / 'fallback'}</dir>" in conf and f"<cachedir>{data / 'cache' / 'fontconfig'}" in conf
+    assert "/usr/share/fonts" not in conf and "<include" not in conf  # no font of the system
+    import os
+
+    assert os.environ["FONTCONFIG_FILE"] == str(data / "cache" / "fonts.conf")
+    names = printfont.build(data / "fonts")
+    assert names == {"regular": "villagegrid-print-regular-0123456789ab.otf",
+                     "bold": "villagegrid-print-bold-0123456789ab.otf"}
+    assert (data / "fonts" / names["bold"]).read_bytes() == b"bold"
+    assert dist_main.configure_fonts(tmp_path / "source-checkout", data) is False  # no bundled fonts: system fonts

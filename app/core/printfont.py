@@ -100,7 +100,7 @@ def _write(folder, name, data):
     os.replace(tmp, folder / name)
 
 
-def _prebuilt():
+def prebuilt():
     """{weight key: file} of faces cut when the release was built (``$VG_PRINT_FONTS``), or {}."""
     where = os.environ.get(PREBUILT_ENV)
     if not where:
@@ -118,14 +118,14 @@ def build(folder):
     folder = Path(folder)
     names = {}
     points = None
-    prebuilt = _prebuilt()
+    ready = prebuilt()
     try:
         for key, (style, _weight) in WEIGHTS.items():
-            if prebuilt:  # the release carries them already cut: copy them into the data folder once
-                name = prebuilt[key].name
+            if ready:  # the release carries them already cut: copy them into the data folder once
+                name = ready[key].name
                 if not (folder / name).is_file():
                     folder.mkdir(parents=True, exist_ok=True)
-                    _write(folder, name, prebuilt[key].read_bytes())
+                    _write(folder, name, ready[key].read_bytes())
                 names[key] = name
                 continue
             source = _source(style)

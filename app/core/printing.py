@@ -34,7 +34,12 @@ def _fontconfig_zh_fonts():
 
 
 def cjk_fonts_present():
-    """True when fontconfig knows at least one font covering Chinese."""
+    """True when fontconfig knows at least one font covering Chinese, or the release's print faces
+    (GB 2312; its fontconfig font has only the ideographs outside it, so fontconfig says no "zh")."""
+    from . import printfont
+
+    if printfont.prebuilt():
+        return True
     if not shutil.which("fc-list"):
         return bool(_fontconfig_zh_fonts())
     out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False).stdout
