@@ -277,6 +277,9 @@ def cli():
 
 def main(argv=None):
     """The program's entry point."""
+    for stream in (sys.stdout, sys.stderr):  # each line at once, also into a log file or the journal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["serve"]

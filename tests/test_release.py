@@ -304,8 +304,9 @@ def test_the_release_fonts_are_configured_and_the_cut_faces_copied_once(tmp_path
     (bundle / "fonts" / "print").mkdir()
     for key in printfont.WEIGHTS:
         (bundle / "fonts" / "print" / f"villagegrid-print-{key}-0123456789ab.otf").write_bytes(key.encode())
-    monkeypatch.delenv("FONTCONFIG_FILE", raising=False)
-    monkeypatch.delenv(printfont.PREBUILT_ENV, raising=False)
+    for name in ("FONTCONFIG_FILE", printfont.PREBUILT_ENV):  # both put back as they were after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     assert dist_main.configure_fonts(bundle, data)
     conf = (data / "cache" / "fonts.conf").read_text(encoding="utf-8")
     assert f"<dir>{bundle / 'fonts' / 'fallback'}</dir>" in conf and f"<cachedir>{data / 'cache' / 'fontconfig'}" in conf

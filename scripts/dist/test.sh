@@ -57,6 +57,7 @@ cleanup() {
   for pidfile in "$work"/pid-*; do [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true; done
   sleep 0.5
   umount "$root/proc" 2>/dev/null || true
+  [ -n "${VG_DIST_KEEP:-}" ] && { echo "kept: $work $out"; return; }
   rm -rf "$work" "$root/opt/villagegrid" "$out"
 }
 trap cleanup EXIT
@@ -79,7 +80,9 @@ wait_healthz() {  # seconds until /healthz answers (fails after 60 s)
   return 1
 }
 start_server() {  # $1: a name for the log; the README's start command, in the background
-  in_root /bin/sh -c "cd /opt/villagegrid && HOST=127.0.0.1 PORT=$port exec ./villagegrid" > "$work/$1.log" 2>&1 &
+  # exec all the way down: the pid recorded is the program's own (its one-file loader's)
+  ( exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+      /bin/sh -c "cd /opt/villagegrid && HOST=127.0.0.1 PORT=$port exec ./villagegrid" ) > "$work/$1.log" 2>&1 &
   echo $! > "$work/pid-$1"
 }
 stop_server() {
