@@ -336,9 +336,9 @@ LOGIN = "login"  # any logged-in user; what the view shows is then a matter of s
 # must be added here (the matrix refuses one it does not know).
 NEEDS = {
     "accounts.change_password": LOGIN, "accounts.logout": LOGIN, "keepalive": LOGIN,
-    "accounts.users": "manage_users", "accounts.user_new": "manage_users", "accounts.user_edit": "manage_users",
-    "accounts.user_toggle": "manage_users", "accounts.user_reset_password": "manage_users",
-    "accounts.user_unlock": "manage_users",
+    "users.users": "manage_users", "users.user_new": "manage_users", "users.user_edit": "manage_users",
+    "users.user_toggle": "manage_users", "users.user_reset_password": "manage_users",
+    "users.user_unlock": "manage_users",
     "admin.audit_log": "view_audit", "admin.reference": "manage_reference", "admin.settings": "manage_installation",
     "assessment.index": LOGIN, "assessment.mine": LOGIN, "assessment.schemes": LOGIN,
     "assessment.worker": "view_assessment", "assessment.grid_score": "view_assessment",

@@ -1,5 +1,5 @@
-"""Case rules: intake, the one workflow service that reads workflow.ACTIONS, deadlines,
-who hears of a case, scoped lists, automatic urging and the public intake."""
+"""Case rules: intake, scoped lists, automatic urging and the public intake; the workflow's
+actions (workflow.py) are taken through ``perform``."""
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -7,29 +7,25 @@ from datetime import timedelta
 from flask import abort
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
-from ..accounts.models import User, user_grid
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
-from ..core.timeutil import fmt_local, local_today, utcnow
+from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
+from ..core.timeutil import fmt_local, utcnow
 from ..core.validators import InvalidValue, normalize_phone
-from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline
+from ..core.workdays import hour_deadline
 from ..extensions import db
 from ..grids.models import Grid
 from ..notifications.service import notify
-from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, PHOTO_FOLDER, SOURCES, Case,
-                     CaseCategory, CaseEvent, CasePhoto, Department)
-from .workflow import (ACTIONS, DESK_ROLES, FOLLOW_UP_TARGET, OPEN_STATES, SATISFACTION, STATES, event_label,
-                       needs_pending_extension)
+from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
+                     CaseEvent, Department, format_receipt)
+from .workflow import CASES, OPEN_STATES, STATES, alert_emergency, append_event, event_label, notify_desk, save_photos
+# What the views and other areas ask the cases area for, from where it lives.
+from .workflow import CONFLICT, assignee_choices, relations  # noqa: F401
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CONFLICT = "该事件刚刚已被其他人处理（状态或期限已变化），您的操作没有保存。请查看最新进展后再决定是否继续。"
 # 突发 cases: accepted within this many hours whatever the category says.
 EMERGENCY_ACCEPT_HOURS = 2
-# Levels whose leaders hear of an emergency at once.
-ALERT_LEVELS = ("village", "town")
 
 
 # --- reference data ----------------------------------------------------------
@@ -80,43 +76,6 @@ def get_case_or_404(user, case_id):
     return case
 
 
-# --- who may do what -----------------------------------------------------------
-
-def relations(user, case):
-    """The user's relations to the case (workflow.py): desk, holder, reporter."""
-    if not getattr(user, "is_authenticated", False) or user.read_only:
-        return set()
-    rel = set()
-    if user.role in DESK_ROLES and can_see_grid(user, case.current_grid):
-        rel.add("desk")
-        if case.holder_department_id is not None:
-            rel.add("holder")  # the desk records a department's answers
-    if case.holder_user_id is not None and case.holder_user_id == user.id:
-        rel.add("holder")
-    if case.created_by_id is not None and case.created_by_id == user.id:
-        rel.add("reporter")
-    return rel
-
-
-def _allowed(action, case, rel):
-    if case.state not in action.sources or not (action.who & rel):
-        return False
-    if action.classes and case.handling_class not in action.classes:
-        return False
-    pending = needs_pending_extension(action.key)
-    if pending is not None and pending != (case.extension_until is not None):
-        return False
-    if action.key == "escalate" and case.current_grid.parent_id is None:
-        return False
-    return True
-
-
-def available_actions(user, case):
-    """The workflow actions the user may take on the case now, in table order."""
-    rel = relations(user, case)
-    return [a for a in ACTIONS.values() if _allowed(a, case, rel)]
-
-
 # --- intake ------------------------------------------------------------------
 
 @dataclass
@@ -139,11 +98,6 @@ def _new_receipt_code():
         code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
         if db.session.scalar(select(Case.id).where(Case.receipt_code == code)) is None:
             return code
-
-
-def format_receipt(code):
-    """ABCD2345 → ABCD-2345 (easier to read out over the phone)."""
-    return f"{code[:4]}-{code[4:]}" if code and len(code) == 8 else code
 
 
 def normalize_receipt(text):
@@ -208,240 +162,28 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
     case.start_step(now, hour_deadline(hours, now))
     db.session.add(case)
     db.session.flush()
-    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
-    _save_photos(case, ev, photos)
+    ev = append_event(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
+    save_photos(case, ev, photos)
     text = f"新事件待受理：{title}（{grid.name}）"
     if data.handling_class == "emergency":
-        _alert_emergency(case)
-    _notify_desk(case, "report", text, exclude=user)
+        alert_emergency(case)
+    notify_desk(case, "report", text, exclude=user)
     return case
 
 
-# --- the workflow -------------------------------------------------------------
+# --- the workflow (cases/workflow.py) ----------------------------------------------
 
-def _actor_name(user):
-    if user is None:
-        return "群众（扫码反映）"
-    return f"{user.full_name}（{user.role_name}）"
-
-
-def _append(case, user, action, from_state, to_state, detail, note, deadline=None):
-    ev = CaseEvent(case=case, actor_id=user.id if user is not None else None, actor_name=_actor_name(user),
-                   action=action, from_state=from_state, to_state=to_state, grid_id=case.current_grid_id,
-                   detail=detail[:300], note=note or "", deadline_at=deadline)
-    db.session.add(ev)
-    db.session.flush()
-    return ev
+def available_actions(user, case):
+    """The workflow actions the user may take on the case now, in table order."""
+    return CASES.available(user, case)
 
 
-def _save_photos(case, event, files):
-    """Store each photo of a case's timeline step, one CasePhoto row per file."""
-    for name, width, height, size in photo_store.store_flat(files, PHOTO_FOLDER):
-        db.session.add(CasePhoto(case_id=case.id, event_id=event.id, stored_name=name, width=width, height=height,
-                                 size=size))
-    db.session.flush()
+def perform(user, case, action_key, seen_version, **values):
+    """Take a workflow action on a case (note=…, assignee_id=…, photos=… as its form asks).
 
-
-def _deadline_from_date(day, field="deadline"):
-    if day is None:
-        return None
-    if day < local_today():
-        raise ServiceError("办理期限不能早于今天。", field)
-    return end_of_local_day(day)
-
-
-def assignee_choices(case):
-    """Users who may be given the case: bound to its current grid, a grid below it or above it."""
-    grid = case.current_grid
-    ancestors = grid.ancestor_ids()
-    q = (select(User).join(user_grid, user_grid.c.user_id == User.id).join(Grid, Grid.id == user_grid.c.grid_id)
-         .where(~User.is_disabled, User.role != "auditor",
-                or_(starts_with(Grid.path, grid.path), Grid.id.in_(ancestors)))
-         .distinct().order_by(User.full_name).limit(300))
-    return db.session.scalars(q).all()
-
-
-def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, department_id=None,
-            deadline=None, satisfaction=None, extend_to=None, category_id=None, handling_class=None, photos=()):
-    """Take a workflow action on a case, append it to the timeline and notify who must know.
-
-    ``seen_version`` is the case version the user's page showed: if someone acted
-    since, nothing is saved and a ServiceError explains why. Raises ServiceError.
-    """
-    action = ACTIONS.get(action_key)
-    if action is None:
-        raise ServiceError("未知的操作。")
-    if seen_version is None or int(seen_version) != case.version:
-        raise ServiceError(CONFLICT)
-    if not _allowed(action, case, relations(user, case)):
-        raise ServiceError(f"当前状态“{case.state_name}”下您不能“{action.label}”，请刷新页面查看最新进展。")
-    try:
-        return _perform(user, case, action, (note or "").strip(), assignee_id, department_id, deadline,
-                        satisfaction, extend_to, category_id, handling_class, photos)
-    except StaleDataError:
-        # Someone else's action was saved between our check and our write: ours changes nothing.
-        db.session.rollback()
-        raise ServiceError(CONFLICT) from None
-
-
-def _perform(user, case, action, note, assignee_id, department_id, deadline, satisfaction, extend_to, category_id,
-             handling_class, photos):
-    if action.note_required and not note:
-        raise ServiceError(f"请填写{'处理结果' if 'result' in action.needs else '说明'}。", "note")
-    if "photos" in action.needs:
-        photo_store.check_photos(photos)
-    from_state, target = case.state, action.target
-    detail, new_deadline, keep_deadline = "", None, False
-    now = utcnow()
-    cat = case.category
-    if action.key == "accept":
-        if category_id:
-            category = db.session.get(CaseCategory, category_id)
-            if category is None or not category.active:
-                raise ServiceError("请选择事件类别。", "category_id")
-            case.category = cat = category
-        if handling_class:
-            if handling_class not in HANDLING_CLASSES:
-                raise ServiceError("请选择处理类别。", "handling_class")
-            if handling_class == "emergency" and case.handling_class != "emergency":
-                case.handling_class = handling_class
-                _alert_emergency(case)
-            case.handling_class = handling_class
-        detail = f"类别：{cat.name}，{case.class_name}"
-        new_deadline = workday_deadline(1, now)
-    elif action.key == "assign":
-        assignee = db.session.get(User, assignee_id) if assignee_id else None
-        # Compare ids: flask-login's UserMixin makes users equal by session token.
-        if assignee is None or assignee.id not in {u.id for u in assignee_choices(case)}:
-            raise ServiceError("请选择承办人（本网格或上下级网格的工作人员）。", "assignee_id")
-        case.holder_user_id, case.holder_department_id = assignee.id, None
-        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
-        detail = f"交办给 {assignee.full_name}"
-    elif action.key == "transfer":
-        dept = db.session.get(Department, department_id) if department_id else None
-        if dept is None or not dept.active:
-            raise ServiceError("请选择移交的部门。", "department_id")
-        case.holder_user_id, case.holder_department_id = None, dept.id
-        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
-        detail = f"移交 {dept.name}"
-    elif action.key == "escalate":
-        parent = case.current_grid.parent
-        case.current_grid_id, case.current_grid = parent.id, parent
-        case.holder_user_id = case.holder_department_id = None
-        new_deadline = hour_deadline(cat.accept_hours, now)
-        detail = f"上报至 {parent.name}"
-    elif action.key in ("start", "urge"):
-        keep_deadline = True
-        if action.key == "urge":
-            detail = f"催办 {case.holder_name}"
-    elif action.key == "reply":
-        new_deadline = workday_deadline(2, now)
-        detail = f"{case.holder_name} 反馈"
-    elif action.key == "solve_on_spot":
-        new_deadline = workday_deadline(cat.follow_up_workdays, now)
-        case.closed_at = now
-        detail = "当场处理完毕"
-    elif action.key == "return":
-        detail = f"{case.holder_name} 退回"
-        case.holder_user_id = case.holder_department_id = None
-        case.extension_until = None
-        new_deadline = workday_deadline(1, now)
-    elif action.key == "reject_reply":
-        new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
-        detail = f"退回 {case.holder_name} 重新办理"
-    elif action.key == "close":
-        case.closed_at = now
-        new_deadline = workday_deadline(cat.follow_up_workdays, now)
-    elif action.key == "follow_up":
-        if satisfaction not in FOLLOW_UP_TARGET:
-            raise ServiceError("请选择群众是否满意。", "satisfaction")
-        target = FOLLOW_UP_TARGET[satisfaction]
-        case.satisfaction = satisfaction
-        detail = f"群众{SATISFACTION[satisfaction]}"
-        if satisfaction == "unsatisfied":
-            detail += "，重新办理"
-            case.holder_user_id = case.holder_department_id = None
-            case.closed_at = None
-            new_deadline = workday_deadline(1, now)
-    elif action.key == "archive":
-        pass
-    elif action.key == "request_extension":
-        if extend_to is None:
-            raise ServiceError("请选择希望延期到哪一天。", "extend_to")
-        until = _deadline_from_date(extend_to, "extend_to")
-        if case.deadline_at is not None and until <= case.deadline_at:
-            raise ServiceError("延期后的期限应晚于现在的期限。", "extend_to")
-        case.extension_until = until
-        keep_deadline = True
-        detail = f"申请延期至 {fmt_local(until, '%Y-%m-%d')}"
-    elif action.key == "approve_extension":
-        new_deadline = case.extension_until
-        detail = f"同意延期至 {fmt_local(case.extension_until, '%Y-%m-%d')}"
-        case.extension_until = None
-    elif action.key == "refuse_extension":
-        keep_deadline = True
-        detail = "不同意延期，按原期限办理"
-        case.extension_until = None
-    if target is not None:
-        case.state = target
-    if not keep_deadline and action.target is not None or action.key in ("follow_up", "approve_extension"):
-        case.start_step(now, new_deadline)
-    ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at)
-    if "photos" in action.needs:
-        _save_photos(case, ev, photos)
-    _notify_after(case, user, action.key, detail)
-    db.session.flush()
-    return ev
-
-
-def _notify_after(case, user, action, detail):
-    head = f"{case.title}（{format_receipt(case.receipt_code)}）"
-    if action in ("assign", "reject_reply") and case.holder_user_id:
-        notify(case.holder_user_id, case, action, f"您有交办事件：{head}，请于 {fmt_local(case.deadline_at)} 前办理")
-    elif action == "urge":
-        if case.holder_user_id:
-            notify(case.holder_user_id, case, "urge", f"催办：{head} 期限 {fmt_local(case.deadline_at)}")
-        else:
-            _notify_desk(case, "urge", f"催办：{head}（{detail}）", exclude=user)
-    elif action in ("escalate", "return", "reply", "request_extension") or (
-            action == "follow_up" and case.state == "accepted"):
-        _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
-    elif action in ("approve_extension", "refuse_extension") and case.holder_user_id:
-        notify(case.holder_user_id, case, action, f"{detail}：{head}")
-
-
-# --- who hears of a case ------------------------------------------------------
-
-def _desk_users(grid_ids, roles=DESK_ROLES):
-    if not grid_ids:
-        return []
-    q = (select(User.id, user_grid.c.grid_id).join(user_grid, user_grid.c.user_id == User.id)
-         .where(user_grid.c.grid_id.in_(grid_ids), User.role.in_(roles), ~User.is_disabled))
-    return db.session.execute(q).all()
-
-
-def _notify_desk(case, kind, text, exclude=None):
-    """Tell the desk of the case's grid; where nobody sits there, the nearest level above that has someone."""
-    ancestors = case.current_grid.ancestor_ids()
-    rows = _desk_users(ancestors)
-    by_grid = {}
-    for uid, gid in rows:
-        by_grid.setdefault(gid, set()).add(uid)
-    for gid in reversed(ancestors):
-        ids = by_grid.get(gid, set()) - {getattr(exclude, "id", None)}
-        if ids:
-            for uid in sorted(ids):
-                notify(uid, case, kind, text)
-            return
-
-
-def _alert_emergency(case):
-    """突发: every desk user of the village and township above the case hears at once."""
-    ancestors = db.session.scalars(select(Grid).where(Grid.id.in_(case.grid.ancestor_ids()))).all()
-    grid_ids = [g.id for g in ancestors if g.level.key in ALERT_LEVELS]
-    text = f"【突发】{case.title}（{case.grid.name}，{case.location or '地点未填'}），请立即处置"
-    for uid in sorted({uid for uid, _ in _desk_users(grid_ids)}):
-        notify(uid, case, "emergency", text)
+    Raises ServiceError, saving nothing, when someone acted since the user's page showed
+    ``seen_version`` or the user may not take the action now."""
+    return CASES.perform(user, case, action_key, seen_version, **values)
 
 
 # --- lists ----------------------------------------------------------------------
@@ -521,7 +263,7 @@ def urge_overdue(now=None):
         if case.holder_user_id and case.state in ("assigned", "in_progress"):
             notify(case.holder_user_id, case, "urge", f"超期催办：{head}")
         else:
-            _notify_desk(case, "urge", f"超期催办：{head}（{case.state_name}）")
+            notify_desk(case, "urge", f"超期催办：{head}（{case.state_name}）")
     db.session.flush()
     return len(cases)
 
