@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=${DIST_VENV:-.venv-dist}
+# Every runtime pin must be in the release's pins too (they are compiled from the same .in files).
+missing=$(comm -23 <(grep -E '^[A-Za-z0-9_.-]+==' requirements.txt | cut -d' ' -f1 | sort) \
+                   <(grep -E '^[A-Za-z0-9_.-]+==' requirements-dist.txt | cut -d' ' -f1 | sort))
+[ -z "$missing" ] || { echo "requirements-dist.txt 缺少：$missing（请运行 make deps）" >&2; exit 1; }
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)
 name="villagegrid-$version-linux-x86_64"
 "$venv/bin/python" scripts/dist/make_fonts.py build/dist/fonts
