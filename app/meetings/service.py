@@ -5,6 +5,7 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
+from ..cases.models import Case
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
@@ -352,3 +353,9 @@ def decision_to_case(user, decision):
     decision.case_id = case.id
     db.session.flush()
     return case
+
+
+def decision_cases(meeting):
+    """{case id: case} of the meeting's decisions handed to the case workflow (one query)."""
+    ids = [d.case_id for d in meeting.decisions if d.case_id]
+    return {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))} if ids else {}
