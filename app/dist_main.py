@@ -140,12 +140,30 @@ def public_addresses(host, port):
     return [f"http://{ip}:{port}" for ip in found]
 
 
-def warm_up_printing(app):
+def _listening(host, port, timeout=60.0):
+    """Wait until ``host:port`` accepts connections (the server is up), at most ``timeout`` seconds."""
+    import time
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def warm_up_printing(app, host=None, port=None):
     """Render a small document in the background so the first real PDF does not wait for WeasyPrint,
-    fontconfig and the print stylesheet to load."""
+    fontconfig and the print stylesheet to load. With ``port``, only once the server listens: the
+    start-up itself does not share the interpreter with the warm-up."""
     def run():
         from .core import pdf
 
+        if port is not None:
+            _listening(host, port)
         try:
             with app.app_context():
                 pdf.html_to_pdf('<html lang="zh"><body><h1>村网格</h1><p>预热 王堃 0123 <b>粗体</b></p></body></html>')
@@ -173,7 +191,7 @@ def start(host, port):
             before, head, saved = release.upgrade_database(app, _stamp())
             if saved:
                 click.echo(f"数据库已从版本 {before} 升级到 {head}（升级前的备份：{saved}）")
-            warm_up_printing(app)
+            warm_up_printing(app, host, port)
             with app.app_context():
                 set_up = setup_service.is_set_up()
             addresses = public_addresses(host, port)

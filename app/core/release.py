@@ -202,7 +202,11 @@ def upgrade_database(app, stamp):
     directory = app.extensions["migrate"].directory
     script = _script(directory)
     head = script.get_current_head()
-    live = Path(sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
+    live = sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not live:
+        raise StartRefused("单文件版只使用数据目录里的 SQLite 数据库。PostgreSQL 请按 README 的“PostgreSQL + gunicorn”"
+                           "从源码安装运行，或取消 DATABASE_URL。", UPGRADE_FAILED)
+    live = Path(live)
     revision = database_revision(live)
     if revision is not None:
         try:
