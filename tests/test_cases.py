@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.cases import service as cs
 from app.cases.models import Case, CaseEvent, CasePhoto, Department, Notification
-from app.core.timeutil import utcnow
+from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
 from app.grids.models import Grid
 
@@ -456,8 +456,18 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     resp = leader.get(f"/cases/{report}/print/{form}")
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=[title, "村口路灯不亮", receipt, needle, "签"])
+    # The group is named with its village (group names repeat between villages), the labels on one line.
+    assert "甲村 · 东庄一组" in text and "发生网格" in text
     if form == "reply":
         assert "已修复路灯" in text
+        with app.app_context():
+            case = db.session.get(Case, report)
+            handling = next(ev.deadline_at for ev in case.events if ev.action == "assign")
+            review = case.events[-1].deadline_at
+        # The 反馈单 prints the deadline the work was due by, not the desk's review deadline.
+        assert fmt_local(handling) in text and fmt_local(review) != fmt_local(handling)
+        assert fmt_local(review) not in text
+    (tmp_path / f"{form}.pdf").write_bytes(resp.data)
     with app.app_context():
         from app.core.models import AuditLog
 
@@ -468,3 +478,32 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     assert other.get(f"/cases/{report}/print/{form}").status_code == 404
 
 
+
+
+def test_the_case_list_names_the_village_with_the_group(app, make_client, report):
+    township = make_client()
+    township.login("township")
+    html = township.get("/cases/").get_data(as_text=True)
+    assert "甲村 · 东庄一组" in html
+
+
+def test_home_screens_show_each_users_open_and_overdue_cases(app, make_client, users, report):
+    """The worker's home lists what they hold; the village leader's what waits at the village's desk."""
+    def home(name):
+        c = make_client()
+        c.login(name)
+        return c, c.get("/").get_data(as_text=True)
+
+    leader, html = home("leader")
+    assert 'id="my-cases"' in html and "村口路灯不亮" in html and "未办结 <strong>1</strong> 件" in html
+    act(app, leader, report, "accept")
+    act(app, leader, report, "assign", assignee_id=users["worker"], note="请修好")
+    _, html = home("leader")
+    assert "未办结 <strong>0</strong> 件" in html  # now the worker's to do
+    with app.app_context():
+        db.session.execute(update(Case).where(Case.id == report).values(deadline_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    _, html = home("worker")
+    assert "村口路灯不亮" in html and "未办结 <strong>1</strong> 件" in html and "已超期 1 件" in html
+    _, html = home("worker_b")
+    assert "村口路灯不亮" not in html and "未办结 <strong>0</strong> 件" in html

@@ -1,6 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and notifications. The workflow itself lives in service.perform."""
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
@@ -15,6 +15,7 @@ from ..extensions import db
 from ..grids.models import Grid
 from ..units.service import grid_choices
 from ..grids import picker
+from ..grids.villages import place_names
 from . import photos as photo_store
 from . import service
 from .forms import ActionForm, CaseForm
@@ -43,6 +44,22 @@ def _unread():
     return {"unread_notifications": unread_notifications}
 
 
+@bp.app_template_global()
+def place_name(grid):
+    """A grid named with its village (group names repeat between villages); cached for the request."""
+    if grid is None:
+        return ""
+    cache = g.setdefault("place_names", {})
+    if grid.id not in cache:
+        cache.update(place_names([grid]))
+    return cache[grid.id]
+
+
+def _cache_place_names(grids):
+    """Name the grids of a list in one query (the rows then find them in the request's cache)."""
+    g.setdefault("place_names", {}).update(place_names(grids))
+
+
 @bp.app_template_filter("receipt")
 def _receipt(code):
     return service.format_receipt(code)
@@ -68,6 +85,7 @@ def index():
     q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
     page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
+    _cache_place_names({c.grid for c in page.items} | {c.current_grid for c in page.items})
     return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows,
                   grid_options=picker.filter_options(current_user, f["grid_id"]),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
@@ -219,9 +237,9 @@ def print_form(case_id, form):
     # A printed form carries the resident's name and phone: who printed which is kept.
     audit.record("export", "cases", case.id, f"打印{title}（回执码 {service.format_receipt(case.receipt_code)}）")
     pdf = render_pdf("cases/print/form.html", title=title,
-                     header=f"{case.current_grid.name} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
+                     header=f"{place_name(case.current_grid)} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
                      case=case, event=ev, kind=form, form_title=title, event_label=event_label,
-                     printed_at=fmt_local(utcnow()))
+                     handling_deadline=service.handling_deadline(case, ev), printed_at=fmt_local(utcnow()))
     return pdf_response(pdf, f"{title}-{service.format_receipt(case.receipt_code)}.pdf")
 
 
@@ -260,6 +278,16 @@ def urge_overdue_command():
         count = service.urge_overdue()
         db.session.commit()
     click.echo(f"cases: {count} overdue case(s) urged")
+
+
+@bp.app_template_global()
+def my_open_cases():
+    """For the home screen: the user's open and overdue cases and the first of them."""
+    if not current_user.is_authenticated:
+        return 0, 0, []
+    total, late, rows = service.my_open_cases(current_user)
+    _cache_place_names({c.grid for c, _ in rows})
+    return total, late, rows
 
 
 @bp.app_template_global()

@@ -480,7 +480,7 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     """A scoped query of cases, newest first; ``due`` filters on the deadline colour."""
     now = now or utcnow()
     q = select(Case).where(case_clause(user)).options(
-        joinedload(Case.current_grid), joinedload(Case.category), joinedload(Case.holder),
+        joinedload(Case.grid), joinedload(Case.current_grid), joinedload(Case.category), joinedload(Case.holder),
         joinedload(Case.holder_department))
     if grid is not None:
         sub = subtree_ids(grid)
@@ -490,7 +490,7 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     elif state in STATES:
         q = q.where(Case.state == state)
     if mine:
-        q = q.where(Case.holder_user_id == user.id)
+        q = q.where(Case.id.in_(my_case_ids(user)))
     if holder_id:
         q = q.where(Case.holder_user_id == holder_id)
     if due == "late":
@@ -498,6 +498,46 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     elif due == "warn":
         q = q.where(Case.state.in_(OPEN_STATES), Case.warn_at <= now, Case.deadline_at >= now)
     return q.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id.desc())
+
+
+# States in which a case waits for its desk (受理/交办, 审核反馈, 回访) rather than for a holder.
+DESK_STATES = ("reported", "accepted", "replied", "closed")
+
+
+def desk_grids(grids):
+    """{grid id: id of the nearest grid at or above it that has a desk (someone who may accept there)}.
+
+    A grid with nobody of a desk role bound to it, or above it, maps to None."""
+    grids = [g for g in grids if g is not None]
+    staffed = {gid for _, gid in _desk_users({a for g in grids for a in g.ancestor_ids()})}
+    return {g.id: next((a for a in reversed(g.ancestor_ids()) if a in staffed), None) for g in grids}
+
+
+def my_case_ids(user):
+    """Ids of the open cases waiting for this user: held by them, or waiting at a desk that is theirs
+    (a grid they are bound to, or one below it with no desk of its own)."""
+    ids = set(db.session.scalars(select(Case.id).where(Case.holder_user_id == user.id, Case.state.in_(OPEN_STATES))))
+    if user.role in DESK_ROLES and user.grids and not user.read_only:
+        own = {g.id for g in user.grids}
+        waiting = db.session.execute(select(Case.id, Case.current_grid_id).where(
+            Case.current_grid_id.in_(visible_grid_ids(user)), Case.state.in_(DESK_STATES))).all()
+        grids = db.session.scalars(select(Grid).where(Grid.id.in_({gid for _, gid in waiting}))).all()
+        desks = desk_grids(grids)
+        ids |= {cid for cid, gid in waiting if desks.get(gid) in own}
+    return ids
+
+
+def my_open_cases(user, limit=8, now=None):
+    """For the home screen: (open, overdue, rows) of the cases waiting for the user, overdue first."""
+    now = now or utcnow()
+    ids = my_case_ids(user)
+    if not ids:
+        return 0, 0, []
+    cases = db.session.scalars(select(Case).where(Case.id.in_(ids))
+                               .options(joinedload(Case.grid), joinedload(Case.category))).all()
+    cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or now, c.id))
+    late = sum(1 for c in cases if c.deadline_at is not None and c.deadline_at < now)
+    return len(cases), late, [(c, due_state(c, now)) for c in cases[:limit]]
 
 
 def due_state(case, now=None):
@@ -615,6 +655,16 @@ def public_progress(receipt):
     return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": case.grid.name,
             "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps,
             "result": result}
+
+
+# The steps that set the deadline a holder works to (the 反馈单 prints it, not the review deadline).
+HANDLING_DEADLINE_ACTIONS = ("assign", "transfer", "reject_reply", "approve_extension")
+
+
+def handling_deadline(case, event):
+    """The handling deadline in force when ``event`` happened (None for a case solved on the spot)."""
+    earlier = [ev for ev in case.events if ev.id < event.id and ev.action in HANDLING_DEADLINE_ACTIONS]
+    return earlier[-1].deadline_at if earlier else None
 
 
 # States in which a case has an answer the resident may read, and the steps that give it.
