@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import config as config_module
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import compress, csrf, db, login_manager, migrate
 
 
 def _secret_key(instance_path):
@@ -64,6 +64,11 @@ def create_app(config=None):
     from .core import web
 
     web.init_app(app)
+    compress.init_app(app)  # after web's hooks: runs before them, so the headers web sets stay as they are
+
+    from .core import static_files
+
+    static_files.init_app(app)
 
     from .core import uploads
 
@@ -95,8 +100,10 @@ def create_app(config=None):
         app.register_blueprint(bp)
 
     from . import cli
+    from .admin import jobs
 
     cli.init_app(app)
+    jobs.init_app(app)
 
     from .core import printing
 

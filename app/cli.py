@@ -9,10 +9,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .core import audit, backups, serving
+from .core import audit, backups, schedules, serving
 from .core.db import sqlite_path
 from .core.forms import ServiceError
-from .core.timeutil import LOCAL_TZ, utcnow, to_local
+from .core.timeutil import LOCAL_TZ, fmt_local, utcnow, to_local
 from .extensions import db
 
 
@@ -44,7 +44,8 @@ def serve_address():
 
 def init_app(app):
     """Register the commands."""
-    for command in (create_admin, import_divisions, import_households, backup, restore, serve, demo_data, check):
+    for command in (create_admin, import_divisions, import_households, backup, restore, serve, demo_data, check,
+                    schedules_group):
         app.cli.add_command(command)
 
 
@@ -191,13 +192,8 @@ def _stamp():
 @with_appcontext
 def backup():
     """Write a consistent copy of the database to instance/backups/ and print its path."""
-    path = sqlite_path()
     try:
-        if path:
-            dest = backups.write_sqlite_backup(path, _backup_dir() / f"villagegrid-{_stamp()}.db")
-        else:
-            url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            dest = backups.write_pg_dump(url, _backup_dir() / f"villagegrid-{_stamp()}.dump")
+        dest = backups.backup_now(current_app.instance_path, _stamp())
     except backups.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     with audit.acting_as("命令行"):
@@ -258,7 +254,10 @@ def serve(host, port, threads):
         lock.write(str(os.getpid()))
         lock.flush()
         click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
-        serving.serve(current_app._get_current_object(), host, port, threads=threads)
+        app = current_app._get_current_object()
+        if schedules.start(app):
+            click.echo("定时任务：由本服务运行（SCHEDULES_ENABLED）")
+        serving.serve(app, host, port, threads=threads)
 
 
 @click.command("demo-data")
@@ -297,6 +296,56 @@ def _check_addresses():
                    "。对外服务时请设置 VG_TRUSTED_HOSTS（如 grid.example.gov.cn），或 VG_PUBLIC_BASE_URL。")
 
 
+def _check_schedules():
+    """Say whether the server runs the schedules, and warn about any without a success in two days."""
+    app = current_app._get_current_object()
+    if app.config.get("SCHEDULES_ENABLED"):
+        click.echo("定时任务：由服务进程运行")
+    else:
+        click.echo("定时任务：已关闭（SCHEDULES_ENABLED），需由 cron 运行 flask schedules run")
+    for warning in schedules.late_warnings(app):
+        click.echo(warning)
+
+
+@click.group("schedules")
+def schedules_group():
+    """The schedules the server runs by itself (催办, nightly backup, clean-ups)."""
+
+
+@schedules_group.command("run")
+@with_appcontext
+@click.argument("names", nargs=-1)
+def schedules_run(names):
+    """Run the schedules that are due and have not run for their period (for cron: every 10 minutes)."""
+    app = current_app._get_current_object()
+    known = {s.name for s in schedules.registered(app)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.UsageError(f"没有这个定时任务：{'、'.join(unknown)}（可选：{'、'.join(sorted(known))}）")
+    rows = schedules.run_due(app, names=set(names) or None)
+    for row in rows:
+        click.echo(f"{row.name} {row.period}: {schedules.STATUS_LABELS[row.status]}：{row.result}")
+    if not rows:
+        click.echo("没有到期的定时任务")
+    if any(row.status == "failed" for row in rows):
+        sys.exit(1)
+
+
+@schedules_group.command("status")
+@with_appcontext
+def schedules_status():
+    """Each schedule's time, last run and result."""
+    app = current_app._get_current_object()
+    for item in schedules.overview(app):
+        last = item["last"]
+        line = f"{item['schedule'].name:<14} {item['schedule'].when}  {item['status']}"
+        if last:
+            line += f"  {fmt_local(last.started_at)}  {last.result}"
+        click.echo(line)
+    for warning in schedules.late_warnings(app):
+        click.echo(warning)
+
+
 @click.command("check")
 @with_appcontext
 def check():
@@ -310,6 +359,7 @@ def check():
     click.echo(f"database: {db.engine.dialect.name}, schema revision {revision}")
     click.echo(f"time zone for display: {LOCAL_TZ.key}")
     _check_addresses()
+    _check_schedules()
     if not problems:
         from flask import current_app
 

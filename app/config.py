@@ -66,6 +66,24 @@ class Defaults:
     # administrators: for the benchmark, never on a server the public can reach.
     SERVER_TIMING = False
 
+    # Responses compressed by the app itself (Flask-Compress), as nginx would: a phone on a weak
+    # signal gets HTML and htmx fragments as brotli (or gzip for an older browser). Static files
+    # are compressed once and cached by content-hashed names (app/core/static_files.py).
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_ALGORITHM_STREAMING = ["br", "deflate"]
+    COMPRESS_BR_LEVEL = 5
+    COMPRESS_LEVEL = 6
+    COMPRESS_MIN_SIZE = 500
+
+    # Schedules run by the server itself (app/core/schedules.py, app/admin/jobs.py): 催办 of overdue
+    # cases each working day, the nightly backup, removal of leftovers, expiry of old logins. False:
+    # nothing runs by itself; run `flask schedules run` from cron instead.
+    SCHEDULES_ENABLED = True
+    # The nightly backups kept: the newest of each of this many days, ISO weeks and months.
+    BACKUP_KEEP_DAILY = 14
+    BACKUP_KEEP_WEEKLY = 8
+    BACKUP_KEEP_MONTHLY = 12
+
     # Checked at start-up; warns when CJK fonts or libharfbuzz-subset are missing.
     CHECK_PRINT_STACK = True
 
@@ -90,6 +108,10 @@ ENV_KEYS = {
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag),
     "VG_PROXY_HOPS": ("PROXY_HOPS", int),
     "VG_SERVER_TIMING": ("SERVER_TIMING", _flag),
+    "VG_SCHEDULES_ENABLED": ("SCHEDULES_ENABLED", _flag),
+    "VG_BACKUP_KEEP_DAILY": ("BACKUP_KEEP_DAILY", int),
+    "VG_BACKUP_KEEP_WEEKLY": ("BACKUP_KEEP_WEEKLY", int),
+    "VG_BACKUP_KEEP_MONTHLY": ("BACKUP_KEEP_MONTHLY", int),
 }
 
 

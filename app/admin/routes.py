@@ -7,7 +7,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
 from ..accounts.permissions import require
-from ..core import audit
+from ..core import audit, schedules
 from ..core.audit import ACTION_LABELS
 from ..core.forms import run_form
 from ..core.public import public_base_url, record_address, recorded_address
@@ -107,11 +107,13 @@ def _save_address(text):
 @bp.route("/settings", methods=["GET", "POST"])
 @require("manage_installation")
 def settings():
-    """The installation's public address (printed in QR codes) and which host names it answers to."""
+    """The installation's public address (printed in QR codes), the host names it answers to, the schedules."""
     configured = current_app.config.get("PUBLIC_BASE_URL")
     form = InstallationForm(data={"public_address": recorded_address()} if request.method == "GET" else None)
     done = None if configured else run_form(form, lambda: _save_address(form.public_address.data),
                                             "已保存访问地址；此后打印的二维码使用新地址。", url_for("admin.settings"))
     return done or render("admin/settings.html", form=form, configured=configured, in_use=public_base_url(),
                           trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
+                          schedules=schedules.overview(current_app),
+                          schedules_enabled=current_app.config.get("SCHEDULES_ENABLED"),
                           status=422 if request.method == "POST" and not configured else 200)

@@ -37,6 +37,7 @@ ACTION_LABELS = {
     "setup": "初始化",
     "backup": "备份",
     "restore": "恢复",
+    "schedule_run": "定时任务",
 }
 
 _cli_actor = ContextVar("cli_actor", default=None)

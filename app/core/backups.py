@@ -14,10 +14,12 @@ place in one step. On any failure the live database is as it was and the message
 Chinese) says why and which safety copy exists.
 """
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .files import create_private, private_dir
@@ -87,6 +89,69 @@ def write_pg_dump(url, dest):
         partial.unlink(missing_ok=True)
         raise
     return dest
+
+
+def backup_now(instance_path, stamp, prefix="villagegrid"):
+    """Back up the app's database (SQLite copy or pg_dump) to ``backups/<prefix>-<stamp>.db|.dump``."""
+    from ..extensions import db
+    from .db import sqlite_path
+
+    path = sqlite_path()
+    if path:
+        return write_sqlite_backup(path, backup_dir(instance_path) / f"{prefix}-{stamp}.db")
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return write_pg_dump(url, backup_dir(instance_path) / f"{prefix}-{stamp}.dump")
+
+
+# --- the nightly backups: rotation and leftovers ---------------------------------------
+
+AUTO_PREFIX = "auto"  # the scheduled backups; rotation never touches any other file
+AUTO_NAME = re.compile(r"^auto-(\d{8})-(\d{6})\.(db|dump)$")
+
+
+def rotate(folder, daily, weekly, monthly):
+    """Keep the newest scheduled backup of each of the last ``daily`` days, ``weekly`` ISO weeks and
+    ``monthly`` months that have one; delete the other scheduled backups. Returns the names deleted.
+
+    Only files named ``auto-YYYYMMDD-HHMMSS.db|.dump`` are considered: backups made by hand
+    (`flask backup`) and the safety copies of a restore are never deleted."""
+    found = []
+    for path in Path(folder).iterdir():
+        m = AUTO_NAME.match(path.name)
+        if m and path.is_file():
+            found.append((datetime.strptime(m[1] + m[2], "%Y%m%d%H%M%S"), path))
+    found.sort(reverse=True)  # newest first
+    keep = set()
+    for count, key in ((daily, lambda t: t.date()), (weekly, lambda t: t.isocalendar()[:2]),
+                       (monthly, lambda t: (t.year, t.month))):
+        seen = []
+        for stamp, path in found:
+            k = key(stamp)
+            if k not in seen:
+                if len(seen) >= count:
+                    break
+                seen.append(k)
+                keep.add(path)
+    removed = []
+    for _, path in found:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def remove_partials(folder, older_than):
+    """Delete ``.*.partial`` files (backups killed half-way) last written before ``older_than``
+    (a POSIX timestamp); a backup being written now is younger. Returns how many."""
+    n = 0
+    for path in Path(folder).glob(".*.partial"):
+        try:
+            if path.stat().st_mtime < older_than:
+                path.unlink()
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
 
 
 # --- restoring --------------------------------------------------------------------

@@ -106,14 +106,15 @@ def _path(token):
 
 
 def remove_stale(now=None):
-    """Uploads older than PENDING_HOURS that were never confirmed: rows and files (and files without a row)."""
+    """Uploads older than PENDING_HOURS that were never confirmed: rows and files (and files without a
+    row); returns how many uploads went."""
     cutoff = (now or utcnow()) - timedelta(hours=PENDING_HOURS)
     stale = db.session.scalars(select(PendingUpload.token).where(PendingUpload.created_at < cutoff)).all()
     if stale:
         db.session.execute(delete(PendingUpload).where(PendingUpload.token.in_(stale)))
     for token in stale:
         _path(token).unlink(missing_ok=True)
-    known = None
+    known, orphans = None, 0
     oldest = cutoff.replace(tzinfo=timezone.utc).timestamp()
     for path in _folder().glob(f"*{SUFFIX}"):
         if TOKEN_RE.fullmatch(path.stem) and path.stat().st_mtime < oldest:
@@ -121,6 +122,8 @@ def remove_stale(now=None):
                 known = set(db.session.scalars(select(PendingUpload.token)))
             if path.stem not in known:
                 path.unlink(missing_ok=True)
+                orphans += 1
+    return len(stale) + orphans
 
 
 def save_upload(data, user, kind, filename, village=None):

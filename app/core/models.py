@@ -85,3 +85,23 @@ class AuditLog(db.Model):
 @event.listens_for(AuditLog, "before_delete")
 def _audit_is_append_only(_mapper, _conn, _target):
     raise RuntimeError("audit log rows cannot be changed")
+
+
+class ScheduleRun(db.Model):
+    """One run of a schedule (app/core/schedules.py) for one period (a local date). The unique
+    (name, period) pair is the lock: the process whose row goes in first runs it, others skip."""
+
+    __tablename__ = "schedule_run"
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(40), nullable=False)
+    period = db.Column(db.String(10), nullable=False)  # ISO date of the due day
+    status = db.Column(db.String(10), nullable=False)  # running / ok / failed
+    started_at = db.Column(db.DateTime, nullable=False)
+    finished_at = db.Column(db.DateTime)
+    result = db.Column(db.Text, nullable=False, default="")
+    runner = db.Column(db.String(80), nullable=False, default="")  # host and process id
+    attempts = db.Column(db.Integer, nullable=False, default=1)
+    __table_args__ = (
+        db.UniqueConstraint("name", "period", name="uq_schedule_run_name_period"),
+        db.Index("ix_schedule_run_name_started_at", "name", "started_at"),
+    )

@@ -30,6 +30,7 @@ from flask import current_app, make_response, render_template
 from werkzeug.exceptions import ServiceUnavailable
 
 from . import printfont
+from .static_files import source_name
 
 # A fixed, unroutable origin: relative URLs in print templates resolve against it,
 # and the fetcher maps /static/... under it to files. Nothing else resolves.
@@ -105,7 +106,8 @@ def static_only_fetcher(url, timeout=10, ssl_context=None):
     if origin != PRINT_ORIGIN or not parts.path.startswith("/static/"):
         raise FetchRefused(f"打印模板不允许读取外部地址：{url}")
     root = Path(current_app.static_folder).resolve()
-    target = (root / unquote(parts.path[len("/static/"):])).resolve()
+    name, _ = source_name(unquote(parts.path[len("/static/"):]))  # url_for('static') builds hashed names
+    target = (root / name).resolve()
     if root not in target.parents or not target.is_file():
         raise FetchRefused(f"打印模板引用的文件不存在：{parts.path}")
     mime, _ = mimetypes.guess_type(target.name)

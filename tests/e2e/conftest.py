@@ -118,6 +118,7 @@ class Server:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            "VG_SCHEDULES_ENABLED": "0",  # no backups or 催办 rounds of their own during a test
         }
 
     def flask(self, *commands):

@@ -1,0 +1,153 @@
+"""Static files served as nginx would serve them: content-hashed names cached for a year,
+compressed once, not on every request.
+
+``url_for('static', filename='css/app.css')`` gives ``/static/css/app.3f2a9c1d0b7e.css``: the
+name carries the first 12 hex digits of the file's SHA-256, so a browser may keep it for a year
+without asking again (``immutable``), and a changed file gets a new name. The plain name (and a
+name whose hash is no longer the file's) is still served, with ``no-cache``, so an old page or a
+bookmark keeps working and is revalidated by its ETag.
+
+Text files (CSS, JS, SVG) are compressed the first time they are asked for, with brotli at its
+highest quality and gzip at level 9, and kept in memory: a handful of files, about 25 KB
+compressed in all, and no file written beside them (the install may be read-only). The stat of a
+file is checked on every URL built and every request, so an edited file is picked up without a
+restart.
+"""
+import gzip
+import hashlib
+import mimetypes
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import brotli
+from flask import abort, current_app, make_response, request
+
+HASH_LEN = 12
+HASHED = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{%d})(?P<suffix>\.[^./]+)$" % HASH_LEN)
+COMPRESSIBLE = {"text/css", "text/javascript", "application/javascript", "image/svg+xml", "text/plain",
+                "application/json", "application/manifest+json"}
+ONE_YEAR = 365 * 24 * 3600
+ENCODINGS = ("br", "gzip")  # in the order preferred when the browser takes both equally
+
+
+@dataclass
+class _Entry:
+    stamp: tuple  # (mtime_ns, size): the file as it was when hashed
+    digest: str
+    mimetype: str
+    data: bytes
+    encoded: dict = field(default_factory=dict)  # "br"/"gzip" -> bytes, filled on first use
+
+
+_CACHE = {}
+_LOCK = threading.Lock()
+
+
+def _root():
+    return Path(current_app.static_folder).resolve()
+
+
+def _file(name):
+    """The file under static/ for a plain name, or None (outside the folder, missing, a folder)."""
+    root = _root()
+    path = (root / name).resolve()
+    if root not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def _entry(name):
+    """The file's hash, type and bytes, read again only when it changed; None when there is no such file."""
+    path = _file(name)
+    if path is None:
+        return None
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)
+    key = (str(_root()), name)
+    entry = _CACHE.get(key)
+    if entry is None or entry.stamp != stamp:
+        data = path.read_bytes()
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        entry = _Entry(stamp, hashlib.sha256(data).hexdigest()[:HASH_LEN], mimetype, data)
+        with _LOCK:
+            _CACHE[key] = entry
+    return entry
+
+
+def hashed_name(name):
+    """``css/app.css`` -> ``css/app.<hash>.css`` (the name unchanged when there is no such file)."""
+    entry = _entry(name)
+    if entry is None:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or "/" in suffix:
+        return f"{name}.{entry.digest}"
+    return f"{stem}.{entry.digest}.{suffix}"
+
+
+def source_name(name):
+    """The plain name a hashed one stands for, and whether the hash is the file's current one."""
+    m = HASHED.match(name)
+    if m:
+        plain = m["stem"] + m["suffix"]
+        entry = _entry(plain)
+        if entry is not None:
+            return plain, entry.digest == m["hash"]
+    m = re.match(r"^(?P<plain>.+)\.(?P<hash>[0-9a-f]{%d})$" % HASH_LEN, name)  # a name without a suffix
+    if m and _entry(m["plain"]) is not None:
+        return m["plain"], _entry(m["plain"]).digest == m["hash"]
+    return name, False
+
+
+def _encoded(entry, encoding):
+    body = entry.encoded.get(encoding)
+    if body is None:
+        if encoding == "br":
+            body = brotli.compress(entry.data, quality=11)
+        else:
+            body = gzip.compress(entry.data, compresslevel=9, mtime=0)
+        if len(body) >= len(entry.data):
+            body = entry.data  # not worth it: sent as it is
+        entry.encoded[encoding] = body
+    return body
+
+
+def _url_defaults(endpoint, values):
+    """``url_for('static', filename=...)`` builds the hashed name."""
+    if endpoint == "static" and "filename" in values:
+        values["filename"] = hashed_name(values["filename"])
+
+
+def serve(filename):
+    """The static view: hashed names cached immutable for a year, compressed as the browser accepts."""
+    plain, current = source_name(filename)
+    entry = _entry(plain)
+    if entry is None:
+        abort(404)
+    body, encoding = entry.data, None
+    if entry.mimetype in COMPRESSIBLE:
+        chosen = request.accept_encodings.best_match(ENCODINGS)
+        if chosen:
+            packed = _encoded(entry, chosen)
+            if packed is not entry.data:
+                body, encoding = packed, chosen
+    resp = make_response(body)
+    resp.mimetype = entry.mimetype
+    if encoding:
+        resp.headers["Content-Encoding"] = encoding
+    if entry.mimetype in COMPRESSIBLE:
+        resp.vary.add("Accept-Encoding")
+    resp.set_etag(f"{entry.digest}-{encoding or 'identity'}")
+    if current:
+        resp.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
+    else:
+        resp.headers["Cache-Control"] = "no-cache"
+    return resp.make_conditional(request)
+
+
+def init_app(app):
+    """Replace Flask's static view and make ``url_for('static')`` build hashed names."""
+    app.view_functions["static"] = serve
+    app.url_defaults(_url_defaults)
