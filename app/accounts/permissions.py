@@ -46,6 +46,10 @@ PERMISSIONS = {
     "report_case": {"admin", "township", "village_admin", "leader", "worker"},
     # Case categories with their time limits, and the departments cases are transferred to.
     "manage_case_settings": {"admin", "township"},
+    # Accounts of a department (role "department": 派出所, 水利站 … of a township or the county).
+    # A department user holds no permission of this table: they see and answer exactly the cases
+    # handed to their department (app/cases/service.py case_clause, workflow.py relations).
+    "manage_department_users": {"admin", "township"},
     # Record patrols (巡查) and the hazards they find; who may take each hazard step is
     # app/patrols/service.py's HAZARD_ACTIONS table.
     "patrol": {"admin", "township", "village_admin", "leader", "worker"},

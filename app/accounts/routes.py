@@ -133,7 +133,9 @@ def _save(form, user):
 def user_new():
     """Create a user with an initial password that must be changed."""
     form = UserForm()
-    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
+    # Department accounts are added on their department's page (they name the department).
+    form.role.choices = [(r, c) for r, c in form.role.choices
+                         if r in service.manageable_roles(current_user) and r != "department"]
     picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
                     url_for("accounts.users"))
@@ -146,7 +148,8 @@ def user_edit(user_id):
     """Edit a user's name, phone, role and grids; disable, enable, reset password."""
     user = _load_user(user_id)
     form = UserForm(obj=user if request.method == "GET" else None)
-    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
+    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)
+                         and (r != "department" or user.role == "department")]
     if request.method == "GET":
         form.grids.data = [g.id for g in user.grids]
     picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))

@@ -150,10 +150,18 @@ def _fill_choices(form, case, action):
         form.assignee_id.choices = [(None, "请选择承办人")] + [
             (u.id, f"{u.full_name}（{u.role_name}）") for u in service.assignee_choices(case)]
     if "department" in action.needs:
+        choices = service.department_choices(case)
         default = case.category.department_id
-        form.department_id.choices = [(None, "请选择部门")] + [(d.id, d.name) for d in service.active_departments()]
-        if form.department_id.data is None:
+        form.department_id.choices = [(None, "请选择部门")] + [(d.id, d.name) for d in choices]
+        form.co_department_ids.choices = [(d.id, d.name) for d in choices]
+        if form.department_id.data is None and default in {d.id for d in choices}:
             form.department_id.data = default
+    if "co_department" in action.needs:
+        choices = service.co_reply_departments(current_user, case)
+        form.department_id.label.text = "会办部门"
+        form.department_id.choices = [(d.id, d.name) for d in choices]
+        if form.department_id.data is None and choices:
+            form.department_id.data = choices[0].id
     if action.key == "accept":
         form.category_id.choices = [(c.id, c.name) for c in service.active_categories()]
         if form.category_id.data is None:
@@ -205,7 +213,8 @@ def act(case_id):
         current_user, case, key, form.version.data, note=form.note.data, assignee_id=form.assignee_id.data,
         department_id=form.department_id.data, deadline=form.deadline.data, satisfaction=form.satisfaction.data,
         extend_to=form.extend_to.data, category_id=form.category_id.data, handling_class=form.handling_class.data,
-        photos=request.files.getlist(form.photos.name)),
+        photos=request.files.getlist(form.photos.name), co_department_ids=[i for i in form.co_department_ids.data or ()
+                                                                            if i is not None]),
         f"已{action.label}。", url_for("cases.show", case_id=case_id))
     if done:
         return done

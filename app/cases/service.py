@@ -20,7 +20,7 @@ from ..extensions import db
 from ..grids.models import Grid
 from . import photos as photo_store
 from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
-                     CaseEvent, Department, Notification, RateCounter)
+                     CaseCoDepartment, CaseEvent, Department, Notification, RateCounter)
 from .workflow import (ACTIONS, DESK_ROLES, FOLLOW_UP_TARGET, OPEN_STATES, SATISFACTION, STATES, event_label,
                        needs_pending_extension)
 
@@ -60,14 +60,27 @@ def active_departments():
 # --- scope -------------------------------------------------------------------
 
 def case_clause(user):
-    """Cases the user may see: raised in or held at one of their grids, or assigned to them."""
+    """Cases the user may see: raised in or held at one of their grids, or assigned to them; for a
+    department user exactly the cases handed to their department (as holder or co-handler)."""
     if getattr(user, "is_admin", False):
         return Case.id.isnot(None)
+    if getattr(user, "is_department", False):
+        if user.department_id is None:
+            return Case.id.is_(None)
+        co = exists().where(CaseCoDepartment.case_id == Case.id, CaseCoDepartment.department_id == user.department_id)
+        return or_(Case.holder_department_id == user.department_id, co)
     visible = visible_grid_ids(user)
     return or_(Case.grid_id.in_(visible), Case.current_grid_id.in_(visible), Case.holder_user_id == user.id)
 
 
+def _department_of(user):
+    return user.department_id if getattr(user, "is_department", False) else None
+
+
 def can_see_case(user, case):
+    dept = _department_of(user)
+    if dept is not None:
+        return case.holder_department_id == dept or any(c.department_id == dept for c in case.co_departments)
     return (can_see_grid(user, case.grid) or can_see_grid(user, case.current_grid)
             or (case.holder_user_id is not None and case.holder_user_id == user.id))
 
@@ -80,22 +93,57 @@ def get_case_or_404(user, case_id):
     return case
 
 
+def department_users(department_id):
+    """Ids of the active accounts of a department."""
+    if department_id is None:
+        return []
+    return list(db.session.scalars(select(User.id).where(User.department_id == department_id,
+                                                         User.role == "department", ~User.is_disabled)))
+
+
 # --- who may do what -----------------------------------------------------------
 
 def relations(user, case):
-    """The user's relations to the case (workflow.py): desk, holder, reporter."""
+    """The user's relations to the case (workflow.py): desk, holder, co_holder, reporter."""
     if not getattr(user, "is_authenticated", False) or user.read_only:
         return set()
     rel = set()
     if user.role in DESK_ROLES and can_see_grid(user, case.current_grid):
         rel.add("desk")
-        if case.holder_department_id is not None:
-            rel.add("holder")  # the desk records a department's answers
+        if case.holder_department_id is not None and not department_users(case.holder_department_id):
+            rel.add("holder")  # the desk records the answers of a department without accounts
+        if co_reply_departments(user, case):
+            rel.add("co_holder")
     if case.holder_user_id is not None and case.holder_user_id == user.id:
         rel.add("holder")
+    dept = _department_of(user)
+    if dept is not None:
+        if case.holder_department_id == dept:
+            rel.add("holder")
+        if co_reply_departments(user, case):
+            rel.add("co_holder")
     if case.created_by_id is not None and case.created_by_id == user.id:
         rel.add("reporter")
     return rel
+
+
+def co_reply_departments(user, case):
+    """The co-handling departments the user may answer for now: their own, or (at the desk) those
+    without accounts; only those that have not answered yet."""
+    dept = _department_of(user)
+    waiting = [c.department for c in case.co_departments if c.replied_at is None]
+    if dept is not None:
+        return [d for d in waiting if d.id == dept]
+    return [d for d in waiting if not department_users(d.id)]
+
+
+def department_choices(case):
+    """Departments a case may be transferred to: those of a level at or above where it is held,
+    and those of every level (no level set)."""
+    above = case.current_grid.ancestor_ids()
+    return db.session.scalars(select(Department).where(Department.active, or_(
+        Department.grid_id.is_(None), Department.grid_id.in_(above))).order_by(Department.grid_id.is_not(None),
+                                                                               Department.grid_id, Department.id)).all()
 
 
 def _allowed(action, case, rel):
@@ -254,7 +302,8 @@ def assignee_choices(case):
 
 
 def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, department_id=None,
-            deadline=None, satisfaction=None, extend_to=None, category_id=None, handling_class=None, photos=()):
+            deadline=None, satisfaction=None, extend_to=None, category_id=None, handling_class=None, photos=(),
+            co_department_ids=()):
     """Take a workflow action on a case, append it to the timeline and notify who must know.
 
     ``seen_version`` is the case version the user's page showed: if someone acted
@@ -269,7 +318,7 @@ def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, 
         raise ServiceError(f"当前状态“{case.state_name}”下您不能“{action.label}”，请刷新页面查看最新进展。")
     try:
         return _perform(user, case, action, (note or "").strip(), assignee_id, department_id, deadline,
-                        satisfaction, extend_to, category_id, handling_class, photos)
+                        satisfaction, extend_to, category_id, handling_class, photos, co_department_ids)
     except StaleDataError:
         # Someone else's action was saved between our check and our write: ours changes nothing.
         db.session.rollback()
@@ -277,7 +326,7 @@ def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, 
 
 
 def _perform(user, case, action, note, assignee_id, department_id, deadline, satisfaction, extend_to, category_id,
-             handling_class, photos):
+             handling_class, photos, co_department_ids=()):
     if action.note_required and not note:
         raise ServiceError(f"请填写{'处理结果' if 'result' in action.needs else '说明'}。", "note")
     if "photos" in action.needs:
@@ -310,19 +359,34 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
         new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
         detail = f"交办给 {assignee.full_name}"
     elif action.key == "transfer":
-        dept = db.session.get(Department, department_id) if department_id else None
-        if dept is None or not dept.active:
-            raise ServiceError("请选择移交的部门。", "department_id")
+        choices = {d.id: d for d in department_choices(case)}
+        dept = choices.get(department_id)
+        if dept is None:
+            raise ServiceError("请选择移交的部门（本级或上级的部门）。", "department_id")
+        co = [choices.get(i) for i in dict.fromkeys(co_department_ids or ()) if i != dept.id]
+        if any(d is None for d in co):
+            raise ServiceError("会办部门应为本级或上级的部门。", "co_department_ids")
         case.holder_user_id, case.holder_department_id = None, dept.id
+        case.holder_department = dept
+        case.co_departments = [CaseCoDepartment(department_id=d.id) for d in co]
         new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
-        detail = f"移交 {dept.name}"
+        detail = f"移交 {dept.name}" + (f"，会办：{'、'.join(d.name for d in co)}" if co else "")
+    elif action.key == "co_reply":
+        answerable = {d.id: d for d in co_reply_departments(user, case)}
+        if len(answerable) == 1 and department_id is None:
+            department_id = next(iter(answerable))
+        dept = answerable.get(department_id)
+        if dept is None:
+            raise ServiceError("请选择作答的会办部门。", "department_id")
+        next(c for c in case.co_departments if c.department_id == dept.id).replied_at = now
+        detail = f"{dept.name} 会办反馈"
     elif action.key == "escalate":
         parent = case.current_grid.parent
         case.current_grid_id, case.current_grid = parent.id, parent
         case.holder_user_id = case.holder_department_id = None
         new_deadline = hour_deadline(cat.accept_hours, now)
         detail = f"上报至 {parent.name}"
-    elif action.key in ("start", "urge"):
+    elif action.key in ("start", "urge", "co_reply"):
         keep_deadline = True
         if action.key == "urge":
             detail = f"催办 {case.holder_name}"
@@ -386,20 +450,37 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
     return ev
 
 
+def _holders(case, with_co=False):
+    """Who answers for the case now: its holder, or the accounts of its department (and of the
+    co-handling departments that have not answered yet)."""
+    if case.holder_user_id:
+        return [case.holder_user_id]
+    ids = department_users(case.holder_department_id)
+    if with_co:
+        for c in case.co_departments:
+            if c.replied_at is None:
+                ids += department_users(c.department_id)
+    return sorted(set(ids))
+
+
 def _notify_after(case, user, action, detail):
     head = f"{case.title}（{format_receipt(case.receipt_code)}）"
-    if action in ("assign", "reject_reply") and case.holder_user_id:
-        notify(case.holder_user_id, case, action, f"您有交办事件：{head}，请于 {fmt_local(case.deadline_at)} 前办理")
+    holders = _holders(case, with_co=action in ("transfer", "urge"))
+    if action in ("assign", "transfer", "reject_reply") and holders:
+        for uid in holders:
+            notify(uid, case, action, f"您有交办事件：{head}，请于 {fmt_local(case.deadline_at)} 前办理")
     elif action == "urge":
-        if case.holder_user_id:
-            notify(case.holder_user_id, case, "urge", f"催办：{head} 期限 {fmt_local(case.deadline_at)}")
+        if holders:
+            for uid in holders:
+                notify(uid, case, "urge", f"催办：{head} 期限 {fmt_local(case.deadline_at)}")
         else:
             _notify_desk(case, "urge", f"催办：{head}（{detail}）", exclude=user)
-    elif action in ("escalate", "return", "reply", "request_extension") or (
+    elif action in ("escalate", "return", "reply", "request_extension", "co_reply") or (
             action == "follow_up" and case.state == "accepted"):
         _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
-    elif action in ("approve_extension", "refuse_extension") and case.holder_user_id:
-        notify(case.holder_user_id, case, action, f"{detail}：{head}")
+    elif action in ("approve_extension", "refuse_extension") and holders:
+        for uid in holders:
+            notify(uid, case, action, f"{detail}：{head}")
 
 
 # --- notifications -------------------------------------------------------------
@@ -517,6 +598,12 @@ def my_case_ids(user):
     """Ids of the open cases waiting for this user: held by them, or waiting at a desk that is theirs
     (a grid they are bound to, or one below it with no desk of its own)."""
     ids = set(db.session.scalars(select(Case.id).where(Case.holder_user_id == user.id, Case.state.in_(OPEN_STATES))))
+    dept = _department_of(user)
+    if dept is not None:
+        co = exists().where(CaseCoDepartment.case_id == Case.id, CaseCoDepartment.department_id == dept,
+                            CaseCoDepartment.replied_at.is_(None))
+        ids |= set(db.session.scalars(select(Case.id).where(Case.state.in_(("assigned", "in_progress")), or_(
+            Case.holder_department_id == dept, co))))
     if user.role in DESK_ROLES and user.grids and not user.read_only:
         own = {g.id for g in user.grids}
         waiting = db.session.execute(select(Case.id, Case.current_grid_id).where(
@@ -584,8 +671,10 @@ def urge_overdue(now=None):
                        deadline_at=case.deadline_at, at=now)
         db.session.add(ev)
         head = f"{case.title}（{format_receipt(case.receipt_code)}）"
-        if case.holder_user_id and case.state in ("assigned", "in_progress"):
-            notify(case.holder_user_id, case, "urge", f"超期催办：{head}")
+        holders = _holders(case, with_co=True) if case.state in ("assigned", "in_progress") else []
+        if holders:
+            for uid in holders:
+                notify(uid, case, "urge", f"超期催办：{head}")
         else:
             _notify_desk(case, "urge", f"超期催办：{head}（{case.state_name}）")
     db.session.flush()

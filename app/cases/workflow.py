@@ -7,8 +7,10 @@ service which actions a user has on a case and render a form per action.
 Who may act is said by *relations* between the user and the case:
 - ``desk``: a user whose role may dispatch cases (see DESK_ROLES) and whose grids
   cover the grid the case currently sits at — the level that holds the case;
-- ``holder``: the user the case is assigned to. A case transferred to a
-  department has no holder account; its desk records the department's answers.
+- ``holder``: the user the case is assigned to, or a user of the department it was
+  transferred to. For a department without accounts the desk records its answers.
+- ``co_holder``: a user of a co-handling department (联合执法) that has not answered yet
+  (the desk, for such a department without accounts).
 - ``reporter``: the user who raised it (only for an 一般性 case fixed on the spot).
 """
 from dataclasses import dataclass, field
@@ -60,6 +62,8 @@ ACTIONS = {a.key: a for a in (
     _a("start", "签收办理", {"assigned"}, "in_progress", {"holder"}, ("note",), style="primary"),
     _a("reply", "反馈结果", {"assigned", "in_progress"}, "replied", {"holder"}, ("result", "photos"),
        note_required=True, style="primary"),
+    _a("co_reply", "会办反馈", {"assigned", "in_progress"}, None, {"co_holder"}, ("co_department", "result", "photos"),
+       note_required=True),
     _a("return", "退回", {"assigned", "in_progress"}, "accepted", {"holder"}, ("note",), note_required=True, style="danger"),
     _a("reject_reply", "退回重办", {"replied"}, "in_progress", {"desk"}, ("deadline", "note"), note_required=True,
        style="danger"),
@@ -84,7 +88,7 @@ PRINT_FORMS = {
     "report": ("申报单", ("report",)),
     "assign": ("交办单", ("assign", "transfer")),
     "urge": ("催办单", ("urge", "auto_urge")),
-    "reply": ("反馈单", ("reply", "solve_on_spot")),
+    "reply": ("反馈单", ("reply", "solve_on_spot", "co_reply")),
 }
 
 
