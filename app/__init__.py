@@ -29,6 +29,9 @@ def create_app(config=None):
         static_folder="../static",
     )
     app.config.from_object(config_module.Defaults)
+    from .core import inputs
+
+    inputs.init_app(app)  # the request class and URL converters, before any route exists
     from .core import files
 
     files.private_dir(app.instance_path)
@@ -75,6 +78,7 @@ def create_app(config=None):
     uploads.init_app(app)  # after the login check: images are prepared before any view runs
 
     from .accounts.routes import bp as accounts_bp
+    from .assessment.routes import bp as assessment_bp
     from .cases.public_routes import bp as public_cases_bp
     from .cases.routes import bp as cases_bp
     from .cases.settings_routes import bp as case_settings_bp
@@ -96,7 +100,7 @@ def create_app(config=None):
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
                visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
-               patrols_bp, admin_bp, unit_import_bp):
+               patrols_bp, admin_bp, unit_import_bp, assessment_bp):
         app.register_blueprint(bp)
 
     from . import cli

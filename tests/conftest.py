@@ -79,6 +79,7 @@ def clean_db(app):
     from app.visits.service import ensure_visit_rules
     from app.meetings.service import ensure_default_kinds
     from app.patrols.service import ensure_reference_data as ensure_patrol_rules
+    from app.assessment.service import ensure_default_schemes
 
     with app.app_context():
         db.session.rollback()
@@ -96,6 +97,7 @@ def clean_db(app):
         ensure_default_kinds()
         ensure_case_reference_data()
         ensure_patrol_rules()
+        ensure_default_schemes()
         db.session.commit()
         from app.core.models import forget_installation
         from app.grids import picker

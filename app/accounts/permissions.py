@@ -53,6 +53,11 @@ PERMISSIONS = {
     # Record patrols (巡查) and the hazards they find; who may take each hazard step is
     # app/patrols/service.py's HAZARD_ACTIONS table.
     "patrol": {"admin", "township", "village_admin", "leader", "worker"},
+    # Assessment (考核): rankings and scores of the workers and grids in scope (everyone sees their own);
+    # entering manual scores, deductions and bonuses, publishing a period and correcting it; the schemes.
+    "view_assessment": {"admin", "township", "village_admin", "leader", "auditor"},
+    "assess": {"admin", "township"},
+    "manage_schemes": {"admin", "township"},
     # The working-day calendar that amends the official holidays.
     "manage_calendar": {"admin"},
     # The installation's settings: its public address (printed in QR codes).

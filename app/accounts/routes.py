@@ -9,6 +9,7 @@ from ..core import audit
 from ..core.forms import run_form
 from ..core.pagination import paginate
 from ..core.scope import grid_clause
+from ..core.inputs import clean_text
 from ..core.web import public, render
 from ..extensions import db
 from ..grids import picker
@@ -25,6 +26,9 @@ bp = Blueprint("accounts", __name__)
 def _safe_next(target):
     """Only same-site relative targets are followed after login."""
     if not target:
+        return None
+    # A line break would split the Location header; a backslash is a slash to browsers ("/\\evil.example").
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -51,7 +55,7 @@ def login():
         else:
             remember = bool(remember_allowed and form.remember.data)
             session.clear()
-            service.start_session(user, request.remote_addr or "", request.user_agent.string or "", remember)
+            service.start_session(user, request.remote_addr or "", clean_text(request.user_agent.string or ""), remember)
             db.session.commit()
             login_user(user, remember=remember)
             if user.must_change_password:

@@ -1,5 +1,5 @@
 """The audit log (read only), the grid levels and kinds, and the installation's settings (admin)."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from ..core.public import public_base_url, record_address, recorded_address
 from ..core.models import AuditLog
 from ..core.pagination import paginate
 from ..core.timeutil import LOCAL_TZ
+from ..core.validators import PAST, InvalidValue
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import GridKind, GridLevel
@@ -22,13 +23,16 @@ from ..core.forms import Form
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def _local_day_to_utc(value):
-    """A YYYY-MM-DD local date as naive UTC midnight, or None when empty/invalid."""
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d")
-    except (TypeError, ValueError):
+def _local_day_to_utc(value, label):
+    """A YYYY-MM-DD local date (2000 … today) as naive UTC midnight; None when empty or refused (said why)."""
+    if not value:
         return None
-    return day.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        day = PAST.parse(value, label)
+    except InvalidValue as exc:
+        flash(f"{exc}该条件未使用。", "warning")
+        return None
+    return datetime.combine(day, time(), LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 @bp.route("/audit")
@@ -45,7 +49,7 @@ def audit_log():
         q = q.where(AuditLog.entity == args["entity"])
     if args["entity_id"]:
         q = q.where(AuditLog.entity_id == args["entity_id"])
-    start, end = _local_day_to_utc(args["start"]), _local_day_to_utc(args["end"])
+    start, end = _local_day_to_utc(args["start"], "开始日期"), _local_day_to_utc(args["end"], "结束日期")
     if start:
         q = q.where(AuditLog.at >= start)
     if end:

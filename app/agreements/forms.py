@@ -3,7 +3,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from ..core.forms import Form
+from ..core.forms import Form, InWindow
+from ..core.validators import PLANNED
 from ..core.idempotency import KeyedForm
 from .models import AGREEMENT_KINDS, PARTIES
 
@@ -13,7 +14,7 @@ TEXT = [Length(max=8000)]
 class DraftForm(KeyedForm, Form):
     kind = SelectField("责任状类型", choices=[("", "请选择类型")] + list(AGREEMENT_KINDS.items()))
     period_start = DateField("责任期限自", validators=[DataRequired("请填写开始日期。")])
-    period_end = DateField("至", validators=[DataRequired("请填写结束日期。")])
+    period_end = DateField("至", validators=[DataRequired("请填写结束日期。"), InWindow(PLANNED, "责任期限的结束日期")])
 
 
 class AgreementForm(Form):
@@ -23,7 +24,7 @@ class AgreementForm(Form):
     party_b = StringField("乙方", validators=[DataRequired("请填写乙方。"), Length(max=80)])
     party_b_rep = StringField("乙方代表", validators=[Length(max=40)])
     period_start = DateField("责任期限自", validators=[DataRequired("请填写开始日期。")])
-    period_end = DateField("至", validators=[DataRequired("请填写结束日期。")])
+    period_end = DateField("至", validators=[DataRequired("请填写结束日期。"), InWindow(PLANNED, "责任期限的结束日期")])
     area = TextAreaField("一、定区域", validators=TEXT)
     people = TextAreaField("二、定人员", validators=TEXT)
     duties = TextAreaField("三、定职责", validators=TEXT)

@@ -5,9 +5,10 @@ from wtforms import (BooleanField, DateField, HiddenField, IntegerField, Passwor
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..accounts.forms import USERNAME_RULE
-from ..core.forms import Form, Phone
+from ..core.forms import Form, InWindow, Phone
 from ..core.idempotency import KeyedForm
 from ..core.uploads import PHOTO_ACCEPT
+from ..core.validators import DEADLINE
 from ..core.uploads import PHOTO_HINT as LIMITS
 from .models import HANDLING_CLASSES
 from .workflow import SATISFACTION
@@ -49,9 +50,9 @@ class ActionForm(Form):
     assignee_id = SelectField("承办人", coerce=_int_or_none, validate_choice=False)
     department_id = SelectField("移交部门", coerce=_int_or_none, validate_choice=False)
     co_department_ids = SelectMultipleField("会办部门（联合执法，可多选）", coerce=_int_or_none, validate_choice=False)
-    deadline = DateField("办理期限", validators=[Optional()], format="%Y-%m-%d",
+    deadline = DateField("办理期限", validators=[Optional(), InWindow(DEADLINE)], format="%Y-%m-%d",
                          description="不填则按类别的时限自动计算（工作日，已排除节假日和调休）")
-    extend_to = DateField("延期至", validators=[Optional()], format="%Y-%m-%d")
+    extend_to = DateField("延期至", validators=[Optional(), InWindow(DEADLINE)], format="%Y-%m-%d")
     satisfaction = SelectField("群众是否满意", choices=[("", "请选择")] + list(SATISFACTION.items()),
                                validate_choice=False)
     category_id = SelectField("事件类别", coerce=_int_or_none, validate_choice=False)

@@ -31,6 +31,62 @@ class Form(FlaskForm):
         super().__init__(*args, **kwargs)
 
 
+    def validate(self, extra_validators=None):
+        """WTForms' validation, then the input rules every form shares: numbers a database column can
+        hold, and every date inside its window (``InWindow``; PLANNED unless the field names one)."""
+        ok = super().validate(extra_validators)
+        for field in self:
+            ok = _within_bounds(field) and ok
+        return ok
+
+
+def _within_bounds(field):
+    from datetime import date, datetime
+
+    from wtforms import DateField, DateTimeLocalField, IntegerField, SelectField
+    from wtforms.validators import ValidationError
+
+    from .inputs import MAX_INT, MIN_INT
+    from .validators import PLANNED
+
+    data = field.data
+    if field.errors or data is None:
+        return True
+    if isinstance(field, (IntegerField, SelectField)) and isinstance(data, int) and not isinstance(data, bool):
+        if not MIN_INT <= data <= MAX_INT:
+            field.errors = list(field.errors) + ["数值超出范围。"]
+            return False
+    if isinstance(field, (DateField, DateTimeLocalField)) and isinstance(data, (date, datetime)):
+        if not any(isinstance(v, InWindow) for v in field.validators):
+            try:
+                InWindow(PLANNED)(None, field)
+            except ValidationError as exc:
+                field.errors = list(field.errors) + [str(exc)]
+                return False
+    return True
+
+
+class InWindow:
+    """WTForms validator: the date lies in a ``validators.DateWindow``; the message states the window."""
+
+    def __init__(self, window, label=None):
+        self.window = window
+        self.label = label
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from .validators import InvalidValue
+
+        if field.data is None:
+            return
+        value = field.data.date() if hasattr(field.data, "date") else field.data
+        try:
+            self.window.check(value, self.label or str(field.label.text))
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class ServiceError(Exception):
     """A refusal from a service, in Chinese, optionally tied to a form field."""
 

@@ -11,6 +11,7 @@ from flask import current_app, request
 from sqlalchemy.orm import lazyload
 
 from ..extensions import db
+from .inputs import page_number
 
 
 def paginate(select, per_page=None):
@@ -18,7 +19,8 @@ def paginate(select, per_page=None):
 
     ``page.total`` is exact up to the cap; ``page.total_capped`` says the list is longer.
     """
-    page = db.paginate(select, per_page=per_page or current_app.config["PAGE_SIZE"], error_out=False, count=False)
+    page = db.paginate(select, page=page_number(request.args.get("page")),
+                       per_page=per_page or current_app.config["PAGE_SIZE"], error_out=False, count=False)
     limit = (page.page - 1) * page.per_page + current_app.config["COUNT_CAP"]
     rows = (select.options(lazyload("*")).with_only_columns(sa.literal_column("1"), maintain_column_froms=True)
             .order_by(None).limit(limit + 1).subquery())
@@ -49,4 +51,4 @@ class RowsPage:
 
 def paginate_rows(rows, per_page=None):
     """The request's page (``?page=``) of a computed list."""
-    return RowsPage(rows, request.args.get("page", 1, type=int) or 1, per_page or current_app.config["PAGE_SIZE"])
+    return RowsPage(rows, page_number(request.args.get("page")), per_page or current_app.config["PAGE_SIZE"])

@@ -534,3 +534,60 @@ def xlsx_response(wb, filename, fallback):
     resp.mimetype = XLSX_MIME
     resp.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
     return resp
+
+
+# --- writing a report as a township forwards it ----------------------------------
+
+TITLE_FONT = Font(bold=True, size=14)
+BOLD = Font(bold=True)
+HEADER_FILL_GREY = PatternFill("solid", fgColor="D9D9D9")
+
+
+def _write_cell(ws, row, col, value, font=None, fill=None):
+    """One cell: numbers stay numbers, everything else is text (never a formula)."""
+    cell = ws.cell(row=row, column=col)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        cell.value = value
+    else:
+        cell.value = "" if value is None else str(value)
+        cell.data_type = "s"
+    if font is not None:
+        cell.font = font
+    if fill is not None:
+        cell.fill = fill
+    return cell
+
+
+def report_workbook(title, lines, headers, rows, totals=None, footer=(), sheet="报表", widths=None):
+    """An .xlsx report: a bold title, lines under it (period, unit, date), a grey header row, the rows,
+    a bold totals row (合计) and footer lines (signatures)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet[:31]
+    _write_cell(ws, 1, 1, title, TITLE_FONT)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(1, len(headers)))
+    r = 2
+    for text in lines:
+        _write_cell(ws, r, 1, text)
+        r += 1
+    r += 0
+    for c, h in enumerate(headers, 1):
+        _write_cell(ws, r, c, h, BOLD, HEADER_FILL_GREY)
+    header_row = r
+    for row in rows:
+        r += 1
+        for c, v in enumerate(row, 1):
+            _write_cell(ws, r, c, v)
+    if totals is not None:
+        r += 1
+        for c, v in enumerate(totals, 1):
+            _write_cell(ws, r, c, v, BOLD)
+    r += 1
+    for text in footer:
+        r += 1
+        _write_cell(ws, r, 1, text)
+    for c, h in enumerate(headers, 1):
+        width = (widths or {}).get(c) or max(6, min(40, 2 * len(str(h)) + 4))
+        ws.column_dimensions[get_column_letter(c)].width = width
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    return wb

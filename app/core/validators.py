@@ -192,3 +192,47 @@ def phone_warning(value):
         return (f"手机号“{unicodedata.normalize('NFKC', str(value)).strip()}”的号段不在已知号段内，已照填导入，"
                 "请核对是否录错。")
     return None
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """The dates a field may take: from ``earliest`` to today plus ``days_ahead`` (0: not in the future).
+
+    One rule for every date a person types or a URL carries, so that year 1 or 9999 is refused
+    with a message that states the window rather than stored (a deadline of 9999-12-31 is never
+    overdue) or turned into a 500 by date arithmetic."""
+
+    days_ahead: int
+    earliest: date = date(2000, 1, 1)
+
+    def bounds(self, today=None):
+        from datetime import timedelta
+
+        today = today or local_today()
+        return self.earliest, today + timedelta(days=self.days_ahead)
+
+    def check(self, value, label="日期", today=None):
+        """``value`` when inside the window, else InvalidValue naming the window."""
+        low, high = self.bounds(today)
+        if not low <= value <= high:
+            span = f"{low.isoformat()} 至今天" if self.days_ahead == 0 else f"{low.isoformat()} 至 {high.isoformat()} "
+            raise InvalidValue(f"{label}应在 {span}之间，这里是 {value.isoformat()}。")
+        return value
+
+    def parse(self, text, label="日期", today=None):
+        """A YYYY-MM-DD text checked against the window; InvalidValue for anything else."""
+        try:
+            value = date.fromisoformat((text or "").strip())
+        except ValueError:
+            raise InvalidValue(f"{label}“{text}”不是有效的日期（年-月-日）。") from None
+        return self.check(value, label, today)
+
+
+# What already happened (a work log, a week check, a date something was done): 2000 … today.
+PAST = DateWindow(days_ahead=0)
+# What is planned (meetings, agreement periods, calendar entries): 2000 … two years ahead.
+PLANNED = DateWindow(days_ahead=2 * 366)
+# A deadline set for someone to act: 2000 … one year ahead.
+DEADLINE = DateWindow(days_ahead=366)
+# Dates in a household's history (moved out, category from/to): 1900 … one year ahead.
+HISTORY = DateWindow(days_ahead=366, earliest=date(1900, 1, 1))

@@ -182,17 +182,21 @@ def _after_request(resp):
     return resp
 
 
+def error_response(code, title, message):
+    """The error page (or, for htmx, a toast) with its status; nothing of the request is kept."""
+    db.session.rollback()
+    if request.headers.get("HX-Request") == "true":
+        # htmx 2 does not swap error responses: tell the user through a flash-style fragment.
+        resp = make_response(render_template("errors/_toast.html", title=title, message=message), code)
+        resp.headers["HX-Retarget"] = "#toasts"
+        resp.headers["HX-Reswap"] = "beforeend"
+        return resp
+    return make_response(render_template("errors/error.html", code=code, title=title, message=message), code)
+
+
 def _error_page(code, title, message):
     def handler(err):
-        if code == 500:
-            db.session.rollback()
-        if request.headers.get("HX-Request") == "true":
-            # htmx 2 does not swap error responses: tell the user through a flash-style fragment.
-            resp = make_response(render_template("errors/_toast.html", title=title, message=message), code)
-            resp.headers["HX-Retarget"] = "#toasts"
-            resp.headers["HX-Reswap"] = "beforeend"
-            return resp
-        return render_template("errors/error.html", code=code, title=title, message=message), code
+        return error_response(code, title, message)
 
     return handler
 

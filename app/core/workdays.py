@@ -108,6 +108,15 @@ def workdays_between(start, end):
     return count
 
 
+def workdays_in(start, end):
+    """The working days from ``start`` to ``end``, both included, in order (one query for the overrides)."""
+    if end < start:
+        return []
+    overrides = _overrides(start, end)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)
+            if is_workday(start + timedelta(days=i), overrides)]
+
+
 def end_of_local_day(day):
     """23:59:59 in China of ``day``, as naive UTC (how deadlines are stored)."""
     local = datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TZ)

@@ -3,9 +3,10 @@ from wtforms import DateField, SelectField, SelectMultipleField, StringField, Te
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..core.forms import Form, Phone
+from ..core.forms import Form, InWindow, Phone
 from ..core.idempotency import KeyedForm
 from ..core.privacy import IdNumberField
+from ..core.validators import HISTORY
 from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 
@@ -42,7 +43,7 @@ class NewHouseholdForm(KeyedForm, HouseholdForm):
 
 class StatusForm(Form):
     status = SelectField("状态", choices=[("moved_out", "迁出"), ("deceased", "死亡"), ("active", "在册")])
-    status_date = DateField("日期", validators=[Optional()])
+    status_date = DateField("日期", validators=[Optional(), InWindow(HISTORY)])
     note = StringField("说明（迁往何处、原因等）", validators=[Length(max=200)])
 
 
@@ -62,12 +63,12 @@ class ArchiveForm(Form):
 
 class TagForm(KeyedForm, Form):
     category_id = SelectField("类别", coerce=int, validators=[DataRequired("请选择类别。")])
-    start_date = DateField("开始日期", validators=[Optional()])
+    start_date = DateField("开始日期", validators=[Optional(), InWindow(HISTORY)])
     reason = StringField("纳入原因", validators=[Length(max=200)])
 
 
 class EndTagForm(Form):
-    end_date = DateField("结束日期", validators=[Optional()])
+    end_date = DateField("结束日期", validators=[Optional(), InWindow(HISTORY)])
     end_reason = StringField("结束原因", validators=[DataRequired("请填写结束原因。"), Length(max=200)])
 
 

@@ -2,8 +2,9 @@
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..core.forms import Form
+from ..core.forms import Form, InWindow
 from ..core.idempotency import KeyedForm
+from ..core.validators import DEADLINE, PAST
 from .models import CADENCES
 
 
@@ -33,12 +34,12 @@ class DecisionForm(KeyedForm, Form):
 
 class FollowUpForm(Form):
     owner = SelectField("责任人", coerce=int)
-    deadline = DateField("办结期限", validators=[DataRequired("请填写办结期限。")])
+    deadline = DateField("办结期限", validators=[DataRequired("请填写办结期限。"), InWindow(DEADLINE)])
 
 
 class DoneForm(Form):
     result = TextAreaField("办理结果", validators=[DataRequired("请填写办理结果。"), Length(max=2000)])
-    done_on = DateField("办结日期", validators=[Optional()], description="不填即今天。")
+    done_on = DateField("办结日期", validators=[Optional(), InWindow(PAST)], description="不填即今天。")
 
 
 class KindForm(KeyedForm, Form):

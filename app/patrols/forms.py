@@ -3,7 +3,8 @@ from flask_wtf.file import MultipleFileField
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from ..core.forms import Form
+from ..core.forms import Form, InWindow
+from ..core.validators import DEADLINE
 from ..core.idempotency import KeyedForm
 from ..core.uploads import PHOTO_ACCEPT, PHOTO_HINT
 from .models import SEVERITIES
@@ -30,7 +31,7 @@ class PatrolForm(KeyedForm, Form):
 
 class HazardActionForm(Form):
     version = IntegerField(validators=[Optional()])
-    deadline = DateField("整改期限", validators=[Optional()], format="%Y-%m-%d")
+    deadline = DateField("整改期限", validators=[Optional(), InWindow(DEADLINE)], format="%Y-%m-%d")
     measures = TextAreaField("整改期间的安全措施", validators=[Length(max=2000, message="最多 2000 个字。")],
                              description="如：设置警示标志、停用设备、专人值守")
     result = SelectField("复查结果", choices=[("", "请选择"), ("pass", "合格"), ("fail", "不合格")], validate_choice=False)

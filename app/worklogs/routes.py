@@ -9,7 +9,8 @@ from ..core import pdf
 from ..core.forms import ServiceError, run_form
 from ..core.scope import get_grid_or_404, top_grids
 from ..core.timeutil import local_today
-from ..core.web import render
+from ..core.validators import PAST, InvalidValue
+from ..core.web import error_response, render
 from ..extensions import db
 from ..grids.service import village_name
 from ..visits.service import day_visits, week_bounds
@@ -21,10 +22,11 @@ WEEKDAYS = "一二三四五六日"
 
 
 def _parse_day(text):
+    """A work-log day from the URL or a form: 2000-01-01 … today; any other is not found, and says why."""
     try:
-        return date.fromisoformat(text)
-    except (TypeError, ValueError):
-        abort(404)
+        return PAST.parse(text, "工作日志的日期")
+    except InvalidValue as exc:
+        abort(error_response(404, "没有这一天的工作日志", str(exc)))
 
 
 @bp.app_template_filter("weekday")
@@ -52,8 +54,6 @@ def index():
 def day(day):
     """The user's log of one day: the day's visits (filled in by themselves) and free text."""
     d = _parse_day(day)
-    if d > local_today():
-        abort(404)
     log = service.get_log(current_user.id, d)
     check = service.week_check_for(current_user.id, d)
     form = LogForm(obj=log)
@@ -92,8 +92,12 @@ def _worker_month(user_id, month):
     """The worker (whose logs the user may see) and the first day of a month that has begun, or 404."""
     worker = service.get_worker_or_404(current_user, user_id)
     first = service.parse_month(month)
-    if first is None or first > local_today():
+    if first is None:
         abort(404)
+    try:
+        PAST.check(first, "月份的第一天")
+    except InvalidValue as exc:
+        abort(error_response(404, "没有这个月的工作日志", str(exc)))
     return worker, first
 
 
@@ -162,10 +166,12 @@ def team():
         abort(404)
     grid = get_grid_or_404(current_user, grid_id)
     today = local_today()
-    try:
-        ref = date.fromisoformat(request.args.get("week", "")) if request.args.get("week") else today
-    except ValueError:
-        ref = today
+    ref = today
+    if request.args.get("week"):
+        try:
+            ref = PAST.parse(request.args["week"], "所查的周")
+        except InvalidValue as exc:
+            flash(f"{exc}已显示本周。", "warning")
     monday, sunday = week_bounds(min(ref, today))
     rows = service.missing_logs(service.team_members(grid), monday, sunday, today)
     days = [monday + timedelta(days=i) for i in range(7)]

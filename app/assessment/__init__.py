@@ -1,0 +1,1 @@
+"""Assessment and statistics (考核): schemes, scores, rankings, frozen periods."""

@@ -1,0 +1,451 @@
+"""What was due and what was done in a period, read from the records the other areas keep.
+
+One :class:`Activity` reads a subtree (or one worker's households) for one period with a
+handful of grouped queries, and keeps counters per grid and per user; a subject's figure is
+the sum over the grids of its subtree (a contiguous range of the sorted paths) or its own
+user counters. With ``detail`` it also keeps the records behind each figure (which visits were
+due and not made, which working days had no log …) for the subject's own page.
+
+The rules, one place each:
+
+- **visits_done**: a visit rule (app/visits) is an obligation per household and per window of
+  its frequency (month, quarter, year); a window counts in the assessment period that contains
+  its last day. It is due when the household existed on the window's first day (for 联系户
+  rules: was linked by then) and the rule applies to it (key household: a key category tag on
+  the period's last day counted). It is done by a visit in the window of a method the rule
+  accepts (by a cadre for cadre rules). A worker answers for the households they link (cadre
+  rules only if they are a cadre); a grid for every household of its subtree.
+- **log_days**: every working day (app/core/workdays, holidays and 调休 included) from the
+  period's first day, or the day the account was created, to its last day (today excluded
+  while the period runs) is due; a log with text that day is done.
+- **cases_in_time**: cases closed in the period that arose in the subject's grids; in time when
+  no step of the timeline up to closing came after the deadline then in force (an approved
+  extension moves it).
+- **satisfaction**: return visits (回访) in the period; done when the resident was satisfied.
+- **patrols_done**: per grid of a level with a patrol rule and per active unit with a risk
+  grade rule: floor(days ÷ every N days) patrols are due (at least one in a finished period;
+  days so far in a running one); patrols beyond that do not make up for another object.
+- **hazards_in_time**: hazards whose deadline fell in the period (and has passed); done when
+  closed by it.
+- **meetings_held**: each meeting kind with a cadence, for each grid of its level, each of its
+  periods ending in the assessment period (or running now); done when one was held.
+- **attendance**: attendance rows of meetings held in the period; present counts, absent does
+  not, 请假 (excused) and 未登记 are left out.
+"""
+import bisect
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, func, or_, select
+
+from ..accounts.models import User
+from ..cases.models import Case, CaseEvent
+from ..cases.workflow import FOLLOW_UP_TARGET
+from ..core.db import starts_with
+from ..core.timeutil import LOCAL_TZ, to_local
+from ..core.workdays import workdays_in
+from ..extensions import db
+from ..grids.models import Grid, GridLevel, GridStaff
+from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory, Unit
+from ..meetings.models import Meeting, MeetingAttendee, MeetingKind
+from ..meetings.service import period_label as meeting_period_label
+from ..meetings.service import period_start as meeting_period_start
+from ..meetings.service import previous_period
+from ..patrols.models import Hazard, Patrol, PatrolRule
+from ..visits.models import Visit, VisitRule
+from ..visits.service import CADRE_ROLES, period_bounds, period_label, rule_applies
+from ..worklogs.models import WorkLog
+
+# Steps taken by others than the holder: they do not make a case late by themselves.
+NOT_HANDLING = {"urge", "auto_urge", "report"}
+DETAIL_LIMIT = 300  # records listed per item on a subject's page
+
+
+def utc_bounds(first, last):
+    """Naive UTC datetimes of the start of ``first`` and the end of ``last`` (local days)."""
+    start = datetime.combine(first, time.min, tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return start, end.replace(tzinfo=None)
+
+
+def windows(kind, start, end):
+    """The windows of a frequency (month/quarter/year) whose last day falls in [start, end]."""
+    out, day = [], start
+    while day <= end:
+        w_start, w_end = period_bounds(kind, day)
+        if start <= w_end <= end:
+            out.append((w_start, w_end))
+        day = w_end + timedelta(days=1)
+    return out
+
+
+class Activity:
+    """Counters of due and done for one period over a set of grids (``paths``: subtree roots).
+
+    ``worker``: read only the households this user links (a worker's own page).
+    """
+
+    def __init__(self, paths, start, end, today, detail=False, worker=None, now=None):
+        self.paths = list(paths)
+        self.start, self.end, self.today = start, end, today
+        self.running = end >= today
+        self.last = min(end, today)
+        self.detail = detail
+        self.worker = worker
+        self.now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+        self.grid_counts = defaultdict(Counter)   # grid id -> {"visits_due": n, ...}
+        self.user_counts = defaultdict(Counter)   # user id -> {...}
+        self.grid_details = defaultdict(lambda: defaultdict(list))
+        self.user_details = defaultdict(lambda: defaultdict(list))
+        self._load_grids()
+        if self.paths:
+            self._visits()
+            self._cases()
+            self._patrols()
+            self._hazards()
+            self._meetings()
+            self._attendance()
+
+    # --- grids -------------------------------------------------------------
+
+    def _where_paths(self, column):
+        return or_(*[starts_with(column, p) for p in self.paths]) if self.paths else False
+
+    def _load_grids(self):
+        rows = db.session.execute(select(Grid.id, Grid.path, Grid.name, Grid.created_at, GridLevel.key)
+                                  .join(GridLevel, GridLevel.id == Grid.level_id)
+                                  .where(self._where_paths(Grid.path)).order_by(Grid.path)).all() if self.paths else []
+        self.grids = {r.id: r for r in rows}
+        self.sorted_paths = [r.path for r in rows]
+        self.path_ids = [r.id for r in rows]
+
+    def subtree(self, path):
+        """Ids of the loaded grids in the subtree of ``path``."""
+        lo = bisect.bisect_left(self.sorted_paths, path)
+        hi = bisect.bisect_left(self.sorted_paths, path + "\uffff")
+        return self.path_ids[lo:hi]
+
+    def grid_ids_of(self, paths):
+        """Ids of the loaded grids under any of ``paths`` (overlaps counted once)."""
+        seen = []
+        for p in sorted(paths):
+            if not any(p.startswith(k) for k in seen):
+                seen.append(p)
+        return [gid for p in seen for gid in self.subtree(p)]
+
+    def sum_grids(self, grid_ids):
+        total = Counter()
+        for gid in grid_ids:
+            c = self.grid_counts.get(gid)
+            if c:
+                total.update(c)
+        return total
+
+    def details_of(self, grid_ids, key):
+        out = []
+        for gid in grid_ids:
+            d = self.grid_details.get(gid)
+            if d and d.get(key):
+                out.extend(d[key])
+        return out
+
+    def _note(self, store, owner, key, text):
+        if self.detail:
+            lst = store[owner][key]
+            if len(lst) < DETAIL_LIMIT:
+                lst.append(text)
+
+    # --- visits ------------------------------------------------------------
+
+    def _rules_by_owner(self):
+        by_owner = defaultdict(list)
+        for r in db.session.scalars(select(VisitRule).where(VisitRule.active.is_(True))
+                                    .order_by(VisitRule.sort_order, VisitRule.id)):
+            by_owner[r.grid_id].append(r)
+        return by_owner
+
+    def _visits(self):
+        rules_by_owner = self._rules_by_owner()
+        owners = set(k for k in rules_by_owner if k is not None)
+        rules_cache = {}
+
+        def rules_for(path):
+            if path not in rules_cache:
+                owner = None
+                for gid in reversed([int(x) for x in path.strip("/").split("/") if x]):
+                    if gid in owners:
+                        owner = gid
+                        break
+                rules_cache[path] = rules_by_owner.get(owner, [])
+            return rules_cache[path]
+
+        q = (select(Household.id, Household.grid_id, Household.created_at, Household.address, Grid.path,
+                    ContactLink.user_id, ContactLink.since)
+             .join(Grid, Grid.id == Household.grid_id)
+             .where(Household.status == "active"))
+        if self.worker is not None:
+            q = q.join(ContactLink, ContactLink.household_id == Household.id).where(ContactLink.user_id == self.worker.id)
+        else:
+            q = q.outerjoin(ContactLink, ContactLink.household_id == Household.id).where(self._where_paths(Grid.path))
+        households = db.session.execute(q).all()
+        if not households:
+            return
+        # Key households: an active key-category tag on the period's last day counted.
+        key_q = (select(CategoryTag.household_id).join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
+                 .join(Household, Household.id == CategoryTag.household_id)
+                 .where(HouseholdCategory.is_key.is_(True), CategoryTag.start_date <= self.last,
+                        or_(CategoryTag.end_date.is_(None), CategoryTag.end_date > self.last)))
+        if self.worker is not None:
+            key_q = key_q.join(ContactLink, ContactLink.household_id == Household.id).where(
+                ContactLink.user_id == self.worker.id)
+        else:
+            key_q = key_q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
+        key_ids = set(db.session.scalars(key_q))
+        # Done sets per (rule frequency window): {(start, end): {(household, method, by_cadre)}}.
+        kinds = {r.period for rules in rules_by_owner.values() for r in rules}
+        wins = {k: windows(k, self.start, self.end) for k in kinds}
+        done = {}
+        for k, ws in wins.items():
+            for w in ws:
+                if w in done:
+                    continue
+                vq = select(Visit.household_id, Visit.method, Visit.by_cadre).where(
+                    Visit.visited_on >= w[0], Visit.visited_on <= w[1]).distinct()
+                if self.worker is not None:
+                    vq = vq.join(ContactLink, ContactLink.household_id == Visit.household_id).where(
+                        ContactLink.user_id == self.worker.id)
+                else:
+                    vq = vq.join(Grid, Grid.id == Visit.grid_id).where(self._where_paths(Grid.path))
+                by_hh = defaultdict(list)
+                for hid, method, by_cadre in db.session.execute(vq):
+                    by_hh[hid].append((method, by_cadre))
+                done[w] = by_hh
+        cadres = self._cadre_ids({h.user_id for h in households if h.user_id})
+        for h in households:
+            created = to_local(h.created_at).date() if h.created_at else self.start
+            linked = h.user_id is not None
+            worker_counts = self.user_counts[h.user_id] if linked else None
+            gc = self.grid_counts[h.grid_id]
+            for rule in rules_for(h.path):
+                if not rule_applies(rule, linked=linked, key=h.id in key_ids):
+                    continue
+                methods = rule.method_set
+                cadre_rule = rule.visitor == "cadre"
+                for w in wins[rule.period]:
+                    since = max(created, h.since) if linked and rule.target == "linked" else created
+                    if since > w[0]:
+                        continue
+                    ok = any((not methods or m in methods) and (not cadre_rule or c) for m, c in done[w].get(h.id, ()))
+                    gc["visits_due"] += 1
+                    gc["visits_done"] += ok
+                    counts_for_worker = linked and (not cadre_rule or h.user_id in cadres)
+                    if counts_for_worker:
+                        worker_counts["visits_due"] += 1
+                        worker_counts["visits_done"] += ok
+                    if not ok and self.detail:
+                        label = "" if rule.period == "month" and w == (self.start, self.end) else \
+                            f"（{period_label(rule.period, w[0])}）"
+                        text = f"{h.address}：{rule.name}{label}，未走访"
+                        self._note(self.grid_details, h.grid_id, "visits_done", text)
+                        if counts_for_worker:
+                            self._note(self.user_details, h.user_id, "visits_done", text)
+
+    def _cadre_ids(self, user_ids):
+        if not user_ids:
+            return set()
+        ids = list(user_ids)
+        by_role = set(db.session.scalars(select(User.id).where(User.id.in_(ids), User.role.in_(CADRE_ROLES))))
+        by_post = set(db.session.scalars(select(GridStaff.user_id).where(GridStaff.user_id.in_(ids),
+                                                                          GridStaff.role == "contact_cadre")))
+        return by_role | by_post
+
+    # --- work logs ---------------------------------------------------------
+
+    def log_days(self, users):
+        """{user id: (due, done, [days without a log])} for these users."""
+        last = self.last - timedelta(days=1) if self.running else self.last
+        days = workdays_in(self.start, last)
+        ids = [u.id for u in users]
+        filled = defaultdict(set)
+        if ids and days:
+            for uid, day in db.session.execute(select(WorkLog.user_id, WorkLog.log_date).where(
+                    WorkLog.user_id.in_(ids), WorkLog.log_date >= days[0], WorkLog.log_date <= days[-1],
+                    WorkLog.content != "")):
+                filled[uid].add(day)
+        out = {}
+        for u in users:
+            first = to_local(u.created_at).date() if u.created_at else self.start
+            due = [d for d in days if d >= first]
+            missing = [d for d in due if d not in filled[u.id]]
+            out[u.id] = (len(due), len(due) - len(missing), missing)
+        return out
+
+    # --- cases -------------------------------------------------------------
+
+    def _cases(self):
+        t0, t1 = utc_bounds(self.start, self.last)
+        closed = select(Case.id).join(Grid, Grid.id == Case.grid_id).where(
+            self._where_paths(Grid.path), Case.closed_at >= t0, Case.closed_at < t1)
+        cases = {c.id: c for c in db.session.execute(select(Case.id, Case.grid_id, Case.receipt_code, Case.title,
+                                                            Case.closed_at).where(Case.id.in_(closed)))}
+        events = defaultdict(list)
+        if cases:
+            for ev in db.session.execute(select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.deadline_at)
+                                         .where(CaseEvent.case_id.in_(closed)).order_by(CaseEvent.case_id, CaseEvent.id)):
+                events[ev.case_id].append(ev)
+        for cid, c in cases.items():
+            deadline, late_at = None, None
+            for ev in events[cid]:
+                if ev.at > c.closed_at:
+                    break
+                if deadline is not None and ev.action not in NOT_HANDLING and ev.at > deadline and late_at is None:
+                    late_at = (ev, deadline)
+                if ev.deadline_at is not None:
+                    deadline = ev.deadline_at
+            gc = self.grid_counts[c.grid_id]
+            gc["cases_in_time_due"] += 1
+            gc["cases_in_time_done"] += late_at is None
+            if late_at is not None:
+                ev, dl = late_at
+                self._note(self.grid_details, c.grid_id, "cases_in_time",
+                           f"事件 {c.receipt_code} {c.title}：期限 {to_local(dl):%m-%d %H:%M}，"
+                           f"实际 {to_local(ev.at):%m-%d %H:%M}，超期办理")
+        # Return visits (回访) in the period.
+        rq = (select(Case.grid_id, Case.receipt_code, Case.title, CaseEvent.to_state)
+              .join(CaseEvent, CaseEvent.case_id == Case.id).join(Grid, Grid.id == Case.grid_id)
+              .where(CaseEvent.action == "follow_up", CaseEvent.at >= t0, CaseEvent.at < t1, self._where_paths(Grid.path)))
+        for gid, code, title, to_state in db.session.execute(rq):
+            ok = to_state == FOLLOW_UP_TARGET["satisfied"]
+            gc = self.grid_counts[gid]
+            gc["satisfaction_due"] += 1
+            gc["satisfaction_done"] += ok
+            if not ok:
+                self._note(self.grid_details, gid, "satisfaction", f"事件 {code} {title}：回访不满意")
+
+    # --- patrols and hazards ------------------------------------------------
+
+    def _patrols(self):
+        rules = {(r.target_kind, r.target_key): r for r in db.session.scalars(select(PatrolRule))}
+        days = (self.last - self.start).days + 1
+        t0, t1 = utc_bounds(self.start, self.last)
+
+        def due_count(every):
+            n = days // every
+            return n if self.running else max(1, n)
+
+        counts = Counter()
+        for gid, uid, n in db.session.execute(
+                select(Patrol.grid_id, Patrol.unit_id, func.count(Patrol.id)).join(Grid, Grid.id == Patrol.grid_id)
+                .where(self._where_paths(Grid.path), Patrol.patrolled_at >= t0, Patrol.patrolled_at < t1)
+                .group_by(Patrol.grid_id, Patrol.unit_id)):
+            counts[("unit", uid) if uid else ("grid", gid)] += n
+        first_utc = utc_bounds(self.start, self.start)[0]
+        for g in self.grids.values():
+            rule = rules.get(("grid_level", g.key))
+            if rule is None or g.created_at > first_utc:
+                continue
+            self._patrol_object(g.id, g.name, due_count(rule.every_days), counts[("grid", g.id)], rule)
+        units = db.session.execute(select(Unit.id, Unit.grid_id, Unit.name, Unit.risk_grade).join(Grid, Grid.id == Unit.grid_id)
+                                   .where(self._where_paths(Grid.path), Unit.status == "active"))
+        for uid, gid, name, grade in units:
+            rule = rules.get(("risk_grade", grade))
+            if rule is not None:
+                self._patrol_object(gid, name, due_count(rule.every_days), counts[("unit", uid)], rule)
+
+    def _patrol_object(self, grid_id, name, due, done, rule):
+        if not due:
+            return
+        gc = self.grid_counts[grid_id]
+        gc["patrols_done_due"] += due
+        gc["patrols_done_done"] += min(due, done)
+        if done < due:
+            self._note(self.grid_details, grid_id, "patrols_done",
+                       f"{name}：每 {rule.every_days} 天巡查一次，应巡查 {due} 次，实际 {done} 次")
+
+    def _hazards(self):
+        t0, t1 = utc_bounds(self.start, self.last)
+        t1 = min(t1, self.now)
+        for gid, hid, desc, deadline, closed in db.session.execute(
+                select(Hazard.grid_id, Hazard.id, Hazard.description, Hazard.deadline_at, Hazard.closed_at)
+                .join(Grid, Grid.id == Hazard.grid_id)
+                .where(self._where_paths(Grid.path), Hazard.deadline_at >= t0, Hazard.deadline_at < t1)):
+            ok = closed is not None and closed <= deadline
+            gc = self.grid_counts[gid]
+            gc["hazards_in_time_due"] += 1
+            gc["hazards_in_time_done"] += ok
+            if not ok:
+                self._note(self.grid_details, gid, "hazards_in_time",
+                           f"隐患 #{hid} {desc[:30]}：整改期限 {to_local(deadline):%m-%d}，"
+                           + ("逾期销号" if closed else "未按期整改"))
+
+    # --- meetings ------------------------------------------------------------
+
+    def _meetings(self):
+        kinds = db.session.scalars(select(MeetingKind).where(MeetingKind.cadence_months > 0,
+                                                             MeetingKind.level_key != "")).all()
+        if not kinds:
+            return
+        held = set()
+        earliest = meeting_period_start(self.start, 12)
+        for gid, kid, on in db.session.execute(
+                select(Meeting.grid_id, Meeting.kind_id, Meeting.held_on).join(Grid, Grid.id == Meeting.grid_id)
+                .where(self._where_paths(Grid.path), Meeting.status == "held", Meeting.held_on >= earliest,
+                       Meeting.held_on <= self.last)):
+            held.add((gid, kid, on))
+        held_in = defaultdict(list)
+        for gid, kid, on in held:
+            held_in[(gid, kid)].append(on)
+        kind_paths = {}
+        for k in kinds:
+            if k.grid_id is not None:
+                owner = db.session.get(Grid, k.grid_id)
+                kind_paths[k.id] = owner.path if owner else None
+        for k in kinds:
+            periods = []
+            month = self.start
+            while month <= self.end:
+                ps = meeting_period_start(month, k.cadence_months)
+                pe = previous_period(ps, -k.cadence_months) - timedelta(days=1)
+                if (self.start <= pe <= self.end) and ps <= self.last and (ps, pe) not in periods:
+                    periods.append((ps, pe))
+                month = (month.replace(day=1) + timedelta(days=32)).replace(day=1)
+            if not periods:
+                continue
+            for g in self.grids.values():
+                if g.key != k.level_key:
+                    continue
+                if k.grid_id is not None and not (kind_paths.get(k.id) and g.path.startswith(kind_paths[k.id])):
+                    continue
+                for ps, pe in periods:
+                    if g.created_at.date() > pe:
+                        continue
+                    ok = any(ps <= on <= pe for on in held_in.get((g.id, k.id), ()))
+                    gc = self.grid_counts[g.id]
+                    gc["meetings_held_due"] += 1
+                    gc["meetings_held_done"] += ok
+                    if not ok:
+                        self._note(self.grid_details, g.id, "meetings_held",
+                                   f"{g.name}：{meeting_period_label(ps, k.cadence_months)}{k.name}未召开")
+
+    def _attendance(self):
+        q = (select(Meeting.grid_id, GridStaff.user_id, MeetingAttendee.status, MeetingAttendee.name,
+                    Meeting.held_on, MeetingKind.name)
+             .join(Meeting, Meeting.id == MeetingAttendee.meeting_id)
+             .join(MeetingKind, MeetingKind.id == Meeting.kind_id)
+             .join(Grid, Grid.id == Meeting.grid_id)
+             .outerjoin(GridStaff, GridStaff.id == MeetingAttendee.staff_id)
+             .where(Meeting.status == "held", Meeting.held_on >= self.start,
+                    Meeting.held_on <= self.last, MeetingAttendee.status.in_(("present", "absent"))))
+        # A worker is expected at meetings above their own grid too (the village's): theirs, wherever held.
+        q = q.where(GridStaff.user_id == self.worker.id) if self.worker is not None else q.where(
+            self._where_paths(Grid.path))
+        for gid, uid, status, name, on, kind in db.session.execute(q):
+            ok = status == "present"
+            for counts in [self.grid_counts[gid]] + ([self.user_counts[uid]] if uid else []):
+                counts["attendance_due"] += 1
+                counts["attendance_done"] += ok
+            if not ok:
+                text = f"{on:%m-%d} {kind}：{name}缺席"
+                self._note(self.grid_details, gid, "attendance", text)
+                if uid:
+                    self._note(self.user_details, uid, "attendance", text)

@@ -1,0 +1,33 @@
+"""The default schemes and bands, built from the plans; data only (the migration inserts the same rows)."""
+DEFAULT_BANDS = [("五星", 900), ("四星", 800), ("三星", 700), ("二星", 600), ("一星", 0)]
+# The default schemes, built from the plans (篇一 千分制; 篇四 日报周查月考核; 篇二/篇三 例会).
+# (name, kind, formula, points, unit points, description)
+_WORKER_ITEMS = [
+    ("走访", "auto", "visits_done", 200, 0, "按走访规则应走访的户次完成情况（篇二、篇四）"),
+    ("民情日记/工作日志", "auto", "log_days", 150, 0, "每个工作日填写工作日志（篇一、篇四 日报）"),
+    ("事件办理", "auto", "cases_in_time", 200, 0, "负责网格内事件按期办结（篇一、篇四 限时办理）"),
+    ("巡查", "auto", "patrols_done", 150, 0, "按频次巡查网格和生产经营单位（篇三、篇五）"),
+    ("例会", "auto", "attendance", 100, 0, "按时参加例会（篇二、篇四）"),
+    ("台账", "manual", "", 100, 0, "台账底数清、情况明、信息准，由上级检查评分"),
+    ("群众满意度", "auto", "satisfaction", 100, 0, "事件回访群众满意（篇二、篇四）"),
+    ("督查抽查扣分", "deduction", "", 200, 10, "镇督查组检查、抽查发现履职不到位，每次扣分，累计不超过上限（篇二）"),
+    ("突发事件迟报漏报", "deduction", "", 100, 50, "突发性事件未及时上报，每次扣 50 分（篇一）"),
+    ("表彰奖励", "bonus", "", 50, 10, "受到表彰、群众书面表扬等加分"),
+]
+_AREA_ITEMS = [
+    ("走访", "auto", "visits_done", 200, 0, "全部户按走访规则的完成情况"),
+    ("民情日记/工作日志", "auto", "log_days", 150, 0, "本村网格员工作日志填写情况"),
+    ("事件办理", "auto", "cases_in_time", 200, 0, "本村事件按期办结"),
+    ("巡查", "auto", "patrols_done", 100, 0, "按频次巡查网格和生产经营单位"),
+    ("隐患整改", "auto", "hazards_in_time", 50, 0, "隐患按期整改销号（篇五）"),
+    ("例会", "auto", "meetings_held", 100, 0, "各级例会按期召开（篇二、篇四）"),
+    ("台账", "manual", "", 100, 0, "台账与公示，由乡镇检查评分"),
+    ("群众满意度", "auto", "satisfaction", 100, 0, "事件回访群众满意"),
+    ("督查抽查扣分", "deduction", "", 200, 20, "乡镇督查、抽查发现的问题"),
+    ("通报表扬", "bonus", "", 50, 10, "受到县、乡镇通报表扬"),
+]
+DEFAULT_SCHEMES = {
+    "worker": ("网格员千分制考核", _WORKER_ITEMS),
+    "village": ("行政村网格化管理千分制考核", _AREA_ITEMS),
+    "grid": ("网格千分制考核", _AREA_ITEMS),
+}

@@ -1,0 +1,273 @@
+"""Assessment screens: one's own score explained, a worker's or a grid's score, rankings within a
+grid with 评星定级, publishing (freezing) a period, corrections, manual entries, Excel and PDF."""
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..accounts.permissions import can, require
+from ..core import pdf
+from ..core.forms import ServiceError
+from ..core.scope import chosen_grid_or_404, get_grid_or_404
+from ..core.sheets import report_workbook, xlsx_response
+from ..core.timeutil import local_today
+from ..core.web import render
+from ..extensions import db
+from ..worklogs.service import get_worker_or_404
+from . import service
+from .forms import AdjustForm, FreezeForm, ManualForm
+from .models import SUBJECT_KINDS, AssessmentItem
+
+bp = Blueprint("assessment", __name__)
+
+
+def _period(text=None):
+    """The period asked for (query string, or a form's); one that cannot be read or lies in the future
+    is refused in words, and the page opens on the current month instead."""
+    try:
+        return service.parse_period(request.args.get("period", "") if text is None else text)
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        if request.method == "POST":
+            target = url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
+        else:
+            args = {k: v for k, v in request.args.items() if k != "period"}
+            target = url_for(request.endpoint, **request.view_args, **args)
+        abort(redirect(target))
+
+
+def _kind(grid, text=None):
+    kind = request.args.get("kind", "") if text is None else text
+    if kind in service.RANKED_KINDS:
+        return kind
+    if kind:
+        abort(404)
+    return "worker" if grid.level.key in ("village", "natural_village", "cluster") else "village"
+
+
+def _with_frozen(score, grid, period):
+    """Put a published period's figures (and the corrections since) in place of the live ones."""
+    frozen = service.frozen_for(grid, score.subject.kind, period) if grid is not None else None
+    if frozen is None:
+        return None
+    row = next((r for r in service.frozen_rows(frozen) if r.id == score.subject.id), None)
+    return frozen, row
+
+
+@bp.route("/assessment/")
+def index():
+    """Leaders to the ranking of their grid, everyone else to their own score."""
+    if can(current_user, "view_assessment"):
+        return redirect(url_for("assessment.ranking", grid_id=chosen_grid_or_404(current_user, None).id))
+    return redirect(url_for("assessment.mine"))
+
+
+@bp.route("/assessment/me")
+def mine():
+    """The logged-in user's own score for a period, every item explained down to its records."""
+    return _worker_page(current_user, own=True)
+
+
+@bp.route("/assessment/workers/<int:user_id>")
+@require("view_assessment")
+def worker(user_id):
+    """A worker's score, as the worker sees it (for the leaders who see the worker's grids)."""
+    return _worker_page(get_worker_or_404(current_user, user_id), own=False)
+
+
+def _worker_page(user, own):
+    period = _period()
+    subject = service.worker_subject(user)
+    score = None
+    published = None
+    if subject.paths:
+        (score,) = service.compute([subject], period, detail=True, paths=subject.paths, worker_mode=True)
+        published = _with_frozen(score, subject.home, period)
+    return render("assessment/score.html", subject=subject, score=score, period=period, published=published,
+                  own=own, choices=service.period_choices(), today=local_today(),
+                  self_url=url_for("assessment.mine") if own else url_for("assessment.worker", user_id=user.id))
+
+
+@bp.route("/assessment/grids/<int:grid_id>/score")
+@require("view_assessment")
+def grid_score(grid_id):
+    """A village's (or any grid's) own score, explained."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period = _period()
+    kind = "village" if grid.level.key == "village" else "grid"
+    subject = service.area_subject(grid, kind)
+    (score,) = service.compute([subject], period, detail=True, paths=[grid.path])
+    published = _with_frozen(score, grid, period)
+    return render("assessment/score.html", subject=subject, score=score, period=period, published=published,
+                  own=False, choices=service.period_choices(), today=local_today(),
+                  self_url=url_for("assessment.grid_score", grid_id=grid.id))
+
+
+@bp.route("/assessment/grids/<int:grid_id>")
+@require("view_assessment")
+def ranking(grid_id):
+    """The ranking of the workers, villages or child grids under a grid, with their bands."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period, kind = _period(), _kind(grid)
+    ctx = _ranking(grid, kind, period)
+    scheme = service.scheme_for(grid, kind)
+    manual_items = [it for it in scheme.items if it.kind != "auto"]
+    return render("assessment/ranking.html", grid=grid, kind=kind, period=period, scheme=scheme,
+                  kinds=SUBJECT_KINDS, ranked_kinds=service.RANKED_KINDS, choices=service.period_choices(),
+                  today=local_today(), manual_items=manual_items, **ctx)
+
+
+def _ranking(grid, kind, period):
+    frozen = service.frozen_for(grid, kind, period)
+    if frozen is not None:
+        return {"frozen": frozen, "rows": service.frozen_rows(frozen, grid), "scores": None,
+                "items": frozen.snapshot["scheme"]["items"]}
+    scores = service.rank(service.compute(service.subjects_in(grid, kind), period, paths=[grid.path]))
+    items = [{"name": ln.name, "points": ln.points, "kind": ln.kind} for ln in scores[0].lines] if scores else []
+    return {"frozen": None, "rows": None, "scores": scores, "items": items}
+
+
+def _table(grid, kind, period):
+    """(headers, rows, frozen) of a ranking, for Excel and PDF."""
+    ctx = _ranking(grid, kind, period)
+    items = ctx["items"]
+    headers = ["名次", SUBJECT_KINDS[kind], "所在网格"] + [f"{it['name']}（{it['points']}）" for it in items] + ["总分", "星级"]
+    rows = []
+    if ctx["frozen"] is not None:
+        for r in ctx["rows"]:
+            scores = {ln["name"]: Decimal(ln["score"]) for ln in r.data["lines"]}
+            for a in r.adjustments:
+                scores[a.item_name] = scores.get(a.item_name, Decimal(0)) + Decimal(a.points)
+            rows.append([r.rank, r.name, r.data["place"]] + [float(scores.get(it["name"], 0)) for it in items]
+                        + [float(r.total), r.band])
+    else:
+        for s in ctx["scores"]:
+            rows.append([s.rank, s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
+                        + [float(s.total), s.band])
+    return headers, rows, ctx["frozen"]
+
+
+def _doc_title(grid, kind, period):
+    return f"{grid.name}{period.label}{SUBJECT_KINDS[kind]}考核通报"
+
+
+@bp.route("/assessment/grids/<int:grid_id>/ranking.xlsx")
+@require("view_assessment")
+def export_xlsx(grid_id):
+    """The ranking as a township forwards it: title, period, unit, the table, the average row."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period, kind = _period(), _kind(grid)
+    headers, rows, frozen = _table(grid, kind, period)
+    n = len(rows)
+    totals = None
+    if n:
+        avg = [round(sum(r[i] for r in rows) / n, 1) for i in range(3, len(headers) - 1)]
+        totals = ["平均", f"共 {n} {'人' if kind == 'worker' else '个'}", ""] + avg + [""]
+    state = f"已于 {frozen.frozen_at:%Y-%m-%d} 发布" if frozen else "未发布（按当前记录计算）"
+    wb = report_workbook(_doc_title(grid, kind, period),
+                         [f"考核期间：{period.label}（{period.start:%Y-%m-%d} 至 {period.end:%Y-%m-%d}）",
+                          f"单位：{grid.name}　　计分单位：分　　状态：{state}"],
+                         headers, rows, totals, footer=["审核人：　　　　　　　　制表人：　　　　　　　　制表日期："],
+                         sheet="考核通报", widths={2: 14, 3: 16})
+    name = f"{_doc_title(grid, kind, period)}.xlsx"
+    return xlsx_response(wb, name, f"assessment-{period.key}.xlsx")
+
+
+@bp.route("/assessment/grids/<int:grid_id>/report.pdf")
+@require("view_assessment")
+def report_pdf(grid_id):
+    """The monthly 考核通报: ranking with bands, A4 landscape, with the signature lines."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period, kind = _period(), _kind(grid)
+    doc = render_report_pdf(grid, kind, period)
+    return pdf.pdf_response(doc, f"{_doc_title(grid, kind, period)}.pdf")
+
+
+def render_report_pdf(grid, kind, period, with_pages=False):
+    """The 考核通报 document (also used by tests and the benchmark)."""
+    headers, rows, frozen = _table(grid, kind, period)
+    bands = {}
+    for r in rows:
+        bands[r[-1]] = bands.get(r[-1], 0) + 1
+    return pdf.render_pdf("print/assessment_report.html", title=_doc_title(grid, kind, period),
+                          header=f"{grid.name} · {period.label}", grid=grid, period=period, kind_name=SUBJECT_KINDS[kind],
+                          headers=headers, rows=rows, frozen=frozen, bands=bands, today=local_today(),
+                          with_pages=with_pages)
+
+
+def _back(grid, kind, period):
+    return redirect(url_for("assessment.ranking", grid_id=grid.id, kind=kind, period=period.key))
+
+
+def _act(grid, kind, period, action, message):
+    """Run a change, commit it and say so; a refusal is said in words and nothing is kept."""
+    try:
+        action()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _back(grid, kind, period)
+    db.session.commit()
+    flash(message, "success")
+    return _back(grid, kind, period)
+
+
+@bp.route("/assessment/grids/<int:grid_id>/freeze", methods=["POST"])
+@require("assess")
+def freeze(grid_id):
+    """Publish a finished period of the grid: its figures and scheme version are kept as they are."""
+    grid = get_grid_or_404(current_user, grid_id)
+    form = FreezeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    period, kind = _period(form.period.data), _kind(grid, form.kind.data)
+    return _act(grid, kind, period, lambda: service.freeze(current_user, grid, kind, period),
+                f"{grid.name}{period.label}{SUBJECT_KINDS[kind]}考核结果已发布。")
+
+
+@bp.route("/assessment/grids/<int:grid_id>/adjust", methods=["POST"])
+@require("assess")
+def adjust(grid_id):
+    """Correct a published figure with a reason (kept beside the published one, audited)."""
+    grid = get_grid_or_404(current_user, grid_id)
+    form = AdjustForm()
+    period, kind = _period(form.period.data or ""), _kind(grid, form.kind.data or "")
+    frozen = service.frozen_for(grid, kind, period)
+    if frozen is None:
+        abort(404)
+    if not form.validate_on_submit():
+        flash("；".join(e for errs in form.errors.values() for e in errs), "error")
+        return _back(grid, kind, period)
+    visible = {r.id for r in service.frozen_rows(frozen, grid)}
+    if form.subject_id.data not in visible:
+        abort(404)
+    return _act(grid, kind, period, lambda: service.adjust(
+        current_user, frozen, form.subject_id.data, form.item_name.data.strip(), form.points.data, form.reason.data),
+        "更正已登记。")
+
+
+@bp.route("/assessment/grids/<int:grid_id>/manual", methods=["POST"])
+@require("assess")
+def manual(grid_id):
+    """Enter a manual score, a deduction or a bonus for a subject of the grid in a month."""
+    grid = get_grid_or_404(current_user, grid_id)
+    form = ManualForm()
+    period, kind = _period(form.period.data or ""), _kind(grid, form.kind.data or "")
+    if not form.validate_on_submit():
+        flash("；".join(e for errs in form.errors.values() for e in errs), "error")
+        return _back(grid, kind, period)
+    subject = next((s for s in service.subjects_in(grid, kind) if s.id == form.subject_id.data), None)
+    item = db.session.get(AssessmentItem, form.item_id.data or 0)
+    if subject is None or item is None or item.scheme_id != service.scheme_for(subject.home, kind).id:
+        abort(404)
+    return _act(grid, kind, period, lambda: service.enter_manual(
+        current_user, subject, item, period, form.points.data, form.reason.data),
+        f"已为{subject.name}登记“{item.name}”。")
+
+
+@bp.route("/assessment/schemes")
+def schemes():
+    """The schemes that apply at a grid of the user's scope, item by item."""
+    grid = chosen_grid_or_404(current_user, request.args.get("grid_id", type=int))
+    return render("assessment/schemes.html", grid=grid, rows=service.scheme_rows_for_grid(grid),
+                  may_customize=can(current_user, "manage_schemes") and service.is_township_or_above(grid))

@@ -1,0 +1,677 @@
+"""Assessment: schemes (with the default 千分制 of the plans), periods, scores with their
+explanations, rankings with 评星定级 bands, frozen periods and adjustments, manual entries.
+
+Rounding: an automatic item scores points × done ÷ due, rounded half up to 0.1 point; the
+total is the sum of the rounded items. A subject with nothing due for an item gets the item's
+full points (nothing was missed), and the page says so.
+"""
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func, or_, select
+
+from ..accounts.models import User
+from ..core.db import starts_with
+from ..core.forms import ServiceError
+from ..core.timeutil import local_today, utcnow
+from ..extensions import db
+from ..grids.models import Grid, GridLevel, GridStaff
+from ..households.contacts import workers_of
+from ..visits.service import period_bounds
+from .activity import Activity
+from .defaults import DEFAULT_BANDS, DEFAULT_SCHEMES
+from .models import (COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
+                     FrozenPeriod, ManualScore, ScoreAdjustment)
+
+TENTH = Decimal("0.1")
+RANKED_KINDS = ("worker", "village", "grid")
+
+
+def round_points(value):
+    return Decimal(value).quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+# --- periods -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date
+    end: date
+
+    @property
+    def key(self):
+        if self.kind == "month":
+            return f"{self.start:%Y-%m}"
+        if self.kind == "quarter":
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return f"{self.start.year}"
+
+    @property
+    def label(self):
+        from ..visits.service import period_label
+
+        return period_label(self.kind, self.start)
+
+    def months(self):
+        out, day = [], self.start
+        while day <= self.end:
+            out.append(Period("month", *period_bounds("month", day)))
+            day = out[-1].end + timedelta(days=1)
+        return out
+
+    def running(self, today):
+        return self.end >= today
+
+    def previous(self):
+        return period_of(self.kind, self.start - timedelta(days=1))
+
+    def next(self):
+        return period_of(self.kind, self.end + timedelta(days=1))
+
+
+def period_of(kind, day):
+    return Period(kind, *period_bounds(kind, day))
+
+
+def parse_period(text, today=None):
+    """'2026-11' (month), '2026-Q4' (quarter), '2026' (year); empty: this month. Refuses the future."""
+    today = today or local_today()
+    text = (text or "").strip()
+    try:
+        if not text:
+            period = period_of("month", today)
+        elif len(text) == 4:
+            period = period_of("year", date(int(text), 1, 1))
+        elif "-Q" in text.upper():
+            year, q = text.upper().split("-Q")
+            if not 1 <= int(q) <= 4:
+                raise ValueError
+            period = period_of("quarter", date(int(year), int(q) * 3 - 2, 1))
+        else:
+            year, month = text.split("-")
+            period = period_of("month", date(int(year), int(month), 1))
+    except (ValueError, TypeError):
+        raise ServiceError(f"考核期间“{text}”无法识别，请写成 2026-11（月）、2026-Q4（季度）或 2026（年）。", "period")
+    if period.start > today:
+        raise ServiceError(f"{period.label}还没有开始，不能考核将来的期间。", "period")
+    if period.start.year < 2000:
+        raise ServiceError(f"考核期间“{text}”无法识别。", "period")
+    return period
+
+
+# --- schemes -----------------------------------------------------------------
+
+def ensure_default_schemes():
+    """Create the default schemes (grid empty) that are missing (idempotent)."""
+    have = set(db.session.scalars(select(AssessmentScheme.subject_kind).where(AssessmentScheme.grid_id.is_(None))))
+    for kind, (name, items) in DEFAULT_SCHEMES.items():
+        if kind in have:
+            continue
+        scheme = AssessmentScheme(grid_id=None, subject_kind=kind, name=name, total=1000,
+                                  bands_json=json.dumps(DEFAULT_BANDS, ensure_ascii=False))
+        for i, (iname, ikind, formula, points, unit, desc) in enumerate(items, 1):
+            scheme.items.append(AssessmentItem(seq=i, name=iname, kind=ikind, formula=formula, points=points,
+                                               unit_points=unit, description=desc))
+        db.session.add(scheme)
+    db.session.flush()
+
+
+def schemes_of_kind(kind):
+    """{grid id or None: scheme} of one subject kind (a handful of rows)."""
+    ensure_default_schemes()
+    return {s.grid_id: s for s in db.session.scalars(select(AssessmentScheme).where(
+        AssessmentScheme.subject_kind == kind))}
+
+
+def scheme_for(grid, kind, schemes=None):
+    """The scheme that applies at ``grid``: its own, the nearest one above it, else the default."""
+    schemes = schemes if schemes is not None else schemes_of_kind(kind)
+    for gid in reversed(grid.ancestor_ids() if grid is not None else []):
+        if gid in schemes:
+            return schemes[gid]
+    return schemes[None]
+
+
+@dataclass
+class ItemInput:
+    name: str
+    kind: str
+    formula: str
+    points: int
+    unit_points: int = 0
+    description: str = ""
+
+
+def check_scheme(total, items, bands):
+    """Refuse a scheme that does not hold together, naming the item; returns the cleaned items."""
+    if not isinstance(total, int) or total <= 0:
+        raise ServiceError("总分应为正整数。", "total")
+    if not items:
+        raise ServiceError("考核方案至少要有一个考核项。", "items")
+    names = set()
+    for n, it in enumerate(items, 1):
+        where = f"第 {n} 项“{it.name or '（未命名）'}”"
+        if not (it.name or "").strip():
+            raise ServiceError(f"第 {n} 项缺少名称。", "items")
+        if it.name in names:
+            raise ServiceError(f"{where}与前面的考核项重名。", "items")
+        names.add(it.name)
+        if it.kind not in ITEM_KINDS:
+            raise ServiceError(f"{where}的计分方式“{it.kind}”无效。", "items")
+        if not isinstance(it.points, int):
+            raise ServiceError(f"{where}的分值应为整数。", "items")
+        if it.points < 0:
+            raise ServiceError(f"{where}的分值不能为负数（扣分项请选择“扣分项”，分值填扣分上限）。", "items")
+        if it.points == 0:
+            raise ServiceError(f"{where}的分值应大于 0。", "items")
+        if it.kind == "auto":
+            if it.formula not in FORMULAS:
+                raise ServiceError(f"{where}的计算公式“{it.formula or '（空）'}”不在可选公式之内。", "items")
+        elif it.formula:
+            raise ServiceError(f"{where}不是自动计分，不能指定计算公式。", "items")
+        if it.unit_points < 0 or (it.kind in ("deduction", "bonus") and it.unit_points > it.points):
+            raise ServiceError(f"{where}的每次分值应在 0 到上限 {it.points} 之间。", "items")
+    base = sum(it.points for it in items if it.kind in ("auto", "manual"))
+    if base != total:
+        raise ServiceError(f"自动计分和人工评分各项合计 {base} 分，与总分 {total} 分不符。", "items")
+    last = None
+    for name, minimum in bands:
+        if not name or not isinstance(minimum, int) or minimum < 0 or minimum > total:
+            raise ServiceError(f"星级“{name}”的分数线应在 0 到 {total} 之间。", "bands")
+        if last is not None and minimum >= last:
+            raise ServiceError("星级应从高到低排列，分数线逐级降低。", "bands")
+        last = minimum
+    return items
+
+
+def customize_scheme(grid, kind):
+    """Give ``grid`` (a county or township) its own copy of the scheme it inherits, to change."""
+    schemes = schemes_of_kind(kind)
+    if grid.id in schemes:
+        return schemes[grid.id]
+    src = scheme_for(grid, kind, schemes)
+    scheme = AssessmentScheme(grid_id=grid.id, subject_kind=kind, name=src.name, total=src.total,
+                              combine=src.combine, bands_json=src.bands_json)
+    for it in src.items:
+        scheme.items.append(AssessmentItem(seq=it.seq, name=it.name, kind=it.kind, formula=it.formula,
+                                           points=it.points, unit_points=it.unit_points, description=it.description))
+    db.session.add(scheme)
+    db.session.flush()
+    return scheme
+
+
+def save_scheme(scheme, *, name, total, combine, bands, items):
+    """Change a grid's own scheme (never the installation default here): all or nothing.
+
+    Items keep their ids where the name stays, so manual entries stay attached.
+    """
+    if scheme.grid_id is None:
+        raise ServiceError("默认方案不能直接修改，请先为本乡镇（县）建立自己的方案。")
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("请填写方案名称。", "name")
+    if combine not in COMBINE:
+        raise ServiceError("请选择季度和年度得分的计算方法。", "combine")
+    check_scheme(total, items, bands)
+    by_name = {it.name: it for it in scheme.items}
+    kept = []
+    for seq, it in enumerate(items, 1):
+        row = by_name.pop(it.name, None) or AssessmentItem(name=it.name)
+        row.seq, row.kind, row.formula, row.points, row.unit_points, row.description = (
+            seq, it.kind, it.formula, it.points, it.unit_points, (it.description or "")[:300])
+        kept.append(row)
+    for gone in by_name.values():
+        if db.session.scalar(select(func.count(ManualScore.id)).where(ManualScore.item_id == gone.id)):
+            raise ServiceError(f"考核项“{gone.name}”已有评分记录，不能删除（可以把它改为其他分值）。", "items")
+    scheme.items = kept
+    scheme.name, scheme.total, scheme.combine = name[:80], total, combine
+    scheme.bands_json = json.dumps([list(b) for b in bands], ensure_ascii=False)
+    scheme.version += 1
+    scheme.updated_at = utcnow()
+    db.session.flush()
+    return scheme
+
+
+def scheme_dict(scheme):
+    """What a frozen period keeps of the scheme it used."""
+    return {"id": scheme.id, "name": scheme.name, "version": scheme.version, "total": scheme.total,
+            "combine": scheme.combine, "bands": [list(b) for b in scheme.bands],
+            "items": [{"id": it.id, "name": it.name, "kind": it.kind, "formula": it.formula, "points": it.points,
+                       "unit_points": it.unit_points} for it in scheme.items]}
+
+
+def band_of(bands, total):
+    for name, minimum in bands:
+        if total >= minimum:
+            return name
+    return ""
+
+
+# --- subjects ----------------------------------------------------------------
+
+@dataclass
+class Subject:
+    kind: str
+    id: int
+    name: str
+    paths: list          # grids it answers for
+    home: Grid           # where its scheme is looked up, and its place in rankings
+    user: User = None
+
+    @property
+    def place(self):
+        return self.home.name if self.home is not None else ""
+
+
+def worker_paths(user):
+    """The grids a worker answers for: those they are bound to, and those where they hold the 网格员 post."""
+    grids = list(user.grids) + list(db.session.scalars(select(Grid).join(GridStaff, GridStaff.grid_id == Grid.id)
+                                                         .where(GridStaff.user_id == user.id, GridStaff.role == "worker")))
+    return sorted({g.path: g for g in grids}.items())
+
+
+def worker_subject(user):
+    pairs = worker_paths(user)
+    return Subject("worker", user.id, user.full_name, [p for p, _ in pairs], pairs[0][1] if pairs else None, user)
+
+
+def area_subject(grid, kind="village"):
+    return Subject(kind, grid.id, grid.name, [grid.path], grid)
+
+
+def subjects_in(grid, kind):
+    """Who is ranked under ``grid``: the workers serving in it, its villages, or its child grids."""
+    if kind == "worker":
+        return [worker_subject(w.user) for w in workers_of(grid)]
+    if kind == "village":
+        level = db.session.scalar(select(GridLevel).where(GridLevel.key == "village"))
+        grids = db.session.scalars(select(Grid).where(starts_with(Grid.path, grid.path), Grid.level_id == (
+            level.id if level else -1)).order_by(Grid.path)).all()
+        return [area_subject(g, "village") for g in grids]
+    children = db.session.scalars(select(Grid).where(Grid.parent_id == grid.id).order_by(Grid.sort_order, Grid.name)).all()
+    return [area_subject(g, "grid") for g in children]
+
+
+# --- scores --------------------------------------------------------------------
+
+@dataclass
+class Line:
+    """One item's result for one subject."""
+    item_id: int
+    name: str
+    kind: str
+    formula: str
+    points: int
+    score: Decimal
+    due: int = None
+    done: int = None
+    note: str = ""
+    details: list = field(default_factory=list)
+    entries: list = field(default_factory=list)
+
+    @property
+    def kind_name(self):
+        return ITEM_KINDS.get(self.kind, self.kind)
+
+    def as_dict(self):
+        return {"item_id": self.item_id, "name": self.name, "kind": self.kind, "points": self.points,
+                "score": str(self.score), "due": self.due, "done": self.done, "note": self.note}
+
+
+@dataclass
+class Score:
+    subject: Subject
+    scheme: AssessmentScheme
+    lines: list
+    total: Decimal = Decimal(0)
+    band: str = ""
+    rank: int = 0
+
+    def as_dict(self):
+        s = self.subject
+        return {"kind": s.kind, "id": s.id, "name": s.name, "place": s.place, "paths": s.paths,
+                "total": str(self.total), "band": self.band, "rank": self.rank,
+                "lines": [ln.as_dict() for ln in self.lines]}
+
+
+UNITS = {"visits_done": "户次", "log_days": "个工作日", "cases_in_time": "件", "satisfaction": "件",
+         "patrols_done": "次", "hazards_in_time": "处", "meetings_held": "次", "attendance": "人次"}
+DONE_WORDS = {"visits_done": ("应走访", "已走访"), "log_days": ("应填日志", "已填"),
+              "cases_in_time": ("办结", "按期办结"), "satisfaction": ("回访", "满意"),
+              "patrols_done": ("应巡查", "已巡查"), "hazards_in_time": ("到期隐患", "按期整改"),
+              "meetings_held": ("应召开", "已召开"), "attendance": ("应参会", "出席")}
+
+
+def _auto_line(item, due, done, details):
+    unit = UNITS[item.formula]
+    due_word, done_word = DONE_WORDS[item.formula]
+    if not due:
+        return Line(item.id, item.name, item.kind, item.formula, item.points, round_points(item.points), 0, 0,
+                    "本期无应办事项，得满分", details)
+    score = round_points(Decimal(item.points) * done / due)
+    note = f"{due_word} {due} {unit}，{done_word} {done} {unit}：{item.points} × {done}/{due} = {score}"
+    return Line(item.id, item.name, item.kind, item.formula, item.points, score, due, done, note, details)
+
+
+def _manual_line(item, entries):
+    if item.kind == "manual":
+        if not entries:
+            return Line(item.id, item.name, item.kind, "", item.points, round_points(item.points),
+                        note="本期未评分，按满分计", entries=entries)
+        latest = entries[-1]
+        score = max(Decimal(0), min(Decimal(item.points), Decimal(latest.points)))
+        return Line(item.id, item.name, item.kind, "", item.points, round_points(score),
+                    note=f"{latest.entered_by.full_name}评分：{latest.reason}", entries=entries)
+    raw = sum((Decimal(e.points) for e in entries), Decimal(0))
+    capped = min(raw, Decimal(item.points))
+    sign = -1 if item.kind == "deduction" else 1
+    word = "扣" if item.kind == "deduction" else "加"
+    note = f"{len(entries)} 次，共{word} {raw} 分" + (f"，以上限 {item.points} 分计" if raw > capped else "") \
+        if entries else f"本期无{word}分"
+    return Line(item.id, item.name, item.kind, "", item.points, round_points(sign * capped), note=note, entries=entries)
+
+
+def manual_entries(items, subjects, period):
+    """{(item id, subject id): [entries in order]} for the period's months."""
+    ids = [it.id for it in items if it.kind != "auto"]
+    if not ids or not subjects:
+        return {}
+    kinds = {s.kind for s in subjects}
+    rows = db.session.scalars(select(ManualScore).where(
+        ManualScore.item_id.in_(ids), ManualScore.subject_kind.in_(kinds),
+        ManualScore.subject_id.in_([s.id for s in subjects]),
+        ManualScore.period_start >= period.start, ManualScore.period_start <= period.end)
+        .order_by(ManualScore.id)).all()
+    out = {}
+    for r in rows:
+        out.setdefault((r.item_id, r.subject_id), []).append(r)
+    return out
+
+
+def _figures(activity, subject, log_figures):
+    """{formula: (due, done, details)} for one subject from an Activity."""
+    if subject.kind == "worker":
+        grid_ids = activity.grid_ids_of(subject.paths)
+        area = activity.sum_grids(grid_ids)
+        own = activity.user_counts.get(subject.id, {})
+        due, done, missing = log_figures.get(subject.id, (0, 0, []))
+        figures = {
+            "visits_done": (own.get("visits_due", 0), own.get("visits_done", 0),
+                            activity.user_details[subject.id]["visits_done"] if activity.detail else []),
+            "log_days": (due, done, [f"{d:%Y-%m-%d}（周{'一二三四五六日'[d.weekday()]}）未填写工作日志" for d in missing]
+                         if activity.detail else []),
+            "attendance": (own.get("attendance_due", 0), own.get("attendance_done", 0),
+                           activity.user_details[subject.id]["attendance"] if activity.detail else []),
+        }
+    else:
+        grid_ids = activity.subtree(subject.paths[0])
+        area = activity.sum_grids(grid_ids)
+        figures = {"visits_done": (area["visits_due"], area["visits_done"],
+                                   activity.details_of(grid_ids, "visits_done") if activity.detail else []),
+                   "attendance": (area["attendance_due"], area["attendance_done"],
+                                  activity.details_of(grid_ids, "attendance") if activity.detail else []),
+                   "log_days": log_figures.get(("area", subject.id), (0, 0, []))}
+    for formula in ("cases_in_time", "satisfaction", "patrols_done", "hazards_in_time", "meetings_held"):
+        figures[formula] = (area[f"{formula}_due"], area[f"{formula}_done"],
+                            activity.details_of(grid_ids, formula) if activity.detail else [])
+    return figures
+
+
+def _area_logs(activity, subjects, workers_by_area, users):
+    """Log figures of each area: the sum over the workers serving in it."""
+    out = {}
+    per_user = activity.log_days(users) if users else {}
+    for s in subjects:
+        due = done = 0
+        missing = []
+        for u in workers_by_area.get(s.id, []):
+            d, n, miss = per_user.get(u.id, (0, 0, []))
+            due, done = due + d, done + n
+            if activity.detail:
+                missing += [f"{u.full_name}：{m:%Y-%m-%d}未填写工作日志" for m in miss]
+        out[("area", s.id)] = (due, done, missing)
+    return out
+
+
+def compute(subjects, period, today=None, detail=False, paths=None, worker_mode=False):
+    """Scores of the subjects for the period (pooled or as the mean of the months, as each scheme says)."""
+    today = today or local_today()
+    if not subjects:
+        return []
+    schemes = schemes_of_kind(subjects[0].kind)
+    by_subject = {s.id: scheme_for(s.home, s.kind, schemes) for s in subjects}
+    if period.kind != "month" and any(sc.combine == "mean" for sc in by_subject.values()):
+        pooled = [s for s in subjects if by_subject[s.id].combine != "mean"]
+        meaned = [s for s in subjects if by_subject[s.id].combine == "mean"]
+        out = _compute(pooled, period, today, detail, paths, worker_mode, by_subject) if pooled else []
+        months = [m for m in period.months() if m.start <= today]
+        per_month = [_compute(meaned, m, today, detail, paths, worker_mode, by_subject) for m in months]
+        for i, s in enumerate(meaned):
+            rows = [pm[i] for pm in per_month]
+            lines = []
+            for j, ln in enumerate(rows[0].lines):
+                mean = round_points(sum(r.lines[j].score for r in rows) / len(rows))
+                parts = "、".join(f"{m.start.month}月 {r.lines[j].score}" for m, r in zip(months, rows))
+                lines.append(Line(ln.item_id, ln.name, ln.kind, ln.formula, ln.points, mean,
+                                  note=f"各月平均：{parts}",
+                                  details=[d for r in rows for d in r.lines[j].details]))
+            out.append(_finish(s, by_subject[s.id], lines))
+        order = {s.id: i for i, s in enumerate(subjects)}
+        return sorted(out, key=lambda sc: order[sc.subject.id])
+    return _compute(subjects, period, today, detail, paths, worker_mode, by_subject)
+
+
+def _finish(subject, scheme, lines):
+    total = sum((ln.score for ln in lines), Decimal(0))
+    return Score(subject, scheme, lines, round_points(max(total, Decimal(0))),
+                 band_of(scheme.bands, max(total, Decimal(0))))
+
+
+def _compute(subjects, period, today, detail, paths, worker_mode, by_subject):
+    if paths is None:
+        paths = sorted({p for s in subjects for p in s.paths})
+    worker = subjects[0].user if worker_mode else None
+    activity = Activity(paths, period.start, period.end, today, detail=detail, worker=worker)
+    if subjects[0].kind == "worker":
+        log_figures = activity.log_days([s.user for s in subjects])
+    else:
+        workers = {}
+        users = {}
+        for s in subjects:
+            ws = [w.user for w in workers_of(s.home)] if s.home is not None else []
+            workers[s.id] = ws
+            users.update({u.id: u for u in ws})
+        log_figures = _area_logs(activity, subjects, workers, list(users.values()))
+    all_items = {it.id: it for sc in by_subject.values() for it in sc.items}
+    entries = manual_entries(list(all_items.values()), subjects, period)
+    out = []
+    for s in subjects:
+        scheme = by_subject[s.id]
+        figures = _figures(activity, s, log_figures)
+        lines = []
+        for it in scheme.items:
+            if it.kind == "auto":
+                due, done, details = figures[it.formula]
+                lines.append(_auto_line(it, due, done, details))
+            else:
+                lines.append(_manual_line(it, entries.get((it.id, s.id), [])))
+        out.append(_finish(s, scheme, lines))
+    return out
+
+
+def rank(scores):
+    """Sort by total (highest first) and number the places; equal totals share a place."""
+    scores = sorted(scores, key=lambda s: (-s.total, s.subject.name))
+    last, place = None, 0
+    for i, s in enumerate(scores, 1):
+        if s.total != last:
+            place, last = i, s.total
+        s.rank = place
+    return scores
+
+
+# --- frozen periods ------------------------------------------------------------
+
+def frozen_for(grid, kind, period):
+    """The frozen period covering ``grid`` (its own or an ancestor's), or None."""
+    return db.session.scalar(select(FrozenPeriod).where(
+        FrozenPeriod.grid_id.in_(grid.ancestor_ids()), FrozenPeriod.subject_kind == kind,
+        FrozenPeriod.period_kind == period.kind, FrozenPeriod.period_start == period.start)
+        .order_by(FrozenPeriod.id))
+
+
+@dataclass
+class FrozenRow:
+    """A subject's row of a frozen period, with the adjustments made since."""
+    data: dict
+    adjustments: list
+
+    @property
+    def total(self):
+        return round_points(Decimal(self.data["total"]) + sum((Decimal(a.points) for a in self.adjustments), Decimal(0)))
+
+    @property
+    def name(self):
+        return self.data["name"]
+
+    @property
+    def id(self):
+        return self.data["id"]
+
+
+def frozen_rows(frozen, grid=None):
+    """The frozen rows (within ``grid`` when given), re-ranked with their adjustments."""
+    snap = frozen.snapshot
+    adj = {}
+    for a in frozen.adjustments:
+        adj.setdefault(a.subject_id, []).append(a)
+    rows = [FrozenRow(r, adj.get(r["id"], [])) for r in snap["rows"]
+            if grid is None or any(p.startswith(grid.path) for p in r["paths"])]
+    rows.sort(key=lambda r: (-r.total, r.name))
+    last, place = None, 0
+    for i, r in enumerate(rows, 1):
+        if r.total != last:
+            place, last = i, r.total
+        r.rank = place
+        r.band = band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total)
+    return rows
+
+
+def freeze(actor, grid, kind, period, today=None):
+    """Publish a finished period: compute every subject's score under ``grid`` and keep it as it is."""
+    today = today or local_today()
+    if period.running(today):
+        raise ServiceError(f"{period.label}尚未结束，结束后才能发布考核结果。")
+    existing = frozen_for(grid, kind, period)
+    if existing is not None:
+        raise ServiceError(f"{period.label}的考核结果已由{existing.grid.name}于{existing.frozen_at:%Y-%m-%d}发布，"
+                           "不能再次发布；如需更正请逐项登记更正。")
+    subjects = subjects_in(grid, kind)
+    scores = rank(compute(subjects, period, today, paths=[grid.path]))
+    scheme = scheme_for(grid, kind)
+    snapshot = {"scheme": scheme_dict(scheme), "period": {"kind": period.kind, "start": period.start.isoformat(),
+                                                          "end": period.end.isoformat(), "label": period.label},
+                "rows": [s.as_dict() for s in scores]}
+    frozen = FrozenPeriod(grid_id=grid.id, subject_kind=kind, period_kind=period.kind, period_start=period.start,
+                          period_end=period.end, scheme_id=scheme.id, scheme_version=scheme.version,
+                          snapshot_json=json.dumps(snapshot, ensure_ascii=False), frozen_by_id=actor.id)
+    db.session.add(frozen)
+    db.session.flush()
+    return frozen
+
+
+def adjust(actor, frozen, subject_id, item_name, points, reason):
+    """An explicit, audited correction to a frozen figure."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("请填写更正的原因。", "reason")
+    row = next((r for r in frozen.snapshot["rows"] if r["id"] == subject_id), None)
+    if row is None:
+        raise ServiceError("该考核对象不在这次发布的结果中。", "subject_id")
+    line = next((ln for ln in row["lines"] if ln["name"] == item_name), None)
+    if line is None:
+        raise ServiceError(f"考核项“{item_name}”不在发布时的方案中。", "item_name")
+    points = round_points(points)
+    if points == 0:
+        raise ServiceError("更正的分值不能为 0。", "points")
+    current = Decimal(line["score"]) + sum((Decimal(a.points) for a in frozen.adjustments
+                                            if a.subject_id == subject_id and a.item_name == item_name), Decimal(0))
+    new = current + points
+    if line["kind"] in ("auto", "manual") and not (0 <= new <= line["points"]):
+        raise ServiceError(f"更正后“{item_name}”为 {new} 分，应在 0 到 {line['points']} 分之间。", "points")
+    adj = ScoreAdjustment(frozen_id=frozen.id, subject_id=subject_id, item_name=item_name, points=points,
+                          reason=reason[:300], author_id=actor.id)
+    db.session.add(adj)
+    db.session.flush()
+    db.session.expire(frozen, ["adjustments"])
+    return adj
+
+
+# --- manual entries ------------------------------------------------------------
+
+def enter_manual(actor, subject, item, period, points, reason, evidence_file="", today=None):
+    """A leader's manual score, deduction or bonus for a subject in a month (never a frozen one)."""
+    today = today or local_today()
+    reason = (reason or "").strip()
+    if item.kind == "auto":
+        raise ServiceError(f"“{item.name}”是自动计分项，不能人工评分。", "item_id")
+    if not reason:
+        raise ServiceError("请填写评分理由。", "reason")
+    if period.kind != "month":
+        raise ServiceError("人工评分按月登记，请选择月份。", "period")
+    if period.start > today:
+        raise ServiceError("不能为将来的月份评分。", "period")
+    points = round_points(points)
+    if item.kind == "manual" and not (0 <= points <= item.points):
+        raise ServiceError(f"“{item.name}”满分 {item.points} 分，评分应在 0 到 {item.points} 之间。", "points")
+    if item.kind in ("deduction", "bonus") and not (0 < points <= item.points):
+        word = "扣" if item.kind == "deduction" else "加"
+        raise ServiceError(f"“{item.name}”每次{word}分应大于 0、不超过上限 {item.points} 分。", "points")
+    home = subject.home
+    for p in (period, period_of("quarter", period.start), period_of("year", period.start)):
+        frozen = frozen_for(home, subject.kind, p) if home is not None else None
+        if frozen is not None:
+            raise ServiceError(f"{p.label}的考核结果已经发布，不能再登记；如需更正，请在发布结果中登记更正。")
+    entry = ManualScore(item_id=item.id, subject_kind=subject.kind, subject_id=subject.id, grid_id=home.id,
+                        period_start=period.start, points=points, reason=reason[:300], evidence_file=evidence_file,
+                        entered_by_id=actor.id)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def scheme_rows_for_grid(grid):
+    """(kind name, scheme, whether the grid has it as its own) for each ranked kind."""
+    out = []
+    for kind in RANKED_KINDS:
+        schemes = schemes_of_kind(kind)
+        sc = scheme_for(grid, kind, schemes)
+        out.append((SUBJECT_KINDS[kind], kind, sc, sc.grid_id == grid.id))
+    return out
+
+
+def is_township_or_above(grid):
+    """Whether schemes may be kept at this grid (the county or a township)."""
+    return grid.level.key in ("province", "city", "county", "town", "district")
+
+
+def period_choices(today=None, back=12):
+    """Recent months, quarters and years for the period picker."""
+    today = today or local_today()
+    out, p = [], period_of("month", today)
+    for _ in range(back):
+        out.append((p.key, p.label))
+        p = p.previous()
+    q = period_of("quarter", today)
+    for _ in range(4):
+        out.append((q.key, q.label))
+        q = q.previous()
+    out.append((str(today.year), f"{today.year}年"))
+    out.append((str(today.year - 1), f"{today.year - 1}年"))
+    return out
+
+
+PERIOD_KIND_NAMES = PERIOD_KINDS

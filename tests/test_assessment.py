@@ -1,0 +1,243 @@
+"""Assessment: scores against hand-computed figures (a worker with known visits and logs, at month and
+quarter edges, with the National Day holiday and its 调休 Saturday), schemes refused when they do not
+hold together, manual entries, freezing, adjustments, scope and the pages."""
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.assessment import service as asv
+from app.assessment.models import AssessmentScheme, FrozenPeriod, ScoreAdjustment
+from app.core.models import AuditLog
+from app.extensions import db
+from app.households.models import CategoryTag, Household, HouseholdCategory
+from app.visits.models import Visit
+from app.worklogs.models import WorkLog
+from tests.test_contacts import households, link
+
+EARLY = datetime(2025, 1, 1)
+
+
+def visit(hid, user_id, day, method="door"):
+    hh = db.session.get(Household, hid)
+    db.session.add(Visit(household_id=hid, grid_id=hh.grid_id, user_id=user_id, method=method,
+                         visited_at=datetime.combine(day, datetime.min.time()).replace(hour=2), visited_on=day,
+                         learned="走访"))
+
+
+def log(user_id, day, content="今天走访了两户。"):
+    db.session.add(WorkLog(user_id=user_id, log_date=day, content=content))
+
+
+@pytest.fixture
+def worker_month(app, tree, users, make_user):
+    """李网格 links 东庄1–4号 (1号 a key household) since 2025; October and December 2025 activity."""
+    uid = make_user("li", "worker", [tree["cluster_a"]], full_name="李网格")
+    with app.app_context():
+        ids = households(tree["cluster_a"], 4)
+        for hid in ids:
+            db.session.get(Household, hid).created_at = EARLY
+        db.session.get(User, uid).created_at = EARLY
+        link(ids, uid)
+        key = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.is_key.is_(True)))
+        db.session.add(CategoryTag(household_id=ids[0], category_id=key.id, start_date=date(2025, 1, 1)))
+        h1, h2, h3, h4 = ids
+        # October: 1号 door (monthly + key rules), 2号 by phone (monthly rule only).
+        visit(h1, uid, date(2025, 10, 9))
+        visit(h2, uid, date(2025, 10, 20), "phone")
+        # Logs: two working days, the 调休 Saturday, a holiday (not due), and an empty one (not counted).
+        for d in (date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 3)):
+            log(uid, d)
+        log(uid, date(2025, 10, 13), "")
+        # The fourth quarter: 3号 door in October, 2号 a 微宣讲 in November, 1号 door in December.
+        visit(h3, uid, date(2025, 10, 10))
+        visit(h2, uid, date(2025, 11, 15), "lecture")
+        visit(h1, uid, date(2025, 12, 1))
+        db.session.commit()
+        return {"uid": uid, "ids": ids}
+
+
+def score_of(uid, period_text, detail=False):
+    user = db.session.get(User, uid)
+    subject = asv.worker_subject(user)
+    (score,) = asv.compute([subject], asv.parse_period(period_text), detail=detail, paths=subject.paths,
+                           worker_mode=detail)
+    return score
+
+
+def line(score, name):
+    return next(ln for ln in score.lines if ln.name == name)
+
+
+def test_a_worker_month_against_hand_computed_figures(app, worker_month):
+    with app.app_context():
+        s = score_of(worker_month["uid"], "2025-10", detail=True)
+        visits = line(s, "走访")
+        # Due: the monthly contact rule × 4 households + the key-household rule × 1 = 5;
+        # done: 1号 both, 2号 and 3号 the monthly one; 200 × 4/5 = 160.
+        assert (visits.due, visits.done, visits.score) == (5, 4, Decimal("160.0"))
+        assert visits.details == ["东庄4号：联系户每月至少联系一次，未走访"]
+        assert not any("东庄1号" in d for d in visits.details)
+        logs = line(s, "民情日记/工作日志")
+        # 18 working days in October 2025 (1–8 off, the 11th a 调休 working Saturday); 3 logged.
+        assert (logs.due, logs.done, logs.score) == (18, 3, Decimal("25.0"))
+        assert any("2025-10-13" in d for d in logs.details)  # an empty log is no log
+        assert not any("2025-10-03" in d or "2025-10-11" in d for d in logs.details)
+        # Nothing due: full points, and the page says why.
+        assert line(s, "事件办理").score == Decimal("200") and "无应办" in line(s, "事件办理").note
+        assert line(s, "台账").note == "本期未评分，按满分计"
+        assert s.total == Decimal("835.0") and s.band == "四星"
+
+
+def test_a_quarter_end_month_counts_the_quarterly_rules(app, worker_month):
+    with app.app_context():
+        visits = line(score_of(worker_month["uid"], "2025-12"), "走访")
+        # December: monthly 4 (1号 done) + key 1 (done) + ordinary quarterly door 3 (3号 done in October)
+        # + quarterly 微宣讲 4 (2号 done in November) = 12 due, 4 done; 200 × 4/12 = 66.67 → 66.7.
+        assert (visits.due, visits.done, visits.score) == (12, 4, Decimal("66.7"))
+        november = line(score_of(worker_month["uid"], "2025-11"), "走访")
+        assert (november.due, november.done) == (5, 1)  # no quarterly rule ends in November
+
+
+def test_a_quarter_pools_its_months_or_averages_them(app, tree, worker_month, users):
+    with app.app_context():
+        q = line(score_of(worker_month["uid"], "2025-Q4"), "走访")
+        # Oct 5/4, Nov 5/1 (2号's lecture), Dec 12/4 → 22 due, 9 done → 81.8.
+        assert (q.due, q.done, q.score) == (22, 9, Decimal("81.8"))
+        town = db.session.get(asv.Grid, tree["town_a"])
+        scheme = asv.customize_scheme(town, "worker")
+        scheme.combine = "mean"
+        db.session.flush()
+        mean = line(score_of(worker_month["uid"], "2025-Q4"), "走访")
+        assert mean.score == Decimal("88.9")  # (160.0 + 40.0 + 66.7) / 3 = 88.9
+        assert "10月 160.0" in mean.note
+
+
+def test_the_worker_page_explains_every_point(app, client, worker_month):
+    client.login("li")
+    html = client.get("/assessment/me?period=2025-10").get_data(as_text=True)
+    assert "835.0" in html and "四星" in html
+    assert "东庄4号：联系户每月至少联系一次，未走访" in html
+    assert "2025-10-13（周一）未填写工作日志" in html
+    assert "应走访 5 户次，已走访 4 户次：200 × 4/5 = 160.0" in html
+
+
+def test_a_future_or_unreadable_period_is_refused_in_words(app, client, worker_month):
+    client.login("li")
+    resp = client.get("/assessment/me?period=2099-01")
+    assert resp.status_code == 302
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "2099年1月还没有开始，不能考核将来的期间。" in page
+    resp = client.get("/assessment/me?period=十月")
+    assert "无法识别" in client.get(resp.headers["Location"]).get_data(as_text=True)
+
+
+def test_freezing_keeps_the_figures_and_corrections_are_audited(app, client, tree, users, worker_month):
+    client.login("township")
+    page = client.get(f"/assessment/grids/{tree['town_a']}?kind=worker&period=2025-10").get_data(as_text=True)
+    assert "李网格" in page and "835.0" in page
+    assert "worker_b" not in page  # another township's worker
+    resp = client.post(f"/assessment/grids/{tree['town_a']}/freeze", {"kind": "worker", "period": "2025-10"})
+    assert resp.status_code == 302
+    with app.app_context():
+        frozen = db.session.scalar(select(FrozenPeriod))
+        assert frozen.scheme_version == 1 and frozen.period_start == date(2025, 10, 1)
+        # The records change after publishing: 4号 gets a (late-entered) October visit, and the scheme changes.
+        visit(worker_month["ids"][3], worker_month["uid"], date(2025, 10, 30))
+        town = db.session.get(asv.Grid, tree["town_a"])
+        scheme = asv.customize_scheme(town, "worker")
+        scheme.version += 5
+        db.session.commit()
+        assert score_of(worker_month["uid"], "2025-10").total == Decimal("875.0")  # the live figure moved
+    page = client.get(f"/assessment/grids/{tree['town_a']}?kind=worker&period=2025-10").get_data(as_text=True)
+    assert "835.0" in page and "875.0" not in page and "第 1 版" in page
+    # Publishing twice is refused; a correction needs a reason and stays within the item's points.
+    again = client.post(f"/assessment/grids/{tree['town_a']}/freeze", {"kind": "worker", "period": "2025-10"})
+    assert "不能再次发布" in client.get(again.headers["Location"]).get_data(as_text=True)
+    bad = client.post(f"/assessment/grids/{tree['town_a']}/adjust", {
+        "kind": "worker", "period": "2025-10", "subject_id": worker_month["uid"], "item_name": "走访",
+        "points": "50", "reason": "补录走访"})
+    assert "应在 0 到 200 分之间" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    client.post(f"/assessment/grids/{tree['town_a']}/adjust", {
+        "kind": "worker", "period": "2025-10", "subject_id": worker_month["uid"], "item_name": "走访",
+        "points": "40", "reason": "4号10月30日走访漏录，经核实补正"})
+    with app.app_context():
+        adj = db.session.scalar(select(ScoreAdjustment))
+        assert adj.points == Decimal("40.0")
+        assert db.session.scalar(select(AuditLog).where(AuditLog.entity == "assessment_adjustment")) is not None
+    page = client.get(f"/assessment/grids/{tree['town_a']}?kind=worker&period=2025-10").get_data(as_text=True)
+    assert "875.0" in page and "含更正" in page
+    # Manual entries into a published month are refused.
+    with app.app_context():
+        user = db.session.get(User, worker_month["uid"])
+        item = next(it for it in asv.scheme_for(asv.worker_subject(user).home, "worker").items if it.kind == "deduction")
+        with pytest.raises(asv.ServiceError, match="已经发布"):
+            asv.enter_manual(user, asv.worker_subject(user), item, asv.parse_period("2025-10"), 10, "抽查")
+
+
+def test_a_running_month_cannot_be_published(app, client, tree, users):
+    client.login("township")
+    from app.core.timeutil import local_today
+
+    this_month = asv.period_of("month", local_today()).key
+    client.get(f"/assessment/grids/{tree['town_a']}")
+    resp = client.post(f"/assessment/grids/{tree['town_a']}/freeze", {"kind": "worker", "period": this_month})
+    assert "尚未结束" in client.get(resp.headers["Location"]).get_data(as_text=True)
+
+
+def test_deductions_are_capped_and_manual_scores_bounded(app, client, tree, users, worker_month):
+    client.login("township")
+    client.get(f"/assessment/grids/{tree['town_a']}")
+    with app.app_context():
+        items = {it.name: it.id for it in asv.scheme_for(db.session.get(asv.Grid, tree["cluster_a"]), "worker").items}
+    for _ in range(3):  # 3 × 50 = 150, capped at the item's 100
+        client.post(f"/assessment/grids/{tree['town_a']}/manual", {
+            "kind": "worker", "period": "2025-10", "subject_id": worker_month["uid"],
+            "item_id": items["突发事件迟报漏报"], "points": "50", "reason": "10月突发事件迟报"})
+    over = client.post(f"/assessment/grids/{tree['town_a']}/manual", {
+        "kind": "worker", "period": "2025-10", "subject_id": worker_month["uid"], "item_id": items["台账"],
+        "points": "120", "reason": "台账检查"})
+    assert "满分 100 分，评分应在 0 到 100 之间" in client.get(over.headers["Location"]).get_data(as_text=True)
+    client.post(f"/assessment/grids/{tree['town_a']}/manual", {
+        "kind": "worker", "period": "2025-10", "subject_id": worker_month["uid"], "item_id": items["台账"],
+        "points": "85", "reason": "台账有3户信息未更新"})
+    with app.app_context():
+        s = score_of(worker_month["uid"], "2025-10")
+        assert line(s, "突发事件迟报漏报").score == Decimal("-100.0")
+        assert "以上限 100 分计" in line(s, "突发事件迟报漏报").note
+        assert line(s, "台账").score == Decimal("85.0")
+        assert s.total == Decimal("835.0") - 100 - 15
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda items: items[0].__setattr__("points", 150), "合计 950 分，与总分 1000 分不符"),
+    (lambda items: items[0].__setattr__("formula", "guess"), "第 1 项“走访”的计算公式“guess”不在可选公式之内"),
+    (lambda items: items[7].__setattr__("points", -50), "第 8 项“督查抽查扣分”的分值不能为负数"),
+    (lambda items: items[5].__setattr__("formula", "log_days"), "第 6 项“台账”不是自动计分"),
+])
+def test_a_scheme_that_does_not_hold_together_is_refused_whole(app, tree, change, message):
+    with app.app_context():
+        town = db.session.get(asv.Grid, tree["town_a"])
+        scheme = asv.customize_scheme(town, "worker")
+        db.session.commit()
+        items = [asv.ItemInput(it.name, it.kind, it.formula, it.points, it.unit_points) for it in scheme.items]
+        change(items)
+        with pytest.raises(asv.ServiceError, match=message):
+            asv.save_scheme(scheme, name="甲镇网格员考核", total=1000, combine="pooled", bands=asv.DEFAULT_BANDS,
+                            items=items)
+        db.session.rollback()
+        assert db.session.get(AssessmentScheme, scheme.id).version == 1
+
+
+def test_rankings_stay_within_scope(app, client, tree, users, worker_month):
+    client.login("village_admin")  # 甲村
+    assert client.get(f"/assessment/grids/{tree['village_a2']}").status_code == 404
+    assert client.get(f"/assessment/grids/{tree['village_b']}").status_code == 404
+    assert client.get(f"/assessment/workers/{users['worker_b']}").status_code == 404
+    assert client.get(f"/assessment/workers/{worker_month['uid']}?period=2025-10").status_code == 200
+    client.logout()
+    client.login("worker")
+    assert client.get(f"/assessment/workers/{worker_month['uid']}").status_code == 403
+    assert client.get("/assessment/").headers["Location"].endswith("/assessment/me")
