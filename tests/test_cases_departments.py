@@ -1,6 +1,8 @@
 """Departments with accounts: a department of a township (or the county) has users who see exactly
 the cases handed to it, sign for, answer, ask for more time and are urged; co-handling departments
 (联合执法) each answer; the desk no longer answers for a department that has accounts."""
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from app.accounts.models import User
@@ -66,7 +68,9 @@ def test_a_department_user_receives_signs_for_is_urged_and_answers(app, make_cli
     page = leader.get(f"/cases/{report}").get_data(as_text=True)
     assert "确认反馈结果" not in page and "确认催办" in page
     assert act(app, police, report, "start", note="已签收").status_code == 302
-    assert act(app, police, report, "request_extension", extend_to="2099-01-05", note="需等水位下降").status_code == 302
+    with app.app_context():
+        later = (db.session.get(Case, report).deadline_at + timedelta(days=10)).date().isoformat()
+    assert act(app, police, report, "request_extension", extend_to=later, note="需等水位下降").status_code == 302
     assert act(app, leader, report, "refuse_extension", note="请按期办理").status_code == 302
     assert any("不同意延期" in t for t in unread(app, police_id))
     assert act(app, leader, report, "urge", note="抓紧").status_code == 302

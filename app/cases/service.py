@@ -11,10 +11,11 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts.models import User, user_grid
+from ..core import sms
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
-from ..core.validators import InvalidValue, normalize_phone
+from ..core.validators import InvalidValue, mask_ids_in_text, normalize_phone
 from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline
 from ..extensions import db
 from ..grids.models import Grid
@@ -154,7 +155,7 @@ def _allowed(action, case, rel):
     pending = needs_pending_extension(action.key)
     if pending is not None and pending != (case.extension_until is not None):
         return False
-    if action.key == "escalate" and case.current_grid.parent_id is None:
+    if action.key == "escalate" and escalation_target(case.current_grid) is None:
         return False
     return True
 
@@ -231,11 +232,11 @@ def _check_data(user, grid, data):
     return title, category, phone, household, unit
 
 
-def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
+def create_case(user, grid, data, photos=(), source="worker", source_ref="", held_at=None):
     """Raise a case in ``grid`` (from a worker, the village office, a visit, a patrol or the public).
 
     ``user`` is the account that records it (None for the public intake). The case
-    starts 待受理 at ``grid`` with the category's acceptance limit; an emergency
+    starts 待受理 at ``grid`` (or at ``held_at``, a level above it reported to at once) with the category's acceptance limit; an emergency
     alerts the village and township leaders at once. Raises ServiceError.
     """
     if source not in SOURCES:
@@ -249,19 +250,23 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
         hours = min(hours, EMERGENCY_ACCEPT_HOURS)
     now = utcnow()
     case = Case(receipt_code=_new_receipt_code(), title=title, description=(data.description or "").strip(),
-                location=(data.location or "").strip()[:200], grid=grid, current_grid=grid, category=category,
+                location=(data.location or "").strip()[:200], grid=grid, current_grid=held_at or grid, category=category,
                 handling_class=data.handling_class, source=source, source_ref=(source_ref or "")[:80],
                 reporter_name=(data.reporter_name or "").strip()[:40], reporter_phone=phone, household=household,
                 unit=unit, state="reported", created_by_id=user.id if user is not None else None, created_at=now)
     case.start_step(now, hour_deadline(hours, now))
     db.session.add(case)
     db.session.flush()
-    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
+    where = grid.name if held_at is None or held_at.id == grid.id else f"{grid.name}，上报至 {held_at.name}"
+    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{where}", "")
     photo_store.save_uploads(case, ev, photos)
     text = f"新事件待受理：{title}（{grid.name}）"
     if data.handling_class == "emergency":
         _alert_emergency(case)
     _notify_desk(case, "report", text, exclude=user)
+    if phone:
+        sms.queue(db.session, phone, f"【{grid.name}】已收到您反映的问题，回执码 {format_receipt(case.receipt_code)}，"
+                                     "凭此码可在公示牌二维码页面查询办理进度。")
     return case
 
 
@@ -381,11 +386,12 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
         next(c for c in case.co_departments if c.department_id == dept.id).replied_at = now
         detail = f"{dept.name} 会办反馈"
     elif action.key == "escalate":
-        parent = case.current_grid.parent
-        case.current_grid_id, case.current_grid = parent.id, parent
+        # One step to the nearest level above that has a desk; the clock the case runs on goes with it.
+        target_grid = escalation_target(case.current_grid)
+        case.current_grid_id, case.current_grid = target_grid.id, target_grid
         case.holder_user_id = case.holder_department_id = None
-        new_deadline = hour_deadline(cat.accept_hours, now)
-        detail = f"上报至 {parent.name}"
+        keep_deadline = True
+        detail = f"上报至 {target_grid.name}"
     elif action.key in ("start", "urge", "co_reply"):
         keep_deadline = True
         if action.key == "urge":
@@ -463,9 +469,46 @@ def _holders(case, with_co=False):
     return sorted(set(ids))
 
 
+def _grid_at_level(grid, key):
+    """The grid of level ``key`` (village, town) at or above ``grid``, or None."""
+    return db.session.scalar(select(Grid).where(Grid.id.in_(grid.ancestor_ids()), Grid.level.has(key=key)))
+
+
+def _desk_of(grid):
+    """The desk users of the nearest grid at or above ``grid`` that has a desk."""
+    if grid is None:
+        return set()
+    desk = desk_grids([grid]).get(grid.id)
+    return {uid for uid, _ in _desk_users([desk])} if desk is not None else set()
+
+
+def _notify_result(case, user, action, told=frozenset()):
+    """反馈 and 办结: the reporter (the worker, or the village for a walk-in), the grid where the case
+    arose and, for 需协调, the township hear of it; a resident who left a phone gets a text."""
+    head = f"{case.title}（{format_receipt(case.receipt_code)}）"
+    word = "已反馈" if action == "reply" else "已办结"
+    result = next((ev.note for ev in reversed(case.events) if ev.action in RESULT_ACTIONS), "")
+    text = f"{word}：{head}" + (f"，结果：{result}" if result else "")
+    to = set()
+    if case.source == "office" or case.created_by_id is None:
+        to |= _desk_of(_grid_at_level(case.grid, "village"))
+    else:
+        to.add(case.created_by_id)
+    to |= _desk_of(case.grid)
+    if case.handling_class == "coordination":
+        to |= _desk_of(_grid_at_level(case.grid, "town"))
+    for uid in sorted(to - {getattr(user, "id", None)} - set(told)):
+        notify(uid, case, action, text)
+    if case.reporter_phone:
+        sms.queue(db.session, case.reporter_phone,
+                  f"【{case.grid.name}】您反映的问题（回执码 {format_receipt(case.receipt_code)}）{word}"
+                  + (f"：{mask_ids_in_text(result)[:200]}" if result else "。"))
+
+
 def _notify_after(case, user, action, detail):
     head = f"{case.title}（{format_receipt(case.receipt_code)}）"
     holders = _holders(case, with_co=action in ("transfer", "urge"))
+    told = set()
     if action in ("assign", "transfer", "reject_reply") and holders:
         for uid in holders:
             notify(uid, case, action, f"您有交办事件：{head}，请于 {fmt_local(case.deadline_at)} 前办理")
@@ -477,10 +520,12 @@ def _notify_after(case, user, action, detail):
             _notify_desk(case, "urge", f"催办：{head}（{detail}）", exclude=user)
     elif action in ("escalate", "return", "reply", "request_extension", "co_reply") or (
             action == "follow_up" and case.state == "accepted"):
-        _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
+        told = _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
     elif action in ("approve_extension", "refuse_extension") and holders:
         for uid in holders:
             notify(uid, case, action, f"{detail}：{head}")
+    if action in ("reply", "close", "solve_on_spot"):
+        _notify_result(case, user, "reply" if action == "reply" else "close", told)
 
 
 # --- notifications -------------------------------------------------------------
@@ -502,7 +547,8 @@ def _desk_users(grid_ids, roles=DESK_ROLES):
 
 
 def _notify_desk(case, kind, text, exclude=None):
-    """Tell the desk of the case's grid; where nobody sits there, the nearest level above that has someone."""
+    """Tell the desk of the case's grid; where nobody sits there, the nearest level above that has
+    someone. Returns the ids told."""
     ancestors = case.current_grid.ancestor_ids()
     rows = _desk_users(ancestors)
     by_grid = {}
@@ -513,16 +559,27 @@ def _notify_desk(case, kind, text, exclude=None):
         if ids:
             for uid in sorted(ids):
                 notify(uid, case, kind, text)
-            return
+            return ids
+    return set()
+
+
+def alert_at_once(grid, text, case=None, url=None):
+    """突发 and 重大隐患: the desks of the village and township above ``grid`` and the leaders of the
+    grid itself (its desk users and its 网格长 with an account) hear at once."""
+    from ..grids.models import GridStaff
+
+    ancestors = db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()))).all()
+    grid_ids = [g.id for g in ancestors if g.level.key in ALERT_LEVELS] + [grid.id]
+    users = {uid for uid, _ in _desk_users(grid_ids)}
+    users |= set(db.session.scalars(select(GridStaff.user_id).join(User, User.id == GridStaff.user_id).where(
+        GridStaff.grid_id == grid.id, GridStaff.role == "leader", ~User.is_disabled)))
+    for uid in sorted(users):
+        notify(uid, case, "emergency", text, url=url)
 
 
 def _alert_emergency(case):
-    """突发: every desk user of the village and township above the case hears at once."""
-    ancestors = db.session.scalars(select(Grid).where(Grid.id.in_(case.grid.ancestor_ids()))).all()
-    grid_ids = [g.id for g in ancestors if g.level.key in ALERT_LEVELS]
-    text = f"【突发】{case.title}（{case.grid.name}，{case.location or '地点未填'}），请立即处置"
-    for uid in sorted({uid for uid, _ in _desk_users(grid_ids)}):
-        notify(uid, case, "emergency", text)
+    """突发: the village, the township and the grid's leader hear at once."""
+    alert_at_once(case.grid, f"【突发】{case.title}（{case.grid.name}，{case.location or '地点未填'}），请立即处置", case)
 
 
 def unread_count(user):
@@ -592,6 +649,18 @@ def desk_grids(grids):
     grids = [g for g in grids if g is not None]
     staffed = {gid for _, gid in _desk_users({a for g in grids for a in g.ancestor_ids()})}
     return {g.id: next((a for a in reversed(g.ancestor_ids()) if a in staffed), None) for g in grids}
+
+
+def escalation_target(grid):
+    """Where 上报 from ``grid`` lands: the nearest grid with a desk above the desk that holds ``grid``
+    (its own, or the nearest above it with one). None when no level above has a desk."""
+    if grid is None:
+        return None
+    ancestors = grid.ancestor_ids()
+    staffed = [a for a in ancestors if a in {gid for _, gid in _desk_users(ancestors)}]
+    if len(staffed) < 2:
+        return None
+    return db.session.get(Grid, staffed[-2])
 
 
 def my_case_ids(user):

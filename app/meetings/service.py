@@ -327,6 +327,11 @@ def missing_meetings(grid, today):
     return gaps
 
 
+def owns_follow_ups(user):
+    """Whether any follow-up names the user as its owner (who may then mark it done)."""
+    return db.session.scalar(select(FollowUp.id).where(FollowUp.owner_user_id == user.id).limit(1)) is not None
+
+
 def get_meeting_or_404(user, meeting_id):
     """A meeting in the user's grids; another grid's is a 404."""
     return get_scoped_or_404(user, Meeting, meeting_id)
