@@ -365,6 +365,7 @@ NEEDS = {
     "grids.new_child": "manage_grids", "grids.edit": "manage_grids", "grids.move": "manage_grids",
     "grids.staff_new": "assign_staff", "grids.staff_remove": "assign_staff",
     "households.index": LOGIN, "households.show": LOGIN, "households.categories": "manage_categories",
+    "households.category_key": "manage_categories",
     "households.new": "edit_ledger", "households.edit": "edit_ledger", "households.head": "edit_ledger",
     "households.archive": "edit_ledger", "households.split": "edit_ledger", "households.member_new": "edit_ledger",
     "households.member_edit": "edit_ledger", "households.member_status": "edit_ledger",

@@ -257,6 +257,7 @@ def test_home_screen_lists_overdue_first_and_due_this_week(app, client, tree, us
         today = date.today()
         add_visit(users["worker"], ids[1], today, "door")
         add_visit(users["worker"], ids[1], today, "lecture")
+        add_visit(users["worker"], ids[1], today, "group")  # this quarter's 集中走访 round
     client.login("worker")
     html = client.get("/").get_data(as_text=True)
     assert "待走访" in html and "已逾期" in html
@@ -277,7 +278,7 @@ def test_village_admin_customises_and_resets_rules(app, client, tree, users):
     assert client.post(f"/visits/rules/customize?grid_id={grid}").status_code == 302
     with app.app_context():
         own = db.session.scalars(select(VisitRule).where(VisitRule.grid_id == grid)).all()
-        assert len(own) == 5
+        assert len(own) == 6
         quarterly = next(r for r in own if r.name == QUARTERLY)
     resp = client.post(f"/visits/rules/{quarterly.id}/edit", {"name": "普通户每月上门", "target": "ordinary",
                                                                "methods": ["door"], "period": "month",
@@ -297,6 +298,118 @@ def test_village_admin_customises_and_resets_rules(app, client, tree, users):
     assert client.post(f"/visits/rules/reset?grid_id={grid}").status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id == grid)) == 0
+
+
+GROUP_ROUND = "每季度一轮集中走访（每年四轮）"
+
+
+def tag_household(hid, key, start=date(2024, 1, 1)):
+    h = db.session.get(Household, hid)
+    hs.tag(h, db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == key)), start, "核定")
+    db.session.commit()
+
+
+def test_a_category_rule_puts_hardship_households_on_the_monthly_due_list(app, client, tree, users):
+    with app.app_context():
+        hard, plain, party = old_households(tree, 3)
+        link([hard, plain, party], users["worker"], since=date(2024, 6, 1))
+        tag_household(hard, "hardship_dibao")  # 困难户/低保户: a 五必访 group, not a 重点户
+        db.session.get(Household, party).head.political_status = "中共党员"
+        db.session.commit()
+        for hid in (hard, plain, party):
+            add_visit(users["worker"], hid, date(2026, 10, 20), "door")
+    client.login("village_admin")
+    grid = tree["village_a"]
+    form = client.get(f"/visits/rules/new?grid_id={grid}").get_data(as_text=True)
+    assert "困难户/低保户" in form and "党员户" in form and "全部六类户" in form
+    refused = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "困难户每月上门", "target": "categories",
+                                                                 "methods": ["door"], "period": "month",
+                                                                 "visitor": "any", "active": "y"})
+    assert refused.status_code == 200 and "请至少勾选一个类别" in refused.get_data(as_text=True)
+    for name, keys in (("困难户每月上门", ["hardship_dibao"]), ("党员户每月微宣讲", ["party_members"])):
+        resp = client.post(f"/visits/rules/new?grid_id={grid}", {
+            "name": name, "target": "categories", "categories": keys, "methods": ["lecture" if "党员" in name else "door"],
+            "period": "month", "visitor": "any", "active": "y"})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+    rules = client.get(f"/visits/rules?grid_id={grid}").get_data(as_text=True)
+    assert "困难户/低保户" in rules and "党员户" in rules
+    with app.app_context():
+        due = due_of(users["worker"], date(2026, 11, 10))
+        assert statuses(due[hard])["困难户每月上门"] == ("due", date(2026, 11, 30))
+        assert "困难户每月上门" not in statuses(due[plain]) and "困难户每月上门" not in statuses(due[party])
+        assert statuses(due[party])["党员户每月微宣讲"] == ("overdue", date(2026, 10, 31))  # no lecture in October
+        assert "党员户每月微宣讲" not in statuses(due[hard])
+        # the category's membership ends: the rule no longer asks anything of the household
+        t = next(t for t in db.session.get(Household, hard).tags if t.active)
+        t.end_date = date(2026, 11, 1)
+        db.session.commit()
+        assert "困难户每月上门" not in statuses(due_of(users["worker"], date(2026, 11, 10))[hard])
+
+
+def test_the_key_flag_of_a_category_is_changed_in_the_app(app, client, make_client, tree, users):
+    with app.app_context():
+        (a,) = old_households(tree, 1)
+        link([a], users["worker"], since=date(2024, 6, 1))
+        tag_household(a, "hardship_dibao")
+        add_visit(users["worker"], a, date(2026, 11, 2), "phone")
+        cat_id = db.session.scalar(select(HouseholdCategory.id).where(HouseholdCategory.key == "hardship_dibao"))
+        assert KEY_MONTHLY not in statuses(due_of(users["worker"], date(2026, 11, 10))[a])
+    village = make_client()
+    village.login("village_admin")
+    page = village.get("/categories").get_data(as_text=True)
+    assert f"/categories/{cat_id}/key" not in page  # the shared categories are the admin's
+    village.post(f"/categories/{cat_id}/key", {"is_key": "1"})
+    with app.app_context():
+        assert not db.session.get(HouseholdCategory, cat_id).is_key
+    client.login("admin")
+    assert f"/categories/{cat_id}/key" in client.get("/categories").get_data(as_text=True)
+    resp = client.post(f"/categories/{cat_id}/key", {"is_key": "1"}, follow_redirects=True)
+    assert "已设为重点户类别" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(HouseholdCategory, cat_id).is_key
+        assert statuses(due_of(users["worker"], date(2026, 11, 10))[a])[KEY_MONTHLY] == ("overdue", date(2026, 10, 31))
+    # a village's own category can be created as a 重点户 one by the village
+    village.get("/categories")
+    village.post("/categories", {"grid_id": tree["village_a"], "name": "示范户", "is_key": "y",
+                                 "form_key": form_key(village.get("/categories").get_data(as_text=True))})
+    with app.app_context():
+        own = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.name == "示范户"))
+        assert own.is_key and own.grid_id == tree["village_a"]
+
+
+def test_the_four_group_visit_rounds_are_a_default_rule(ctx, tree, users):
+    vs.ensure_visit_rules()
+    (a,) = old_households(tree, 1)
+    add_visit(users["worker"], a, date(2026, 8, 3), "door")
+    st = statuses(due_of(users["worker"], date(2026, 11, 10))[a])
+    assert st[GROUP_ROUND] == ("overdue", date(2026, 9, 30))
+    add_visit(users["worker"], a, date(2026, 11, 5), "group")
+    after = due_of(users["worker"], date(2026, 11, 10))
+    assert a not in after or GROUP_ROUND not in statuses(after[a])
+
+
+def test_the_visit_form_opens_with_the_method_that_satisfies_the_due_item(app, client, tree, users):
+    with app.app_context():
+        (a,) = old_households(tree, 1)
+        link([a], users["worker"], since=date(2024, 6, 1))
+        today = now_local().date()
+        add_visit(users["worker"], a, today, "door")  # contact, in person, the group round not yet: lecture due
+        add_visit(users["worker"], a, today, "group")
+    client.login("worker")
+    due = client.get("/visits/due").get_data(as_text=True)
+    assert f"/visits/new?household_id={a}&amp;method=lecture" in due
+    assert "需微宣讲" in due
+    form = client.get(f"/visits/new?household_id={a}&method=lecture").get_data(as_text=True)
+    assert re.search(r'<input checked id="method-\d+" name="method" required type="radio" value="lecture">', form), form
+    # without the hint in the address, the form still opens with what is due
+    form = client.get(f"/visits/new?household_id={a}").get_data(as_text=True)
+    assert re.search(r'<input checked id="method-\d+" name="method" required type="radio" value="lecture">', form)
+    assert "本户待走访" in form and "需微宣讲" in form
+    # a lecture saved from that form settles the item
+    key = form_key(form)
+    assert post_visit(client, a, key, method="lecture").status_code == 302
+    due = client.get("/visits/due").get_data(as_text=True)
+    assert f"household_id={a}" not in due
 
 
 def test_workers_cannot_change_rules(client, tree, users):
@@ -371,6 +484,7 @@ def test_due_page_with_the_clock_frozen_at_the_month_edge(app, client, tree, use
         add_visit(users["worker"], a, date(2026, 10, 20), "phone")
         add_visit(users["worker"], a, date(2026, 10, 20), "lecture")
         add_visit(users["worker"], a, date(2026, 10, 20), "door")
+        add_visit(users["worker"], a, date(2026, 10, 20), "group")
     freeze(datetime(2026, 11, 30, 23, 50))
     client.login("worker")
     html = client.get("/visits/due").get_data(as_text=True)

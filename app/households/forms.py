@@ -1,5 +1,5 @@
 """Ledger forms."""
-from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -75,3 +75,4 @@ class EndTagForm(Form):
 class CategoryForm(KeyedForm, Form):
     grid_id = SelectField("所属村", coerce=int)
     name = StringField("类别名称", validators=[DataRequired("请填写类别名称。"), Length(max=40)])
+    is_key = BooleanField("重点户（按重点户的走访规则每月上门）")

@@ -1,6 +1,6 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -279,9 +279,28 @@ def categories():
                                   .where(Grid.level.has(key="village")).order_by(Grid.path)).all()
     form.grid_id.choices = [(g.id, g.name) for g in villages]
     done = run_form(form, lambda: service.add_category(current_user, get_grid_or_404(current_user, form.grid_id.data),
-                                                       form.name.data),
+                                                       form.name.data, form.is_key.data),
                     lambda c: f"已新增类别“{c.name}”。", url_for("households.categories"))
     rows = service.categories_for(current_user)
     names = {g.id: g.name for g in db.session.scalars(select(Grid).where(Grid.id.in_({c.grid_id for c in rows if c.grid_id})))}
-    return done or render("households/categories.html", form=form, rows=rows, names=names)
+    return done or render("households/categories.html", form=form, rows=rows, names=names,
+                          may_change=lambda c: service.may_change_category(current_user, c))
+
+
+@bp.route("/categories/<int:category_id>/key", methods=["POST"])
+@require("manage_categories")
+def category_key(category_id):
+    """Mark a category as 重点户 (or not): the 重点户 visit rules follow it."""
+    cat = next((c for c in service.categories_for(current_user) if c.id == category_id), None)
+    if cat is None:
+        abort(404)
+    try:
+        service.set_category_key(current_user, cat, request.form.get("is_key") == "1")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"“{cat.name}”{'已设为' if cat.is_key else '不再是'}重点户类别。", "success")
+    return redirect(url_for("households.categories"))
 

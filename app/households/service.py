@@ -62,6 +62,22 @@ def add_category(user, grid, name, is_key=False):
     return cat
 
 
+def may_change_category(user, category):
+    """Shared categories (六类户, 五必访) are the admin's; a village's own, its managers'."""
+    if category.grid_id is None:
+        return user.is_admin
+    return can_see_grid(user, db.session.get(Grid, category.grid_id))
+
+
+def set_category_key(user, category, is_key):
+    """Mark a category as 重点户 or not (the visit rules for 重点户 follow it at once)."""
+    if not may_change_category(user, category):
+        raise ServiceError(f"“{category.name}”是全县统一的类别，只有系统管理员可以修改。")
+    category.is_key = bool(is_key)
+    db.session.flush()
+    return category
+
+
 # --- households and residents ---------------------------------------------
 
 def _event(household, kind, summary):

@@ -29,6 +29,8 @@ class VisitForm(KeyedForm, VisitEditForm):
 class RuleForm(KeyedForm, Form):
     name = StringField("规则名称", validators=[DataRequired("请填写规则名称。"), Length(max=80)])
     target = SelectField("适用于", choices=list(TARGETS.items()))
+    categories = CheckboxList("指定的类别", validate_choice=False,
+                              description="适用于“指定类别的户”时勾选；户在任一勾选的类别中即适用。")
     methods = CheckboxList("计入的走访方式", choices=list(METHODS.items()), description="都不选表示任何方式都计入。")
     period = SelectField("频次（至少一次）", choices=list(PERIODS.items()))
     visitor = SelectField("计入谁的走访", choices=list(VISITORS.items()))

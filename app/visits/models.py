@@ -10,16 +10,25 @@ TARGETS = {
     "key": "重点户（六类户等重点类别）",
     "ordinary": "普通户（非重点类别）",
     "all": "所有户",
+    "categories": "指定类别的户（六类户、五必访、本村类别、党员户）",
 }
+# Pseudo category keys a rule can name besides real categories: every category of a group
+# ("group:六类户"), and households with a party member (党员户).
+PARTY_KEY = "party_members"
+PARTY_NAME = "党员户（户内有中共党员或预备党员）"
+GROUP_PREFIX = "group:"
 VISITORS = {"any": "任何走访人", "cadre": "驻村干部（网格长、村/乡镇干部、联系领导）"}
 
 # The defaults of 篇二 and 篇四; a village copies them to change its own.
+# (name, target, methods, period, visitor)
 DEFAULT_RULES = [
     ("联系户每月至少联系一次", "linked", "", "month", "any"),
     ("重点户（六类户）每月至少上门走访一次", "key", "door,group", "month", "any"),
     ("普通户每季度至少上门走访一次", "ordinary", "door,group", "quarter", "any"),
     ("联系户每季度至少开展一次微宣讲", "linked", "lecture", "quarter", "any"),
     ("驻村干部每年至少走访每户一次", "all", "door,group", "year", "cadre"),
+    # 篇四: four collective visit rounds a year (集中走访), one each quarter.
+    ("每季度一轮集中走访（每年四轮）", "all", "group", "quarter", "any"),
 ]
 
 
@@ -112,6 +121,8 @@ class VisitRule(db.Model):
     name = db.Column(db.String(80), nullable=False)
     target = db.Column(db.String(20), nullable=False)
     methods = db.Column(db.String(60), nullable=False, default="")  # comma list; empty = any
+    # target "categories": comma list of HouseholdCategory keys, "group:<group>" and PARTY_KEY.
+    categories = db.Column(db.String(400), nullable=False, default="")
     period = db.Column(db.String(10), nullable=False)
     visitor = db.Column(db.String(10), nullable=False, default="any")
     active = db.Column(db.Boolean, nullable=False, default=True)
@@ -126,6 +137,23 @@ class VisitRule(db.Model):
     @property
     def method_names(self):
         return "、".join(METHODS[m] for m in METHODS if m in self.method_set) or "任何方式"
+
+    @property
+    def category_keys(self):
+        return [k for k in self.categories.split(",") if k]
+
+    @property
+    def preferred_method(self):
+        """The method the visit form opens with for this rule: the first that satisfies it (None: any)."""
+        return next((m for m in METHODS if m in self.method_set), None)
+
+    @property
+    def satisfied_by(self):
+        """What a visit must be to satisfy the rule, in Chinese (shown on the due list)."""
+        who = "由驻村干部" if self.visitor == "cadre" else ""
+        if not self.method_set:
+            return f"{who}任何方式（上门、电话、微宣讲、集中走访）均可"
+        return f"需{who}{'或'.join(METHODS[m] for m in METHODS if m in self.method_set)}"
 
     @property
     def audit_label(self):

@@ -19,7 +19,7 @@ from ..households.contacts import my_households_query
 from . import service
 from .charts import bar_chart
 from .forms import RuleForm, VisitEditForm, VisitForm
-from .models import PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
+from .models import METHODS, PERIODS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
 
 bp = Blueprint("visits", __name__)
 
@@ -58,10 +58,14 @@ def new():
     else:
         form.household_id.choices = [(0, "请选择")] + [
             (h.id, f"{h.address} {h.head_name}") for h in db.session.scalars(my_households_query(current_user)).unique()]
+    due = service.household_due(current_user, household) if household else None
     if request.method == "GET":
         form.visited_at.data = _now_local()
         if household:
             form.household_id.data = household.id
+        # Open with the method that satisfies what is due (a 微宣讲 due opens as 微宣讲).
+        method = request.args.get("method")
+        form.method.data = method if method in METHODS else (due.method if due and due.method else "door")
     elif form.validate_on_submit():
         done = _save_visit(form, household)
         if done is not None:
@@ -70,7 +74,7 @@ def new():
         return _saved(_earlier(form), False)
     if request.method == "POST" and (form.errors or form.form_errors):
         form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（照片需要重新选择）。")
-    return render("visits/form.html", form=form, household=household)
+    return render("visits/form.html", form=form, household=household, due=due)
 
 
 def _save_visit(form, household):
@@ -249,7 +253,7 @@ def rules():
     owner = db.session.get(type(grid), owner_id) if owner_id else None
     return render("visits/rules.html", grid=grid, owner=owner, rules=service.rules_of(owner_id, active_only=False),
                   own=owner_id == grid.id, may_edit=can(current_user, "manage_visit_rules"),
-                  TARGETS=TARGETS, PERIODS=PERIODS, VISITORS=VISITORS)
+                  target_label=service.category_label, PERIODS=PERIODS, VISITORS=VISITORS)
 
 
 @bp.route("/visits/rules/customize", methods=["POST"])
@@ -288,12 +292,15 @@ def rule_edit(rule_id=None):
     else:
         grid = _rules_grid()
     form = RuleForm(obj=rule)
+    form.categories.choices = service.category_choices(grid)
     if request.method == "GET" and rule is not None:
         form.methods.data = sorted(rule.method_set)
+        form.categories.data = rule.category_keys
     if form.validate_on_submit():
         try:
             saved = service.save_rule(grid, rule, form.name.data, form.target.data, form.methods.data or [],
-                                      form.period.data, form.visitor.data, form.active.data)
+                                      form.period.data, form.visitor.data, form.active.data,
+                                      form.categories.data or [])
         except ServiceError as exc:
             db.session.rollback()
             show_error(form, exc)

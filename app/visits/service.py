@@ -12,8 +12,9 @@ from ..core.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
-from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
-from .models import DEFAULT_RULES, METHODS, PERIODS, TARGETS, VISITORS, Visit, VisitPhoto, VisitProblem, VisitRule
+from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Household, HouseholdCategory, Resident
+from .models import (DEFAULT_RULES, GROUP_PREFIX, METHODS, PARTY_KEY, PARTY_NAME, PERIODS, TARGETS, VISITORS, Visit,
+                     VisitPhoto, VisitProblem, VisitRule)
 
 # Account roles counted as cadres (驻村干部) for the yearly rule; holders of the
 # 联系领导 post count too, whatever their account role.
@@ -70,6 +71,35 @@ def ensure_visit_rules():
     db.session.flush()
 
 
+def category_choices(grid):
+    """[(key, label)] a rule of ``grid`` (None: the defaults) may target: whole groups, 党员户, then each
+    category shared by all or owned by the grid or a grid above it."""
+    q = select(HouseholdCategory).order_by(HouseholdCategory.group, HouseholdCategory.id)
+    owners = grid.ancestor_ids() if grid is not None else []
+    q = q.where(or_(HouseholdCategory.grid_id.is_(None), HouseholdCategory.grid_id.in_(owners)))
+    cats = db.session.scalars(q).all()
+    groups = [g for g in dict.fromkeys(c.group for c in cats) if sum(1 for c in cats if c.group == g) > 1]
+    return ([(GROUP_PREFIX + g, f"全部{g}（任一类）") for g in groups] + [(PARTY_KEY, PARTY_NAME)]
+            + [(c.key, f"{c.name}（{c.group}{'，重点户' if c.is_key else ''}）") for c in cats])
+
+
+def category_label(rule):
+    """The categories a rule targets, in Chinese (the rules page)."""
+    if rule.target != "categories":
+        return TARGETS.get(rule.target, rule.target)
+    names = []
+    keys = rule.category_keys
+    cats = {c.key: c.name for c in db.session.scalars(select(HouseholdCategory).where(HouseholdCategory.key.in_(keys)))}
+    for k in keys:
+        if k == PARTY_KEY:
+            names.append("党员户")
+        elif k.startswith(GROUP_PREFIX):
+            names.append("全部" + k[len(GROUP_PREFIX):])
+        else:
+            names.append(cats.get(k, "（已删除的类别）"))
+    return "、".join(names)
+
+
 def rules_owner_id(grid):
     """The id of the nearest grid (itself or above) with rules of its own, or None for the defaults."""
     ids = grid.ancestor_ids()
@@ -97,7 +127,7 @@ def customize_rules(grid):
         return
     for r in effective_rules(grid, active_only=False):
         db.session.add(VisitRule(grid_id=grid.id, name=r.name, target=r.target, methods=r.methods, period=r.period,
-                                 visitor=r.visitor, active=r.active, sort_order=r.sort_order))
+                                 visitor=r.visitor, categories=r.categories, active=r.active, sort_order=r.sort_order))
     db.session.flush()
 
 
@@ -108,12 +138,22 @@ def reset_rules(grid):
     db.session.flush()
 
 
-def check_rule_fields(name, target, methods, period, visitor):
+def check_rule_fields(name, target, methods, period, visitor, categories=(), grid=None):
+    """The checked (name, methods, categories) of a rule; categories only for the target 指定类别."""
     name = (name or "").strip()
     if not name:
         raise ServiceError("请填写规则名称。", "name")
     if target not in TARGETS:
         raise ServiceError("请选择适用的户。", "target")
+    if target == "categories":
+        allowed = [k for k, _ in category_choices(grid)]
+        if not categories:
+            raise ServiceError("适用于“指定类别的户”时，请至少勾选一个类别。", "categories")
+        if any(k not in allowed for k in categories):
+            raise ServiceError("所选类别在本网格不可用，请刷新页面后重新勾选。", "categories")
+        categories = ",".join(k for k in allowed if k in categories)
+    else:
+        categories = ""
     bad = [m for m in methods if m not in METHODS]
     if bad:
         raise ServiceError("走访方式无效。", "methods")
@@ -121,19 +161,19 @@ def check_rule_fields(name, target, methods, period, visitor):
         raise ServiceError("请选择频次。", "period")
     if visitor not in VISITORS:
         raise ServiceError("请选择走访人。", "visitor")
-    return name, ",".join(m for m in METHODS if m in methods)
+    return name, ",".join(m for m in METHODS if m in methods), categories
 
 
-def save_rule(grid, rule, name, target, methods, period, visitor, active):
+def save_rule(grid, rule, name, target, methods, period, visitor, active, categories=()):
     """Create (rule None) or change one of the grid's own rules."""
-    name, methods = check_rule_fields(name, target, methods, period, visitor)
+    name, methods, categories = check_rule_fields(name, target, methods, period, visitor, categories, grid)
     if rule is None:
         customize_rules(grid)
         last = db.session.scalar(select(func.max(VisitRule.sort_order)).where(VisitRule.grid_id == grid.id)) or 0
         rule = VisitRule(grid_id=grid.id, sort_order=last + 1)
         db.session.add(rule)
-    rule.name, rule.target, rule.methods, rule.period, rule.visitor, rule.active = (
-        name, target, methods, period, visitor, bool(active))
+    rule.name, rule.target, rule.methods, rule.period, rule.visitor, rule.active, rule.categories = (
+        name, target, methods, period, visitor, bool(active), categories)
     db.session.flush()
     return rule
 
@@ -356,15 +396,44 @@ class DueItem:
     def overdue_days(self):
         return ((self.today or local_today()) - self.deadline).days if self.status == "overdue" else 0
 
+    @property
+    def method(self):
+        """The visit method that satisfies the most urgent rule (the visit form opens with it); None: any."""
+        urgent = sorted(self.rules, key=lambda r: (r[1] != "overdue", r[2]))
+        return next((r.preferred_method for r, _, _, _ in urgent if r.preferred_method), None)
 
-def _key_households(household_ids, today):
-    """Households among these with an active tag of a key category (六类户 and the like)."""
+
+@dataclass
+class HouseholdKinds:
+    """What the visit rules ask of households: which are 重点户, and each one's category keys."""
+
+    key_ids: set
+    keys: dict  # household id -> {category key, "group:<group>", PARTY_KEY}
+
+    def of(self, household_id):
+        return self.keys.get(household_id, set())
+
+
+def _household_kinds(household_ids, today):
+    """The active categories (and 党员户) of these households, for the rules."""
+    kinds = HouseholdKinds(set(), {})
     if not household_ids:
-        return set()
-    return set(db.session.scalars(
-        select(CategoryTag.household_id).join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
-        .where(CategoryTag.household_id.in_(household_ids), HouseholdCategory.is_key.is_(True),
-               CategoryTag.start_date <= today, or_(CategoryTag.end_date.is_(None), CategoryTag.end_date > today))))
+        return kinds
+    rows = db.session.execute(
+        select(CategoryTag.household_id, HouseholdCategory.key, HouseholdCategory.group, HouseholdCategory.is_key)
+        .join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
+        .where(CategoryTag.household_id.in_(household_ids), CategoryTag.start_date <= today,
+               or_(CategoryTag.end_date.is_(None), CategoryTag.end_date > today))).all()
+    for hid, key, group, is_key in rows:
+        kinds.keys.setdefault(hid, set()).update({key, GROUP_PREFIX + group})
+        if is_key:
+            kinds.key_ids.add(hid)
+    party = db.session.scalars(select(distinct(Resident.household_id)).where(
+        Resident.household_id.in_(household_ids), Resident.status == "active",
+        Resident.political_status.in_(PARTY_MEMBER)))
+    for hid in party:
+        kinds.keys.setdefault(hid, set()).add(PARTY_KEY)
+    return kinds
 
 
 def _last_visits(household_ids, since):
@@ -381,7 +450,10 @@ def _last_visits(household_ids, since):
     return out
 
 
-def rule_applies(rule, *, linked, key):
+def rule_applies(rule, *, linked, key, categories=frozenset()):
+    """Whether the rule asks anything of a household (linked by the user, a 重点户, with these category keys)."""
+    if rule.target == "categories":
+        return any(k in categories for k in rule.category_keys)
     return (rule.target == "all" or (rule.target == "linked" and linked) or (rule.target == "key" and key)
             or (rule.target == "ordinary" and not key))
 
@@ -415,7 +487,7 @@ def due_for_households(households, user, today=None, linked_since=None):
     today = today or local_today()
     linked_since = linked_since or {}
     ids = [h.id for h in households]
-    key_ids = _key_households(ids, today)
+    kinds = _household_kinds(ids, today)
     visits = _last_visits(ids, date(today.year - 1, 1, 1))
     cadre = is_cadre(user)
     rules_cache = {}
@@ -433,7 +505,7 @@ def due_for_households(households, user, today=None, linked_since=None):
             if rule.visitor == "cadre" and not cadre:
                 continue
             linked = h.id in linked_since
-            if not rule_applies(rule, linked=linked, key=h.id in key_ids):
+            if not rule_applies(rule, linked=linked, key=h.id in kinds.key_ids, categories=kinds.of(h.id)):
                 continue
             since = max(created, linked_since[h.id]) if linked and rule.target == "linked" else created
             status, deadline, last = rule_status(rule, visits.get(h.id, []), since, today)
@@ -459,6 +531,14 @@ def my_due(user, today=None):
         .options(joinedload(Household.head), joinedload(Household.grid))).all()
     households = [r[0] for r in rows]
     return due_for_households(households, user, today, {r[0].id: r[1] for r in rows})
+
+
+def household_due(user, household, today=None):
+    """The DueItem of one household for ``user`` (None when nothing is due): the visit form shows it."""
+    since = db.session.scalar(select(ContactLink.since).where(ContactLink.household_id == household.id,
+                                                              ContactLink.user_id == user.id))
+    items = due_for_households([household], user, today, {household.id: since} if since else {})
+    return items[0] if items else None
 
 
 def split_due(items, today=None):
