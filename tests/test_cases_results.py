@@ -28,6 +28,17 @@ def _walk_in(app, make_client, tree, klass="coordination"):
     return office, case_id_from(resp)
 
 
+def _assigned_to_worker(app, make_client, users, case_id):
+    """The village leader accepts the case and assigns the group's worker; returns the worker's client."""
+    leader = make_client()
+    leader.login("leader")
+    act(app, leader, case_id, "accept")
+    act(app, leader, case_id, "assign", assignee_id=users["worker"])
+    worker = make_client()
+    worker.login("worker")
+    return worker
+
+
 def test_reply_and_close_tell_the_reporter_the_grid_and_the_township(app, make_client, tree, users, caplog):
     caplog.set_level(logging.INFO, logger="villagegrid.sms")
     office, case_id = _walk_in(app, make_client, tree)
@@ -55,12 +66,7 @@ def test_reply_and_close_tell_the_reporter_the_grid_and_the_township(app, make_c
 
 def test_an_ordinary_case_does_not_tell_the_township(app, make_client, tree, users):
     _, case_id = _walk_in(app, make_client, tree, klass="general")
-    leader = make_client()
-    leader.login("leader")
-    act(app, leader, case_id, "accept")
-    act(app, leader, case_id, "assign", assignee_id=users["worker"])
-    worker = make_client()
-    worker.login("worker")
+    worker = _assigned_to_worker(app, make_client, users, case_id)
     act(app, worker, case_id, "reply", note="已清理")
     assert not any("已反馈" in t for t in unread(app, users["township"]))
     assert any("反馈" in t for t in unread(app, users["village_admin"]))
@@ -99,12 +105,7 @@ def test_the_gateway_gets_the_receipt_and_the_result_only_after_commit(app, make
             receipt = db.session.get(Case, case_id).receipt_code
         assert receipt[:4] in got[0]["msg"][0]
         # A step that is refused (no note on a reply) texts nobody.
-        leader = make_client()
-        leader.login("leader")
-        act(app, leader, case_id, "accept")
-        act(app, leader, case_id, "assign", assignee_id=users["worker"])
-        worker = make_client()
-        worker.login("worker")
+        worker = _assigned_to_worker(app, make_client, users, case_id)
         assert act(app, worker, case_id, "reply", note="").status_code == 200
         assert len(got) == 1
         assert act(app, worker, case_id, "reply", note="已清理，身份证 330522199001011234 的户主已确认").status_code == 302

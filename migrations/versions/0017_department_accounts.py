@@ -1,8 +1,8 @@
 """Departments with accounts: a department belongs to a level (a county or township grid); users of the department role name their department; a case can
 have co-handling departments (联合执法), each with its own answer.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 12:00:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
