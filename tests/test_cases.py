@@ -508,3 +508,23 @@ def test_home_screens_show_each_users_open_and_overdue_cases(app, make_client, u
     assert "村口路灯不亮" in html and "未办结 <strong>1</strong> 件" in html and "已超期 1 件" in html
     _, html = home("worker_b")
     assert "村口路灯不亮" not in html and "未办结 <strong>0</strong> 件" in html
+
+
+def test_a_rest_day_deadline_typed_by_hand_warns(app, make_client, users, report):
+    from app.core.timeutil import local_today
+    from app.core.workdays import is_workday
+
+    leader = make_client()
+    leader.login("leader")
+    act(app, leader, report, "accept")
+    with app.app_context():
+        day = next(local_today() + timedelta(days=n) for n in range(1, 30)
+                   if (local_today() + timedelta(days=n)).weekday() == 5
+                   and not is_workday(local_today() + timedelta(days=n)))
+    resp = act(app, leader, report, "assign", assignee_id=users["worker"], deadline=day.isoformat())
+    assert resp.status_code == 302  # saved, and said
+    page = leader.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f"所填期限 {day.isoformat()}（星期六）是周末，不是工作日" in page
+    with app.app_context():
+        workday = next(local_today() + timedelta(days=n) for n in range(1, 30) if is_workday(local_today() + timedelta(days=n)))
+        assert cs.deadline_warning(workday) is None

@@ -1,6 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and notifications. The workflow itself lives in service.perform."""
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
@@ -217,6 +217,10 @@ def act(case_id):
                                                                             if i is not None]),
         f"已{action.label}。", url_for("cases.show", case_id=case_id))
     if done:
+        warning = service.deadline_warning(form.deadline.data if "deadline" in action.needs else
+                                           form.extend_to.data if "extend_to" in action.needs else None)
+        if warning:
+            flash(warning, "warning")
         return done
     case = service.get_case_or_404(current_user, case_id)  # reload after a rollback
     if service.CONFLICT in form.form_errors:

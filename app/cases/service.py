@@ -16,7 +16,7 @@ from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.validators import InvalidValue, mask_ids_in_text, normalize_phone
-from ..core.workdays import end_of_local_day, hour_deadline, workday_deadline
+from ..core.workdays import end_of_local_day, hour_deadline, is_workday, workday_deadline
 from ..extensions import db
 from ..grids.models import Grid
 from . import photos as photo_store
@@ -232,7 +232,7 @@ def _check_data(user, grid, data):
     return title, category, phone, household, unit
 
 
-def create_case(user, grid, data, photos=(), source="worker", source_ref="", held_at=None):
+def create_case(user, grid, data, photos=(), source="worker", source_ref="", held_at=None, now=None):
     """Raise a case in ``grid`` (from a worker, the village office, a visit, a patrol or the public).
 
     ``user`` is the account that records it (None for the public intake). The case
@@ -248,7 +248,7 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref="", hel
     hours = category.accept_hours
     if data.handling_class == "emergency":
         hours = min(hours, EMERGENCY_ACCEPT_HOURS)
-    now = utcnow()
+    now = now or utcnow()  # the demo data backdates its cases
     case = Case(receipt_code=_new_receipt_code(), title=title, description=(data.description or "").strip(),
                 location=(data.location or "").strip()[:200], grid=grid, current_grid=held_at or grid, category=category,
                 handling_class=data.handling_class, source=source, source_ref=(source_ref or "")[:80],
@@ -258,7 +258,7 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref="", hel
     db.session.add(case)
     db.session.flush()
     where = grid.name if held_at is None or held_at.id == grid.id else f"{grid.name}，上报至 {held_at.name}"
-    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{where}", "")
+    ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{where}", "", at=now)
     photo_store.save_uploads(case, ev, photos)
     text = f"新事件待受理：{title}（{grid.name}）"
     if data.handling_class == "emergency":
@@ -278,13 +278,25 @@ def _actor_name(user):
     return f"{user.full_name}（{user.role_name}）"
 
 
-def _append(case, user, action, from_state, to_state, detail, note, deadline=None):
+def _append(case, user, action, from_state, to_state, detail, note, deadline=None, at=None):
     ev = CaseEvent(case=case, actor_id=user.id if user is not None else None, actor_name=_actor_name(user),
                    action=action, from_state=from_state, to_state=to_state, grid_id=case.current_grid_id,
-                   detail=detail[:300], note=note or "", deadline_at=deadline)
+                   detail=detail[:300], note=note or "", deadline_at=deadline, at=at or utcnow())
     db.session.add(ev)
     db.session.flush()
     return ev
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def deadline_warning(day):
+    """A deadline typed by hand that falls on a rest day (weekend or holiday): the words that say so."""
+    if day is None or is_workday(day):
+        return None
+    kind = "周末" if day.weekday() >= 5 else "节假日"
+    return (f"注意：所填期限 {day.isoformat()}（星期{WEEKDAYS[day.weekday()]}）是{kind}，不是工作日；"
+            "如需改到工作日，可退回或延期后重新填写。")
 
 
 def _deadline_from_date(day, field="deadline"):
@@ -308,7 +320,7 @@ def assignee_choices(case):
 
 def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, department_id=None,
             deadline=None, satisfaction=None, extend_to=None, category_id=None, handling_class=None, photos=(),
-            co_department_ids=()):
+            co_department_ids=(), now=None):
     """Take a workflow action on a case, append it to the timeline and notify who must know.
 
     ``seen_version`` is the case version the user's page showed: if someone acted
@@ -323,7 +335,7 @@ def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, 
         raise ServiceError(f"当前状态“{case.state_name}”下您不能“{action.label}”，请刷新页面查看最新进展。")
     try:
         return _perform(user, case, action, (note or "").strip(), assignee_id, department_id, deadline,
-                        satisfaction, extend_to, category_id, handling_class, photos, co_department_ids)
+                        satisfaction, extend_to, category_id, handling_class, photos, co_department_ids, now)
     except StaleDataError:
         # Someone else's action was saved between our check and our write: ours changes nothing.
         db.session.rollback()
@@ -331,14 +343,14 @@ def perform(user, case, action_key, seen_version, *, note="", assignee_id=None, 
 
 
 def _perform(user, case, action, note, assignee_id, department_id, deadline, satisfaction, extend_to, category_id,
-             handling_class, photos, co_department_ids=()):
+             handling_class, photos, co_department_ids=(), now=None):
     if action.note_required and not note:
         raise ServiceError(f"请填写{'处理结果' if 'result' in action.needs else '说明'}。", "note")
     if "photos" in action.needs:
         photo_store.check_uploads(photos)
     from_state, target = case.state, action.target
     detail, new_deadline, keep_deadline = "", None, False
-    now = utcnow()
+    now = now or utcnow()
     cat = case.category
     if action.key == "accept":
         if category_id:
@@ -448,7 +460,7 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
         case.state = target
     if not keep_deadline and action.target is not None or action.key in ("follow_up", "approve_extension"):
         case.start_step(now, new_deadline)
-    ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at)
+    ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at, at=now)
     if "photos" in action.needs:
         photo_store.save_uploads(case, ev, photos)
     _notify_after(case, user, action.key, detail)

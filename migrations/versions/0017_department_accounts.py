@@ -18,15 +18,20 @@ depends_on = None
 
 def upgrade():
     # Plain ALTER TABLE … ADD COLUMN: a batch copy would drop and re-create "department" and "user",
-    # which other tables refer to (see 0012). On SQLite the new columns carry no FK constraint.
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    op.add_column('department', sa.Column('grid_id', sa.Integer(), nullable=True))
-    op.create_index('ix_department_grid_id', 'department', ['grid_id'], unique=False)
-    op.add_column('user', sa.Column('department_id', sa.Integer(), nullable=True))
-    op.create_index('ix_user_department_id', 'user', ['department_id'], unique=False)
-    if not sqlite:
+    # which other tables refer to (see 0012).
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite adds a column with its reference in one statement (no ALTER … ADD CONSTRAINT).
+        op.execute('ALTER TABLE department ADD COLUMN grid_id INTEGER '
+                   'CONSTRAINT fk_department_grid_id_grid REFERENCES grid (id)')
+        op.execute('ALTER TABLE "user" ADD COLUMN department_id INTEGER '
+                   'CONSTRAINT fk_user_department_id_department REFERENCES department (id)')
+    else:
+        op.add_column('department', sa.Column('grid_id', sa.Integer(), nullable=True))
+        op.add_column('user', sa.Column('department_id', sa.Integer(), nullable=True))
         op.create_foreign_key('fk_department_grid_id_grid', 'department', 'grid', ['grid_id'], ['id'])
         op.create_foreign_key('fk_user_department_id_department', 'user', 'department', ['department_id'], ['id'])
+    op.create_index('ix_department_grid_id', 'department', ['grid_id'], unique=False)
+    op.create_index('ix_user_department_id', 'user', ['department_id'], unique=False)
     op.create_table(
         'case_co_department',
         sa.Column('case_id', sa.Integer(), sa.ForeignKey('cases.id', name='fk_case_co_department_case_id_cases'),
