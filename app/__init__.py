@@ -46,7 +46,10 @@ def create_app(config=None):
     # The database, photos, scans, signatures and backups are for the app's user alone.
     files.private_sqlite(files.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"]))
     files.tighten_tree(app.instance_path)
+    from .core import static_files
     from .core.web import TrustedHosts
+
+    static_files.init_app(app)  # files answered ahead of the app (no session or database), hosts checked first
 
     app.wsgi_app = TrustedHosts(app, app.wsgi_app)  # inside ProxyFix: it checks the forwarded Host
     hops = int(app.config.get("PROXY_HOPS") or 0)
@@ -69,10 +72,6 @@ def create_app(config=None):
     web.init_app(app)
     compress.init_app(app)  # after web's hooks: runs before them, so the headers web sets stay as they are
 
-    from .core import static_files
-
-    static_files.init_app(app)
-
     from .core import uploads
 
     uploads.init_app(app)  # after the login check: images are prepared before any view runs
@@ -92,6 +91,7 @@ def create_app(config=None):
     from .households.routes import bp as households_bp
     from .main.routes import bp as main_bp
     from .meetings.routes import bp as meetings_bp
+    from .notifications.routes import bp as notifications_bp
     from .notices.routes import bp as notices_bp
     from .units.import_routes import bp as unit_import_bp
     from .units.routes import bp as units_bp
@@ -100,7 +100,7 @@ def create_app(config=None):
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
                visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
-               patrols_bp, admin_bp, unit_import_bp, assessment_bp):
+               patrols_bp, admin_bp, unit_import_bp, notifications_bp, assessment_bp):
         app.register_blueprint(bp)
 
     from . import cli

@@ -22,6 +22,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 from bench import ROOT, peak_rss_mb, start_server
+from bench.phone import phone_figures, worker_queries
 
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 PASSWORD = "Bench-pass-2026"
@@ -50,6 +51,14 @@ with app.app_context():
     u.set_password({PASSWORD!r})
     u.grids = [county]
     db.session.add(u)
+    # A grid worker of one house cluster in 水口村 (the phone figures: bench/phone.py).
+    village = db.session.scalar(select(Grid).where(Grid.division_code == "330522200203"))
+    cluster = db.session.scalar(select(Grid).where(Grid.path.like(village.path + "%"), Grid.depth == village.depth + 2)
+                                .order_by(Grid.id))
+    w = User(username="bench_worker", full_name="王网格", role="worker")
+    w.set_password({PASSWORD!r})
+    w.grids = [cluster]
+    db.session.add(w)
     Setting.put("setup_done", "1")
     Setting.put("org_name", "长兴县")
     db.session.commit()
@@ -233,6 +242,7 @@ def main():
             bare_rps = statistics.median(r[1] for r in rounds)
             list_ratio = statistics.median(r[0] / r[1] for r in rounds)
             rss = peak_rss_mb(server.pid)
+            phone = phone_figures(base, "bench_worker", PASSWORD, worker_queries(db_path, "bench_worker"))
         finally:
             server.terminate()
             server.wait(10)
@@ -245,6 +255,9 @@ def main():
             print(f"round {i}: household list page {lr:.1f} req/s, bare page {br:.1f} req/s, ratio {lr / br:.3f}")
         print(f"household list page {list_rps:.1f} req/s, bare page {bare_rps:.1f} req/s (medians); "
               f"server peak RSS {rss} MB", flush=True)
+        print(f"phone: first load {phone['phone_first_load_kb']} KB on the wire ({phone['phone_first_load_files']} files, "
+              f"{phone['phone_first_load_immutable']} cached as immutable), next visit {phone['phone_repeat_load_kb']} KB, "
+              f"search fragment {phone['fragment_kb']} KB")
         import_s_10k, import_out = import_roster_seconds(env)
         own_s_10k, own_out = import_own_layout_seconds(env)
         from bench.bomb import bomb_figures
@@ -269,12 +282,17 @@ def main():
         "import_own_layout_10k_s": round(own_s_10k, 2),
         "peak_rss_mb": rss,
         "bomb_peak_rss_mb": bomb["bomb_peak_rss_mb"],
+        "phone_first_load_kb": phone["phone_first_load_kb"],
+        "phone_repeat_load_kb": phone["phone_repeat_load_kb"],
+        "fragment_kb": phone["fragment_kb"],
     }
     from bench.pdf import pdf_figures
 
     pdf = pdf_figures()
     print(f"work log PDF: {pdf['worklog_entries']} entries, {pdf['worklog_pdf_pages']} pages ({pdf['worklog_pdf_kb']} KB) in {pdf['worklog_pdf_s']} s; "
           f"bare document: {pdf['bare_pdf_pages']} pages in {pdf['bare_pdf_10p_s']} s (CPU seconds, best of 5)")
+    print(f"bare document of the same {pdf['worklog_pdf_pages']} pages (running header, page numbers, signature block): "
+          f"{pdf['bare_same_pages_s']} s; work log over it {pdf['worklog_pdf_vs_bare_same_pages']}")
     print(f"one more page (a month of {pdf['busy_entries']} entries, {pdf['busy_pages']} pages; a bare document of "
           f"{pdf['long_bare_pages']} pages): work log over bare {pdf['worklog_page_marginal_vs_bare']}")
     result.update({k: v for k, v in pdf.items()

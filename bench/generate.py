@@ -199,3 +199,19 @@ def add_grids_below_villages(natural=10, clusters=3):
         db.session.execute(db.text("SELECT setval('grid_id_seq', (SELECT max(id) FROM grid))"))
         db.session.commit()
     return len(rows)
+
+
+def village_with_worker(username, password):
+    """徐旺村 with one house cluster and a grid worker of it (not committed): (village, cluster, worker)."""
+    from app.accounts.models import User
+    from app.grids import service as gs
+
+    gs.ensure_reference_data()
+    general = gs.kind_by_key("general")
+    village = gs.create_grid(None, "徐旺村", gs.level_by_key("village"), general)
+    cluster = gs.create_grid(village, "徐旺一组", gs.level_by_key("cluster"), general)
+    worker = User(username=username, full_name="王网格", role="worker")
+    worker.set_password(password)
+    worker.grids = [cluster]
+    db.session.add(worker)
+    return village, cluster, worker

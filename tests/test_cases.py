@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from app.cases import service as cs
-from app.cases.models import Case, CaseEvent, CasePhoto, Department, Notification
+from app.cases.models import Case, CaseEvent, CasePhoto, Department
+from app.notifications.models import Notification
 from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
 from app.grids.models import Grid

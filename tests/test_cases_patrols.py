@@ -203,7 +203,7 @@ def test_a_major_hazard_alerts_village_grid_leader_and_township_at_once(app, mak
     leader = make_client()
     leader.login("leader")
     with app.app_context():
-        from app.cases.models import Notification
+        from app.notifications.models import Notification
 
         note_id = db.session.scalar(select(Notification.id).where(Notification.user_id == users["leader"]))
     leader.get("/notifications")

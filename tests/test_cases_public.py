@@ -5,7 +5,8 @@ import re
 
 from sqlalchemy import select
 
-from app.cases.models import Case, CaseEvent, Department, RateCounter
+from app.cases.models import Case, CaseEvent, Department
+from app.core.ratelimit import RateCounter
 from app.core import public
 from app.extensions import db
 from tests.test_cases import _remember_app, act, photo_bytes  # noqa: F401  (autouse fixture)

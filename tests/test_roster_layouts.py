@@ -412,7 +412,7 @@ def test_header_detection_prefers_the_real_header():
 # --- the unit register through the same engine ----------------------------------------------------
 
 def test_unit_register_in_the_villages_layout(app, client, tree, users):
-    from app.households.models import Unit
+    from app.units.models import Unit
     from stdnum.cn import uscc
 
     def code(body):

@@ -120,7 +120,7 @@ def case_fixture(grid, user_id):
 
 def notification_fixture(case, user_id):
     """A message to ``user_id`` about ``case``: its id."""
-    from app.cases.models import Notification
+    from app.notifications.models import Notification
 
     note = Notification(user_id=user_id, case_id=case.id, kind="assign", text="测试消息")
     db.session.add(note)
@@ -186,7 +186,7 @@ def unit_fixture(grid):
     """A key-supervision unit in ``grid`` (committed)."""
     from stdnum.cn import uscc
 
-    from app.households.models import Unit
+    from app.units.models import Unit
 
     existing = db.session.scalar(select(Unit).where(Unit.grid_id == grid.id))
     if existing is not None:
@@ -357,8 +357,9 @@ NEEDS = {
     "case_settings.workdays": "manage_calendar", "case_settings.delete_day": "manage_calendar",
     # who may take a case step is the workflow table's business (test_cases.py), not a permission
     "cases.index": LOGIN, "cases.show": LOGIN, "cases.act": LOGIN, "cases.overview": LOGIN, "cases.photo": LOGIN,
-    "cases.print_form": LOGIN, "cases.notifications": LOGIN, "cases.open_notification": LOGIN, "cases.read_all": LOGIN,
+    "cases.print_form": LOGIN,
     "cases.new": "report_case",
+    "notifications.index": LOGIN, "notifications.open_notification": LOGIN, "notifications.read_all": LOGIN,
     "contacts.mine": LOGIN, "contacts.assign": "assign_contacts", "contacts.bulk_assign": "assign_contacts",
     "contacts.grid": "assign_contacts",
     "grids.tree": LOGIN, "grids.pick": LOGIN, "grids.children": LOGIN, "grids.show": LOGIN,

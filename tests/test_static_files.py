@@ -22,6 +22,10 @@ def test_pages_link_hashed_static_files_cached_for_a_year(client, users):
         resp = client.raw.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
         assert resp.status_code == 200, url
         assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        # Answered ahead of the app: no session touched, so no "Vary: Cookie" (which would make a
+        # browser fetch every file again once the login cookie changes) and no cookie set.
+        assert "Cookie" not in resp.headers.get("Vary", "") and "Set-Cookie" not in resp.headers
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
         plain = (STATIC / re.sub(r"\.[0-9a-f]{12}(\.[a-z]+)$", r"\1", url[len("/static/"):])).read_bytes()
         if url.endswith((".css", ".js")):
             assert resp.headers["Content-Encoding"] == "br" and "Accept-Encoding" in resp.headers["Vary"]
@@ -49,6 +53,7 @@ def test_static_encodings_etags_and_old_names(client):
     for old in ("/static/css/app.css", "/static/css/app.000000000000.css"):
         resp = client.raw.get(old)
         assert resp.status_code == 200 and resp.data == plain and resp.headers["Cache-Control"] == "no-cache"
+    assert client.raw.post(url).status_code == 405
     for missing in ("/static/css/nope.css", "/static/../app/__init__.py", "/static/%2e%2e/wsgi.py"):
         assert client.raw.get(missing).status_code == 404
 

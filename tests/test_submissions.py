@@ -53,7 +53,8 @@ def _case_form(app, tree):
 
 
 def test_a_case_report_sent_again_after_a_lost_answer_makes_no_second_case(app, make_client, tree, users):
-    from app.cases.models import Case, Notification
+    from app.cases.models import Case
+    from app.notifications.models import Notification
 
     c = make_client()
     c.login("worker")

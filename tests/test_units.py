@@ -7,7 +7,7 @@ from app.core.models import AuditLog
 from app.core.validators import InvalidValue
 from app.extensions import db
 from app.grids.models import Grid
-from app.households.models import Unit
+from app.units.models import Unit
 from app.units import service as us
 
 

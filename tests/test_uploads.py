@@ -219,7 +219,7 @@ def test_bombs_are_refused_from_the_header_on_every_path(app, paths, decodes, bo
 def test_the_public_intake_counts_a_report_before_decoding(app, paths, decodes, monkeypatch):
     """A resident over the allowance is refused before any photo is looked at; one within it is
     counted (committed) before its photos are decoded."""
-    from app.cases.models import RateCounter
+    from app.core.ratelimit import RateCounter
 
     counts = []
     real = uploads.prepare

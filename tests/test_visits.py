@@ -593,7 +593,7 @@ def test_photo_files_of_a_save_that_is_not_committed_are_removed(ctx, app, tree,
 
     from werkzeug.datastructures import FileStorage
 
-    from app.cases import photos as case_photos
+    from app.core import photos
 
     def files_under(sub):
         return sorted(p.name for p in (Path(app.instance_path) / sub).rglob("*.jpg"))
@@ -616,7 +616,7 @@ def test_photo_files_of_a_save_that_is_not_committed_are_removed(ctx, app, tree,
     assert files_under("uploads") == kept
 
     before = files_under("case_photos")
-    case_photos.store_uploads([FileStorage(png(400, 300), "hole.png")])
+    photos.store_flat([FileStorage(png(400, 300), "hole.png")], "case_photos")
     assert len(files_under("case_photos")) == len(before) + 1
     db.session.remove()  # the request ends on an error: the session is closed without a commit
     assert files_under("case_photos") == before

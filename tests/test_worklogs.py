@@ -158,7 +158,7 @@ def test_monthly_pdf(app, client, tree, users, tmp_path):
 
 
 def test_the_worker_is_told_when_a_week_is_checked(app, client, make_client, tree, users):
-    from app.cases.models import Notification
+    from app.notifications.models import Notification
 
     monday, _ = week_bounds(local_today() - timedelta(days=7))
     leader = make_client()

@@ -17,7 +17,7 @@ from ..core.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subt
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households import service as ledger
-from ..households.models import Unit
+from ..units.models import Unit
 from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan, AgreementSignature, AgreementWording
 
 # Who may draft which kind: a township signs with its villages, a village with its grid workers.

@@ -46,12 +46,13 @@ from ..core.timeutil import LOCAL_TZ, to_local
 from ..core.workdays import workdays_in
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
-from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory, Unit
+from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
 from ..meetings.models import Meeting, MeetingAttendee, MeetingKind
 from ..meetings.service import period_label as meeting_period_label
 from ..meetings.service import period_start as meeting_period_start
 from ..meetings.service import previous_period
 from ..patrols.models import Hazard, Patrol, PatrolRule
+from ..units.models import Unit
 from ..visits.models import Visit, VisitRule
 from ..visits.service import CADRE_ROLES, period_bounds, period_label, rule_applies
 from ..worklogs.models import WorkLog

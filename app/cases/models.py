@@ -1,13 +1,14 @@
-"""Cases (事件/诉求): the case, its append-only timeline, photos, departments, categories,
-in-app notifications and the counters that rate-limit the public intake."""
-from sqlalchemy import event
-
+"""Cases (事件/诉求): the case, its append-only timeline, photos, departments and categories."""
+from ..core.models import AppendOnly
+from ..core.photos import PhotoFile, Taken
 from ..core.timeutil import utcnow
 from ..core.workdays import warn_time
 from ..extensions import db
 from .workflow import STATES
 
 HANDLING_CLASSES = {"general": "一般性", "coordination": "需协调", "emergency": "突发性", "approval": "需审批"}
+# Case photos are kept flat under instance/<PHOTO_FOLDER>/ (core/photos.py).
+PHOTO_FOLDER = "case_photos"
 SOURCES = {"worker": "网格员上报", "office": "村委会受理", "visit": "走访发现", "patrol": "巡查发现", "public": "群众扫码反映",
            "meeting": "例会议定"}
 
@@ -164,7 +165,7 @@ class Case(db.Model):
         return f"{self.current_grid.name}（待处理）" if self.current_grid else ""
 
 
-class CaseEvent(db.Model):
+class CaseEvent(AppendOnly, db.Model):
     """One step of a case's timeline. Rows are only ever inserted."""
 
     __tablename__ = "case_event"
@@ -186,50 +187,10 @@ class CaseEvent(db.Model):
     photos = db.relationship("CasePhoto", order_by="CasePhoto.id", lazy="selectin", viewonly=True)
 
 
-class CasePhoto(db.Model):
-    """A photo attached to a timeline step, stored resized under instance/case_photos/."""
+class CasePhoto(AppendOnly, PhotoFile, Taken, db.Model):
+    """A photo attached to a timeline step, stored resized under instance/case_photos/ (core/photos.py)."""
 
     __tablename__ = "case_photo"
     id = db.Column(db.Integer, primary_key=True)
     case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), nullable=False, index=True)
     event_id = db.Column(db.Integer, db.ForeignKey("case_event.id"), nullable=False, index=True)
-    stored_name = db.Column(db.String(80), nullable=False, unique=True)
-    width = db.Column(db.Integer, nullable=False)
-    height = db.Column(db.Integer, nullable=False)
-    size = db.Column(db.Integer, nullable=False)
-    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
-
-
-@event.listens_for(CaseEvent, "before_update")
-@event.listens_for(CaseEvent, "before_delete")
-@event.listens_for(CasePhoto, "before_update")
-@event.listens_for(CasePhoto, "before_delete")
-def _timeline_is_append_only(_mapper, _conn, _target):
-    raise RuntimeError("a case's timeline cannot be changed")
-
-
-class Notification(db.Model):
-    """An in-app message to one user about a case, or (``url``) about another page of the app."""
-
-    __tablename__ = "notification"
-    id = db.Column(db.Integer, primary_key=True)
-    user_id = db.Column(db.Integer, db.ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
-    case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), index=True)
-    url = db.Column(db.String(200))  # an app path, e.g. a worker's month of logs after 周查
-    kind = db.Column(db.String(20), nullable=False)
-    text = db.Column(db.String(300), nullable=False)
-    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
-    read_at = db.Column(db.DateTime)
-
-    case = db.relationship(Case)
-
-    __table_args__ = (db.Index("ix_notification_user_unread", "user_id", "read_at"),)
-
-
-class RateCounter(db.Model):
-    """Requests counted per key (e.g. an address) and time window, shared by every worker process."""
-
-    __tablename__ = "rate_counter"
-    key = db.Column(db.String(120), primary_key=True)
-    window_start = db.Column(db.DateTime, primary_key=True)
-    count = db.Column(db.Integer, nullable=False, default=0)

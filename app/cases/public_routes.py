@@ -8,6 +8,7 @@ from ..core.forms import ServiceError, show_error
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import grid_id_from_code, public_url
 from ..core.qr import qr_data_uri
+from ..core.ratelimit import rate_hit
 from ..core.web import public, render
 from ..extensions import db
 from ..patrols.service import supervised_hazards
@@ -25,7 +26,7 @@ def _client_key():
 def _limit(name, key, default):
     """Count this request; False when the key exceeded its hourly allowance."""
     limit = int(current_app.config.get(name, default))
-    ok = service.rate_hit(key, limit)
+    ok = rate_hit(key, limit)
     db.session.commit()  # the count stands whatever happens to the form
     return ok
 
@@ -147,6 +148,6 @@ def _limit_lookup():
 
     limit = int(current_app.config.get("PUBLIC_LOOKUP_PER_ADDRESS_HOUR", 60))
     with separate_write() as conn, Session(bind=conn) as session:
-        ok = service.rate_hit(f"lookup:ip:{_client_key()}", limit, session=session)
+        ok = rate_hit(f"lookup:ip:{_client_key()}", limit, session=session)
         session.flush()
     return ok

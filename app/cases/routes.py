@@ -1,10 +1,10 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
-printed forms and notifications. The workflow itself lives in service.perform."""
+printed forms and where a message about a case leads. The workflow itself lives in service.perform."""
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core import audit
+from ..core import audit, photos
 from ..core.forms import run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
@@ -16,10 +16,10 @@ from ..grids.models import Grid
 from ..units.service import grid_choices
 from ..grids import picker
 from ..grids.villages import place_names
-from . import photos as photo_store
+from ..notifications import service as notifications
 from . import service
 from .forms import ActionForm, CaseForm
-from .models import CasePhoto
+from .models import PHOTO_FOLDER, CasePhoto
 from .workflow import ACTIONS, PRINT_FORMS, SATISFACTION, STATES, event_label
 
 bp = Blueprint("cases", __name__)
@@ -31,17 +31,6 @@ def linked_case(case_id):
     from .models import Case
 
     return db.session.get(Case, case_id) if case_id else None
-
-
-@bp.app_context_processor
-def _unread():
-    """The unread count for the navigation (phone and PC), computed only when a page asks for it."""
-    def unread_notifications():
-        if not current_user.is_authenticated:
-            return 0
-        return service.unread_count(current_user)
-
-    return {"unread_notifications": unread_notifications}
 
 
 @bp.app_template_global()
@@ -232,7 +221,7 @@ def act(case_id):
 def photo(case_id, photo_id):
     """A case photo, only for users who may see the case."""
     case = service.get_case_or_404(current_user, case_id)
-    return photo_store.photo_response(CasePhoto, photo_id, "case_id", case.id)
+    return photos.flat_response(CasePhoto, photo_id, "case_id", case.id, PHOTO_FOLDER)
 
 
 @bp.route("/cases/<int:case_id>/print/<any(report, assign, urge, reply):form>")
@@ -256,30 +245,12 @@ def print_form(case_id, form):
     return pdf_response(pdf, f"{title}-{service.format_receipt(case.receipt_code)}.pdf")
 
 
-@bp.route("/notifications")
-def notifications():
-    """The user's messages: new cases, assignments, urging, emergencies, week checks of one's logs."""
-    return render("cases/notifications.html", items=service.notifications(current_user))
-
-
-@bp.route("/notifications/<int:notification_id>/open", methods=["POST"])
-def open_notification(notification_id):
-    """Mark a message read and go to its case."""
-    note = service.open_notification(current_user, notification_id)
-    db.session.commit()
-    if note.case_id and service.can_see_case(current_user, note.case):
-        return redirect(url_for("cases.show", case_id=note.case_id))
-    if note.url and note.url.startswith("/") and not note.url.startswith("//"):
-        return redirect(note.url)
-    return redirect(url_for("cases.notifications"))
-
-
-@bp.route("/notifications/read-all", methods=["POST"])
-def read_all():
-    """Mark every message read."""
-    service.mark_all_read(current_user)
-    db.session.commit()
-    return redirect(url_for("cases.notifications"))
+@notifications.link_resolver
+def _case_link(user, note):
+    """A message about a case opens the case, while the user may still see it."""
+    if note.case_id and service.can_see_case(user, note.case):
+        return url_for("cases.show", case_id=note.case_id)
+    return None
 
 
 @bp.cli.command("urge-overdue")

@@ -1,16 +1,16 @@
 """Case rules: intake, the one workflow service that reads workflow.ACTIONS, deadlines,
-notifications, scoped lists, automatic urging and the public intake's rate limit."""
+who hears of a case, scoped lists, automatic urging and the public intake."""
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import abort
-from sqlalchemy import delete, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts.models import User, user_grid
+from ..core import photos as photo_store
 from ..core import sms
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, starts_with, subtree_ids, visible_grid_ids
@@ -19,9 +19,9 @@ from ..core.validators import InvalidValue, mask_ids_in_text, normalize_phone
 from ..core.workdays import end_of_local_day, hour_deadline, is_workday, workday_deadline
 from ..extensions import db
 from ..grids.models import Grid
-from . import photos as photo_store
-from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
-                     CaseCoDepartment, CaseEvent, Department, Notification, RateCounter)
+from ..notifications.service import notify
+from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, PHOTO_FOLDER, SOURCES, Case,
+                     CaseCategory, CaseCoDepartment, CaseEvent, CasePhoto, Department)
 from .workflow import (ACTIONS, DESK_ROLES, FOLLOW_UP_TARGET, OPEN_STATES, SATISFACTION, STATES, event_label,
                        needs_pending_extension)
 
@@ -224,7 +224,7 @@ def _check_data(user, grid, data):
         if household is None or (user is not None and not can_see_grid(user, household.grid)):
             raise ServiceError("所选的户不在您负责的网格内。", "household_id")
     if data.unit_id:
-        from ..households.models import Unit
+        from ..units.models import Unit
 
         unit = db.session.get(Unit, data.unit_id)
         if unit is None or (user is not None and not can_see_grid(user, unit.grid)):
@@ -244,7 +244,7 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref="", hel
     if grid is None or (user is not None and not can_see_grid(user, grid)):
         raise ServiceError("请选择您负责的网格。", "grid_id")
     title, category, phone, household, unit = _check_data(user, grid, data)
-    photo_store.check_uploads(photos)
+    photo_store.check_photos(photos)
     hours = category.accept_hours
     if data.handling_class == "emergency":
         hours = min(hours, EMERGENCY_ACCEPT_HOURS)
@@ -259,7 +259,7 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref="", hel
     db.session.flush()
     where = grid.name if held_at is None or held_at.id == grid.id else f"{grid.name}，上报至 {held_at.name}"
     ev = _append(case, user, "report", "", "reported", f"{SOURCES[source]}，{where}", "", at=now)
-    photo_store.save_uploads(case, ev, photos)
+    _save_photos(case, ev, photos)
     text = f"新事件待受理：{title}（{grid.name}）"
     if data.handling_class == "emergency":
         _alert_emergency(case)
@@ -297,6 +297,14 @@ def deadline_warning(day):
     kind = "周末" if day.weekday() >= 5 else "节假日"
     return (f"注意：所填期限 {day.isoformat()}（星期{WEEKDAYS[day.weekday()]}）是{kind}，不是工作日；"
             "如需改到工作日，可退回或延期后重新填写。")
+
+
+def _save_photos(case, event, files):
+    """Store each photo of a case's timeline step, one CasePhoto row per file."""
+    for name, width, height, size in photo_store.store_flat(files, PHOTO_FOLDER):
+        db.session.add(CasePhoto(case_id=case.id, event_id=event.id, stored_name=name, width=width, height=height,
+                                 size=size))
+    db.session.flush()
 
 
 def _deadline_from_date(day, field="deadline"):
@@ -347,7 +355,7 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
     if action.note_required and not note:
         raise ServiceError(f"请填写{'处理结果' if 'result' in action.needs else '说明'}。", "note")
     if "photos" in action.needs:
-        photo_store.check_uploads(photos)
+        photo_store.check_photos(photos)
     from_state, target = case.state, action.target
     detail, new_deadline, keep_deadline = "", None, False
     now = now or utcnow()
@@ -462,7 +470,7 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
         case.start_step(now, new_deadline)
     ev = _append(case, user, action.key, from_state, case.state, detail, note, case.deadline_at, at=now)
     if "photos" in action.needs:
-        photo_store.save_uploads(case, ev, photos)
+        _save_photos(case, ev, photos)
     _notify_after(case, user, action.key, detail)
     db.session.flush()
     return ev
@@ -540,15 +548,7 @@ def _notify_after(case, user, action, detail):
         _notify_result(case, user, "reply" if action == "reply" else "close", told)
 
 
-# --- notifications -------------------------------------------------------------
-
-def notify(user_id, case, kind, text, url=None):
-    """An in-app message; ``url`` (an app path starting with "/") is what it opens when not about a case."""
-    if url is not None and (not url.startswith("/") or url.startswith("//")):
-        raise ValueError("notification url must be a path of this app")
-    db.session.add(Notification(user_id=user_id, case_id=case.id if case is not None else None, kind=kind,
-                                text=text[:300], created_at=utcnow(), url=url))
-
+# --- who hears of a case ------------------------------------------------------
 
 def _desk_users(grid_ids, roles=DESK_ROLES):
     if not grid_ids:
@@ -592,32 +592,6 @@ def alert_at_once(grid, text, case=None, url=None):
 def _alert_emergency(case):
     """突发: the village, the township and the grid's leader hear at once."""
     alert_at_once(case.grid, f"【突发】{case.title}（{case.grid.name}，{case.location or '地点未填'}），请立即处置", case)
-
-
-def unread_count(user):
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
-
-
-def notifications(user, limit=100):
-    return db.session.scalars(select(Notification).where(Notification.user_id == user.id)
-                              .options(joinedload(Notification.case))
-                              .order_by(Notification.id.desc()).limit(limit)).all()
-
-
-def open_notification(user, notification_id):
-    """Mark a notification read; returns it (404 when it is not the user's)."""
-    note = db.session.get(Notification, notification_id)
-    if note is None or note.user_id != user.id:
-        abort(404)
-    if note.read_at is None:
-        note.read_at = utcnow()
-    return note
-
-
-def mark_all_read(user):
-    db.session.execute(update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-                       .values(read_at=utcnow()))
 
 
 # --- lists ----------------------------------------------------------------------
@@ -764,29 +738,6 @@ def urge_overdue(now=None):
 
 # --- the public intake -----------------------------------------------------------
 
-def rate_hit(key, limit, window_seconds=3600, now=None, session=None):
-    """Count one request for ``key``; True while the window's count is within ``limit``.
-
-    One row per key and window in the database, so every worker process shares
-    the count. The caller commits (the count must stand even if the form fails).
-    """
-    session = session or db.session
-    now = now or utcnow()
-    epoch = int((now - datetime(1970, 1, 1)).total_seconds())
-    start = datetime(1970, 1, 1) + timedelta(seconds=epoch - epoch % window_seconds)
-    bump = (update(RateCounter).where(RateCounter.key == key, RateCounter.window_start == start)
-            .values(count=RateCounter.count + 1))
-    if session.execute(bump).rowcount == 0:
-        try:
-            with session.begin_nested():
-                session.add(RateCounter(key=key, window_start=start, count=1))
-        except IntegrityError:  # another process inserted the same window first
-            session.execute(bump)
-    session.execute(delete(RateCounter).where(RateCounter.window_start < now - timedelta(days=2)))
-    count = session.scalar(select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start))
-    return count <= limit
-
-
 def public_category():
     """Cases from the public start as 其他 (or the first category); the desk classifies them on 受理."""
     cats = active_categories()
@@ -865,7 +816,8 @@ def grid_for_public_intake(grid_id):
 
 def concerned(user, household_id, unit_id):
     """The household and unit an intake form is about, when the user may see them (else None)."""
-    from ..households.models import Household, Unit
+    from ..households.models import Household
+    from ..units.models import Unit
 
     def _load(model, value):
         try:

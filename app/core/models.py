@@ -66,7 +66,20 @@ def forget_installation(app=None):
         g.pop("_installation", None)
 
 
-class AuditLog(db.Model):
+class AppendOnly:
+    """Rows of this table are only ever inserted: an update or delete through the ORM raises.
+
+    For the audit log, timelines (case and hazard steps) and the photos attached to them.
+    """
+
+
+@event.listens_for(AppendOnly, "before_update", propagate=True)
+@event.listens_for(AppendOnly, "before_delete", propagate=True)
+def _append_only(_mapper, _conn, target):
+    raise RuntimeError(f"{target.__tablename__} rows cannot be changed (append-only)")
+
+
+class AuditLog(AppendOnly, db.Model):
     """One audited event. Rows are only ever inserted."""
 
     __tablename__ = "audit_log"
@@ -80,11 +93,6 @@ class AuditLog(db.Model):
     summary = db.Column(db.Text, nullable=False, default="")
     ip = db.Column(db.String(64), nullable=False, default="")
 
-
-@event.listens_for(AuditLog, "before_update")
-@event.listens_for(AuditLog, "before_delete")
-def _audit_is_append_only(_mapper, _conn, _target):
-    raise RuntimeError("audit log rows cannot be changed")
 
 
 class ScheduleRun(db.Model):

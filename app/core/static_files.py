@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import brotli
-from flask import abort, current_app, make_response, request
+from flask import current_app
+from werkzeug.wrappers import Request, Response
 
 HASH_LEN = 12
 HASHED = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{%d})(?P<suffix>\.[^./]+)$" % HASH_LEN)
+BARE_HASHED = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{%d})$" % HASH_LEN)  # a name without a suffix
 COMPRESSIBLE = {"text/css", "text/javascript", "application/javascript", "image/svg+xml", "text/plain",
                 "application/json", "application/manifest+json"}
 ONE_YEAR = 365 * 24 * 3600
@@ -49,23 +51,23 @@ def _root():
     return Path(current_app.static_folder).resolve()
 
 
-def _file(name):
+def _file(name, root):
     """The file under static/ for a plain name, or None (outside the folder, missing, a folder)."""
-    root = _root()
     path = (root / name).resolve()
     if root not in path.parents or not path.is_file():
         return None
     return path
 
 
-def _entry(name):
+def _entry(name, root=None):
     """The file's hash, type and bytes, read again only when it changed; None when there is no such file."""
-    path = _file(name)
+    root = root or _root()
+    path = _file(name, root)
     if path is None:
         return None
     st = path.stat()
     stamp = (st.st_mtime_ns, st.st_size)
-    key = (str(_root()), name)
+    key = (str(root), name)
     entry = _CACHE.get(key)
     if entry is None or entry.stamp != stamp:
         data = path.read_bytes()
@@ -87,17 +89,15 @@ def hashed_name(name):
     return f"{stem}.{entry.digest}.{suffix}"
 
 
-def source_name(name):
+def source_name(name, root=None):
     """The plain name a hashed one stands for, and whether the hash is the file's current one."""
-    m = HASHED.match(name)
-    if m:
-        plain = m["stem"] + m["suffix"]
-        entry = _entry(plain)
-        if entry is not None:
-            return plain, entry.digest == m["hash"]
-    m = re.match(r"^(?P<plain>.+)\.(?P<hash>[0-9a-f]{%d})$" % HASH_LEN, name)  # a name without a suffix
-    if m and _entry(m["plain"]) is not None:
-        return m["plain"], _entry(m["plain"]).digest == m["hash"]
+    root = root or _root()
+    for m in (HASHED.match(name), BARE_HASHED.match(name)):
+        if m:
+            plain = m["stem"] + (m.groupdict().get("suffix") or "")
+            entry = _entry(plain, root)
+            if entry is not None:
+                return plain, entry.digest == m["hash"]
     return name, False
 
 
@@ -120,34 +120,57 @@ def _url_defaults(endpoint, values):
         values["filename"] = hashed_name(values["filename"])
 
 
-def serve(filename):
-    """The static view: hashed names cached immutable for a year, compressed as the browser accepts."""
-    plain, current = source_name(filename)
-    entry = _entry(plain)
-    if entry is None:
-        abort(404)
-    body, encoding = entry.data, None
-    if entry.mimetype in COMPRESSIBLE:
-        chosen = request.accept_encodings.best_match(ENCODINGS)
-        if chosen:
-            packed = _encoded(entry, chosen)
-            if packed is not entry.data:
-                body, encoding = packed, chosen
-    resp = make_response(body)
-    resp.mimetype = entry.mimetype
-    if encoding:
-        resp.headers["Content-Encoding"] = encoding
-    if entry.mimetype in COMPRESSIBLE:
-        resp.vary.add("Accept-Encoding")
-    resp.set_etag(f"{entry.digest}-{encoding or 'identity'}")
-    if current:
-        resp.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
-    else:
-        resp.headers["Cache-Control"] = "no-cache"
-    return resp.make_conditional(request)
+class StaticFiles:
+    """WSGI middleware answering ``/static/...`` before the app: no session, login or database
+    is touched for a file (Flask-Login's after-request hook reads the session, which would add
+    ``Vary: Cookie`` and make a browser fetch every file again after logging in)."""
+
+    def __init__(self, app, wsgi_app):
+        self.prefix = app.static_url_path.rstrip("/") + "/"
+        self.root = Path(app.static_folder).resolve()
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.prefix):
+            return self.wsgi_app(environ, start_response)
+        return self.respond(Request(environ), path[len(self.prefix):])(environ, start_response)
+
+    def respond(self, req, filename):
+        """The response for one static file: hashed names immutable for a year, compressed as accepted."""
+        if req.method not in ("GET", "HEAD"):
+            return _plain(405, "该地址只能读取。", Allow="GET, HEAD")
+        plain, current = source_name(filename, self.root)
+        entry = _entry(plain, self.root)
+        if entry is None:
+            return _plain(404, "文件不存在。")
+        body, encoding = entry.data, None
+        if entry.mimetype in COMPRESSIBLE:
+            chosen = req.accept_encodings.best_match(ENCODINGS)
+            if chosen:
+                packed = _encoded(entry, chosen)
+                if packed is not entry.data:
+                    body, encoding = packed, chosen
+        resp = Response(body, mimetype=entry.mimetype)
+        if encoding:
+            resp.headers["Content-Encoding"] = encoding
+        if entry.mimetype in COMPRESSIBLE:
+            resp.vary.add("Accept-Encoding")
+        resp.set_etag(f"{entry.digest}-{encoding or 'identity'}")
+        resp.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable" if current else "no-cache"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        if entry.mimetype == "image/svg+xml":  # an SVG opened on its own is a document: no scripts
+            resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        return resp.make_conditional(req)
+
+
+def _plain(status, text, **headers):
+    resp = Response(text + "\n", status, mimetype="text/plain", headers=headers)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 def init_app(app):
-    """Replace Flask's static view and make ``url_for('static')`` build hashed names."""
-    app.view_functions["static"] = serve
+    """Serve static files ahead of the app and make ``url_for('static')`` build hashed names."""
+    app.wsgi_app = StaticFiles(app, app.wsgi_app)
     app.url_defaults(_url_defaults)

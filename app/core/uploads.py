@@ -31,18 +31,16 @@ import hashlib
 import io
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, g, has_app_context, has_request_context, request, send_file
+from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .db import SAFE_METHODS
 from .files import private_dir, write_private
 from .forms import ServiceError
-from .timeutil import local_today
 
 MB = 1024 * 1024
 MAX_PHOTO_BYTES = 10 * MB
@@ -424,49 +422,3 @@ def _drop_written_files(session, transaction):
         for path in session.info.pop(_PENDING, []):
             path.unlink(missing_ok=True)
         session.info.pop(_DOOMED, None)
-
-
-# --- visit photos: stored and served -----------------------------------------------
-
-@dataclass
-class StoredPhoto:
-    file_name: str  # relative to the uploads folder; the thumbnail adds "_t"
-    width: int
-    height: int
-    size: int
-
-
-def uploads_root():
-    return Path(current_app.instance_path) / "uploads"
-
-
-def _thumb_name(file_name):
-    return file_name[:-4] + "_t.jpg"
-
-
-def store_image(prepared, area):
-    """Save a prepared image (its JPEG and thumbnail); returns where."""
-    day = local_today()
-    rel = f"{area}/{day:%Y}/{day:%m}/{uuid.uuid4().hex}.jpg"
-    write_with_session(uploads_root() / rel, prepared.jpeg)
-    write_with_session(uploads_root() / _thumb_name(rel), prepared.thumb)
-    return StoredPhoto(rel, prepared.jpeg_width, prepared.jpeg_height, len(prepared.jpeg))
-
-
-def stored_files(file_name):
-    """The files of a stored photo: the photo and its thumbnail."""
-    return [uploads_root() / file_name, uploads_root() / _thumb_name(file_name)]
-
-
-def send_photo(file_name, thumb=False):
-    """Serve a stored photo (the caller has checked the user may see it)."""
-    root = uploads_root().resolve()
-    path = (root / (_thumb_name(file_name) if thumb else file_name)).resolve()
-    if root not in path.parents or not path.is_file():
-        from flask import abort
-
-        abort(404)
-    # Read into memory (photos are small): no file handle left open on the response.
-    resp = send_file(io.BytesIO(path.read_bytes()), mimetype="image/jpeg", max_age=0)
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp

@@ -9,8 +9,6 @@ POLITICAL = ["群众", "中共党员", "中共预备党员", "入党积极分子
 PARTY_MEMBER = {"中共党员", "中共预备党员"}
 RESIDENT_FLAGS = ["流动党员", "残疾", "外出务工", "留守", "退役军人", "独居老人", "精神障碍", "重点关注"]
 RESIDENT_STATUS = {"active": "在册", "moved_out": "迁出", "deceased": "死亡"}
-UNIT_KINDS = ["工商企业户", "生产经营单位", "个体工商户", "机关事业单位", "社会组织"]
-RISK_GRADES = ["低风险", "一般风险", "较大风险", "重大风险"]
 
 # The 六类户 of 篇二 and the 五必访 groups of 篇四; villages add their own.
 DEFAULT_CATEGORIES = [
@@ -214,32 +212,6 @@ class ContactLink(db.Model):
     @property
     def audit_label(self):
         return f"{self.user.full_name if self.user else ''} 联系 {self.household.address if self.household else ''}"
-
-
-class Unit(db.Model):
-    """单位: a business or production unit in a grid, with its safety grade."""
-
-    __tablename__ = "unit"
-    __audit__ = True
-    id = db.Column(db.Integer, primary_key=True)
-    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False, index=True)
-    name = db.Column(db.String(100), nullable=False)
-    kind = db.Column(db.String(20), nullable=False)
-    credit_code = db.Column(db.String(18), unique=True)
-    contact_name = db.Column(db.String(40), nullable=False, default="")
-    contact_phone = db.Column(db.String(20), nullable=False, default="")
-    industry = db.Column(db.String(60), nullable=False, default="")
-    address = db.Column(db.String(200), nullable=False, default="")
-    risk_grade = db.Column(db.String(10), nullable=False, default="低风险")
-    key_supervision = db.Column(db.Boolean, nullable=False, default=False)
-    notes = db.Column(db.Text, nullable=False, default="")
-    status = db.Column(db.String(20), nullable=False, default="active")
-
-    grid = db.relationship("Grid")
-
-    @property
-    def audit_label(self):
-        return self.name
 
 
 class SearchGram(db.Model):

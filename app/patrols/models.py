@@ -1,10 +1,12 @@
 """Patrols (巡查) and hazards (隐患): patrol frequencies by grid level and unit risk grade,
 patrol records with photos, hazards with their rectification steps (append-only)."""
-from sqlalchemy import event
-
+from ..core.models import AppendOnly
+from ..core.photos import PhotoFile
 from ..core.timeutil import utcnow
 from ..extensions import db
 
+# Patrol photos are kept flat under instance/<PHOTO_FOLDER>/ (core/photos.py).
+PHOTO_FOLDER = "patrol_photos"
 SEVERITIES = {"general": "一般隐患", "major": "重大隐患"}
 # (target kind, key, every N days, basis). 篇三: level-2 grids monthly, level-3 grids weekly;
 # 篇五: production units by risk grade.
@@ -61,16 +63,12 @@ class Patrol(db.Model):
         return f"巡查 {self.grid.name if self.grid else ''}"
 
 
-class PatrolPhoto(db.Model):
-    """A photo taken on a patrol (stored like case photos)."""
+class PatrolPhoto(AppendOnly, PhotoFile, db.Model):
+    """A photo taken on a patrol, stored under instance/patrol_photos/ (core/photos.py)."""
 
     __tablename__ = "patrol_photo"
     id = db.Column(db.Integer, primary_key=True)
     patrol_id = db.Column(db.Integer, db.ForeignKey("patrol.id"), nullable=False, index=True)
-    stored_name = db.Column(db.String(80), nullable=False, unique=True)
-    width = db.Column(db.Integer, nullable=False)
-    height = db.Column(db.Integer, nullable=False)
-    size = db.Column(db.Integer, nullable=False)
 
 
 class Hazard(db.Model):
@@ -106,7 +104,7 @@ class Hazard(db.Model):
         return f"隐患 #{self.id}"
 
 
-class HazardEvent(db.Model):
+class HazardEvent(AppendOnly, db.Model):
     """One step of a hazard's rectification. Rows are only ever inserted."""
 
     __tablename__ = "hazard_event"
@@ -121,10 +119,3 @@ class HazardEvent(db.Model):
     measures = db.Column(db.Text, nullable=False, default="")
     deadline_at = db.Column(db.DateTime)
 
-
-@event.listens_for(HazardEvent, "before_update")
-@event.listens_for(HazardEvent, "before_delete")
-@event.listens_for(PatrolPhoto, "before_update")
-@event.listens_for(PatrolPhoto, "before_delete")
-def _append_only(_mapper, _conn, _target):
-    raise RuntimeError("patrol photos and hazard steps cannot be changed")

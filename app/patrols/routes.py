@@ -4,6 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import require
+from ..core import photos
 from ..core.forms import run_form
 from ..core.pagination import paginate, paginate_rows
 from ..core.scope import can_see_grid, get_grid_or_404, grid_clause
@@ -11,12 +12,12 @@ from ..core.timeutil import utcnow
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
-from ..households.models import Unit
+from ..units.models import Unit
 from ..units.service import grid_choices
 from ..grids import picker
 from . import service
 from .forms import HazardActionForm, PatrolForm, RuleForm
-from .models import SEVERITIES, PatrolPhoto, PatrolRule
+from .models import PHOTO_FOLDER, SEVERITIES, PatrolPhoto, PatrolRule
 
 bp = Blueprint("patrols", __name__)
 
@@ -78,10 +79,8 @@ def show(patrol_id):
 @bp.route("/patrols/<int:patrol_id>/photos/<int:photo_id>")
 def photo(patrol_id, photo_id):
     """A patrol photo, only for users who may see the patrol's grid."""
-    from ..cases import photos as photo_store
-
     patrol = service.get_patrol_or_404(current_user, patrol_id)
-    return photo_store.photo_response(PatrolPhoto, photo_id, "patrol_id", patrol.id, "patrol_photos")
+    return photos.flat_response(PatrolPhoto, photo_id, "patrol_id", patrol.id, PHOTO_FOLDER)
 
 
 @bp.route("/hazards/")

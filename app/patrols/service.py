@@ -7,14 +7,15 @@ from flask import abort
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..core import photos as photo_store
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid, grid_clause, subtree_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.workdays import end_of_local_day
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
-from ..households.models import Unit
-from .models import DEFAULT_RULES, SEVERITIES, Hazard, HazardEvent, Patrol, PatrolPhoto, PatrolRule
+from ..units.models import Unit
+from .models import DEFAULT_RULES, PHOTO_FOLDER, SEVERITIES, Hazard, HazardEvent, Patrol, PatrolPhoto, PatrolRule
 
 HAZARD_STATES = {
     "found": "待处置",
@@ -95,8 +96,6 @@ class PatrolData:
 
 def record_patrol(user, grid, unit, data, photos=()):
     """Record a patrol (and the hazard it found, if any). Raises ServiceError."""
-    from ..cases import photos as photo_store
-
     if grid is None or not can_see_grid(user, grid):
         raise ServiceError("请选择您负责的网格。", "grid_id")
     if unit is not None and (unit.grid_id != grid.id and not can_see_grid(user, unit.grid)):
@@ -105,13 +104,13 @@ def record_patrol(user, grid, unit, data, photos=()):
         raise ServiceError("请写明检查了什么。", "checked")
     if data.severity not in SEVERITIES:
         raise ServiceError("请选择隐患等级。", "severity")
-    photo_store.check_uploads(photos)
+    photo_store.check_photos(photos)
     patrol = Patrol(grid=grid, unit=unit, patrolled_by_id=user.id, patrolled_at=utcnow(),
                     place=(data.place or "").strip()[:200], checked=data.checked.strip(),
                     findings=(data.findings or "").strip())
     db.session.add(patrol)
     db.session.flush()
-    for name, width, height, size in photo_store.store_uploads(photos, "patrol_photos"):
+    for name, width, height, size in photo_store.store_flat(photos, PHOTO_FOLDER):
         db.session.add(PatrolPhoto(patrol_id=patrol.id, stored_name=name, width=width, height=height, size=size))
     if (data.hazard or "").strip():
         hazard = Hazard(patrol=patrol, grid=grid, unit=unit, description=data.hazard.strip(), severity=data.severity,

@@ -4,7 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..core.forms import Form, Phone
 from ..core.idempotency import KeyedForm
-from ..households.models import RISK_GRADES, UNIT_KINDS
+from .models import RISK_GRADES, UNIT_KINDS
 from .service import UNIT_STATUS
 
 

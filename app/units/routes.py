@@ -9,7 +9,7 @@ from ..core.scope import can_see_grid, get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
-from ..households.models import RISK_GRADES, UNIT_KINDS
+from .models import RISK_GRADES, UNIT_KINDS
 from ..grids import picker
 from . import service
 from .forms import UnitForm, UnitStatusForm

@@ -13,7 +13,7 @@ from ..core.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_id
 from ..core.validators import InvalidValue, normalize_phone
 from ..extensions import db
 from ..grids.models import Grid
-from ..households.models import RISK_GRADES, UNIT_KINDS, Unit
+from .models import RISK_GRADES, UNIT_KINDS, Unit
 
 # Characters allowed in positions 9–18 (GB 32100-2015: digits and capitals without I, O, Z, S, V).
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

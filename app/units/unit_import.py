@@ -18,7 +18,7 @@ from ..core.validators import phone_warning
 from ..extensions import db
 from ..grids.groups import group_key
 from ..grids.models import Grid
-from ..households.models import Unit
+from .models import Unit
 from . import service
 
 FIELDS = [

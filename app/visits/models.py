@@ -1,4 +1,5 @@
 """Visit records, their problems and photos, and the visit rules (data a village edits)."""
+from ..core.photos import PhotoSize, Taken
 from ..core.timeutil import utcnow
 from ..extensions import db
 
@@ -92,17 +93,15 @@ class VisitProblem(db.Model):
         return self.description[:40]
 
 
-class VisitPhoto(db.Model):
-    """A photo taken on a visit, resized and stored under instance/uploads/."""
+class VisitPhoto(PhotoSize, Taken, db.Model):
+    """A photo taken on a visit, resized and stored with a thumbnail under instance/uploads/ (core/photos.py).
+
+    Not append-only: correcting a visit may remove its photos."""
 
     __tablename__ = "visit_photo"
     id = db.Column(db.Integer, primary_key=True)
     visit_id = db.Column(db.Integer, db.ForeignKey("visit.id"), nullable=False, index=True)
     file_name = db.Column(db.String(120), nullable=False)  # relative to the uploads folder
-    width = db.Column(db.Integer, nullable=False)
-    height = db.Column(db.Integer, nullable=False)
-    size = db.Column(db.Integer, nullable=False)
-    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     visit = db.relationship(Visit, back_populates="photos")
 

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
-from ..core import idempotency, pdf, uploads
+from ..core import idempotency, pdf, photos, uploads
 from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
 from ..core.scope import get_grid_or_404, top_grids
@@ -195,7 +195,7 @@ def photo(visit_photo_id):
     if p is None:
         abort(404)
     service.get_visit_or_404(current_user, p.visit_id)
-    return uploads.send_photo(p.file_name, thumb=request.args.get("size") == "thumb")
+    return photos.send_photo(p.file_name, thumb=request.args.get("size") == "thumb")
 
 
 @bp.route("/visits/due")

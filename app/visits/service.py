@@ -7,6 +7,7 @@ from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import audit, idempotency, uploads
+from ..core import photos as photo_store
 from ..core.forms import ServiceError
 from ..core.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
@@ -236,7 +237,7 @@ def record_visit(user, household, *, method, visited_at_local, companions="", le
         db.session.add(VisitProblem(visit_id=visit.id, description=text))
     # The files go away again if the visit is not committed (uploads.write_with_session).
     for img in images:
-        s = uploads.store_image(img, "visits")
+        s = photo_store.store_image(img, "visits")
         db.session.add(VisitPhoto(visit_id=visit.id, file_name=s.file_name, width=s.width, height=s.height,
                                   size=s.size))
     db.session.flush()
@@ -300,11 +301,11 @@ def update_visit(user, visit, *, method, visited_at_local, companions="", learne
         changed = True
     files = []
     for photo in removed:
-        files += uploads.stored_files(photo.file_name)
+        files += photo_store.stored_files(photo.file_name)
         db.session.delete(photo)
         changed = True
     for img in images:
-        stored = uploads.store_image(img, "visits")
+        stored = photo_store.store_image(img, "visits")
         db.session.add(VisitPhoto(visit_id=visit.id, file_name=stored.file_name, width=stored.width,
                                   height=stored.height, size=stored.size))
         changed = True
@@ -333,7 +334,7 @@ def delete_visit(user, visit):
         raise ServiceError("这次走访发现的问题已转为事件，走访记录不能删除；如有登记错误，请修改走访内容。")
     files = []
     for photo in list(visit.photos):
-        files += uploads.stored_files(photo.file_name)
+        files += photo_store.stored_files(photo.file_name)
         db.session.delete(photo)
     for problem in list(visit.problems):
         db.session.delete(problem)

@@ -13,6 +13,7 @@ from ..core.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..households.models import Household
+from ..notifications.service import notify
 from ..visits.models import Visit
 from ..visits.service import week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
@@ -125,8 +126,6 @@ def check_week(checker, worker, monday, comment, today=None):
     c = WeekCheck(user_id=worker.id, week_start=monday, checker_id=checker.id, comment=(comment or "").strip())
     db.session.add(c)
     db.session.flush()
-    from ..cases.service import notify
-
     # The worker's month of logs (worklogs.month); built by hand, as this also runs outside requests.
     notify(worker.id, None, "week_check",
            f"{checker.full_name}已检查您 {monday.month}月{monday.day}日起一周的工作日志" + (f"：{c.comment}" if c.comment else "。"),
