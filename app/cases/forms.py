@@ -84,6 +84,8 @@ class CategoryForm(KeyedForm, Form):
     accept_hours = IntegerField("受理时限（小时）", validators=[NumberRange(1, 720, message="受理时限应在 1 到 720 小时之间。")])
     handle_workdays = IntegerField("办理时限（工作日）", validators=[NumberRange(1, 120, message="办理时限应在 1 到 120 个工作日之间。")])
     follow_up_workdays = IntegerField("回访时限（工作日）", validators=[NumberRange(1, 60, message="回访时限应在 1 到 60 个工作日之间。")])
+    approval_level = SelectField("需审批事件由哪一级审批", validate_choice=False,
+                                 description="处理类别为“需审批”的事件，受理后须经这一级同意才能交办或移交。")
     active = BooleanField("启用", default=True)
 
 

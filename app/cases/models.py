@@ -71,6 +71,9 @@ class CaseCategory(db.Model):
     accept_hours = db.Column(db.Integer, nullable=False, default=24)
     handle_workdays = db.Column(db.Integer, nullable=False, default=5)
     follow_up_workdays = db.Column(db.Integer, nullable=False, default=3)
+    # 需审批 cases of this category are approved by the desk of this grid level (a level key, e.g.
+    # "town"); empty: the next level with a desk above the one that accepted the case.
+    approval_level = db.Column(db.String(32), nullable=False, default="", server_default="")
     active = db.Column(db.Boolean, nullable=False, default=True)
 
     department = db.relationship(Department)

@@ -125,7 +125,31 @@ def relations(user, case):
             rel.add("co_holder")
     if case.created_by_id is not None and case.created_by_id == user.id:
         rel.add("reporter")
+    if case.state == "approving" and user.role in DESK_ROLES:
+        grid = approval_grid(case)
+        if grid is not None and can_see_grid(user, grid):
+            rel.add("approver")
+    if (case.handling_class == "emergency" and user.role in DESK_ROLES | {"worker"} and can_see_grid(user, case.grid)
+            and not any(ev.action == "arrive" and ev.actor_id == user.id for ev in case.events)):
+        rel.add("responder")
     return rel
+
+
+def approval_grid(case):
+    """The grid whose desk approves a 需审批 case: the level its category names (at or above the
+    case's grid), else the next level with a desk above the one holding the case."""
+    key = case.category.approval_level
+    if key:
+        grid = _grid_at_level(case.grid, key)
+        if grid is not None:
+            return grid
+    return escalation_target(case.current_grid)
+
+
+def is_approved(case):
+    """Whether the case's latest approval request was granted."""
+    steps = [ev.action for ev in case.events if ev.action in ("request_approval", "approve", "refuse_approval")]
+    return bool(steps) and steps[-1] == "approve"
 
 
 def co_reply_departments(user, case):
@@ -157,6 +181,10 @@ def _allowed(action, case, rel):
         return False
     if action.key == "escalate" and escalation_target(case.current_grid) is None:
         return False
+    if case.handling_class == "approval" and action.key in ("assign", "transfer", "request_approval"):
+        # 需审批: handled only once approved; asked for (again) only until then.
+        return is_approved(case) == (action.key != "request_approval") and (
+            action.key != "request_approval" or approval_grid(case) is not None)
     return True
 
 
@@ -396,6 +424,19 @@ def _perform(user, case, action, note, assignee_id, department_id, deadline, sat
         case.co_departments = [CaseCoDepartment(department_id=d.id) for d in co]
         new_deadline = _deadline_from_date(deadline) or workday_deadline(cat.handle_workdays, now)
         detail = f"移交 {dept.name}" + (f"，会办：{'、'.join(d.name for d in co)}" if co else "")
+    elif action.key == "request_approval":
+        grid = approval_grid(case)
+        new_deadline = workday_deadline(cat.handle_workdays, now)
+        detail = f"报请 {grid.name} 审批"
+    elif action.key == "approve":
+        new_deadline = workday_deadline(1, now)
+        detail = f"{approval_grid(case).name} 审批同意"
+    elif action.key == "refuse_approval":
+        new_deadline = workday_deadline(2, now)
+        detail = f"{approval_grid(case).name} 不予批准"
+    elif action.key == "arrive":
+        keep_deadline = True
+        detail = f"{user.full_name} 到场"
     elif action.key == "co_reply":
         answerable = {d.id: d for d in co_reply_departments(user, case)}
         if len(answerable) == 1 and department_id is None:
@@ -538,14 +579,19 @@ def _notify_after(case, user, action, detail):
                 notify(uid, case, "urge", f"催办：{head} 期限 {fmt_local(case.deadline_at)}")
         else:
             _notify_desk(case, "urge", f"催办：{head}（{detail}）", exclude=user)
-    elif action in ("escalate", "return", "reply", "request_extension", "co_reply") or (
+    elif action == "request_approval":
+        grid = approval_grid(case)
+        for uid in sorted(_desk_of(grid) - {getattr(user, "id", None)}):
+            notify(uid, case, action, f"待审批：{head}")
+    elif action in ("escalate", "return", "reply", "request_extension", "co_reply", "approve", "refuse_approval",
+                    "arrive") or (
             action == "follow_up" and case.state == "accepted"):
         told = _notify_desk(case, action, f"{detail or '待处理'}：{head}", exclude=user)
     elif action in ("approve_extension", "refuse_extension") and holders:
         for uid in holders:
             notify(uid, case, action, f"{detail}：{head}")
-    if action in ("reply", "close", "solve_on_spot"):
-        _notify_result(case, user, "reply" if action == "reply" else "close", told)
+    if action in ("reply", "close", "solve_on_spot", "refuse_approval"):
+        _notify_result(case, user, "close" if action in ("close", "solve_on_spot") else "reply", told)
 
 
 # --- who hears of a case ------------------------------------------------------
@@ -790,7 +836,7 @@ def handling_deadline(case, event):
 
 # States in which a case has an answer the resident may read, and the steps that give it.
 ANSWERED_STATES = {"replied", "closed", "visited", "archived"}
-RESULT_ACTIONS = ("reply", "solve_on_spot")
+RESULT_ACTIONS = ("reply", "solve_on_spot", "refuse_approval")
 
 
 def handling_unit(case):

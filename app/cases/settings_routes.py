@@ -36,6 +36,9 @@ def _save_category(form, row):
     row.name, row.department = name, dept
     row.accept_hours, row.handle_workdays = form.accept_hours.data, form.handle_workdays.data
     row.follow_up_workdays, row.active = form.follow_up_workdays.data, form.active.data
+    if (form.approval_level.data or "") not in {key for key, _ in form.approval_level.choices}:
+        raise ServiceError("请选择审批层级。", "approval_level")
+    row.approval_level = form.approval_level.data or ""
     db.session.flush()
     return row
 
@@ -83,7 +86,11 @@ def _department_or_404(department_id):
 
 
 def _category_form(row=None):
+    from ..grids.models import GridLevel
+
     form = CategoryForm(obj=row, prefix="cat")
+    form.approval_level.choices = [("", "上一级（有受理人员的上级）")] + [
+        (lv.key, lv.name) for lv in db.session.scalars(select(GridLevel).order_by(GridLevel.rank))]
     form.department_id.choices = [(None, "（无）")] + [
         (d.id, d.name) for d in db.session.scalars(select(Department).order_by(Department.id))]
     return form

@@ -12,12 +12,17 @@ Who may act is said by *relations* between the user and the case:
 - ``co_holder``: a user of a co-handling department (联合执法) that has not answered yet
   (the desk, for such a department without accounts).
 - ``reporter``: the user who raised it (only for an 一般性 case fixed on the spot).
+- ``approver``: a desk user of the level a 需审批 case's category names (审批层级), while the
+  case waits for approval.
+- ``responder``: for a 突发 case, a user of the case's grid or a desk above it who has not yet
+  recorded their arrival on site (四必到).
 """
 from dataclasses import dataclass, field
 
 STATES = {
     "reported": "待受理",
     "accepted": "已受理",
+    "approving": "待审批",
     "assigned": "已交办",
     "in_progress": "办理中",
     "replied": "已反馈",
@@ -26,7 +31,7 @@ STATES = {
     "archived": "已归档",
 }
 # States whose step runs against a deadline (the holder must act before it).
-TIMED_STATES = {"reported", "accepted", "assigned", "in_progress", "replied", "closed"}
+TIMED_STATES = {"reported", "accepted", "approving", "assigned", "in_progress", "replied", "closed"}
 OPEN_STATES = set(STATES) - {"archived", "visited"}
 
 # Account roles that may act as the desk of the grid a case sits at.
@@ -56,6 +61,13 @@ ACTIONS = {a.key: a for a in (
     _a("accept", "受理", {"reported"}, "accepted", {"desk"}, ("note",), style="primary"),
     _a("solve_on_spot", "当场办结", {"reported"}, "closed", {"reporter", "desk"}, ("result", "photos"),
        note_required=True, classes={"general"}),
+    _a("request_approval", "报请审批", {"accepted"}, "approving", {"desk"}, ("note",), style="primary",
+       classes={"approval"}),
+    _a("approve", "审批同意", {"approving"}, "accepted", {"approver"}, ("note",), note_required=True, style="primary"),
+    _a("refuse_approval", "不予批准", {"approving"}, "replied", {"approver"}, ("result",), note_required=True,
+       style="danger"),
+    _a("arrive", "到场", {"reported", "accepted", "assigned", "in_progress"}, None, {"responder"}, ("note", "photos"),
+       classes={"emergency"}),
     _a("assign", "交办", {"accepted"}, "assigned", {"desk"}, ("assignee", "deadline", "note"), style="primary"),
     _a("transfer", "移交部门", {"accepted"}, "assigned", {"desk"}, ("department", "deadline", "note")),
     _a("escalate", "上报上级", {"reported", "accepted"}, "reported", {"desk"}, ("note",), note_required=True),

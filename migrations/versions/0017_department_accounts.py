@@ -1,5 +1,6 @@
 """Departments with accounts: a department belongs to a level (a county or township grid); users of the department role name their department; a case can
-have co-handling departments (联合执法), each with its own answer.
+have co-handling departments (联合执法), each with its own answer; a category names the level that
+approves its 需审批 cases.
 
 Revision ID: 0017
 Revises: 0016
@@ -43,9 +44,12 @@ def upgrade():
         sa.PrimaryKeyConstraint('case_id', 'department_id', name='pk_case_co_department'),
     )
     op.create_index('ix_case_co_department_department_id', 'case_co_department', ['department_id'])
+    op.add_column('case_category', sa.Column('approval_level', sa.String(length=32), nullable=False,
+                                             server_default=''))
 
 
 def downgrade():
+    op.drop_column('case_category', 'approval_level')
     sqlite = op.get_bind().dialect.name == "sqlite"
     op.drop_index('ix_case_co_department_department_id', table_name='case_co_department')
     op.drop_table('case_co_department')
