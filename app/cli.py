@@ -97,10 +97,12 @@ def import_divisions(file):
     """Create or update grids from a code,name,level,parent_code CSV (all or nothing)."""
     from .grids import service as grid_service
 
-    text = Path(file).read_text(encoding="utf-8-sig")
+    from .core.sheets import decode_text
+
     with audit.acting_as("命令行"):
         try:
-            result = grid_service.import_divisions(text)
+            # UTF-8, or GBK/GB18030 as Excel on a Chinese Windows saves a CSV; else a Chinese message.
+            result = grid_service.import_divisions(decode_text(Path(file).read_bytes()))
         except ServiceError as exc:
             db.session.rollback()
             click.echo(str(exc), err=True)

@@ -40,6 +40,9 @@ class Defaults:
     WTF_CSRF_SSL_STRICT = False
 
     PAGE_SIZE = 50
+    # Rows of data one roster or unit-register file may hold (a township's largest village is far below);
+    # a longer file is refused before it is checked, with a message saying so.
+    IMPORT_MAX_ROWS = 20_000
     # Lists count at most this many rows past the current page (then "超过 N 条").
     COUNT_CAP = 10_000
     MAX_CONTENT_LENGTH = 32 * 1024 * 1024

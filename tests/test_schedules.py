@@ -148,7 +148,7 @@ def test_urging_runs_as_the_command_does(app, make_client, users, report):  # no
 def test_nightly_backup_and_its_rotation(app, tree, instance_path):
     with app.app_context():
         if db.engine.dialect.name != "sqlite":
-            pytest.skip("pg_dump is checked by the backup command's own tests")
+            pytest.skip("the SQLite copy is checked here; pg_dump runs in the gunicorn test")
     folder = backups.backup_dir(instance_path)
     for p in folder.glob("auto-*"):
         p.unlink()
@@ -246,10 +246,61 @@ def test_runner_thread_runs_at_start_and_stops(app, tree, probe):
     runner = schedules.Runner(app, every=3600).start()
     try:
         deadline = time.monotonic() + 30
-        while not _runs(app, "probe") and time.monotonic() < deadline:
+        while [r[2] for r in _runs(app, "probe")] in ([], ["running"]) and time.monotonic() < deadline:
             runner.thread.join(0.05)
         assert [r[2] for r in _runs(app, "probe")] == ["ok"]
     finally:
         runner.stop()
         runner.thread.join(10)
     assert not runner.thread.is_alive()
+
+
+def test_one_run_among_gunicorn_workers(app, database_url, tmp_path):
+    """The real thing: gunicorn with three workers on the test database, each starting the runner with
+    its first request; each schedule runs once for today, audited once."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VG_", "FLASK_"))}
+    env.update(VG_INSTANCE_PATH=str(tmp_path / "instance"), DATABASE_URL=database_url, VG_SCHEDULES_ENABLED="1")
+    (tmp_path / "instance").mkdir()
+    log = open(tmp_path / "gunicorn.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "3", "--bind", f"127.0.0.1:{port}",
+                             "wsgi:app"], cwd=root, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(_):
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=10) as resp:
+                return resp.status
+        except OSError:
+            return None
+
+    try:
+        deadline = time.monotonic() + 60
+        while get(0) != 200:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()[-3000:]
+            time.sleep(0.1)
+        with ThreadPoolExecutor(6) as pool:  # requests at once, so that every worker gets some
+            assert set(pool.map(get, range(60))) == {200}
+        while time.monotonic() < deadline:
+            rows = _runs(app)
+            if len(rows) == 4 and all(r[2] != "running" for r in rows):
+                break
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    rows = _runs(app)
+    assert sorted(r[0] for r in rows) == sorted(ALL) and {r[2] for r in rows} == {"ok"}, rows
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "schedule_run")) == 4

@@ -108,6 +108,29 @@ def test_simultaneous_identical_visits_and_work_logs_answer_like_one(app, make_c
     assert _count(app, WorkLog) == 1
 
 
+def test_simultaneous_work_logs_without_a_shared_key_and_week_checks_never_answer_500(app, make_client, tree, users):
+    """Two tabs (each its own key, or a page from before keys) saving the same day's log at once, and two
+    leaders checking the same week at once: one row each, and no 500 from the unique index on PostgreSQL."""
+    from app.core.timeutil import local_today
+    from app.visits.service import week_bounds
+    from app.worklogs.models import WeekCheck, WorkLog
+
+    today = local_today()
+    day = f"/worklogs/day/{today.isoformat()}"
+    for n in range(3):
+        with app.app_context():
+            db.session.execute(WorkLog.__table__.delete())
+            db.session.commit()
+        answers = _at_once(make_client, "worker", day, {"content": f"整理台账{n}", "form_key": ""})
+        assert [a.status_code for a in answers] == [302, 302], [a.get_data(as_text=True)[:300] for a in answers]
+        assert _count(app, WorkLog) == 1
+    monday = week_bounds(today)[0] - timedelta(days=7)
+    url = f"/worklogs/users/{users['worker']}/check"
+    answers = _at_once(make_client, "leader", url, {"week": monday.isoformat(), "comment": "已查"})
+    assert [a.status_code for a in answers] == [302, 302], [a.get_data(as_text=True)[:300] for a in answers]
+    assert _count(app, WeekCheck) == 1
+
+
 def test_a_key_sent_by_another_user_shows_nothing_of_theirs(app, make_client, tree, users):
     from app.cases.models import Case
 

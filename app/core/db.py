@@ -88,6 +88,28 @@ def execute_write(stmt):
         db.session.execute(stmt)
 
 
+def add_unique(obj, existing):
+    """Insert ``obj``, a row a unique constraint allows once (one work log per user and day …); returns
+    (the row, True), or (``existing()``, False) when another request inserted it first.
+
+    On SQLite two writers never overlap (BEGIN IMMEDIATE) and ``existing()`` is what the caller checked
+    before. On PostgreSQL two identical requests at the same moment both find nothing; the second
+    insert waits on the unique index until the first commits and then fails — inside a savepoint, so
+    the request goes on with the first one's row instead of answering 500.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+    except IntegrityError:
+        found = existing()
+        if found is None:
+            raise
+        return found, False
+    return obj, True
+
+
 def reserve_ids(table, n):
     """``n`` new primary-key values for ``table`` (an ``id`` integer key), so that many rows can be
     inserted with one executemany and their ids known without RETURNING them row by row.

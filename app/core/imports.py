@@ -16,7 +16,7 @@ import secrets
 from datetime import timedelta, timezone
 from pathlib import Path
 
-from flask import abort, current_app
+from flask import abort, current_app, flash, redirect
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import delete, select
@@ -182,6 +182,18 @@ def accept_upload(form, kind, village):
     pending = save_upload(data, current_user, kind, name, village)
     db.session.commit()
     return pending
+
+
+def read_or_drop(upload, data, read, back):
+    """(plan, None) of ``read(upload, data)``; or, when the file cannot be read as a whole (more rows than
+    IMPORT_MAX_ROWS …), (None, a redirect to ``back`` saying why) and the upload is deleted at once."""
+    try:
+        return read(upload, data), None
+    except ServiceError as exc:
+        discard_upload(upload)
+        db.session.commit()
+        flash(f"“{upload.filename}”：{exc}", "error")
+        return None, redirect(back)
 
 
 def pending_or_404(token, kind):

@@ -221,7 +221,8 @@ def start_with_first_request(app):
         if "vg_schedule_runner" not in app.extensions:
             start(app)
 
-    app.before_request(_start_once)
+    # First among the hooks: the login check ends many requests with a redirect before later hooks run.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_once)
 
 
 # --- what the admin page and `flask check` show ----------------------------------

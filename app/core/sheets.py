@@ -21,7 +21,11 @@ from typing import ClassVar
 from datetime import date, datetime
 
 from flask import make_response
+from defusedxml import DefusedXmlException
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -71,6 +75,21 @@ def is_blank(values):
     return all(v is None or (isinstance(v, str) and not clean(v)) for v in values)
 
 
+HOSTILE_XML = ("文件中含有 Excel 和 WPS 从不写入的 XML 实体定义（可能是特意构造的“实体炸弹”），已拒绝，文件没有保存。"
+               "请用 Excel 或 WPS 打开后“另存为 Excel 工作簿（.xlsx）”再上传。")
+
+
+def _unreadable(exc):
+    # openpyxl parses through defusedxml (a requirement): entity definitions are refused, not expanded.
+    cause = exc
+    while cause is not None:  # openpyxl wraps what went wrong in a ValueError of its own
+        if isinstance(cause, DefusedXmlException):
+            return ServiceError(HOSTILE_XML)
+        cause = cause.__cause__ or cause.__context__
+    return ServiceError(f"文件无法作为 Excel 工作簿（.xlsx）打开：{type(exc).__name__}。"
+                        "请用 Excel 或 WPS 打开后“另存为 Excel 工作簿（.xlsx）”再上传。")
+
+
 def open_workbook(fileobj):
     """Open an uploaded .xlsx read-only, or raise ServiceError saying why it cannot be read."""
     try:
@@ -79,8 +98,31 @@ def open_workbook(fileobj):
             warnings.simplefilter("ignore")
             return load_workbook(fileobj, read_only=True, data_only=True)
     except Exception as exc:  # any failure to parse user input is the same answer to the user
-        raise ServiceError(f"文件无法作为 Excel 工作簿（.xlsx）打开：{type(exc).__name__}。"
-                           "请用 Excel 或 WPS 打开后“另存为 Excel 工作簿（.xlsx）”再上传。") from None
+        raise _unreadable(exc) from None
+
+
+def max_rows():
+    """The configured cap on rows of data in one file (IMPORT_MAX_ROWS)."""
+    from flask import current_app, has_app_context
+
+    return int(current_app.config["IMPORT_MAX_ROWS"]) if has_app_context() else 20_000
+
+
+def _capped(rows, limit):
+    """The rows, stopping with a Chinese message once more than ``limit`` hold anything (title and
+    header rows allowed for), or the file runs to ten times that many rows counting empty ones."""
+    out, filled = [], 0
+    for row in rows:
+        out.append(row)
+        if any(v is not None and v != "" for v in row):
+            filled += 1
+        if filled > limit + HEADER_SCAN or len(out) > 10 * limit + HEADER_SCAN:
+            raise ServiceError(_too_many(limit))
+    return out
+
+
+def _too_many(limit):
+    return f"文件的行数超过了一次导入的上限（{limit} 行数据），没有导入。请把名册按村或网格分成几个文件，分别导入。"
 
 
 # --- reading files --------------------------------------------------------------
@@ -96,7 +138,13 @@ def _xlsx_sheets(data):
         for ws in wb.worksheets:
             # read-only rows skip nothing: empty rows come as empty tuples, so enumerate gives row numbers
             ws.reset_dimensions()  # some writers declare a wrong size; read what is there
-            yield ws.title, [tuple(clean(v) for v in row) for row in ws.iter_rows(values_only=True)]
+            try:
+                rows = _capped((tuple(clean(v) for v in row) for row in ws.iter_rows(values_only=True)), max_rows())
+            except ServiceError:
+                raise
+            except Exception as exc:  # a sheet that cannot be parsed: the same answer as a workbook
+                raise _unreadable(exc) from None
+            yield ws.title, rows
     finally:
         wb.close()
 
@@ -121,7 +169,7 @@ def _xls_sheets(data):
         return clean(cell.value)
 
     for sheet in book.sheets():
-        yield sheet.name, [tuple(value(c) for c in sheet.row(r)) for r in range(sheet.nrows)]
+        yield sheet.name, _capped((tuple(value(c) for c in sheet.row(r)) for r in range(sheet.nrows)), max_rows())
 
 
 def decode_text(data):
@@ -142,8 +190,11 @@ def _csv_sheets(data):
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = [tuple(clean(v) or None for v in row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    yield "CSV", rows
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        yield "CSV", _capped((tuple(clean(v) or None for v in row) for row in rows), max_rows())
+    except csv.Error as exc:
+        raise ServiceError(f"CSV 文件无法读取（{exc}）。请用 Excel 或 WPS 另存为 .xlsx 再上传。") from None
 
 
 def raw_sheets(data, filename):
@@ -314,6 +365,8 @@ class Table:
         # Trailing notes: lines of one filled cell after the last real row (制表人：…, a remark).
         while out and self._note(out[-1][1]):
             out.pop()
+        if len(out) > max_rows():
+            raise ServiceError(_too_many(max_rows()))
         return out
 
     def _note(self, values):
@@ -452,6 +505,17 @@ class ImportPlan:
         self.warnings.append((row, header, message))
         self.marks.setdefault(row, []).append((None, "提醒：" + message))
 
+    def warn_formulas(self, row, values):
+        """A warning for each imported cell a spreadsheet would read as a formula (=…, +…, -…, @…):
+        it is imported and exported as the text it is, but was probably not meant so."""
+        for key, index in (self.mapping.columns.items() if self.mapping else ()):
+            value = values[index] if index < len(values) else None
+            if _formula_like_text(value):
+                shown = mask_ids_in_text(value)
+                shown = shown if len(shown) <= 30 else shown[:30] + "…"
+                self.warn(row, key, f"“{shown}”以“{value[0]}”开头，电子表格会把它当作公式。已按文字导入（导出时也是文字），"
+                                    "请核对是否录错。")
+
 
 def rows_text(rows):
     """第 3、5、9–12 行 for a list of row numbers."""
@@ -475,19 +539,80 @@ def error_groups(plan):
     return [(column, message, rows) for (column, message), rows in groups.items()]
 
 
+# --- writing cells --------------------------------------------------------------------------
+# Every cell the app writes goes through ``safe``/``write``/``text_cell``: a text that a spreadsheet
+# would take for a formula (=HYPERLINK(…), +1, -A1, @SUM) is stored as text and shown as typed,
+# never evaluated (it could fetch a URL with the ID number of the same row); characters an .xlsx
+# cannot hold (NUL and other control characters a record may carry) are dropped instead of failing
+# the whole download.
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like_text(value):
+    """A cell read from a file that a spreadsheet would have evaluated: =…, @…, or +/- before a non-number
+    (a phone number "+86 …" or a dash for "none" is not)."""
+    if not isinstance(value, str) or not value:
+        return False
+    if value[0] in "=@":
+        return len(value) > 1
+    return value[0] in "+-" and len(value) > 1 and not (value[1].isdigit() or value[1] in " .(")
+
+
+def looks_like_formula(value):
+    """Whether a spreadsheet would read this text as a formula (or a command, in a CSV)."""
+    return isinstance(value, str) and value.startswith(FORMULA_START)
+
+
+def safe(value):
+    """A value an .xlsx can hold: text without the control characters openpyxl refuses."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def _as_text(cell):
+    if isinstance(cell.value, str):
+        cell.data_type = "s"  # openpyxl would make "=…" a formula
+        if looks_like_formula(cell.value):
+            cell.quotePrefix = True  # and Excel keeps it text when someone edits the cell
+    return cell
+
+
+def text_cell(ws, value, number_format=None):
+    """A cell of a write-only sheet: text stays text (see above)."""
+    cell = WriteOnlyCell(ws, value=safe(value))
+    if number_format:
+        cell.number_format = number_format
+    return _as_text(cell)
+
+
+def write(ws, row, column, value):
+    """Set one cell of an ordinary sheet: text stays text (see above). Returns the cell."""
+    cell = ws.cell(row, column)
+    cell.value = safe(value)
+    return _as_text(cell)
+
+
+def append(ws, values):
+    """Append a row of values to a sheet (write-only or not) through the safe writer."""
+    if isinstance(ws, WriteOnlyWorksheet):
+        ws.append([v if isinstance(v, Cell) else text_cell(ws, v) for v in values])
+        return
+    row = ws.max_row + 1 if ws.max_row > 1 or ws.cell(1, 1).value is not None else 1
+    for i, v in enumerate(values, start=1):
+        write(ws, row, i, v)
+
+
 # --- the clerk's own file, marked ------------------------------------------------------------
 
 def _mark(ws, table, errors, first_col):
     """Add the 错误说明 column after ``first_col`` and colour the bad cells."""
     header_row = table.header_last or 1
-    head = ws.cell(header_row, first_col, ERROR_HEADER)
+    head = write(ws, header_row, first_col, ERROR_HEADER)
     head.font = Font(bold=True, color="9C0006")
     head.fill = ERROR_FILL
     ws.column_dimensions[get_column_letter(first_col)].width = 60
     for row, items in errors.items():
-        note = ws.cell(row, first_col)
-        note.value = "；".join(dict.fromkeys(m for _, m in items))
-        note.data_type = "s"
+        note = write(ws, row, first_col, "；".join(dict.fromkeys(m for _, m in items)))
         note.font = ERROR_FONT
         for index, _ in items:
             if index is not None:
@@ -516,9 +641,7 @@ def marked_workbook(data, table, errors):
             width = max(width, len(row))
             for i, v in enumerate(row):
                 if v not in (None, ""):
-                    cell = ws.cell(n, i + 1, v)
-                    if isinstance(v, str):
-                        cell.data_type = "s"
+                    write(ws, n, i + 1, v)
     _mark(ws, table, errors, width + 1)
     return wb
 
@@ -544,13 +667,9 @@ HEADER_FILL_GREY = PatternFill("solid", fgColor="D9D9D9")
 
 
 def _write_cell(ws, row, col, value, font=None, fill=None):
-    """One cell: numbers stay numbers, everything else is text (never a formula)."""
-    cell = ws.cell(row=row, column=col)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        cell.value = value
-    else:
-        cell.value = "" if value is None else str(value)
-        cell.data_type = "s"
+    """One cell: numbers stay numbers, everything else is text (never a formula: ``write``)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    cell = write(ws, row, col, value if number else ("" if value is None else str(value)))
     if font is not None:
         cell.font = font
     if fill is not None:

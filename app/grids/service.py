@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from ..core.forms import ServiceError
+from ..core.sheets import clean
 from ..core.scope import can_see_grid
 from ..extensions import db
 from .models import GRID_ROLES, MIN_TEAM_SIZE, Grid, GridKind, GridLevel, GridStaff
@@ -191,7 +192,7 @@ def import_divisions(text):
         if not row or all(not c.strip() for c in row):
             continue
         result.rows += 1
-        cells = [c.strip() for c in row] + [""] * 4
+        cells = [clean(c) for c in row] + [""] * 4
         code, name, level_key, parent_code = cells[:4]
         problems = []
         if not DIVISION_CODE.match(code):

@@ -6,6 +6,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..core import sheets
 from ..core.validators import mask_id_number, mask_ids_in_text
 from ..extensions import db
 from .grid_names import export_grid_labels
@@ -58,9 +59,7 @@ def export_workbook(households, reveal, resident_status="active"):
     show = (lambda n: n or "") if reveal else mask_id_number
 
     def text_cell(value):
-        c = WriteOnlyCell(ws, value=value)
-        c.number_format = "@"
-        return c
+        return sheets.text_cell(ws, value, "@")
 
     for h in households:
         head_number = h.head.id_number if h.head is not None else ""
@@ -68,7 +67,7 @@ def export_workbook(households, reveal, resident_status="active"):
         for r in members(h, resident_status):
             flags = "、".join(r.flag_list)
             # Typed text (an address, a name) is masked like on the screen; only the ID columns follow ``reveal``.
-            ws.append([mask_ids_in_text(labels.get(h.grid_id, h.grid.name)), mask_ids_in_text(h.address),
+            sheets.append(ws, [mask_ids_in_text(labels.get(h.grid_id, h.grid.name)), mask_ids_in_text(h.address),
                        text_cell(show(head_number)), mask_ids_in_text(r.name), text_cell(show(r.id_number)),
                        r.relation, text_cell(r.phone), r.political_status, flags, mask_ids_in_text(cats)])
     return wb

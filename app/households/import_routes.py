@@ -5,9 +5,8 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.forms import ServiceError
-from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, discard_upload, marked_download,
-                            pending_or_404)
+from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, marked_download,
+                            pending_or_404, read_or_drop)
 from ..core.sheets import error_groups, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -47,13 +46,9 @@ def import_upload():
 def import_preview(token):
     """The columns as read (and the mapping to change), 所属组 values to map, every problem, what the import will do."""
     upload, data = _pending(token)
-    try:
-        plan = _read(upload, data)
-    except ServiceError as exc:
-        discard_upload(upload)
-        db.session.commit()
-        flash(f"“{upload.filename}”：{exc}", "error")
-        return redirect(url_for(".import_upload"))
+    plan, refused = read_or_drop(upload, data, _read, url_for(".import_upload"))
+    if refused:
+        return refused
     village = plan.village
     return render("households/import_preview.html", plan=plan, token=token, filename=upload.filename,
                   error_groups=error_groups(plan), rows_text=rows_text,

@@ -390,6 +390,7 @@ class _RosterReader:
         warning = phone_warning(phone) if phone else None
         if warning and not any(f == "phone" for f, _ in errors):
             plan.warn(number, "phone", warning)
+        plan.warn_formulas(number, values)
         if head_error:
             plan.error(number, "head_id", head_error)
         if own == EXAMPLE_ID:

@@ -4,6 +4,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from ..core import sheets
 from ..core.validators import mask_ids_in_text
 from . import service
 from .grid_names import GridResolver
@@ -71,7 +72,7 @@ def template_workbook(user=None):
     for n, (key, values) in enumerate((("relation", RELATIONS), ("political_status", POLITICAL)), start=1):
         source = get_column_letter(n)
         for i, value in enumerate(values, start=1):
-            options.cell(i, n, value)
+            sheets.write(options, i, n, value)
         col = get_column_letter([k for k, _, _ in COLUMNS].index(key) + 1)
         dv = DataValidation(type="list", formula1=f"'{OPTIONS_SHEET}'!${source}$1:${source}${len(values)}",
                             allow_blank=True, showErrorMessage=True, errorTitle="不在可选值内",
@@ -114,7 +115,7 @@ def template_workbook(user=None):
                                        "不会移出已有类别。可选值：" + mask_ids_in_text("、".join(categories)) + "。"),
     ]
     for row in lines:
-        help_ws.append(list(row))
+        sheets.append(help_ws, list(row))
     help_ws["A1"].font = Font(bold=True, size=14)
     for cell in help_ws[5]:
         cell.font = HEADER_FONT
@@ -126,8 +127,8 @@ def template_workbook(user=None):
         resolver = GridResolver(user)
         labels = sorted(resolver.label(g) for g in resolver.leaf_ids)
         help_ws.append([])
-        help_ws.append(["您可以填写的网格", "", f"共 {len(labels)} 个" + ("，下面列出前 500 个" if len(labels) > 500 else "")])
+        sheets.append(help_ws, ["您可以填写的网格", "", f"共 {len(labels)} 个" + ("，下面列出前 500 个" if len(labels) > 500 else "")])
         help_ws.cell(help_ws.max_row, 1).font = HEADER_FONT
         for label in labels[:500]:
-            help_ws.append(["", "", mask_ids_in_text(label)])
+            sheets.append(help_ws, ["", "", mask_ids_in_text(label)])
     return wb

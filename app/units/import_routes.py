@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, mappings_for, marked_download,
-                            pending_or_404, remember_mapping)
+                            pending_or_404, read_or_drop, remember_mapping)
 from ..core.sheets import error_groups, header_key, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -48,7 +48,9 @@ def import_upload():
 def import_preview(token):
     """The columns as read, every problem, what the import will do."""
     upload, data = _pending(token)
-    plan = _read(upload, data)
+    plan, refused = read_or_drop(upload, data, _read, url_for(".import_upload"))
+    if refused:
+        return refused
     return render("units/import_preview.html", plan=plan, token=token, filename=upload.filename,
                   error_groups=error_groups(plan), rows_text=rows_text,
                   fields=[("", "不导入")] + [(f.key, f.label) for f in unit_import.FIELDS],

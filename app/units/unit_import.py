@@ -159,6 +159,7 @@ def read_units(data, user, village=None, columns=None, remembered=None, filename
         warning = phone_warning(data_.contact_phone) if data_.contact_phone else None
         if warning:
             plan.warn(n, "contact_phone", warning)
+        plan.warn_formulas(n, values)
         item = UnitRow(n, data_, grid, fields, unit)
         plan.units.append(item)
         if unit is None:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, role_rank
 from ..accounts.permissions import can
+from ..core.db import add_unique
 from ..core.forms import ServiceError
 from ..core.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
@@ -84,10 +85,10 @@ def save_log(user, day, content, today=None):
                            "如需更正，请添加补充说明。")
     content = (content or "").strip()
     log = get_log(user.id, day)
+    made = False
     if log is None:
-        log = WorkLog(user_id=user.id, log_date=day, content=content)
-        db.session.add(log)
-    else:
+        log, made = add_unique(WorkLog(user_id=user.id, log_date=day, content=content), lambda: get_log(user.id, day))
+    if not made:  # rewritten, or saved a moment ago by the same user's other request: the later text stays
         log.content = content
         log.updated_at = utcnow()
     db.session.flush()
@@ -103,9 +104,7 @@ def amend(user, day, content):
         raise ServiceError("这一周还没有检查，可以直接修改日志，不需要补充说明。")
     log = get_log(user.id, day)
     if log is None:
-        log = WorkLog(user_id=user.id, log_date=day, content="")
-        db.session.add(log)
-        db.session.flush()
+        log, _ = add_unique(WorkLog(user_id=user.id, log_date=day, content=""), lambda: get_log(user.id, day))
     a = WorkLogAmendment(log_id=log.id, content=content, author_id=user.id)
     db.session.add(a)
     db.session.flush()
@@ -123,9 +122,10 @@ def check_week(checker, worker, monday, comment, today=None):
         raise ServiceError("您不能检查这位网格员的日志。")
     if week_check_for(worker.id, monday) is not None:
         raise ServiceError("这一周已经检查过了。")
-    c = WeekCheck(user_id=worker.id, week_start=monday, checker_id=checker.id, comment=(comment or "").strip())
-    db.session.add(c)
-    db.session.flush()
+    c, made = add_unique(WeekCheck(user_id=worker.id, week_start=monday, checker_id=checker.id,
+                                   comment=(comment or "").strip()), lambda: week_check_for(worker.id, monday))
+    if not made:  # another leader's check of the same week committed while this one waited
+        raise ServiceError(f"这一周已由{c.checker.full_name}检查过了。")
     # The worker's month of logs (worklogs.month); built by hand, as this also runs outside requests.
     notify(worker.id, None, "week_check",
            f"{checker.full_name}已检查您 {monday.month}月{monday.day}日起一周的工作日志" + (f"：{c.comment}" if c.comment else "。"),
