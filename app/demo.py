@@ -90,7 +90,10 @@ def build_demo(seed=20261127):
         notice_service.save_notice(village, "\n".join(notice_service.DEFAULT_SERVICES + ["代办老年证、残疾证"]),
                                    f"0572-60{rng.randint(10000, 99999)}", "工作日 8:30—17:00，急事随时电话")
     build_demo_ledger(villages[2], rng)
-    build_demo_field_work(villages[2], rng)
+    # Each village's worker writes logs (and visits, where the ledger is kept) with their own diligence.
+    diligence = (0.9, 0.6, 0.8)
+    for vi, village in enumerate(villages):
+        build_demo_field_work(village, rng, diligence[vi])
     from .cases.demo import build_demo_cases
     from .cases.service import ensure_reference_data as ensure_case_reference_data
 
@@ -99,6 +102,9 @@ def build_demo(seed=20261127):
     from .patrols.demo import build_demo_patrols
 
     build_demo_patrols(villages[0])
+    from .assessment.demo import build_demo_assessment
+
+    build_demo_assessment(town, villages, diligence, rng)
     Setting.put("org_name", county.name)
     Setting.put("setup_done", "1")
     for user in db.session.scalars(select(User)):
@@ -170,8 +176,9 @@ LOG_NOTES = ["整理走访台账；参加村两委例会。", "协助村医上�
              "更新户籍台账变动信息；走访重点户。", "参加乡镇网格员培训。"]
 
 
-def build_demo_field_work(village, rng):
-    """Six weeks of made-up visits and work logs by the demo village's worker, one week checked."""
+def build_demo_field_work(village, rng, diligence=0.8):
+    """Ten weeks of made-up visits and work logs by the demo village's worker (``diligence``: how
+    regularly, 0–1), one week checked."""
     from datetime import datetime, timedelta
 
     from .core.timeutil import local_today
@@ -194,17 +201,17 @@ def build_demo_field_work(village, rng):
     for link in db.session.scalars(select(ContactLink).where(ContactLink.user_id == worker.id)):
         link.since = year_ago.date()
     today = local_today()
-    day = today - timedelta(days=42)
+    day = today - timedelta(days=70)
     while day < today:
         if is_workday(day):
             for h in rng.sample(homes, min(len(homes), rng.choice((1, 2, 2, 3)))):
-                if rng.random() < 0.3:  # some households are left behind, so the due list has something to show
+                if rng.random() > diligence:  # some households are left behind, so the due list has something to show
                     continue
                 db.session.add(Visit(household_id=h.id, grid_id=h.grid_id, user_id=worker.id,
                                      method=rng.choice(["door", "door", "phone", "lecture"]),
                                      visited_at=datetime(day.year, day.month, day.day, rng.randrange(1, 9)),
                                      visited_on=day, learned=rng.choice(VISIT_NOTES)))
-            if rng.random() < 0.85:
+            if rng.random() < diligence + 0.05:
                 db.session.add(WorkLog(user_id=worker.id, log_date=day, content=rng.choice(LOG_NOTES)))
         day += timedelta(days=1)
     if leader is not None:

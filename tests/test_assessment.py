@@ -95,8 +95,9 @@ def test_a_quarter_end_month_counts_the_quarterly_rules(app, worker_month):
     with app.app_context():
         visits = line(score_of(worker_month["uid"], "2025-12"), "走访")
         # December: monthly 4 (1号 done) + key 1 (done) + ordinary quarterly door 3 (3号 done in October)
-        # + quarterly 微宣讲 4 (2号 done in November) = 12 due, 4 done; 200 × 4/12 = 66.67 → 66.7.
-        assert (visits.due, visits.done, visits.score) == (12, 4, Decimal("66.7"))
+        # + quarterly 微宣讲 4 (2号 done in November) + the quarter's 集中走访 round 4 (none)
+        # = 16 due, 4 done; 200 × 4/16 = 50.
+        assert (visits.due, visits.done, visits.score) == (16, 4, Decimal("50.0"))
         november = line(score_of(worker_month["uid"], "2025-11"), "走访")
         assert (november.due, november.done) == (5, 1)  # no quarterly rule ends in November
 
@@ -104,14 +105,14 @@ def test_a_quarter_end_month_counts_the_quarterly_rules(app, worker_month):
 def test_a_quarter_pools_its_months_or_averages_them(app, tree, worker_month, users):
     with app.app_context():
         q = line(score_of(worker_month["uid"], "2025-Q4"), "走访")
-        # Oct 5/4, Nov 5/1 (2号's lecture), Dec 12/4 → 22 due, 9 done → 81.8.
-        assert (q.due, q.done, q.score) == (22, 9, Decimal("81.8"))
+        # Oct 5/4, Nov 5/1 (2号's lecture), Dec 16/4 → 26 due, 9 done → 69.23 → 69.2.
+        assert (q.due, q.done, q.score) == (26, 9, Decimal("69.2"))
         town = db.session.get(asv.Grid, tree["town_a"])
         scheme = asv.customize_scheme(town, "worker")
         scheme.combine = "mean"
         db.session.flush()
         mean = line(score_of(worker_month["uid"], "2025-Q4"), "走访")
-        assert mean.score == Decimal("88.9")  # (160.0 + 40.0 + 66.7) / 3 = 88.9
+        assert mean.score == Decimal("83.3")  # (160.0 + 40.0 + 50.0) / 3 = 83.33
         assert "10月 160.0" in mean.note
 
 
@@ -241,3 +242,31 @@ def test_rankings_stay_within_scope(app, client, tree, users, worker_month):
     client.login("worker")
     assert client.get(f"/assessment/workers/{worker_month['uid']}").status_code == 403
     assert client.get("/assessment/").headers["Location"].endswith("/assessment/me")
+
+
+def test_the_report_prints_and_exports(app, client, tree, users, worker_month, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    from tests.pdfcheck import check_pdf
+
+    client.login("township")
+    client.get(f"/assessment/grids/{tree['town_a']}")
+    client.post(f"/assessment/grids/{tree['town_a']}/freeze", {"kind": "worker", "period": "2025-10"})
+    resp = client.get(f"/assessment/grids/{tree['town_a']}/report.pdf?kind=worker&period=2025-10")
+    assert resp.mimetype == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(resp.data)
+    text = check_pdf(resp.data, tmp_path / "report", expect_pages=1,
+                     must_contain=["甲镇2025年10月网格员考核通报", "李网格", "835.0", "四星", "审核人", "盖章"])
+    assert "已于" in text and "发布" in text
+    xlsx = client.get(f"/assessment/grids/{tree['town_a']}/ranking.xlsx?kind=worker&period=2025-10")
+    ws = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0][0] == "甲镇2025年10月网格员考核通报"
+    assert rows[1][0].startswith("考核期间：2025年10月")
+    header = rows[3]
+    assert header[:3] == ("名次", "网格员", "所在网格") and header[-2:] == ("总分", "星级")
+    li = next(r for r in rows if r[1] == "李网格")
+    assert li[header.index("走访（200）")] == 160 and li[-2] == 835 and li[-1] == "四星"
+    assert any(r[0] == "平均" for r in rows)

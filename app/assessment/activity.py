@@ -46,14 +46,14 @@ from ..core.timeutil import LOCAL_TZ, to_local
 from ..core.workdays import workdays_in
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
-from ..households.models import CategoryTag, ContactLink, Household, HouseholdCategory
+from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Household, HouseholdCategory, Resident
 from ..meetings.models import Meeting, MeetingAttendee, MeetingKind
 from ..meetings.service import period_label as meeting_period_label
 from ..meetings.service import period_start as meeting_period_start
 from ..meetings.service import previous_period
 from ..patrols.models import Hazard, Patrol, PatrolRule
 from ..units.models import Unit
-from ..visits.models import Visit, VisitRule
+from ..visits.models import GROUP_PREFIX, PARTY_KEY, Visit, VisitRule
 from ..visits.service import CADRE_ROLES, period_bounds, period_label, rule_applies
 from ..worklogs.models import WorkLog
 
@@ -191,17 +191,29 @@ class Activity:
         households = db.session.execute(q).all()
         if not households:
             return
-        # Key households: an active key-category tag on the period's last day counted.
-        key_q = (select(CategoryTag.household_id).join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
+        # Key households and category keys (rules may target categories and 党员户): the tags active on
+        # the period's last day counted.
+        key_q = (select(CategoryTag.household_id, HouseholdCategory.key, HouseholdCategory.group,
+                        HouseholdCategory.is_key)
+                 .join(HouseholdCategory, HouseholdCategory.id == CategoryTag.category_id)
                  .join(Household, Household.id == CategoryTag.household_id)
-                 .where(HouseholdCategory.is_key.is_(True), CategoryTag.start_date <= self.last,
+                 .where(CategoryTag.start_date <= self.last,
                         or_(CategoryTag.end_date.is_(None), CategoryTag.end_date > self.last)))
+        party_q = select(Resident.household_id).distinct().join(Household, Household.id == Resident.household_id).where(
+            Resident.status == "active", Resident.political_status.in_(PARTY_MEMBER))
         if self.worker is not None:
-            key_q = key_q.join(ContactLink, ContactLink.household_id == Household.id).where(
-                ContactLink.user_id == self.worker.id)
+            key_q, party_q = [q.join(ContactLink, ContactLink.household_id == Household.id).where(
+                ContactLink.user_id == self.worker.id) for q in (key_q, party_q)]
         else:
-            key_q = key_q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
-        key_ids = set(db.session.scalars(key_q))
+            key_q, party_q = [q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
+                              for q in (key_q, party_q)]
+        key_ids, categories = set(), defaultdict(set)
+        for hid, ckey, group, is_key in db.session.execute(key_q):
+            categories[hid].update({ckey, GROUP_PREFIX + group})
+            if is_key:
+                key_ids.add(hid)
+        for hid in db.session.scalars(party_q):
+            categories[hid].add(PARTY_KEY)
         # Done sets per (rule frequency window): {(start, end): {(household, method, by_cadre)}}.
         kinds = {r.period for rules in rules_by_owner.values() for r in rules}
         wins = {k: windows(k, self.start, self.end) for k in kinds}
@@ -228,7 +240,7 @@ class Activity:
             worker_counts = self.user_counts[h.user_id] if linked else None
             gc = self.grid_counts[h.grid_id]
             for rule in rules_for(h.path):
-                if not rule_applies(rule, linked=linked, key=h.id in key_ids):
+                if not rule_applies(rule, linked=linked, key=h.id in key_ids, categories=categories.get(h.id, ())):
                     continue
                 methods = rule.method_set
                 cadre_rule = rule.visitor == "cadre"

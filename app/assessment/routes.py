@@ -138,13 +138,13 @@ def _table(grid, kind, period):
             scores = {ln["name"]: Decimal(ln["score"]) for ln in r.data["lines"]}
             for a in r.adjustments:
                 scores[a.item_name] = scores.get(a.item_name, Decimal(0)) + Decimal(a.points)
-            rows.append([r.rank, r.name, r.data["place"]] + [float(scores.get(it["name"], 0)) for it in items]
+            rows.append([r.rank or "未参评", r.name, r.data["place"]] + [float(scores.get(it["name"], 0)) for it in items]
                         + [float(r.total), r.band])
     else:
         for s in ctx["scores"]:
-            rows.append([s.rank, s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
+            rows.append([s.rank or "未参评", s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
                         + [float(s.total), s.band])
-    return headers, rows, ctx["frozen"]
+    return headers, rows, ctx["frozen"], items
 
 
 def _doc_title(grid, kind, period):
@@ -157,12 +157,13 @@ def export_xlsx(grid_id):
     """The ranking as a township forwards it: title, period, unit, the table, the average row."""
     grid = get_grid_or_404(current_user, grid_id)
     period, kind = _period(), _kind(grid)
-    headers, rows, frozen = _table(grid, kind, period)
-    n = len(rows)
+    headers, rows, frozen, _ = _table(grid, kind, period)
+    ranked = [r for r in rows if r[0] != "未参评"]
+    n = len(ranked)
     totals = None
     if n:
-        avg = [round(sum(r[i] for r in rows) / n, 1) for i in range(3, len(headers) - 1)]
-        totals = ["平均", f"共 {n} {'人' if kind == 'worker' else '个'}", ""] + avg + [""]
+        avg = [round(sum(r[i] for r in ranked) / n, 1) for i in range(3, len(headers) - 1)]
+        totals = ["平均", f"参评 {n} {'人' if kind == 'worker' else '个'}", ""] + avg + [""]
     state = f"已于 {frozen.frozen_at:%Y-%m-%d} 发布" if frozen else "未发布（按当前记录计算）"
     wb = report_workbook(_doc_title(grid, kind, period),
                          [f"考核期间：{period.label}（{period.start:%Y-%m-%d} 至 {period.end:%Y-%m-%d}）",
@@ -185,13 +186,13 @@ def report_pdf(grid_id):
 
 def render_report_pdf(grid, kind, period, with_pages=False):
     """The 考核通报 document (also used by tests and the benchmark)."""
-    headers, rows, frozen = _table(grid, kind, period)
+    headers, rows, frozen, items = _table(grid, kind, period)
     bands = {}
     for r in rows:
-        bands[r[-1]] = bands.get(r[-1], 0) + 1
+        bands[r[-1] or "未参评"] = bands.get(r[-1] or "未参评", 0) + 1
     return pdf.render_pdf("print/assessment_report.html", title=_doc_title(grid, kind, period),
                           header=f"{grid.name} · {period.label}", grid=grid, period=period, kind_name=SUBJECT_KINDS[kind],
-                          headers=headers, rows=rows, frozen=frozen, bands=bands, today=local_today(),
+                          headers=headers, items=items, rows=rows, frozen=frozen, bands=bands, today=local_today(),
                           with_pages=with_pages)
 
 

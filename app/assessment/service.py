@@ -330,10 +330,16 @@ class Score:
     band: str = ""
     rank: int = 0
 
+    @property
+    def assessable(self):
+        """Whether anything was due or entered: a grid without households, workers or records is listed
+        as 未参评 below the ranking, not ranked first on full points."""
+        return any(ln.due or ln.entries for ln in self.lines)
+
     def as_dict(self):
         s = self.subject
         return {"kind": s.kind, "id": s.id, "name": s.name, "place": s.place, "paths": s.paths,
-                "total": str(self.total), "band": self.band, "rank": self.rank,
+                "total": str(self.total), "band": self.band, "rank": self.rank, "assessable": self.assessable,
                 "lines": [ln.as_dict() for ln in self.lines]}
 
 
@@ -367,7 +373,7 @@ def _manual_line(item, entries):
                     note=f"{latest.entered_by.full_name}评分：{latest.reason}", entries=entries)
     raw = sum((Decimal(e.points) for e in entries), Decimal(0))
     capped = min(raw, Decimal(item.points))
-    sign = -1 if item.kind == "deduction" else 1
+    sign = -1 if item.kind == "deduction" and capped else 1  # no "-0.0" when nothing was taken off
     word = "扣" if item.kind == "deduction" else "加"
     note = f"{len(entries)} 次，共{word} {raw} 分" + (f"，以上限 {item.points} 分计" if raw > capped else "") \
         if entries else f"本期无{word}分"
@@ -502,14 +508,27 @@ def _compute(subjects, period, today, detail, paths, worker_mode, by_subject):
     return out
 
 
-def rank(scores):
-    """Sort by total (highest first) and number the places; equal totals share a place."""
-    scores = sorted(scores, key=lambda s: (-s.total, s.subject.name))
+def _number(rows, total, assessable, name):
+    """Sort by total (highest first) and number the places (equal totals share one); those with
+    nothing to assess go last, without a place."""
+    rows = sorted(rows, key=lambda r: (not assessable(r), -total(r), name(r)))
     last, place = None, 0
-    for i, s in enumerate(scores, 1):
-        if s.total != last:
-            place, last = i, s.total
-        s.rank = place
+    for i, r in enumerate(rows, 1):
+        if not assessable(r):
+            r.rank = 0
+            continue
+        if total(r) != last:
+            place, last = i, total(r)
+        r.rank = place
+    return rows
+
+
+def rank(scores):
+    """Scores in ranking order with their places."""
+    scores = _number(scores, lambda s: s.total, lambda s: s.assessable, lambda s: s.subject.name)
+    for s in scores:
+        if not s.assessable:
+            s.band = ""
     return scores
 
 
@@ -541,6 +560,10 @@ class FrozenRow:
     def id(self):
         return self.data["id"]
 
+    @property
+    def assessable(self):
+        return self.data.get("assessable", True) or bool(self.adjustments)
+
 
 def frozen_rows(frozen, grid=None):
     """The frozen rows (within ``grid`` when given), re-ranked with their adjustments."""
@@ -550,13 +573,9 @@ def frozen_rows(frozen, grid=None):
         adj.setdefault(a.subject_id, []).append(a)
     rows = [FrozenRow(r, adj.get(r["id"], [])) for r in snap["rows"]
             if grid is None or any(p.startswith(grid.path) for p in r["paths"])]
-    rows.sort(key=lambda r: (-r.total, r.name))
-    last, place = None, 0
-    for i, r in enumerate(rows, 1):
-        if r.total != last:
-            place, last = i, r.total
-        r.rank = place
-        r.band = band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total)
+    rows = _number(rows, lambda r: r.total, lambda r: r.assessable, lambda r: r.name)
+    for r in rows:
+        r.band = band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total) if r.assessable else ""
     return rows
 
 

@@ -8,12 +8,12 @@ name whose hash is no longer the file's) is still served, with ``no-cache``, so 
 bookmark keeps working and is revalidated by its ETag.
 
 Text files (CSS, JS, SVG) are compressed the first time they are asked for, with brotli at its
-highest quality and gzip at level 9, and kept in memory: a handful of files, about 25 KB
+highest quality and with zopfli (gzip for browsers without brotli), and kept in memory (about
+0.2 s of CPU once per process for all of them): a handful of files, about 25 KB
 compressed in all, and no file written beside them (the install may be read-only). The stat of a
 file is checked on every URL built and every request, so an edited file is picked up without a
 restart.
 """
-import gzip
 import hashlib
 import mimetypes
 import re
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import brotli
+import zopfli.gzip
 from flask import current_app
 from werkzeug.wrappers import Request, Response
 
@@ -106,8 +107,8 @@ def _encoded(entry, encoding):
     if body is None:
         if encoding == "br":
             body = brotli.compress(entry.data, quality=11)
-        else:
-            body = gzip.compress(entry.data, compresslevel=9, mtime=0)
+        else:  # zopfli: a gzip stream any browser reads, 3–5 % smaller than zlib's best
+            body = zopfli.gzip.compress(entry.data, numiterations=5)
         if len(body) >= len(entry.data):
             body = entry.data  # not worth it: sent as it is
         entry.encoded[encoding] = body
