@@ -25,9 +25,9 @@ def _add_department_with_account(app, township, tree, name, username):
                                                               "dept-phone": "0572-1234567", "dept-active": "y"})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     dept_id = _dept(app, name, tree["town_a"])
-    page = township.get(f"/cases/settings/departments/{dept_id}/users")
+    page = township.get(f"/users/departments/{dept_id}")
     assert page.status_code == 200 and f"{name}的账号" in page.get_data(as_text=True)
-    resp = township.post(f"/cases/settings/departments/{dept_id}/users", {
+    resp = township.post(f"/users/departments/{dept_id}", {
         "username": username, "full_name": f"{name}老周", "phone": "13700000001", "password": "Dept-pass-2026!"})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     with app.app_context():
@@ -141,7 +141,7 @@ def test_department_users_see_only_their_departments_cases(app, make_client, tre
     assert "请选择移交的部门" in html
     township = make_client()
     township.login("township")
-    assert township.get(f"/cases/settings/departments/{other_id}/users").status_code == 404
+    assert township.get(f"/users/departments/{other_id}").status_code == 404
     assert township.get(f"/cases/settings/departments/{other_id}").status_code == 404
     # The user list's form does not offer the department role (it needs a department).
     assert "部门工作人员" not in township.get("/users/new").get_data(as_text=True)

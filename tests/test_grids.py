@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.core.forms import ServiceError
 from app.core.models import AuditLog
-from app.core.scope import visible_grid_ids
+from app.grids.scope import visible_grid_ids
 from app.extensions import db
 from app.grids import service as gs
 from app.grids.models import Grid, GridStaff

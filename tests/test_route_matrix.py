@@ -336,9 +336,9 @@ LOGIN = "login"  # any logged-in user; what the view shows is then a matter of s
 # must be added here (the matrix refuses one it does not know).
 NEEDS = {
     "accounts.change_password": LOGIN, "accounts.logout": LOGIN, "keepalive": LOGIN,
-    "accounts.users": "manage_users", "accounts.user_new": "manage_users", "accounts.user_edit": "manage_users",
-    "accounts.user_toggle": "manage_users", "accounts.user_reset_password": "manage_users",
-    "accounts.user_unlock": "manage_users",
+    "users.users": "manage_users", "users.user_new": "manage_users", "users.user_edit": "manage_users",
+    "users.user_toggle": "manage_users", "users.user_reset_password": "manage_users",
+    "users.user_unlock": "manage_users",
     "admin.audit_log": "view_audit", "admin.reference": "manage_reference", "admin.settings": "manage_installation",
     "assessment.index": LOGIN, "assessment.mine": LOGIN, "assessment.schemes": LOGIN,
     "assessment.worker": "view_assessment", "assessment.grid_score": "view_assessment",
@@ -353,7 +353,7 @@ NEEDS = {
     "case_settings.settings": "manage_case_settings", "case_settings.new_category": "manage_case_settings",
     "case_settings.edit_category": "manage_case_settings", "case_settings.new_department": "manage_case_settings",
     "case_settings.edit_department": "manage_case_settings",
-    "case_settings.department_users": "manage_department_users",
+    "users.department_users": "manage_department_users",
     "case_settings.workdays": "manage_calendar", "case_settings.delete_day": "manage_calendar",
     # who may take a case step is the workflow table's business (test_cases.py), not a permission
     "cases.index": LOGIN, "cases.show": LOGIN, "cases.act": LOGIN, "cases.overview": LOGIN, "cases.photo": LOGIN,

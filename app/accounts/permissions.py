@@ -25,6 +25,11 @@ PERMISSIONS = {
     "export_ledger": {"admin", "township", "village_admin", "leader"},
     # Decide which worker links which households (联系户).
     "assign_contacts": {"admin", "township", "village_admin", "leader"},
+    # Be the linked worker of households (联系户, 篇二), and keep a daily work log (篇四).
+    "link_households": {"worker", "leader"},
+    "keep_worklog": {"worker", "leader"},
+    # Visits count as a cadre's (驻村干部) for the yearly rule.
+    "visit_as_cadre": {"admin", "township", "village_admin", "leader"},
     # Visits and one's own daily work log.
     "record_visits": {"admin", "township", "village_admin", "leader", "worker"},
     # Coverage per grid and worker, households nobody visited (read-only for auditors).
@@ -41,18 +46,23 @@ PERMISSIONS = {
     "manage_agreements": {"admin", "township", "village_admin"},
     # What a grid's notice board says beyond its ledger (services, complaint phone).
     "edit_notices": {"admin", "township", "village_admin", "leader"},
-    # Cases: raise one (worker on the phone, village office); who may act on a case is the
-    # workflow table's business (app/cases/workflow.py), not this one.
+    # Cases: raise one (worker on the phone, village office).
     "report_case": {"admin", "township", "village_admin", "leader", "worker"},
+    # The desk of a case: accept, assign, transfer, escalate, close … the cases held at one's grids
+    # (the workflow table, app/cases/workflow.py, says which step needs the desk, the holder or the reporter).
+    "dispatch_cases": {"admin", "township", "village_admin", "leader"},
     # Case categories with their time limits, and the departments cases are transferred to.
     "manage_case_settings": {"admin", "township"},
     # Accounts of a department (role "department": 派出所, 水利站 … of a township or the county).
     # A department user holds no permission of this table: they see and answer exactly the cases
     # handed to their department (app/cases/service.py case_clause, workflow.py relations).
     "manage_department_users": {"admin", "township"},
-    # Record patrols (巡查) and the hazards they find; who may take each hazard step is
-    # app/patrols/service.py's HAZARD_ACTIONS table.
+    # Record patrols (巡查) and the hazards they find, fix a hazard on the spot, report it rectified.
     "patrol": {"admin", "township", "village_admin", "leader", "worker"},
+    # Set a hazard's deadline, report it up, review and close it; 挂牌督办 (the hazard step table,
+    # app/patrols/service.py, names which step needs which).
+    "handle_hazards": {"admin", "township", "village_admin", "leader"},
+    "supervise_hazards": {"admin", "township"},
     # Assessment (考核): rankings and scores of the workers and grids in scope (everyone sees their own);
     # entering manual scores, deductions and bonuses, publishing a period and correcting it; the schemes.
     "view_assessment": {"admin", "township", "village_admin", "leader", "auditor"},
@@ -63,6 +73,11 @@ PERMISSIONS = {
     # The installation's settings: its public address (printed in QR codes).
     "manage_installation": {"admin"},
 }
+
+
+def roles_with(permission):
+    """The roles granted the permission (to find the users who hold it)."""
+    return PERMISSIONS[permission]
 
 
 def can(user, permission):

@@ -1,26 +1,62 @@
-"""Login, logout, own password, and user administration."""
+"""Login, logout, one's own password; the server-side session behind every login."""
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select, update
 
 from ..core import audit
+from ..core.db import execute_write
 from ..core.forms import run_form
-from ..core.pagination import paginate
-from ..core.scope import grid_clause
 from ..core.inputs import clean_text
-from ..core.web import public, render
-from ..extensions import db
-from ..grids import picker
-from ..grids.models import Grid
 from ..core.timeutil import utcnow
+from ..core.web import public, render
+from ..extensions import db, login_manager
 from . import service, throttle
-from .forms import ChangePasswordForm, LoginForm, UserForm
+from .forms import ChangePasswordForm, LoginForm
 from .models import LoginSession, User
-from .permissions import require
+from .permissions import can, has_admin_menu
 
 bp = Blueprint("accounts", __name__)
+# A session's last-seen time is written at most this often (and a quarter of a shorter idle timeout).
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+
+@bp.record_once
+def _bind(state):
+    """The login loader and the permission helpers of every template."""
+    login_manager.user_loader(_session_user)
+
+
+@bp.app_context_processor
+def _permission_globals():
+    return {"can": lambda perm: can(current_user, perm), "admin_menu": lambda: has_admin_menu(current_user)}
+
+
+def _session_user(token):
+    """Flask-Login loader: the session id is a LoginSession token, checked on the server."""
+    # The session row and its user in one query (every request of a logged-in user runs it).
+    found = db.session.execute(select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+                               .where(LoginSession.token == token)).first()
+    if found is None:
+        return None
+    row, user = found
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
+    if not row.remember and now - row.last_seen_at > idle:
+        execute_write(delete(LoginSession).where(LoginSession.id == row.id))
+        audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username))
+        g.session_expired = True
+        g.session_expired_user = row.user_id
+        return None
+    if user.is_disabled:
+        return None
+    if now - row.last_seen_at > min(TOUCH_EVERY, idle / 4):
+        execute_write(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
+    user.session_token = token
+    return user
 
 
 def _safe_next(target):
@@ -88,121 +124,3 @@ def change_password():
                                                           current_app.config["PASSWORD_MIN_LENGTH"]),
                     "密码已修改，其他设备上的登录已失效。", url_for("main.home"))
     return done or render("accounts/password.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
-
-
-def _grid_choices(actor):
-    rows = db.session.execute(
-        select(Grid.id, Grid.name, Grid.depth).where(grid_clause(actor)).order_by(Grid.path)
-    ).all()
-    base = min((r.depth for r in rows), default=0)
-    return [(r.id, "　" * (r.depth - base) + r.name) for r in rows]
-
-
-def _load_user(user_id):
-    """A user the current actor may manage, else 404."""
-    user = db.session.get(User, user_id)
-    if user is None or not service.may_manage(current_user, user):
-        abort(404)
-    return user
-
-
-@bp.route("/users")
-@require("manage_users")
-def users():
-    """Users the current actor manages, with search by name or username."""
-    q = (request.args.get("q") or "").strip()
-    query = service.manageable_users_query(current_user)
-    if q:
-        like = f"%{q}%"
-        query = query.where(or_(User.username.ilike(like), User.full_name.ilike(like), User.phone.ilike(like)))
-    page = paginate(query)
-    locks = throttle.report([throttle.login_name(u.username) for u in page.items],
-                            throttle.Rules.from_config(current_app.config), utcnow())
-    locked = {u.id for u in page.items if (r := locks.get(throttle.login_name(u.username))) and r.locked}
-    return render("accounts/users.html", "accounts/_user_rows.html", page=page, q=q, locked=locked)
-
-
-def _save(form, user):
-    grids = [g for g in db.session.scalars(select(Grid).where(Grid.id.in_(form.grids.data or [])))]
-    return service.save_user(
-        current_user, user,
-        username=form.username.data.strip(), full_name=form.full_name.data.strip(),
-        phone=(form.phone.data or "").strip(), role=form.role.data, grids=grids,
-        min_length=current_app.config["PASSWORD_MIN_LENGTH"], password=form.password.data,
-    )
-
-
-@bp.route("/users/new", methods=["GET", "POST"])
-@require("manage_users")
-def user_new():
-    """Create a user with an initial password that must be changed."""
-    form = UserForm()
-    # Department accounts are added on their department's page (they name the department).
-    form.role.choices = [(r, c) for r, c in form.role.choices
-                         if r in service.manageable_roles(current_user) and r != "department"]
-    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
-    done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
-                    url_for("accounts.users"))
-    return done or render("accounts/user_form.html", form=form, user=None)
-
-
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-@require("manage_users")
-def user_edit(user_id):
-    """Edit a user's name, phone, role and grids; disable, enable, reset password."""
-    user = _load_user(user_id)
-    form = UserForm(obj=user if request.method == "GET" else None)
-    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)
-                         and (r != "department" or user.role == "department")]
-    if request.method == "GET":
-        form.grids.data = [g.id for g in user.grids]
-    picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
-    done = run_form(form, lambda: _save(form, user), "用户信息已保存。", url_for("accounts.user_edit", user_id=user.id))
-    name = throttle.login_name(user.username)
-    lock = throttle.report([name], throttle.Rules.from_config(current_app.config), utcnow()).get(name)
-    return done or render("accounts/user_form.html", form=form, user=user, lock=lock)
-
-
-@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
-@require("manage_users")
-def user_unlock(user_id):
-    """Lift the user's login locks, from every address (audited)."""
-    user = _load_user(user_id)
-    return _act_on(user, lambda: service.unlock(current_user, user), f"已解除 {user.username} 的登录锁定。")
-
-
-@bp.route("/users/<int:user_id>/<any(disable, enable):action>", methods=["POST"])
-@require("manage_users")
-def user_toggle(user_id, action):
-    """Disable a user (all their logins end) or enable them again."""
-    user = _load_user(user_id)
-    return _act_on(user, lambda: service.set_disabled(current_user, user, action == "disable"),
-                   f"已{'停用' if action == 'disable' else '启用'}用户 {user.username}。")
-
-
-def _act_on(user, change, message):
-    """Make one change to a user, commit it and say so (or say why not), back on the user's page."""
-    try:
-        change()
-    except service.AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(message, "success")
-    return redirect(url_for("accounts.user_edit", user_id=user.id))
-
-
-@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
-@require("manage_users")
-def user_reset_password(user_id):
-    """Set a one-time password, shown once, to be changed at next login."""
-    user = _load_user(user_id)
-    try:
-        password = service.reset_password(current_user, user)
-    except service.AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("accounts.user_edit", user_id=user.id))
-    db.session.commit()
-    return render("accounts/reset_done.html", user=user, password=password)

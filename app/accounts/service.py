@@ -1,4 +1,4 @@
-"""Login, passwords and user management, without Flask request objects."""
+"""Login, sessions and passwords, without Flask request objects (user administration: app/users)."""
 import secrets
 import string
 from functools import lru_cache
@@ -9,11 +9,10 @@ from werkzeug.security import generate_password_hash
 
 from ..core import audit
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, scope_paths
 from ..core.timeutil import utcnow
 from ..extensions import db
 from . import throttle
-from .models import ROLES, LoginSession, User, normalise_password, role_name, role_rank, verify_password
+from .models import LoginSession, User, normalise_password, verify_password
 
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "common-passwords.txt"
 
@@ -108,14 +107,6 @@ def authenticate(username, password, ip, rules, now=None):
     return user
 
 
-def unlock(actor, user):
-    """Lift every login lock on the user's name (all addresses), audited."""
-    if not may_manage(actor, user):
-        raise AccountError("您无权修改该用户。")
-    throttle.clear(throttle.login_name(user.username))
-    audit.record("unlock", "user", user.id, f"解除 {user.username} 的登录锁定")
-
-
 def change_password(user, old, new, min_length):
     """Change one's own password; other browsers are logged out."""
     if not user.check_password(old):
@@ -135,99 +126,3 @@ def temporary_password():
     """A readable one-time password (no 0/O/1/l) for resets and the demo."""
     alphabet = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
     return "".join(secrets.choice(alphabet) for _ in range(12))
-
-
-def manageable_roles(actor):
-    """Roles the actor may give: strictly lower ranks; auditors only by an admin."""
-    if actor.is_admin:
-        return list(ROLES)
-    return [r for r in ROLES if role_rank(r) < role_rank(actor.role) and r != "auditor"]
-
-
-def may_manage(actor, user):
-    """Whether the actor may change this user (rank and grid scope)."""
-    if actor.is_admin:
-        return True
-    if user.id == actor.id or user.role not in manageable_roles(actor):
-        return False
-    return bool(user.grids) and all(can_see_grid(actor, g) for g in user.grids)
-
-
-def manageable_users_query(actor):
-    """Users the actor may see in the user list."""
-    q = select(User).order_by(User.username)
-    if actor.is_admin:
-        return q
-    from ..core.scope import visible_grid_ids
-    from .models import user_grid
-
-    paths = scope_paths(actor)
-    if not paths:
-        return q.where(User.id == -1)
-    in_scope = select(user_grid.c.user_id).where(user_grid.c.grid_id.in_(visible_grid_ids(actor)))
-    out_of_scope = select(user_grid.c.user_id).where(user_grid.c.grid_id.not_in(visible_grid_ids(actor)))
-    return q.where(User.id.in_(in_scope), User.id.not_in(out_of_scope), User.role.in_(manageable_roles(actor)))
-
-
-def save_user(actor, user, *, username, full_name, phone, role, grids, min_length=None, password=None,
-              department_id=None):
-    """Create (user is None) or update a user after checking the actor's rights.
-
-    A department account (role ``department``) names its department; its grid is the department's
-    level (who manages the account), and it sees only the cases handed to the department."""
-    if role not in manageable_roles(actor):
-        raise AccountError(f"您不能设置“{role_name(role)}”角色。")
-    if role == "department" and department_id is None and (user is None or user.department_id is None):
-        raise AccountError("部门账号请在“事件类别与部门”页面的部门里添加。", "role")
-    if role != "admin" and not grids:
-        raise AccountError("请至少选择一个负责的网格。", "grids")
-    if not all(can_see_grid(actor, grid) for grid in grids):
-        # Not named: an id typed into the form must not tell another town's grid names.
-        raise AccountError("所选网格中有不在您的管理范围内的，请重新选择。", "grids")
-    clash = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-    if clash is not None and clash is not user:
-        raise AccountError(f"用户名“{username}”已被使用。", "username")
-    if user is None:
-        problems = password_problems(password or "", min_length, username)
-        if problems:
-            raise AccountError(" ".join(problems), "password")
-        user = User(username=username, must_change_password=True)
-        user.set_password(password)
-        db.session.add(user)
-    elif not may_manage(actor, user):
-        raise AccountError("您无权修改该用户。")
-    user.full_name = full_name
-    user.phone = phone
-    user.role = role
-    user.grids = list(grids)
-    if role != "department":
-        user.department_id = None
-    elif department_id is not None:
-        user.department_id = department_id
-    return user
-
-
-def set_disabled(actor, user, disabled):
-    """Disable (and log out everywhere) or re-enable a user."""
-    if user.id == actor.id:
-        raise AccountError("不能停用自己的账号。")
-    if not may_manage(actor, user):
-        raise AccountError("您无权修改该用户。")
-    user.is_disabled = disabled
-    if disabled:
-        revoke_sessions(user)
-    else:
-        throttle.clear(throttle.login_name(user.username))
-
-
-def reset_password(actor, user):
-    """Give the user a one-time password that must be changed at next login."""
-    if not may_manage(actor, user) or user.id == actor.id:
-        raise AccountError("您无权重置该用户的密码。")
-    password = temporary_password()
-    user.set_password(password)
-    user.must_change_password = True
-    throttle.clear(throttle.login_name(user.username))
-    revoke_sessions(user)
-    audit.record("password_reset", "user", user.id, f"重置 {user.username} 的密码")
-    return password

@@ -12,7 +12,7 @@ from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import public_url
 from ..core.qr import qr_data_uri
-from ..core.scope import chosen_grid_or_404, top_grids
+from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import public, render
 from ..extensions import db

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ..core import uploads
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
+from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households import service as ledger

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..accounts.permissions import can, require
 from ..core import pdf
 from ..core.forms import ServiceError
-from ..core.scope import chosen_grid_or_404, get_grid_or_404
+from ..grids.scope import chosen_grid_or_404, get_grid_or_404
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
 from ..core.web import render

@@ -4,8 +4,18 @@ from ..core.photos import PhotoFile, Taken
 from ..core.timeutil import utcnow
 from ..core.workdays import warn_time
 from ..extensions import db
-from .workflow import STATES
 
+STATES = {
+    "reported": "待受理",
+    "accepted": "已受理",
+    "approving": "待审批",
+    "assigned": "已交办",
+    "in_progress": "办理中",
+    "replied": "已反馈",
+    "closed": "已办结",
+    "visited": "已回访",
+    "archived": "已归档",
+}
 HANDLING_CLASSES = {"general": "一般性", "coordination": "需协调", "emergency": "突发性", "approval": "需审批"}
 # Case photos are kept flat under instance/<PHOTO_FOLDER>/ (core/photos.py).
 PHOTO_FOLDER = "case_photos"
@@ -26,6 +36,11 @@ DEFAULT_CATEGORIES = [
     ("水利", "水利站", 24, 5, 3),
     ("其他", "", 24, 5, 3),
 ]
+
+
+def format_receipt(code):
+    """ABCD2345 → ABCD-2345 (easier to read out over the phone)."""
+    return f"{code[:4]}-{code[4:]}" if code and len(code) == 8 else code
 
 
 class Department(db.Model):

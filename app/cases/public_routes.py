@@ -2,7 +2,7 @@
 QR code (/q/<code>) and the progress of a receipt code. Neither shows anything personal."""
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 
-from ..core import idempotency
+from ..core import idempotency, panels
 from ..core import uploads
 from ..core.forms import ServiceError, show_error
 from ..core.pdf import pdf_response, render_pdf
@@ -11,7 +11,6 @@ from ..core.qr import qr_data_uri
 from ..core.ratelimit import rate_hit
 from ..core.web import public, render
 from ..extensions import db
-from ..patrols.service import supervised_hazards
 from . import service
 from .forms import PublicReportForm, ReceiptForm
 
@@ -46,7 +45,7 @@ def intake(code):
         if not (_limit("PUBLIC_INTAKE_PER_ADDRESS_HOUR", f"intake:ip:{_client_key()}", 5)
                 and _limit("PUBLIC_INTAKE_PER_GRID_HOUR", f"intake:grid:{grid.id}", 30)):
             form.form_errors.append("提交太频繁，请稍后再试；紧急情况请直接拨打网格员电话。")
-            return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
+            return render("cases/public/intake.html", form=form, grid=grid, **panels.context("public_intake", grid),
                           status=429)
         # Counted (and committed) first: only now are the photos decoded, outside any transaction.
         uploads.prepare_request_images()
@@ -63,7 +62,7 @@ def intake(code):
             else:
                 db.session.commit()
                 return _receipt_page(code, case)
-    return render("cases/public/intake.html", form=form, grid=grid, supervised=supervised_hazards(grid),
+    return render("cases/public/intake.html", form=form, grid=grid, **panels.context("public_intake", grid),
                   recent=_recent_receipts())
 
 

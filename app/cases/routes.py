@@ -1,6 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and where a message about a case leads. The workflow itself lives in service.perform."""
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
@@ -8,7 +8,7 @@ from ..core import audit, photos
 from ..core.forms import run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..core.scope import can_see_grid, get_grid_or_404
+from ..grids.scope import can_see_grid, get_grid_or_404
 from ..core.timeutil import fmt_local, utcnow
 from ..core.web import render
 from ..extensions import db

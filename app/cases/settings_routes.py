@@ -2,19 +2,20 @@
 working-day calendar that amends the official one."""
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import require
 from ..core.forms import ServiceError, run_form
-from ..core.scope import can_see_grid, grid_clause
+from ..grids.scope import grid_clause
 from ..core.timeutil import local_today
 from ..core.web import render
 from ..core.workdays import CalendarDay, library_years, year_is_known
 from ..extensions import db
 from ..grids.models import Grid
-from .forms import CalendarDayForm, CategoryForm, DepartmentForm, DepartmentUserForm
+from . import service
+from .forms import CalendarDayForm, CategoryForm, DepartmentForm
 from .models import CaseCategory, Department
 
 bp = Blueprint("case_settings", __name__)
@@ -77,14 +78,6 @@ def _save_department(form, row):
     return row
 
 
-def _department_or_404(department_id):
-    """A department the user may change: of a level in their scope (those of every level: admin only)."""
-    row = db.session.get(Department, department_id)
-    if row is None or not _editable(row):
-        abort(404)
-    return row
-
-
 def _category_form(row=None):
     from ..grids.models import GridLevel
 
@@ -96,19 +89,12 @@ def _category_form(row=None):
     return form
 
 
-def _editable(row):
-    """Whether the user may change a department: one of a level in their scope (of every level: admin only)."""
-    if row.grid is None:
-        return current_user.is_admin
-    return can_see_grid(current_user, row.grid)
-
-
 def _settings_page(cat_form=None, dept_form=None):
     departments = db.session.scalars(select(Department).order_by(Department.grid_id.is_not(None), Department.grid_id,
                                                                   Department.id)).all()
     return render("cases/settings.html",
                   categories=db.session.scalars(select(CaseCategory).order_by(CaseCategory.id)).all(),
-                  departments=departments, editable={d.id for d in departments if _editable(d)},
+                  departments=departments, editable={d.id for d in departments if service.may_edit_department(current_user, d)},
                   cat_form=cat_form or _category_form(), dept_form=dept_form or _department_form())
 
 
@@ -153,37 +139,10 @@ def new_department():
 @require("manage_case_settings")
 def edit_department(department_id):
     """Rename a department, change its phone, or stop offering it."""
-    row = _department_or_404(department_id)
+    row = service.get_department_or_404(current_user, department_id)
     form = _department_form(row)
     done = run_form(form, lambda: _save_department(form, row), "已保存。", url_for("case_settings.settings"))
     return done or render("cases/settings_item.html", form=form, title=f"修改部门“{row.name}”")
-
-
-@bp.route("/cases/settings/departments/<int:department_id>/users", methods=["GET", "POST"])
-@require("manage_department_users")
-def department_users(department_id):
-    """The accounts of a department: its staff sign for, answer and are urged on the cases handed to it."""
-    from ..accounts import service as accounts
-    from ..accounts.models import User
-
-    row = _department_or_404(department_id)
-    form = DepartmentUserForm()
-
-    def create():
-        if row.grid is None:
-            raise ServiceError("请先为部门选择所属的乡镇或县，再添加账号。")
-        try:
-            return accounts.save_user(current_user, None, username=form.username.data.strip(),
-                                      full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
-                                      role="department", grids=[row.grid], department_id=row.id,
-                                      min_length=current_app.config["PASSWORD_MIN_LENGTH"], password=form.password.data)
-        except accounts.AccountError as exc:
-            raise ServiceError(str(exc), exc.field if exc.field != "role" else None) from None
-
-    done = run_form(form, create, lambda u: f"已为{row.name}创建账号 {u.username}，首次登录时需修改密码。",
-                    url_for("case_settings.department_users", department_id=row.id))
-    staff = db.session.scalars(select(User).where(User.department_id == row.id).order_by(User.username)).all()
-    return done or render("cases/department_users.html", department=row, form=form, staff=staff)
 
 
 def _save_day(form):

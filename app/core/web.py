@@ -1,22 +1,19 @@
 """Request plumbing shared by every area: rendering, login, headers, errors."""
 import time
-from datetime import timedelta
 
 from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import delete, select, update
 from werkzeug.exceptions import SecurityError
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
-from . import audit, form_stash, idempotency, privacy
-from .db import execute_write
+from . import form_stash, idempotency, privacy
 from .models import installation
 from .public import NoPublicAddress
-from .timeutil import fmt_local, utcnow
+from .timeutil import fmt_local
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -27,7 +24,6 @@ CSP = (
 PASSWORD_CHANGE_ALLOWED = {"accounts.change_password", "accounts.logout", "static", "main.healthz"}
 # State changes an auditor (read-only) may still make.
 READ_ONLY_ALLOWED = {"accounts.change_password", "accounts.logout", "accounts.login"}
-TOUCH_EVERY = timedelta(seconds=60)  # at most; a quarter of a shorter idle timeout
 
 
 class TrustedHosts:
@@ -87,32 +83,6 @@ def setup_done():
 def org_name():
     """This installation's name (县 or 乡镇)."""
     return installation()[1]
-
-
-def _load_user(token):
-    """Flask-Login loader: the session id is a LoginSession token, checked on the server."""
-    from ..accounts.models import LoginSession, User
-
-    # The session row and its user in one query (every request of a logged-in user runs it).
-    found = db.session.execute(select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-                               .where(LoginSession.token == token)).first()
-    if found is None:
-        return None
-    row, user = found
-    now = utcnow()
-    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
-    if not row.remember and now - row.last_seen_at > idle:
-        execute_write(delete(LoginSession).where(LoginSession.id == row.id))
-        audit.record("session_expired", "user", row.user_id, "空闲超时", actor=(row.user_id, user.username))
-        g.session_expired = True
-        g.session_expired_user = row.user_id
-        return None
-    if user.is_disabled:
-        return None
-    if now - row.last_seen_at > min(TOUCH_EVERY, idle / 4):
-        execute_write(update(LoginSession).where(LoginSession.id == row.id).values(last_seen_at=now))
-    user.session_token = token
-    return user
 
 
 def _unauthorized():
@@ -211,7 +181,6 @@ def _csrf_error(err):
 
 def init_app(app):
     """Bind the hooks, loaders, filters and error pages to the app."""
-    login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     login_manager.session_protection = "basic"
     app.before_request(_before_request)
@@ -241,13 +210,9 @@ def init_app(app):
 
     @app.context_processor
     def _globals():
-        from ..accounts.permissions import can, has_admin_menu
-
         return {
             # Read when a template shows it (the layout), not for every fragment.
             "org_name": LocalProxy(org_name),
-            "can": lambda perm: can(current_user, perm),
-            "admin_menu": lambda: has_admin_menu(current_user),
             "htmx_js": "js/htmx-2.0.11.min.js",
             "idle_seconds": int(current_app.config["IDLE_TIMEOUT_MINUTES"]) * 60,
         }

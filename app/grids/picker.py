@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 
 from ..core.db import starts_with
 from ..core.validators import mask_ids_in_text
-from ..core.scope import grid_clause, scope_paths, top_grids
+from .scope import grid_clause, scope_paths, top_grids
 from ..extensions import db
 from .models import Grid
 

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, require
+from ..core import panels
 from ..core.forms import run_form
-from ..core.scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
+from .scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
-from ..households import service as ledger
 from . import picker, service
 from .forms import GridForm, MoveForm, RenameForm, StaffForm
 from .models import GRID_ROLES, Grid, GridKind, GridLevel, GridStaff
@@ -76,11 +76,10 @@ def show(grid_id):
     by_role = {role: [s for s in staff if s.role == role] for role in GRID_ROLES}
     crumbs = [g for g in db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()[:-1]), grid_clause(current_user)).order_by(Grid.depth))]
     rows = service.child_rows(grid.id, grid_clause(current_user))
-    ledger_counts, child_counts = ledger.counts_with_children(grid)
     return render("grids/show.html", grid=grid, by_role=by_role, counts=service.grid_counts(grid), crumbs=crumbs,
-                  rows=rows, ledger=ledger_counts, ccounts=child_counts, team_warning=service.team_warning(grid),
+                  rows=rows, team_warning=service.team_warning(grid),
                   may_add=may_add_under(current_user, grid), may_reshape=may_reshape(current_user, grid),
-                  may_assign=can(current_user, "assign_staff"))
+                  may_assign=can(current_user, "assign_staff"), **panels.context("grid", grid))
 
 
 @bp.route("/<int:grid_id>/new", methods=["GET", "POST"])

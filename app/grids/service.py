@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.forms import ServiceError
 from ..core.sheets import clean
-from ..core.scope import can_see_grid
+from .scope import can_see_grid
 from ..extensions import db
 from .models import GRID_ROLES, MIN_TEAM_SIZE, Grid, GridKind, GridLevel, GridStaff
 from ..core.db import starts_with

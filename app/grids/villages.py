@@ -4,7 +4,7 @@ from sqlalchemy import or_, select
 
 from ..core.db import starts_with
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, top_grids
+from .scope import can_see_grid, grid_clause, top_grids
 from ..extensions import db
 from .models import Grid, GridLevel
 

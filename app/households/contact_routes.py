@@ -6,7 +6,7 @@ from wtforms import SelectField, SelectMultipleField
 from ..accounts.permissions import can, require
 from ..core.forms import Form, ServiceError, run_form
 from ..core.pagination import paginate
-from ..core.scope import get_grid_or_404
+from ..grids.scope import get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from . import contacts

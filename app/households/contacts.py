@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
+from ..accounts.permissions import roles_with
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, subtree_ids
+from ..grids.scope import can_see_grid, subtree_ids
 from ..extensions import db
 from ..grids.models import GridStaff
 from .models import CategoryTag, ContactLink, Household
@@ -22,8 +23,8 @@ from ..core.timeutil import local_today
 LINK_MIN = 20
 LINK_MAX = 30
 LINK_RULE = f"篇二：三级网格（屋场）网格员每人联系 {LINK_MIN}–{LINK_MAX} 户；少于 {LINK_MIN} 户或多于 {LINK_MAX} 户的标出。"
-# Accounts that can link households.
-CONTACT_ROLES = ("worker", "leader")
+# Accounts that can link households (the permissions table).
+CONTACT_ROLES = roles_with("link_households")
 
 
 # --- who may link a household ----------------------------------------------

@@ -7,7 +7,7 @@ from flask_login import current_user
 from ..accounts.permissions import can, require
 from ..core import audit
 from ..core.models import Setting
-from ..core.scope import get_grid_or_404, top_grids
+from ..grids.scope import get_grid_or_404, top_grids
 from ..core.sheets import xlsx_response
 from ..core.timeutil import local_today
 from ..extensions import db

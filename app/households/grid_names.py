@@ -3,7 +3,7 @@ import re
 
 from sqlalchemy import select
 
-from ..core.scope import grid_clause
+from ..grids.scope import grid_clause
 from ..core.db import starts_with
 from ..core.sheets import cell_text
 from ..extensions import db

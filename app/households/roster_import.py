@@ -29,7 +29,7 @@ from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can
 from ..core.forms import ServiceError
-from ..core.scope import grid_clause
+from ..grids.scope import grid_clause
 from ..core.sheets import Field, ImportPlan, cell_text, map_columns, read_table, rows_text
 from ..core.timeutil import local_today
 from ..core.validators import InvalidValue, mask_id_number, parse_id_number, phone_warning

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from ..core.forms import ServiceError
 from ..core.imports import ImportMapping, mappings_for, remember_mapping
-from ..core.scope import can_see_grid
+from ..grids.scope import can_see_grid
 from ..core.sheets import header_key
 from ..extensions import db
 from ..grids.villages import default_village, find_village, visible_village

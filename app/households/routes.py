@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import require
-from ..core import audit
+from ..core import audit, panels
 from ..core.forms import ServiceError, run_form
 from ..core.pagination import paginate
-from ..core.scope import get_grid_or_404, grid_clause, subtree_ids
+from ..grids.scope import get_grid_or_404, grid_clause, subtree_ids
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid
@@ -22,6 +22,13 @@ from ..core.timeutil import local_today
 from ..grids import picker
 
 bp = Blueprint("households", __name__)
+
+
+@panels.panel("grid", "ledger")
+def _grid_ledger(grid):
+    """For the grid page: households and people in the grid, and in each of its children."""
+    ledger, child_counts = service.counts_with_children(grid)
+    return {"ledger": ledger, "ccounts": child_counts}
 
 
 def leaf_grid_choices(user):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, func, insert, select
 
 from ..core.db import like_prefix
-from ..core.scope import can_see_grid, paths_clause, scope_key
+from ..grids.scope import can_see_grid, paths_clause, scope_key
 from ..extensions import db
 from ..grids.models import Grid
 from .models import CategoryTag, Household, Resident, ResidentLabels, SearchGram
@@ -156,7 +156,7 @@ def _search_statement(walk, scope, grid_escape, tagged, status, contains, escape
     """One index walk of a search: columns only (no ORM objects), the scope checked on each
     candidate's grid path, the filters applied, stopping after ``limit`` rows.
 
-    ``scope`` is core.scope.scope_key; ``grid_escape`` is None without the grid filter, else
+    ``scope`` is grids.scope.scope_key; ``grid_escape`` is None without the grid filter, else
     whether its :grid_path needs escaping; ``tagged`` filters by :category_id; ``status`` is
     the status filter ("any" for none); ``contains`` checks the whole text against :pattern.
     """

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import True_
 from ..core import audit
 from ..core.db import reserve_ids
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids
 from ..core.timeutil import local_today
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db

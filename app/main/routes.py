@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from ..core.forms import ServiceError, show_error
-from ..core.scope import top_grids
+from ..grids.scope import top_grids
 from ..core.web import public, render
 from ..extensions import db
 from . import service

@@ -7,7 +7,7 @@ from ..accounts.permissions import can, require
 from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..core.scope import chosen_grid_or_404, top_grids
+from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import render
 from ..extensions import db

@@ -7,8 +7,8 @@ from sqlalchemy import or_, select
 
 from ..core.db import starts_with
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..core.timeutil import local_today
+from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from .models import ATTENDANCE, CADENCES, FollowUp, Meeting, MeetingAttendee, MeetingDecision, MeetingKind

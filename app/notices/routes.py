@@ -8,7 +8,7 @@ from ..core.forms import run_form
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import grid_intake_url
 from ..core.qr import qr_data_uri
-from ..core.scope import get_grid_or_404
+from ..grids.scope import get_grid_or_404
 from ..core.timeutil import local_today
 from ..core.web import render
 from . import service

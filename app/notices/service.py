@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..core.forms import ServiceError
-from ..core.scope import subtree_ids
+from ..grids.scope import subtree_ids
 from ..core.validators import InvalidValue, normalize_phone
 from ..extensions import db
 from ..grids.models import GRID_ROLES, Grid, GridStaff

@@ -4,10 +4,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import require
-from ..core import photos
+from ..core import panels, photos
 from ..core.forms import run_form
 from ..core.pagination import paginate, paginate_rows
-from ..core.scope import can_see_grid, get_grid_or_404, grid_clause
+from ..grids.scope import can_see_grid, get_grid_or_404, grid_clause
 from ..core.timeutil import utcnow
 from ..core.web import render
 from ..extensions import db
@@ -20,6 +20,13 @@ from .forms import HazardActionForm, PatrolForm, RuleForm
 from .models import PHOTO_FOLDER, SEVERITIES, PatrolPhoto, PatrolRule
 
 bp = Blueprint("patrols", __name__)
+
+
+
+@panels.panel("public_intake", "supervised")
+def _supervised(grid):
+    """The public intake page of a grid lists its 挂牌督办 hazards (nothing personal in them)."""
+    return {"supervised": service.supervised_hazards(grid)}
 
 
 @bp.route("/patrols/")

@@ -1,17 +1,18 @@
 """Patrol and hazard rules: recording a patrol, due patrols, and the hazard rectification
-steps — one table (HAZARD_ACTIONS) read by one function (act)."""
+steps — one table (HAZARD_ACTIONS) read by the workflow engine (core/workflow.py)."""
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort
 from sqlalchemy import func, select
-from sqlalchemy.orm.exc import StaleDataError
 
+from ..accounts.permissions import can
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.workdays import end_of_local_day
+from ..core.workflow import Workflow, action
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
 from ..units.models import Unit
@@ -27,36 +28,11 @@ HAZARD_STATES = {
     "closed": "已销号",
 }
 OPEN_HAZARD = {"found", "rectifying", "supervised", "reported", "review", "passed"}
-DESK = {"admin", "township", "village_admin", "leader"}
-FIELD = DESK | {"worker"}
 CONFLICT = "该隐患刚刚已被其他人处理，您的操作没有保存。请查看最新进展后再操作。"
-
-
-@dataclass(frozen=True)
-class HazardAction:
-    key: str
-    label: str
-    sources: frozenset
-    target: str
-    roles: frozenset
-    needs: tuple = ()  # deadline, measures, result (pass/fail)
-
-
-def _h(key, label, sources, target, roles, needs=()):
-    return HazardAction(key, label, frozenset(sources), target, frozenset(roles), tuple(needs))
-
-
-HAZARD_ACTIONS = {a.key: a for a in (
-    _h("fix_on_spot", "当场整改", {"found"}, "review", FIELD),
-    _h("set_deadline", "限期整改", {"found"}, "rectifying", DESK, ("deadline", "measures")),
-    _h("report", "上报", {"found", "rectifying"}, "reported", DESK),
-    _h("supervise", "挂牌督办", {"found", "rectifying", "reported"}, "supervised", {"admin", "township"},
-       ("deadline", "measures")),
-    _h("rectified", "整改完成", {"rectifying", "supervised", "reported"}, "review", FIELD),
-    _h("review", "复查", {"review"}, "passed", DESK, ("result",)),
-    _h("close", "销号", {"passed"}, "closed", DESK),
-)}
 REVIEW_FAILED_TARGET = "rectifying"
+# What a user may do to a hazard of a grid they see follows from these permissions (one table:
+# accounts/permissions.py); each is a relation the step table below names.
+HAZARD_PERMISSIONS = ("patrol", "handle_hazards", "supervise_hazards")
 
 
 # --- reference data and scope ------------------------------------------------------
@@ -197,63 +173,97 @@ def supervised_hazards(grid):
                               .order_by(Hazard.deadline_at)).all()
 
 
-def hazard_actions(user, hazard):
+def hazard_relations(user, hazard):
+    """The hazard permissions of a user who may act on the hazard's grid."""
     if not getattr(user, "is_authenticated", False) or user.read_only or not can_see_grid(user, hazard.grid):
-        return []
-    return [a for a in HAZARD_ACTIONS.values() if hazard.state in a.sources and user.role in a.roles]
+        return set()
+    return {p for p in HAZARD_PERMISSIONS if can(user, p)}
 
 
-def _event(hazard, user, action, to_state, note="", measures="", deadline=None):
+def _deadline_and_measures(step):
+    hazard, deadline = step.record, step.value("deadline")
+    if deadline is None:
+        raise ServiceError("请填写整改期限。", "deadline")
+    if deadline < local_today():
+        raise ServiceError("整改期限不能早于今天。", "deadline")
+    hazard.deadline_at = end_of_local_day(deadline)
+    if not step.value("measures"):
+        raise ServiceError("请写明整改期间采取的安全措施。", "measures")
+    hazard.measures = step.value("measures")
+
+
+def _supervise(step):
+    _deadline_and_measures(step)
+    if step.record.severity != "major":
+        step.record.severity = "major"
+        _alert_major(step.record)
+
+
+def _report(step):
+    _report_as_case(step.user, step.record, step.note)
+
+
+def _fixed(step):
+    if not step.note:
+        raise ServiceError("请写明整改情况。", "note")
+
+
+def _review(step):
+    result = step.value("result")
+    if result not in ("pass", "fail"):
+        raise ServiceError("请选择复查结果。", "result")
+    if result == "fail":
+        step.target = REVIEW_FAILED_TARGET
+        if not step.note:
+            raise ServiceError("复查不合格时请写明问题。", "note")
+        step.detail = "（不合格，继续整改）"
+    else:
+        step.detail = "（合格）"
+
+
+def _close(step):
+    step.record.closed_at = utcnow()
+
+
+HAZARD_ACTIONS = {a.key: a for a in (
+    action("fix_on_spot", "当场整改", {"found"}, "review", {"patrol"}, effect=_fixed),
+    action("set_deadline", "限期整改", {"found"}, "rectifying", {"handle_hazards"}, ("deadline", "measures"),
+           effect=_deadline_and_measures),
+    action("report", "上报", {"found", "rectifying"}, "reported", {"handle_hazards"}, effect=_report),
+    action("supervise", "挂牌督办", {"found", "rectifying", "reported"}, "supervised", {"supervise_hazards"},
+           ("deadline", "measures"), effect=_supervise),
+    action("rectified", "整改完成", {"rectifying", "supervised", "reported"}, "review", {"patrol"}, effect=_fixed),
+    action("review", "复查", {"review"}, "passed", {"handle_hazards"}, ("result",), effect=_review),
+    action("close", "销号", {"passed"}, "closed", {"handle_hazards"}, effect=_close),
+)}
+
+
+def _event(hazard, user, action_key, to_state, note="", measures="", deadline=None):
     db.session.add(HazardEvent(hazard_id=hazard.id, actor_id=user.id, actor_name=f"{user.full_name}（{user.role_name}）",
-                               action=action, to_state=to_state, note=note, measures=measures, deadline_at=deadline))
+                               action=action_key, to_state=to_state, note=note, measures=measures, deadline_at=deadline))
+
+
+def _write_hazard_event(step):
+    hazard, label = step.record, step.action.label + step.detail
+    _event(hazard, step.user, step.action.key, hazard.state, f"{label}：{step.note}" if step.note else label,
+           step.value("measures"), hazard.deadline_at)
+
+
+HAZARDS = Workflow(
+    HAZARD_ACTIONS.values(), relations=hazard_relations, write_event=_write_hazard_event, conflict=CONFLICT,
+    refusal=lambda hazard, a: f"隐患当前“{HAZARD_STATES[hazard.state]}”，您不能“{a.label}”。",
+    note_missing=lambda a: "请填写说明。")
+
+
+def hazard_actions(user, hazard):
+    """The steps the user may take on the hazard now, in table order."""
+    return HAZARDS.available(user, hazard)
 
 
 def act(user, hazard, key, seen_version, *, note="", deadline=None, measures="", result=None):
-    """Take one rectification step on a hazard. Raises ServiceError."""
-    action = HAZARD_ACTIONS.get(key)
-    if action is None:
-        raise ServiceError("未知的操作。")
-    if seen_version is None or int(seen_version) != hazard.version:
-        raise ServiceError(CONFLICT)
-    if action not in hazard_actions(user, hazard):
-        raise ServiceError(f"隐患当前“{HAZARD_STATES[hazard.state]}”，您不能“{action.label}”。")
-    note, measures = (note or "").strip(), (measures or "").strip()
-    target = action.target
-    try:
-        if "deadline" in action.needs:
-            if deadline is None:
-                raise ServiceError("请填写整改期限。", "deadline")
-            if deadline < local_today():
-                raise ServiceError("整改期限不能早于今天。", "deadline")
-            hazard.deadline_at = end_of_local_day(deadline)
-        if "measures" in action.needs:
-            if not measures:
-                raise ServiceError("请写明整改期间采取的安全措施。", "measures")
-            hazard.measures = measures
-        if key == "supervise" and hazard.severity != "major":
-            hazard.severity = "major"
-            _alert_major(hazard)
-        if key == "report":
-            _report_as_case(user, hazard, note)
-        if key == "review":
-            if result not in ("pass", "fail"):
-                raise ServiceError("请选择复查结果。", "result")
-            if result == "fail":
-                target = REVIEW_FAILED_TARGET
-                if not note:
-                    raise ServiceError("复查不合格时请写明问题。", "note")
-        if key in ("fix_on_spot", "rectified") and not note:
-            raise ServiceError("请写明整改情况。", "note")
-        if key == "close":
-            hazard.closed_at = utcnow()
-        hazard.state = target
-        label = action.label + ("（不合格，继续整改）" if key == "review" and result == "fail" else
-                                "（合格）" if key == "review" else "")
-        _event(hazard, user, key, target, f"{label}：{note}" if note else label, measures, hazard.deadline_at)
-        db.session.flush()
-    except StaleDataError:
-        db.session.rollback()
-        raise ServiceError(CONFLICT) from None
+    """Take one rectification step on a hazard. Raises ServiceError, saving nothing."""
+    HAZARDS.perform(user, hazard, key, seen_version, note=note, deadline=deadline,
+                    measures=(measures or "").strip(), result=result)
     return hazard
 
 

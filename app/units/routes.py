@@ -5,7 +5,7 @@ from flask_login import current_user
 from ..accounts.permissions import require
 from ..core.forms import run_form
 from ..core.pagination import paginate
-from ..core.scope import can_see_grid, get_grid_or_404
+from ..grids.scope import can_see_grid, get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import Grid

@@ -9,7 +9,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
 from ..core.validators import InvalidValue, normalize_phone
 from ..extensions import db
 from ..grids.models import Grid

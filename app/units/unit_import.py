@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..core.db import starts_with
 from ..core.forms import ServiceError
-from ..core.scope import grid_clause
+from ..grids.scope import grid_clause
 from ..core.sheets import Field, ImportPlan, cell_text, map_columns, read_table
 from ..core.validators import phone_warning
 from ..extensions import db

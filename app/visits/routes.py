@@ -9,7 +9,7 @@ from ..accounts.permissions import can, require
 from ..core import idempotency, pdf, photos, uploads
 from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
-from ..core.scope import get_grid_or_404, top_grids
+from ..grids.scope import get_grid_or_404, top_grids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local
 from ..core.web import render
 from ..extensions import db

@@ -6,10 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..accounts.permissions import roles_with
 from ..core import audit, idempotency, uploads
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..core.scope import grid_clause, subtree_ids
+from ..grids.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
@@ -17,9 +18,9 @@ from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Househol
 from .models import (DEFAULT_RULES, GROUP_PREFIX, METHODS, PARTY_KEY, PARTY_NAME, PERIODS, TARGETS, VISITORS, Visit,
                      VisitPhoto, VisitProblem, VisitRule)
 
-# Account roles counted as cadres (驻村干部) for the yearly rule; holders of the
-# 联系领导 post count too, whatever their account role.
-CADRE_ROLES = {"admin", "township", "village_admin", "leader"}
+# Account roles counted as cadres (驻村干部) for the yearly rule (the permissions table); holders
+# of the 联系领导 post count too, whatever their account role.
+CADRE_ROLES = roles_with("visit_as_cadre")
 MAX_BACKDATE_DAYS = 31
 
 
@@ -252,18 +253,25 @@ def edit_refusal(user, visit, day=None):
     work (周查): after that the record stays as checked, and a correction goes into the
     day's work log as an amendment.
     """
-    from ..worklogs.models import WeekCheck
-
     if visit.user_id != user.id:
         return "只有走访人本人可以修改这条走访记录。"
-    for d in {visit.visited_on, day or visit.visited_on}:
-        monday, _ = week_bounds(d)
-        check = db.session.scalar(select(WeekCheck).where(WeekCheck.user_id == visit.user_id,
-                                                          WeekCheck.week_start == monday))
-        if check is not None:
-            return (f"{d.month}月{d.day}日所在这一周的工作已由{check.checker.full_name}检查，走访记录不能再修改；"
-                    "如需更正，请在当天的工作日志里补充说明。")
+    for d in sorted({visit.visited_on, day or visit.visited_on}):
+        for lock in _edit_locks.values():
+            why = lock(visit.user_id, d)
+            if why:
+                return why
     return None
+
+
+# Why a visitor's record of a day may no longer be corrected, added by an area above this one
+# (the work logs' week check): {name: fn(user_id, day) -> message or None}.
+_edit_locks = {}
+
+
+def edit_lock(fn):
+    """Register a reason that locks a visitor's visits of a day (decorator)."""
+    _edit_locks[fn.__qualname__] = fn
+    return fn
 
 
 def update_visit(user, visit, *, method, visited_at_local, companions="", learned="", problems=(),
@@ -359,7 +367,7 @@ def visits_query(user):
 def get_visit_or_404(user, visit_id):
     from flask import abort
 
-    from ..core.scope import can_see_grid
+    from ..grids.scope import can_see_grid
 
     v = db.session.get(Visit, visit_id)
     if v is None or not can_see_grid(user, v.grid) or not can_see_grid(user, v.household.grid):

@@ -7,7 +7,7 @@ from flask_login import current_user
 from ..accounts.permissions import require
 from ..core import pdf
 from ..core.forms import ServiceError, run_form
-from ..core.scope import get_grid_or_404, top_grids
+from ..grids.scope import get_grid_or_404, top_grids
 from ..core.timeutil import local_today
 from ..core.validators import PAST, InvalidValue
 from ..core.web import error_response, render

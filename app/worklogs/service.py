@@ -7,19 +7,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, role_rank
-from ..accounts.permissions import can
+from ..accounts.permissions import can, roles_with
 from ..core.db import add_unique
 from ..core.forms import ServiceError
-from ..core.scope import can_see_grid
+from ..grids.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..households.models import Household
 from ..notifications.service import notify
 from ..visits.models import Visit
-from ..visits.service import week_bounds
+from ..visits.service import edit_lock, week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
 
-LOG_ROLES = ("worker", "leader")
+LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
 
 
 def is_workday(day):
@@ -265,3 +265,15 @@ def team_members(grid):
     from ..households.contacts import workers_of
 
     return [w.user for w in workers_of(grid) if w.user.role in LOG_ROLES and not w.user.is_disabled]
+
+
+@edit_lock
+def checked_week_locks_visits(user_id, day):
+    """Once a leader checked the week's work (周查), its visits stay as checked: a correction goes
+    into the day's work log as an amendment."""
+    monday, _ = week_bounds(day)
+    check = db.session.scalar(select(WeekCheck).where(WeekCheck.user_id == user_id, WeekCheck.week_start == monday))
+    if check is None:
+        return None
+    return (f"{day.month}月{day.day}日所在这一周的工作已由{check.checker.full_name}检查，走访记录不能再修改；"
+            "如需更正，请在当天的工作日志里补充说明。")

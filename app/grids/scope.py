@@ -8,9 +8,9 @@ another grid's record answers 404 and never leaks that it exists.
 from flask import abort, g, has_request_context
 from sqlalchemy import false, or_, select, true
 
+from ..core.db import starts_with
 from ..extensions import db
-from .db import starts_with
-from ..grids.models import Grid
+from .models import Grid
 
 
 def scope_paths(user):
