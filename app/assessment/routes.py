@@ -31,7 +31,8 @@ def _period(text=None):
         if request.method == "POST":
             target = url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
         else:
-            args = {k: v for k, v in request.args.items() if k != "period"}
+            # The path's own values win over a query string that repeats them (?grid_id=…).
+            args = {k: v for k, v in request.args.items() if k != "period" and k not in request.view_args}
             target = url_for(request.endpoint, **request.view_args, **args)
         abort(redirect(target))
 

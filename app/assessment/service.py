@@ -266,15 +266,20 @@ class Subject:
         return self.home.name if self.home is not None else ""
 
 
-def worker_paths(user):
-    """The grids a worker answers for: those they are bound to, and those where they hold the 网格员 post."""
-    grids = list(user.grids) + list(db.session.scalars(select(Grid).join(GridStaff, GridStaff.grid_id == Grid.id)
-                                                         .where(GridStaff.user_id == user.id, GridStaff.role == "worker")))
-    return sorted({g.path: g for g in grids}.items())
+def _posted_grids(user_ids):
+    """{user id: [grids where they hold the 网格员 post]} in one query."""
+    out = {}
+    for uid, grid in db.session.execute(select(GridStaff.user_id, Grid).join(Grid, Grid.id == GridStaff.grid_id)
+                                        .where(GridStaff.user_id.in_(list(user_ids)), GridStaff.role == "worker")):
+        out.setdefault(uid, []).append(grid)
+    return out
 
 
-def worker_subject(user):
-    pairs = worker_paths(user)
+def worker_subject(user, posted=None):
+    """A worker as a subject: the grids they answer for are those they are bound to and those where
+    they hold the 网格员 post (``posted``: already loaded, for many workers at once)."""
+    grids = list(user.grids) + (posted.get(user.id, []) if posted is not None else _posted_grids([user.id]).get(user.id, []))
+    pairs = sorted({g.path: g for g in grids}.items())
     return Subject("worker", user.id, user.full_name, [p for p, _ in pairs], pairs[0][1] if pairs else None, user)
 
 
@@ -285,7 +290,9 @@ def area_subject(grid, kind="village"):
 def subjects_in(grid, kind):
     """Who is ranked under ``grid``: the workers serving in it, its villages, or its child grids."""
     if kind == "worker":
-        return [worker_subject(w.user) for w in workers_of(grid)]
+        users = [w.user for w in workers_of(grid)]
+        posted = _posted_grids([u.id for u in users])
+        return [worker_subject(u, posted) for u in users]
     if kind == "village":
         level = db.session.scalar(select(GridLevel).where(GridLevel.key == "village"))
         grids = db.session.scalars(select(Grid).where(starts_with(Grid.path, grid.path), Grid.level_id == (
@@ -442,6 +449,27 @@ def _area_logs(activity, subjects, workers_by_area, users):
     return out
 
 
+def ranked_under(grid, kinds, period, today=None):
+    """{kind: ranked scores} of several kinds of subject under one grid, from one reading of the records
+    (a township's workers and villages at once)."""
+    today = today or local_today()
+    activity = Activity([grid.path], period.start, period.end, today)
+    out = {}
+    staff = subjects_in(grid, "worker")
+    for kind in kinds:
+        subjects = staff if kind == "worker" else subjects_in(grid, kind)
+        if not subjects:
+            out[kind] = []
+            continue
+        schemes = schemes_of_kind(kind)
+        by_subject = {s.id: scheme_for(s.home, kind, schemes) for s in subjects}
+        if period.kind != "month" and any(sc.combine == "mean" for sc in by_subject.values()):
+            out[kind] = rank(compute(subjects, period, today, paths=[grid.path]))
+        else:
+            out[kind] = rank(_compute(subjects, period, today, False, [grid.path], False, by_subject, activity, staff))
+    return out
+
+
 def compute(subjects, period, today=None, detail=False, paths=None, worker_mode=False):
     """Scores of the subjects for the period (pooled or as the mean of the months, as each scheme says)."""
     today = today or local_today()
@@ -476,21 +504,25 @@ def _finish(subject, scheme, lines):
                  band_of(scheme.bands, max(total, Decimal(0))))
 
 
-def _compute(subjects, period, today, detail, paths, worker_mode, by_subject):
+def _compute(subjects, period, today, detail, paths, worker_mode, by_subject, activity=None, staff=None):
     if paths is None:
         paths = sorted({p for s in subjects for p in s.paths})
     worker = subjects[0].user if worker_mode else None
-    activity = Activity(paths, period.start, period.end, today, detail=detail, worker=worker)
+    if activity is None:
+        activity = Activity(paths, period.start, period.end, today, detail=detail, worker=worker)
     if subjects[0].kind == "worker":
         log_figures = activity.log_days([s.user for s in subjects])
     else:
-        workers = {}
-        users = {}
-        for s in subjects:
-            ws = [w.user for w in workers_of(s.home)] if s.home is not None else []
-            workers[s.id] = ws
-            users.update({u.id: u for u in ws})
-        log_figures = _area_logs(activity, subjects, workers, list(users.values()))
+        # The workers of each area: those of the computed subtrees whose grids lie in the area.
+        if staff is None:
+            staff = [sub for p in paths for sub in subjects_in(db.session.scalar(select(Grid).where(Grid.path == p)),
+                                                               "worker")]
+        workers = {s.id: [] for s in subjects}
+        for w in staff:
+            areas = {int(g) for wp in w.paths for g in wp.strip("/").split("/") if int(g) in workers}
+            for area in areas:
+                workers[area].append(w.user)
+        log_figures = _area_logs(activity, subjects, workers, list({w.id: w.user for w in staff}.values()))
     all_items = {it.id: it for sc in by_subject.values() for it in sc.items}
     entries = manual_entries(list(all_items.values()), subjects, period)
     out = []

@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import audit, photos
-from ..core.forms import run_form
+from ..core.forms import acted_first, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..grids.scope import can_see_grid, get_grid_or_404
@@ -174,11 +174,8 @@ def _refused(case, action, form):
     The form is shown again under the message with the case's current version, so the user can
     still send it if the step is still open, or copy the note into another step."""
     latest = case.events[-1] if case.events else None
-    who = (f"{latest.actor_name or '系统'}于{fmt_local(latest.at, '%m-%d %H:%M')}已“{event_label(latest.action)}”"
-           if latest else "其他人刚刚处理了这个事件")
-    form.form_errors = [f"{who}，您的“{action.label}”没有保存。您填写的内容还在下面，请看过最新进展后再决定。"]
-    form.version.data, form.version.raw_data = case.version, None
-    return {"action": action, "form": form, "message": form.form_errors[0]}
+    return acted_first(latest, event_label(latest.action) if latest else "", action, form, case.version,
+                       "其他人刚刚处理了这个事件")
 
 
 @bp.route("/cases/<int:case_id>")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from ..core import photos as photo_store
 from ..core import sms
 from ..core.forms import ServiceError
+from ..core.inputs import bounded_int
 from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, utcnow
 from ..core.validators import InvalidValue, normalize_phone
@@ -436,7 +437,7 @@ def concerned(user, household_id, unit_id):
 
     def _load(model, value):
         try:
-            obj = db.session.get(model, int(value)) if value else None
+            obj = db.session.get(model, bounded_int(value)) if value else None
         except (TypeError, ValueError):
             return None
         return obj if obj is not None and can_see_grid(user, obj.grid) else None

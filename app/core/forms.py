@@ -87,6 +87,21 @@ class InWindow:
             raise ValidationError(str(exc)) from None
 
 
+def acted_first(latest, latest_label, action, form, version, nobody="其他人刚刚处理了这条记录"):
+    """Someone acted first on a record with versions (a case, a hazard): the refusal to show.
+
+    ``latest`` is the record's last event (``actor_name``, ``at``), ``latest_label`` what it did.
+    The form keeps what the user typed and takes the record's current version, so it can still be
+    sent if the step is still open, or its text copied into another step. Returns the ``refused``
+    mapping the page template shows (``_refused.html``)."""
+    from .timeutil import fmt_local
+
+    who = f"{latest.actor_name or '系统'}于{fmt_local(latest.at, '%m-%d %H:%M')}已“{latest_label}”" if latest else nobody
+    form.form_errors = [f"{who}，您的“{action.label}”没有保存。您填写的内容还在下面，请看过最新进展后再决定。"]
+    form.version.data, form.version.raw_data = version, None
+    return {"action": action, "form": form, "message": form.form_errors[0]}
+
+
 class ServiceError(Exception):
     """A refusal from a service, in Chinese, optionally tied to a form field."""
 

@@ -20,7 +20,7 @@ import re
 import unicodedata
 
 from flask import Request
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
@@ -122,11 +122,25 @@ class _FormParser(FormDataParser):
         return super()._parse_urlencoded(io.BytesIO(body), mimetype, content_length, options)
 
 
+class _CleanValues(CombinedMultiDict):
+    def get(self, key, default=None, type=None):
+        """As CombinedMultiDict.get; ``type=int`` as in ``_CleanDict.get``."""
+        return super().get(key, default, bounded_int if type is int else type)
+
+
 class CleanRequest(Request):
     """The app's request: form and query values normalised (see the module's docstring)."""
 
     parameter_storage_class = CleanForm
     form_data_parser_class = _FormParser
+
+    @property
+    def values(self):
+        """Query string and form together (GET: the query string only), both normalised."""
+        sources = [self.args]
+        if self.method != "GET":
+            sources.append(self.form)
+        return _CleanValues(sources)
 
     @property
     def args(self):

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from ..accounts.permissions import require
 from ..core import panels, photos
-from ..core.forms import run_form
+from ..core.forms import acted_first, run_form
 from ..core.pagination import paginate, paginate_rows
 from ..grids.scope import can_see_grid, get_grid_or_404, grid_clause
 from ..core.timeutil import utcnow
@@ -102,7 +102,7 @@ def hazards():
                   grid_options=picker.filter_options(current_user, grid_id), states=service.HAZARD_STATES, severities=SEVERITIES)
 
 
-def _hazard_page(hazard, forms=None):
+def _hazard_page(hazard, forms=None, status=200, refused=None):
     actions = service.hazard_actions(current_user, hazard)
     all_forms = {}
     for a in actions:
@@ -111,6 +111,7 @@ def _hazard_page(hazard, forms=None):
         all_forms[a.key] = f
     all_forms.update(forms or {})
     return render("patrols/hazard.html", hazard=hazard, actions=actions, forms=all_forms, now=utcnow(),
+                  refused=refused, status=status,
                   states=service.HAZARD_STATES, severities=SEVERITIES, labels={k: a.label for k, a in service.HAZARD_ACTIONS.items()})
 
 
@@ -128,11 +129,21 @@ def hazard_act(hazard_id):
     if key not in service.HAZARD_ACTIONS:
         abort(400)
     form = HazardActionForm(prefix=key)
+    action = service.HAZARD_ACTIONS[key]
     done = run_form(form, lambda: service.act(current_user, hazard, key, form.version.data, note=form.note.data,
                                               deadline=form.deadline.data, measures=form.measures.data,
                                               result=form.result.data),
-                    f"已{service.HAZARD_ACTIONS[key].label}。", url_for("patrols.hazard", hazard_id=hazard_id))
-    return done or _hazard_page(service.get_hazard_or_404(current_user, hazard_id), {key: form})
+                    f"已{action.label}。", url_for("patrols.hazard", hazard_id=hazard_id))
+    if done:
+        return done
+    hazard = service.get_hazard_or_404(current_user, hazard_id)  # reload after the rollback
+    if service.CONFLICT in form.form_errors:  # someone acted first: say who, keep what was typed
+        latest = hazard.events[-1] if hazard.events else None
+        label = service.HAZARD_ACTIONS[latest.action].label if latest and latest.action in service.HAZARD_ACTIONS \
+            else "发现"
+        refused = acted_first(latest, label, action, form, hazard.version, "其他人刚刚处理了这个隐患")
+        return _hazard_page(hazard, {key: form}, status=409, refused=refused)
+    return _hazard_page(hazard, {key: form})
 
 
 @bp.route("/patrols/rules", methods=["GET", "POST"])
