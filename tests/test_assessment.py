@@ -270,3 +270,49 @@ def test_the_report_prints_and_exports(app, client, tree, users, worker_month, t
     li = next(r for r in rows if r[1] == "李网格")
     assert li[header.index("走访（200）")] == 160 and li[-2] == 835 and li[-1] == "四星"
     assert any(r[0] == "平均" for r in rows)
+
+
+def _scheme_form(client, url):
+    """The scheme form as the browser would send it: every field of the page with its value."""
+    import re
+
+    html = client.get(url).get_data(as_text=True)
+    data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)">(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body)
+        data[name] = chosen.group(1) if chosen else ""
+    data["bands"] = re.search(r'<textarea id="bands" name="bands" rows="5">(.*?)</textarea>', html, re.S).group(1)
+    return data
+
+
+def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, users):
+    url = f"/assessment/grids/{tree['town_a']}/schemes/worker"
+    client.login("township")
+    data = _scheme_form(client, url)
+    assert data["name_0"] == "走访" and data["points_0"] == "200" and data["formula_0"] == "visits_done"
+    # 走访 250 and 巡查 100: still 1000 in all.
+    data.update(points_0="250", points_3="100", name_10="应知应会测试", kind_10="bonus", points_10="30",
+                unit_points_10="10", bands="五星 920\n四星 820\n三星 700\n一星 0")
+    resp = client.post(url, data)
+    assert resp.status_code == 302
+    with app.app_context():
+        town = db.session.get(asv.Grid, tree["town_a"])
+        scheme = asv.scheme_for(db.session.get(asv.Grid, tree["cluster_a"]), "worker")
+        assert scheme.grid_id == town.id and scheme.version == 2
+        assert [it.points for it in scheme.items][:4] == [250, 150, 200, 100]
+        assert scheme.items[-1].name == "应知应会测试" and scheme.bands[0] == ("五星", 920)
+        assert asv.scheme_for(db.session.get(asv.Grid, tree["village_b"]), "worker").grid_id is None  # 乙镇: default
+    # Points that do not add up: refused with the sum, nothing saved, what was typed kept.
+    data = _scheme_form(client, url)
+    data.update(points_0="300")
+    resp = client.post(url, data)
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "合计 1050 分，与总分 1000 分不符" in html and 'value="300"' in html
+    data.update(points_0="二百五")
+    assert "第 1 项“走访”的分值“二百五”应为整数" in client.post(url, data).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(AssessmentScheme, scheme.id).version == 2
+    client.logout()
+    client.login("village_admin")
+    assert client.get(url).status_code == 403

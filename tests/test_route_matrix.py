@@ -344,6 +344,7 @@ NEEDS = {
     "assessment.worker": "view_assessment", "assessment.grid_score": "view_assessment",
     "assessment.ranking": "view_assessment", "assessment.export_xlsx": "view_assessment",
     "assessment.report_pdf": "view_assessment",
+    "assessment.edit_scheme": "manage_schemes",
     "assessment.freeze": "assess", "assessment.adjust": "assess", "assessment.manual": "assess",
     "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
     "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..worklogs.service import get_worker_or_404
 from . import service
 from .forms import AdjustForm, FreezeForm, ManualForm
-from .models import SUBJECT_KINDS, AssessmentItem
+from .models import COMBINE, FORMULAS, ITEM_KINDS, SUBJECT_KINDS, AssessmentItem
 
 bp = Blueprint("assessment", __name__)
 
@@ -273,3 +273,35 @@ def schemes():
     grid = chosen_grid_or_404(current_user, request.args.get("grid_id", type=int))
     return render("assessment/schemes.html", grid=grid, rows=service.scheme_rows_for_grid(grid),
                   may_customize=can(current_user, "manage_schemes") and service.is_township_or_above(grid))
+
+
+SPARE_ROWS = 3  # blank item rows under the scheme's own, for new items
+
+
+@bp.route("/assessment/grids/<int:grid_id>/schemes/<any(worker, village, grid):kind>", methods=["GET", "POST"])
+@require("manage_schemes")
+def edit_scheme(grid_id, kind):
+    """A county's or township's own scheme for one kind of subject: items, points, formulas, bands.
+
+    Saving makes the grid's own copy of the scheme it inherits (every change raises its version;
+    published periods keep the version they used)."""
+    grid = get_grid_or_404(current_user, grid_id)
+    if not service.is_township_or_above(grid):
+        abort(404)
+    scheme = service.scheme_for(grid, kind)
+    rows = len(scheme.items) + SPARE_ROWS
+    error, typed = None, None
+    if request.method == "POST":
+        rows = min(request.form.get("rows", type=int) or rows, 60)
+        try:
+            saved = service.save_own_scheme(grid, kind, request.form, rows)
+        except ServiceError as exc:
+            db.session.rollback()
+            error, typed = str(exc), request.form
+        else:
+            db.session.commit()
+            flash(f"考核方案已保存（第 {saved.version} 版）。", "success")
+            return redirect(url_for("assessment.schemes", grid_id=grid.id))
+    return render("assessment/scheme_edit.html", status=422 if error else 200, grid=grid, kind=kind,
+                  kind_name=SUBJECT_KINDS[kind], scheme=scheme, rows=rows, error=error, typed=typed,
+                  item_kinds=ITEM_KINDS, formulas=FORMULAS, combine_choices=COMBINE)

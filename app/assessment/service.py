@@ -187,6 +187,48 @@ def check_scheme(total, items, bands):
     return items
 
 
+def parse_scheme_form(form, rows):
+    """(name, total, combine, bands, items) from the scheme form's fields (``rows`` item rows, blank ones
+    skipped); a number that is not a whole number is refused naming its row."""
+
+    def whole(text, what):
+        text = (text or "").strip()
+        try:
+            return int(text)
+        except ValueError:
+            raise ServiceError(f"{what}“{text}”应为整数。", "items")
+
+    items = []
+    for n in range(rows):
+        get = lambda f: (form.get(f"{f}_{n}") or "").strip()  # noqa: E731
+        if not any(get(f) for f in ("name", "points", "unit_points", "description")):
+            continue
+        where = f"第 {len(items) + 1} 项“{get('name') or '（未命名）'}”的"
+        items.append(ItemInput(get("name")[:60], get("kind"), get("formula") if get("kind") == "auto" else "",
+                               whole(get("points"), where + "分值"),
+                               whole(get("unit_points") or "0", where + "每次分值"), get("description")[:300]))
+    bands = []
+    for line in (form.get("bands") or "").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ServiceError(f"星级“{line.strip()}”应写成“名称 分数线”，例如“五星 900”。", "bands")
+        bands.append((parts[0][:10], whole(parts[1], f"星级“{parts[0]}”的分数线")))
+    total = whole(form.get("total"), "总分")
+    return (form.get("name") or "").strip(), total, form.get("combine") or "", bands, items
+
+
+def save_own_scheme(grid, kind, form, rows):
+    """The scheme form saved as ``grid``'s own scheme (a copy of the inherited one is made first): all or
+    nothing."""
+    if not is_township_or_above(grid):
+        raise ServiceError("考核方案由县或乡镇制定，请在县或乡镇一级修改。")
+    name, total, combine, bands, items = parse_scheme_form(form, rows)
+    scheme = customize_scheme(grid, kind)
+    return save_scheme(scheme, name=name, total=total, combine=combine, bands=bands, items=items)
+
+
 def customize_scheme(grid, kind):
     """Give ``grid`` (a county or township) its own copy of the scheme it inherits, to change."""
     schemes = schemes_of_kind(kind)

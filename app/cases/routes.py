@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core import audit, photos
+from ..core import audit, panels, photos
 from ..core.forms import acted_first, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
@@ -23,14 +23,6 @@ from .models import PHOTO_FOLDER, CasePhoto
 from .workflow import ACTIONS, PRINT_FORMS, SATISFACTION, STATES, event_label
 
 bp = Blueprint("cases", __name__)
-
-
-@bp.app_template_global()
-def linked_case(case_id):
-    """The case another record was handed to (a visit's problem, a meeting's decision), or None."""
-    from .models import Case
-
-    return db.session.get(Case, case_id) if case_id else None
 
 
 @bp.app_template_global()
@@ -271,7 +263,7 @@ def my_open_cases():
     return total, late, rows
 
 
-@bp.app_template_global()
-def open_case_counts(grid):
+@panels.panel("grid", "cases")
+def _case_counts(grid):
     """For the grid page: open and overdue cases that arose in or are held in the grid's subtree."""
-    return service.open_case_counts(grid)
+    return {"case_counts": service.open_case_counts(grid)}

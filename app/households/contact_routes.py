@@ -4,6 +4,7 @@ from flask_login import current_user
 from wtforms import SelectField, SelectMultipleField
 
 from ..accounts.permissions import can, require
+from ..core import panels
 from ..core.forms import Form, ServiceError, run_form
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404
@@ -38,21 +39,15 @@ def _contact_choices(household):
     return choices, allowed
 
 
-@bp.app_template_global()
-def contact_form(household):
+@panels.panel("household", "contact")
+def _contact_form(household):
     """The assign form shown on a household's page, or None when the user may not assign."""
     if not can(current_user, "assign_contacts") or household.status != "active":
-        return None
+        return {"contact_form": None}
     form = ContactForm(formdata=None)
     form.user_id.choices, _ = _contact_choices(household)
     form.user_id.data = household.contact.user_id if household.contact else 0
-    return form
-
-
-@bp.app_template_global()
-def my_contact_count():
-    """How many households the logged-in user links (for the home page link)."""
-    return contacts.my_count(current_user) if current_user.is_authenticated else 0
+    return {"contact_form": form}
 
 
 @bp.route("/contacts/mine")

@@ -118,12 +118,17 @@ def _tag_form(h):
     return form
 
 
+def _show_page(h, **ctx):
+    """A household's page, with the panels other areas add to it (its visits)."""
+    return render("households/show.html", h=h, today=local_today(), **ctx, **panels.context("household", h))
+
+
 @bp.route("/households/<int:household_id>")
 def show(household_id):
     """A household: members (ID numbers masked), categories with history, contact worker, events."""
     h = service.get_household_or_404(current_user, household_id)
     tag_form = _tag_form(h)
-    return render("households/show.html", h=h, tag_form=tag_form, end_form=EndTagForm(), today=local_today())
+    return _show_page(h, tag_form=tag_form, end_form=EndTagForm())
 
 
 @bp.route("/households/<int:household_id>/edit", methods=["GET", "POST"])
@@ -252,7 +257,7 @@ def tag_add(household_id):
                     "已纳入类别。", url_for("households.show", household_id=h.id))
     if done:
         return done
-    return render("households/show.html", h=h, tag_form=form, end_form=EndTagForm(), today=local_today())
+    return _show_page(h, tag_form=form, end_form=EndTagForm())
 
 
 def _tag_or_404(tag_id):
@@ -273,8 +278,7 @@ def tag_end(tag_id):
                     url_for("households.show", household_id=t.household_id))
     if done:
         return done
-    return render("households/show.html", h=t.household, tag_form=_tag_form(t.household), end_form=form, today=local_today(),
-                  end_error_tag=t.id)
+    return _show_page(t.household, tag_form=_tag_form(t.household), end_form=form, end_error_tag=t.id)
 
 
 @bp.route("/categories", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from ..core.forms import ServiceError, show_error
 from ..grids.scope import top_grids
 from ..core.web import public, render
 from ..extensions import db
+from ..households import contacts
 from . import service
 from .forms import SetupForm
 
@@ -29,7 +30,7 @@ def home():
     from ..core import form_stash
 
     return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
-                  kept_forms=form_stash.pending(current_user))
+                  kept_forms=form_stash.pending(current_user), contact_count=contacts.my_count(current_user))
 
 
 @bp.route("/me")

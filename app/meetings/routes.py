@@ -79,7 +79,8 @@ def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=20
         f.owner.choices = [(0, "请选择责任人")] + owners
     return render("meetings/show.html", meeting=meeting, decision_form=decision_form or DecisionForm(formdata=None),
                   fu_forms=fu_forms, done_forms=done_forms, today=local_today(),
-                  may_run=can(current_user, "run_meetings"), status=status)
+                  may_run=can(current_user, "run_meetings"), linked_cases=service.decision_cases(meeting),
+                  status=status)
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
@@ -200,7 +201,8 @@ def minutes_pdf(meeting_id):
     """The minutes (会议纪要) as PDF, with each decision's follow-up and its status."""
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     pdf = render_pdf("print/meeting_minutes.html", title=f"{meeting.kind.name}纪要", header=_header(meeting),
-                     meeting=meeting, today=local_today(), attendance=ATTENDANCE)
+                     meeting=meeting, today=local_today(), attendance=ATTENDANCE,
+                     linked_cases=service.decision_cases(meeting))
     return pdf_response(pdf, f"{meeting.grid.name}{meeting.held_on:%Y%m%d}会议纪要.pdf")
 
 

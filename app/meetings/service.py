@@ -5,6 +5,7 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
+from ..cases.models import Case
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..core.timeutil import local_today
@@ -367,3 +368,9 @@ def decision_to_case(user, decision):
             cases.perform(user, case, "assign", case.version, assignee_id=fu.owner_user_id, deadline=deadline,
                           note=f"例会议定：{fu.owner_name}负责，{fu.deadline:%Y-%m-%d}前落实")
     return case
+
+
+def decision_cases(meeting):
+    """{case id: case} of the meeting's decisions handed to the case workflow (one query)."""
+    ids = [d.case_id for d in meeting.decisions if d.case_id]
+    return {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(ids)))} if ids else {}

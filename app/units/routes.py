@@ -3,6 +3,7 @@ from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
+from ..core import panels
 from ..core.forms import run_form
 from ..core.pagination import paginate
 from ..grids.scope import can_see_grid, get_grid_or_404
@@ -17,10 +18,10 @@ from .forms import UnitForm, UnitStatusForm
 bp = Blueprint("units", __name__)
 
 
-@bp.app_template_global()
-def key_unit_count(grid):
+@panels.panel("grid", "key_units")
+def _key_units(grid):
     """For the grid page: 重点监管单位 in business in the grid's subtree."""
-    return service.key_unit_count(grid)
+    return {"key_units": service.key_unit_count(grid)}
 
 
 def _filters():

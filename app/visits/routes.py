@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
-from ..core import idempotency, pdf, photos, uploads
+from ..core import idempotency, panels, pdf, photos, uploads
 from ..core.forms import ServiceError, run_form, show_error
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404, top_grids
@@ -28,10 +28,10 @@ def _now_local():
     return datetime.now(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
 
 
-@bp.app_template_global()
-def household_visits(household):
+@panels.panel("household", "visits")
+def _household_visits(household):
     """A household's visits, newest first (the household page's 走访记录)."""
-    return service.household_visits(household)
+    return {"household_visits": service.household_visits(household)}
 
 
 @bp.route("/visits/")
