@@ -1,8 +1,8 @@
 """联系户 beyond one account per household: several contacts (住村干部, 党员, 村民代表), registered people
 without an account, and contacts of units. One 联系网格员 per household stays (a partial unique index).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 10:00:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0017'
-down_revision = '0016'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
