@@ -20,6 +20,7 @@ from ..core.validators import InvalidValue, normalize_phone
 from ..core.workdays import hour_deadline, is_workday
 from ..extensions import db
 from ..grids.models import Grid
+from ..grids.villages import place_names
 from ..notifications.service import notify
 from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
                      CaseCoDepartment, CaseEvent, Department, format_receipt)
@@ -390,7 +391,7 @@ def public_progress(receipt):
         answer = next((ev for ev in reversed(case.events) if ev.action in RESULT_ACTIONS), None)
         if answer is not None:
             result = {"text": answer.note, "at": answer.at, "unit": handling_unit(case)}
-    return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": case.grid.name,
+    return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": _place(case.grid),
             "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps,
             "result": result}
 
@@ -404,6 +405,11 @@ def handling_unit(case):
     if case.holder_department is not None:
         return case.holder_department.name
     return case.current_grid.name
+
+
+def _place(grid):
+    """A grid named with its village (溪口村 · 溪口第1村民小组): group names repeat between villages."""
+    return place_names([grid])[grid.id]
 
 
 # The steps that set the deadline a holder works to (the 反馈单 prints it, not the review deadline).
@@ -422,7 +428,7 @@ def public_receipt(receipt):
     case = db.session.scalar(select(Case).where(Case.receipt_code == code)) if code else None
     if case is None:
         return None
-    return {"receipt": format_receipt(case.receipt_code), "grid": case.grid.name, "reported_at": case.created_at,
+    return {"receipt": format_receipt(case.receipt_code), "grid": _place(case.grid), "reported_at": case.created_at,
             "category": case.category.name}
 
 
