@@ -3,6 +3,8 @@ import ctypes.util
 import shutil
 import subprocess
 
+from . import printfont
+
 
 def cjk_fonts_present():
     """True when fontconfig knows at least one font covering Chinese."""
@@ -34,6 +36,4 @@ def warn_if_print_stack_missing(logger, font_folder=None):
     for problem in problems:
         logger.warning("打印环境检查：%s", problem)
     if font_folder is not None and not problems:
-        from . import printfont
-
         printfont.fonts(font_folder)
