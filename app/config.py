@@ -110,6 +110,7 @@ ENV_KEYS = {
     "VG_TRUSTED_HOSTS": ("TRUSTED_HOSTS", lambda v: [h.strip() for h in v.split(",") if h.strip()]),
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag),
     "VG_PROXY_HOPS": ("PROXY_HOPS", int),
+    "VG_IMPORT_MAX_ROWS": ("IMPORT_MAX_ROWS", int),
     "VG_SERVER_TIMING": ("SERVER_TIMING", _flag),
     "VG_SCHEDULES_ENABLED": ("SCHEDULES_ENABLED", _flag),
     "VG_BACKUP_KEEP_DAILY": ("BACKUP_KEEP_DAILY", int),

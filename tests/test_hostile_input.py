@@ -273,3 +273,18 @@ def test_a_period_refused_on_a_grid_page_keeps_the_grid_of_the_path(client, tree
     client.login("admin")
     resp = client.get(f"/assessment/grids/{tree['county']}?grid_id=x&period=9999-12")
     assert resp.status_code == 302 and resp.headers["Location"].startswith(f"/assessment/grids/{tree['county']}")
+
+
+def test_a_user_name_typed_in_full_width_is_folded(app, client, users, tree):
+    from app.accounts.models import User
+
+    client.login("admin")
+    page = client.get("/users/new").get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', page)
+    data = {"username": "ｗａｎｇ０１", "full_name": "王一", "role": "worker", "password": "Grid-test-pass-2026-x",
+            "phone": "", "grids": str(tree["cluster_a"])}
+    if key:
+        data["form_key"] = key.group(1)
+    client.post("/users/new", data)
+    with app.app_context():
+        assert db.session.scalar(select(User.username).where(User.full_name == "王一")) == "wang01"

@@ -5,6 +5,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 from .models import ROLE_CHOICES
 from ..core.forms import Form, Phone
 from ..core.idempotency import KeyedForm
+from ..core.inputs import nfkc
 
 
 class LoginForm(Form):
@@ -27,7 +28,8 @@ USERNAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]{2,40}$", message="用户名只能用�
 
 
 class UserForm(KeyedForm, Form):
-    username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
+    # Typed with a Chinese input method, ｗａｎｇ０１ is wang01.
+    username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE], filters=[nfkc])
     full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
     phone = StringField("手机号", validators=[Optional(), Phone()])
     # The least privilege unless the person creating the account chooses more.
