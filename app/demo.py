@@ -18,19 +18,6 @@ from .grids import service as grid_service
 from .grids.models import Grid
 from .notices import service as notice_service
 from .core.db import starts_with
-from .cases.demo import build_demo_cases
-from .cases.service import ensure_reference_data as ensure_case_reference_data
-from .patrols.demo import build_demo_patrols
-from .assessment.demo import build_demo_assessment
-from .households import service as ledger
-from .households.contacts import assign
-from .households.models import HouseholdCategory
-from .units import service as units
-from .core.timeutil import local_today
-from .households.models import ContactLink, Household
-from .visits.models import Visit
-from .worklogs.models import WeekCheck, WorkLog
-from .worklogs.service import is_workday
 
 DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程沈"
@@ -107,11 +94,15 @@ def build_demo(seed=20261127):
     diligence = (0.9, 0.6, 0.8)
     for vi, village in enumerate(villages):
         build_demo_field_work(village, rng, diligence[vi])
+    from .cases.demo import build_demo_cases
+    from .cases.service import ensure_reference_data as ensure_case_reference_data
 
     ensure_case_reference_data()
     build_demo_cases(villages[0], rng)
+    from .patrols.demo import build_demo_patrols
 
     build_demo_patrols(villages[0])
+    from .assessment.demo import build_demo_assessment
 
     build_demo_assessment(town, villages, diligence, rng)
     Setting.put("org_name", county.name)
@@ -140,6 +131,10 @@ def _demo_id(rng, used, year_from, year_to):
 
 def build_demo_ledger(village, rng):
     """Households, categories, units and contact links in one demo village (all made up)."""
+    from .households import service as ledger
+    from .households.contacts import assign
+    from .households.models import HouseholdCategory
+    from .units import service as units
 
     actor = db.session.scalar(select(User).where(User.username == "admin"))
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
@@ -186,6 +181,11 @@ def build_demo_field_work(village, rng, diligence=0.8):
     regularly, 0–1), one week checked."""
     from datetime import datetime, timedelta
 
+    from .core.timeutil import local_today
+    from .households.models import ContactLink, Household
+    from .visits.models import Visit
+    from .worklogs.models import WeekCheck, WorkLog
+    from .worklogs.service import is_workday
 
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
     leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))

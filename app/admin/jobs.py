@@ -8,13 +8,12 @@ from sqlalchemy import and_, delete, or_
 from ..core import backups, imports, schedules
 from ..core.timeutil import to_local
 from ..extensions import db
-from ..cases import service
-from ..accounts import throttle
-from ..accounts.models import LoginFailure, LoginSession
 
 
 def urge_overdue(now):
     """催办 every case past its deadline (as `flask cases urge-overdue`)."""
+    from ..cases import service
+
     return f"催办 {service.urge_overdue(now)} 件超期事件"
 
 
@@ -42,6 +41,8 @@ def remove_leftovers(now):
 
 def expire_logins(now):
     """Login sessions past their idle time (or remember-me duration), and old failed-login rows."""
+    from ..accounts import throttle
+    from ..accounts.models import LoginFailure, LoginSession
 
     cfg = current_app.config
     idle = timedelta(minutes=cfg["IDLE_TIMEOUT_MINUTES"])

@@ -19,7 +19,7 @@ from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.contacts import workers_of
-from ..visits.service import period_bounds, period_label
+from ..visits.service import period_bounds
 from .activity import Activity
 from .defaults import DEFAULT_BANDS, DEFAULT_SCHEMES
 from .models import (COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
@@ -51,6 +51,8 @@ class Period:
 
     @property
     def label(self):
+        from ..visits.service import period_label
+
         return period_label(self.kind, self.start)
 
     def months(self):

@@ -8,12 +8,12 @@ from ..core.timeutil import utcnow
 from ..extensions import db
 from . import service
 from .models import CaseCategory, Department
-from ..core.db import starts_with
-from ..grids.models import Grid
 
 
 def build_demo_cases(village, rng):
     """Cases raised by the village's worker and handled by its leader and the township (all made up)."""
+    from ..core.db import starts_with
+    from ..grids.models import Grid
 
     def user(role, path):
         return db.session.scalar(select(User).where(User.role == role, User.grids.any(starts_with(Grid.path, path)))

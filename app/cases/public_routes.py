@@ -13,7 +13,6 @@ from ..core.web import public, render
 from ..extensions import db
 from . import service
 from .forms import PublicReportForm, ReceiptForm
-from ..core.db import separate_write
 
 bp = Blueprint("public_cases", __name__)
 
@@ -143,6 +142,8 @@ def progress():
 def _limit_lookup():
     """Guessing receipt codes is slowed down per address (a GET: the count is written on its own connection)."""
     from sqlalchemy.orm import Session
+
+    from ..core.db import separate_write
 
     limit = int(current_app.config.get("PUBLIC_LOOKUP_PER_ADDRESS_HOUR", 60))
     with separate_write() as conn, Session(bind=conn) as session:

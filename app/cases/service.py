@@ -23,8 +23,6 @@ from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, 
 from .workflow import CASES, OPEN_STATES, STATES, alert_emergency, append_event, event_label, notify_desk, save_photos
 # What the views and other areas ask the cases area for, from where it lives.
 from .workflow import CONFLICT, assignee_choices, relations  # noqa: F401
-from ..households.models import Household
-from ..units.models import Unit
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # 突发 cases: accepted within this many hours whatever the category says.
@@ -126,10 +124,14 @@ def _check_data(user, grid, data):
             raise ServiceError(str(exc), "reporter_phone") from None
     household = unit = None
     if data.household_id:
+        from ..households.models import Household
+
         household = db.session.get(Household, data.household_id)
         if household is None or (user is not None and not can_see_grid(user, household.grid)):
             raise ServiceError("所选的户不在您负责的网格内。", "household_id")
     if data.unit_id:
+        from ..units.models import Unit
+
         unit = db.session.get(Unit, data.unit_id)
         if unit is None or (user is not None and not can_see_grid(user, unit.grid)):
             raise ServiceError("所选的单位不在您负责的网格内。", "unit_id")
@@ -337,6 +339,8 @@ def grid_for_public_intake(grid_id):
 
 def concerned(user, household_id, unit_id):
     """The household and unit an intake form is about, when the user may see them (else None)."""
+    from ..households.models import Household
+    from ..units.models import Unit
 
     def _load(model, value):
         try:

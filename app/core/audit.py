@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 
 from .models import AuditLog
 from .timeutil import utcnow
-from .db import execute_write
-from ..extensions import db
 
 ACTION_LABELS = {
     "create": "新增",
@@ -97,6 +95,8 @@ def record(action, entity="", entity_id=None, summary="", actor=None):
     In a GET request it is committed at once on its own connection (see
     core.db.execute_write); otherwise it joins the current transaction.
     """
+    from .db import execute_write
+
     execute_write(insert(AuditLog).values(**_row(action, entity, entity_id, summary, actor)))
 
 
@@ -170,6 +170,8 @@ def created_row(cls, values, related=None, actor=None):
 def write_rows(rows):
     """Insert prepared audit rows (see created_row) in one executemany."""
     if rows:
+        from ..extensions import db
+
         db.session.execute(insert(AuditLog.__table__), rows)
 
 

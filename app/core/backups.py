@@ -23,8 +23,6 @@ from datetime import datetime
 from pathlib import Path
 
 from .files import create_private, private_dir
-from ..extensions import db
-from .db import sqlite_path
 
 REQUIRED_TABLES = {"alembic_version", "grid", "user", "setting", "audit_log"}
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -95,6 +93,8 @@ def write_pg_dump(url, dest):
 
 def backup_now(instance_path, stamp, prefix="villagegrid"):
     """Back up the app's database (SQLite copy or pg_dump) to ``backups/<prefix>-<stamp>.db|.dump``."""
+    from ..extensions import db
+    from .db import sqlite_path
 
     path = sqlite_path()
     if path:
@@ -214,6 +214,8 @@ def _upgrade_and_read(path, revision, head, name, app_factory):
     """Bring the copy to the code's schema (when older) and read every table through the app's models."""
     from flask_migrate import upgrade
     from sqlalchemy import select
+
+    from ..extensions import db
 
     app = app_factory(f"sqlite:///{path}")
     try:

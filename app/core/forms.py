@@ -1,12 +1,6 @@
 """Form helpers shared by every area."""
 from flask_wtf import FlaskForm
 
-from ..extensions import db
-from .form_stash import restored_formdata
-from .privacy import mask_html
-from .timeutil import fmt_local
-from .validators import PLANNED, InvalidValue, normalize_phone
-
 
 class Form(FlaskForm):
     """The base of every form: WTForms' own messages ("不是有效的选择" …) in Chinese."""
@@ -19,6 +13,8 @@ class Form(FlaskForm):
             an ID-number box (``reveals_id``) shows what was typed into it."""
             from flask_wtf import FlaskForm
 
+            from .privacy import mask_html
+
             html = FlaskForm.Meta.render_field(self, field, render_kw)
             return html if getattr(field, "reveals_id", False) else mask_html(html)
 
@@ -26,6 +22,8 @@ class Form(FlaskForm):
         # A form reopened after logging in again is filled with what its user typed (core.form_stash).
         if not args and "formdata" not in kwargs:
             from flask import has_request_context
+
+            from .form_stash import restored_formdata
 
             restored = restored_formdata() if has_request_context() else None
             if restored is not None:
@@ -48,7 +46,8 @@ def _within_bounds(field):
     from wtforms import DateField, DateTimeLocalField, IntegerField, SelectField
     from wtforms.validators import ValidationError
 
-    from .inputs import MAX_INT, MIN_INT  # cycle: core.inputs → core.web → core.idempotency → here
+    from .inputs import MAX_INT, MIN_INT
+    from .validators import PLANNED
 
     data = field.data
     if field.errors or data is None:
@@ -77,6 +76,8 @@ class InWindow:
     def __call__(self, form, field):
         from wtforms.validators import ValidationError
 
+        from .validators import InvalidValue
+
         if field.data is None:
             return
         value = field.data.date() if hasattr(field.data, "date") else field.data
@@ -93,6 +94,8 @@ def acted_first(latest, latest_label, action, form, version, nobody="其他人�
     The form keeps what the user typed and takes the record's current version, so it can still be
     sent if the step is still open, or its text copied into another step. Returns the ``refused``
     mapping the page template shows (``_refused.html``)."""
+    from .timeutil import fmt_local
+
     who = f"{latest.actor_name or '系统'}于{fmt_local(latest.at, '%m-%d %H:%M')}已“{latest_label}”" if latest else nobody
     form.form_errors = [f"{who}，您的“{action.label}”没有保存。您填写的内容还在下面，请看过最新进展后再决定。"]
     form.version.data, form.version.raw_data = version, None
@@ -130,7 +133,8 @@ def run_form(form, action, message, target):
     from flask import flash, redirect, request
     from flask_login import current_user
 
-    from . import idempotency  # cycle: core.idempotency imports ServiceError from here
+    from ..extensions import db
+    from . import idempotency
 
     key = form.form_key.data if isinstance(form, idempotency.KeyedForm) and form.is_submitted() else None
     user_id = current_user.id if current_user.is_authenticated else None
@@ -168,6 +172,8 @@ class Phone:
 
     def __call__(self, form, field):
         from wtforms.validators import ValidationError
+
+        from .validators import InvalidValue, normalize_phone
 
         try:
             field.data = normalize_phone(field.data)

@@ -25,8 +25,6 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
-from .web import error_response
-
 # The largest id or number any integer column holds (PostgreSQL ``integer``).
 MAX_INT = 2**31 - 1
 MIN_INT = -(2**31)
@@ -185,6 +183,8 @@ def init_app(app):
                                   path=CleanPathConverter)
 
     def _bad_input(err):
+        from .web import error_response
+
         return error_response(400, "请求有误", err.description)
 
     app.register_error_handler(BadInput, _bad_input)

@@ -3,8 +3,6 @@ import ctypes.util
 import shutil
 import subprocess
 
-from . import printfont
-
 
 def cjk_fonts_present():
     """True when fontconfig knows at least one font covering Chinese."""
@@ -36,4 +34,6 @@ def warn_if_print_stack_missing(logger, font_folder=None):
     for problem in problems:
         logger.warning("打印环境检查：%s", problem)
     if font_folder is not None and not problems:
+        from . import printfont
+
         printfont.fonts(font_folder)

@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session
 from .db import SAFE_METHODS
 from .files import private_dir, write_private
 from .forms import ServiceError
-from ..extensions import db
 
 MB = 1024 * 1024
 MAX_PHOTO_BYTES = 10 * MB
@@ -211,6 +210,7 @@ def _check_outside_transaction():
     """Decoding while this request holds a transaction would keep other users' saves waiting."""
     if not has_request_context():
         return
+    from ..extensions import db
 
     if db.session().in_transaction():
         message = (f"an image is being decoded inside an open database transaction ({request.method} "
@@ -310,6 +310,7 @@ def prepare_request_images():
     images = _request_images()
     if not images or len(images) > MAX_PHOTOS:
         return  # none, or more than any form takes: the view refuses them by number, decoding nothing
+    from ..extensions import db
 
     if db.session().in_transaction():
         db.session.commit()
@@ -384,6 +385,8 @@ _DOOMED = "doomed_files"  # files whose rows the open transaction deletes
 
 
 def _open_session(session):
+    from ..extensions import db
+
     session = session or db.session()
     if not session.in_transaction():
         session.begin()  # no database work yet: this only opens the session's transaction, to end with it

@@ -15,7 +15,6 @@ from . import form_stash, idempotency, privacy
 from .models import installation
 from .public import NoPublicAddress
 from .timeutil import fmt_local
-from .pdf import PrintBusy
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -193,6 +192,7 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
+    from .pdf import PrintBusy
 
     app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     app.register_error_handler(NoPublicAddress, _no_public_address)

@@ -10,9 +10,6 @@ from ..extensions import db
 from ..households import contacts
 from . import service
 from .forms import SetupForm
-from ..accounts.permissions import can
-from ..visits import service as visits
-from ..core import form_stash
 
 bp = Blueprint("main", __name__)
 
@@ -22,12 +19,15 @@ def home():
     """The start page: the user's grids and the tasks of their role."""
     from types import SimpleNamespace
 
+    from ..accounts.permissions import can
+    from ..visits import service as visits
 
     due, total = None, 0
     if can(current_user, "record_visits"):
         items = visits.my_due(current_user)
         overdue, this_week, _ = visits.split_due(items)
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
+    from ..core import form_stash
 
     return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
                   kept_forms=form_stash.pending(current_user), contact_count=contacts.my_count(current_user))

@@ -12,7 +12,6 @@ from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, sub
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from .models import ATTENDANCE, CADENCES, FollowUp, Meeting, MeetingAttendee, MeetingDecision, MeetingKind
-from ..cases import service as cases
 
 # The kinds every installation starts with; the migration inserts the same rows.
 DEFAULT_KINDS = [
@@ -340,6 +339,8 @@ def get_decision_or_404(meeting, decision_id):
 
 def decision_to_case(user, decision):
     """Hand a decision to the case workflow (once): a case at the meeting's grid, 待受理."""
+    from ..cases import service as cases
+
     db.session.refresh(decision, with_for_update=True)  # a second tap at the same moment waits (see problem_to_case)
     if decision.case_id:
         raise ServiceError("这条议定事项已经转为事件。")

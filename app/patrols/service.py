@@ -17,8 +17,6 @@ from ..extensions import db
 from ..grids.models import Grid, GridLevel
 from ..units.models import Unit
 from .models import DEFAULT_RULES, PHOTO_FOLDER, SEVERITIES, Hazard, HazardEvent, Patrol, PatrolPhoto, PatrolRule
-from ..cases import service as cases
-from ..cases.models import CaseCategory
 
 HAZARD_STATES = {
     "found": "待处置",
@@ -258,6 +256,8 @@ def act(user, hazard, key, seen_version, *, note="", deadline=None, measures="",
 
 def _report_as_case(user, hazard, note):
     """上报: the hazard becomes a case at the grid (the case workflow takes it up the tree)."""
+    from ..cases import service as cases
+    from ..cases.models import CaseCategory
 
     category = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "安全生产", CaseCategory.active)) \
         or cases.public_category()

@@ -10,16 +10,13 @@ from ..accounts.permissions import roles_with
 from ..core import audit, idempotency, uploads
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
 from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Household, HouseholdCategory, Resident
 from .models import (DEFAULT_RULES, GROUP_PREFIX, METHODS, PARTY_KEY, PARTY_NAME, PERIODS, TARGETS, VISITORS, Visit,
                      VisitPhoto, VisitProblem, VisitRule)
-from ..households.service import households_query
-from ..households.contacts import workers_of
-from ..cases import service as cases
 
 # Account roles counted as cadres (驻村干部) for the yearly rule (the permissions table); holders
 # of the 联系领导 post count too, whatever their account role.
@@ -370,6 +367,8 @@ def visits_query(user):
 def get_visit_or_404(user, visit_id):
     from flask import abort
 
+    from ..grids.scope import can_see_grid
+
     v = db.session.get(Visit, visit_id)
     if v is None or not can_see_grid(user, v.grid) or not can_see_grid(user, v.household.grid):
         abort(404)
@@ -532,6 +531,7 @@ def due_for_households(households, user, today=None, linked_since=None):
 def my_due(user, today=None):
     """Due and overdue visits of the households the user links (the home screen's list)."""
     today = today or local_today()
+    from ..households.service import households_query
 
     rows = db.session.execute(
         households_query(user).add_columns(ContactLink.since)
@@ -598,6 +598,8 @@ def grid_coverage(grid, start, end):
 
 def worker_coverage(grid, start, end):
     """One row per worker serving in the grid: households linked and how many were visited."""
+    from ..households.contacts import workers_of
+
     visited = _visited_subquery(start, end)
     loads = workers_of(grid)
     ids = [w.user.id for w in loads]
@@ -619,6 +621,8 @@ def worker_coverage(grid, start, end):
 
 def unvisited_query(user, grid, start, end):
     """Active households in the grid's subtree with no visit in the period."""
+    from ..households.service import households_query
+
     return (households_query(user).options(joinedload(Household.head), joinedload(Household.grid))
             .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active",
                    Household.id.not_in(_visited_subquery(start, end)))
@@ -633,6 +637,8 @@ def problem_to_case(user, problem):
     It starts 待受理 at the household's grid in the category 其他, with the
     household attached; the desk sets category and handling class on 受理.
     """
+    from ..cases import service as cases
+
     # Two taps at once (two phones): the second waits for the first and finds its case (PostgreSQL;
     # SQLite's BEGIN IMMEDIATE already runs them one after the other).
     db.session.refresh(problem, with_for_update=True)

@@ -16,7 +16,6 @@ from ..grids.service import village_name
 from ..visits.service import day_visits, week_bounds
 from . import service
 from .forms import AmendForm, CheckForm, LogForm
-from ..cases.workflow import event_label
 
 bp = Blueprint("worklogs", __name__)
 WEEKDAYS = "一二三四五六日"
@@ -38,6 +37,8 @@ def weekday_name(day):
 @bp.app_template_global()
 def case_step(event):
     """One line for a case step in a work log: 交办：村道路灯不亮（交办给 张三）."""
+    from ..cases.workflow import event_label
+
     detail = f"（{event.detail}）" if event.detail else ""
     return f"{event_label(event.action)}：{event.case.title}{detail}"
 

@@ -18,9 +18,6 @@ from ..notifications.service import notify
 from ..visits.models import Visit
 from ..visits.service import edit_lock, week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
-from ..cases.models import CaseEvent
-from ..patrols.models import Patrol
-from ..households.contacts import workers_of
 
 LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
 
@@ -199,6 +196,8 @@ def _utc_bounds(first, last):
 
 def _activity(worker, first, last):
     """The worker's case steps and patrols between two local days, each by local day."""
+    from ..cases.models import CaseEvent
+    from ..patrols.models import Patrol
 
     start, end = _utc_bounds(first, last)
     events, patrols = {}, {}
@@ -263,6 +262,8 @@ def missing_logs(workers, start, end, today=None):
 
 def team_members(grid):
     """Workers and grid leaders serving in the grid's subtree (whose logs a leader checks)."""
+    from ..households.contacts import workers_of
+
     return [w.user for w in workers_of(grid) if w.user.role in LOG_ROLES and not w.user.is_disabled]
 
 
