@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_DB := $(CURDIR)/instance/demo.db
 
-.PHONY: run demo test bench system system-test venv venv-dev deps clean
+.PHONY: run demo test bench system system-test system-dist venv venv-dev deps clean dist dist-test
 
 # The Debian packages: checked every time (fast), installed only when missing.
 system:
@@ -16,6 +16,9 @@ system:
 
 system-test:
 	@scripts/system-deps.sh --test
+
+system-dist:
+	@scripts/system-deps.sh --dist
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -32,9 +35,16 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
 # After changing requirements*.in: compile the hashed pins again (pip-tools in a venv of its own).
 deps:
 	python3 -m venv .venv-deps && .venv-deps/bin/pip --disable-pip-version-check -q install pip-tools==7.6.2
-	for f in requirements requirements-dev; do \
+	for f in requirements requirements-dev requirements-dist; do \
 	  .venv-deps/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	    --no-emit-index-url --no-emit-trusted-host -o $$f.txt $$f.in || exit 1; done
+
+# The one-file release is built in a venv of its own, so `make test` never needs PyInstaller.
+DIST_VENV := .venv-dist
+$(DIST_VENV)/.dist: requirements-dist.txt
+	test -x $(DIST_VENV)/bin/python || python3 -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip --disable-pip-version-check -q install --require-hashes -r requirements-dist.txt
+	@touch $@
 
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
@@ -60,5 +70,13 @@ test: system-test venv-dev tests/e2e/node_modules/axe-core/axe.min.js
 bench: system venv-dev
 	$(PY) -m bench
 
+# dist/villagegrid-<version>-linux-x86_64: one file with Python, the libraries, Pango & co. and the fonts.
+dist: system-dist $(DIST_VENV)/.dist
+	DIST_VENV=$(DIST_VENV) scripts/dist/build.sh
+
+# The file on a Debian minbase root with nothing installed (chroot; root kept in /var/cache/villagegrid-dist).
+dist-test: system-dist venv-dev
+	scripts/dist/test.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(DIST_VENV) .pytest_cache build dist

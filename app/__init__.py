@@ -5,6 +5,10 @@ from pathlib import Path
 
 from flask import Flask
 
+# The release's version: `make dist` names the file after it, `villagegrid version` prints it.
+__version__ = "1.0.0"
+ROOT = Path(__file__).resolve().parent.parent  # templates/, static/, migrations/, data/ (the bundle in the release)
+
 from . import config as config_module
 from .extensions import compress, csrf, db, login_manager, migrate
 
@@ -24,9 +28,10 @@ def create_app(config=None):
     app = Flask(
         __name__,
         instance_relative_config=True,
-        instance_path=os.environ.get("VG_INSTANCE_PATH") or str(Path(__file__).resolve().parent.parent / "instance"),
-        template_folder="../templates",
-        static_folder="../static",
+        instance_path=os.environ.get("VG_INSTANCE_PATH") or str(ROOT / "instance"),
+        # absolute: in the one-file release app/ is no folder on disk, so "app/../templates" would not resolve
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
     )
     app.config.from_object(config_module.Defaults)
     from .core import inputs

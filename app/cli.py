@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .core import audit, backups, schedules, serving
+from .core import audit, backups, release, schedules, serving
 from .core.db import sqlite_path
 from .core.forms import ServiceError
 from .core.timeutil import LOCAL_TZ, fmt_local, utcnow, to_local
@@ -17,7 +17,7 @@ from .extensions import db
 
 
 def _lock_path():
-    return Path(current_app.instance_path) / "server.lock"
+    return Path(current_app.instance_path) / release.LOCK_NAME
 
 
 def server_running():
@@ -246,20 +246,15 @@ def restore(file, force):
 @click.option("--threads", default=serving.WAITRESS["threads"], type=int, show_default=True)
 def serve(host, port, threads):
     """Serve the app with waitress (holds instance/server.lock while running; sizing in core/serving.py)."""
-    with open(_lock_path(), "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise click.ClickException("已有一个服务在使用这个 instance 目录。") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
-        click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
-        app = current_app._get_current_object()
-        if schedules.start(app):
-            click.echo("定时任务：由本服务运行（SCHEDULES_ENABLED）")
-        serving.serve(app, host, port, threads=threads)
+    try:
+        with release.instance_lock(current_app.instance_path):
+            click.echo(f"村网格 running on http://{host}:{port}/  (Ctrl+C to stop)")
+            app = current_app._get_current_object()
+            if schedules.start(app):
+                click.echo("定时任务：由本服务运行（SCHEDULES_ENABLED）")
+            serving.serve(app, host, port, threads=threads)
+    except release.StartRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("demo-data")

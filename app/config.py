@@ -51,6 +51,10 @@ class Defaults:
     PUBLIC_INTAKE_PER_ADDRESS_HOUR = 5
     PUBLIC_INTAKE_PER_GRID_HOUR = 30
     PUBLIC_LOOKUP_PER_ADDRESS_HOUR = 60
+    # Text messages to residents who left a phone (core/sms.py): empty = written to the log only.
+    # A URL template with {phone} and {text}, e.g. "https://sms.example.cn/send?to={phone}&msg={text}".
+    SMS_GATEWAY_URL = ""
+    SMS_GATEWAY_METHOD = "GET"  # or "POST": phone and text sent as a form body
 
     # The address printed in QR codes (notice boards, agreements). Unset: the address recorded at
     # set-up (editable on the 系统设置 page); never an unchecked Host header (app/core/public.py).
@@ -107,6 +111,8 @@ ENV_KEYS = {
     "VG_PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", int),
     "VG_REMEMBER_ME_ENABLED": ("REMEMBER_ME_ENABLED", _flag),
     "VG_PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
+    "VG_SMS_GATEWAY_URL": ("SMS_GATEWAY_URL", str),
+    "VG_SMS_GATEWAY_METHOD": ("SMS_GATEWAY_METHOD", str),
     "VG_TRUSTED_HOSTS": ("TRUSTED_HOSTS", lambda v: [h.strip() for h in v.split(",") if h.strip()]),
     "VG_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _flag),
     "VG_PROXY_HOPS": ("PROXY_HOPS", int),

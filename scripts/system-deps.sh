@@ -2,12 +2,15 @@
 # Check the Debian packages VillageGrid needs; install the missing ones when run as root.
 #   scripts/system-deps.sh          packages the app needs (PDF fonts and shaping)
 #   scripts/system-deps.sh --test   also what the test suite needs (browser, PDF tools)
+#   scripts/system-deps.sh --dist   also what `make dist` and `make dist-test` need
 # Exits 0 when everything is present afterwards, 1 when something is still missing.
 set -u
 runtime=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fontconfig)
 testing=(chromium poppler-utils libreoffice-calc-nogui)
+dist=(binutils fonts-dejavu-core debootstrap poppler-utils)
 want=("${runtime[@]}")
 [ "${1:-}" = "--test" ] && want+=("${testing[@]}")
+[ "${1:-}" = "--dist" ] && want+=("${dist[@]}")
 
 missing=()
 for pkg in "${want[@]}"; do

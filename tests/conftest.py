@@ -203,7 +203,7 @@ def tree(app):
 
 ROLE_HOME = {  # where each test user is bound
     "admin": "county", "township": "town_a", "village_admin": "village_a", "auditor": "town_a",
-    "leader": "village_a", "worker": "cluster_a",
+    "leader": "village_a", "worker": "cluster_a", "department": "town_a",
 }
 
 
@@ -231,9 +231,24 @@ def make_user(app):
     return _make
 
 
+def _department(app, grid_id, name):
+    """A department of the grid's level (committed); returns its id."""
+    from app.cases.models import Department
+    from app.extensions import db
+
+    with app.app_context():
+        dept = Department(name=name, grid_id=grid_id)
+        db.session.add(dept)
+        db.session.commit()
+        return dept.id
+
+
 @pytest.fixture
-def users(tree, make_user):
-    """One user per role in branch A (username = role) plus a worker in branch B."""
-    out = {role: make_user(role, role, [tree[home]]) for role, home in ROLE_HOME.items()}
+def users(app, tree, make_user):
+    """One user per role in branch A (username = role) plus a worker in branch B; the department
+    user works for 甲镇派出所 (a department of the township)."""
+    out = {role: make_user(role, role, [tree[home]], **({"department_id": _department(app, tree["town_a"], "甲镇派出所")}
+                                                        if role == "department" else {}))
+           for role, home in ROLE_HOME.items()}
     out["worker_b"] = make_user("worker_b", "worker", [tree["cluster_b"]])
     return out

@@ -1,4 +1,4 @@
-"""Cases: intake with photos, the full workflow (3-level escalation, transfer, urge, extension,
+"""Cases: intake with photos, the full workflow (escalation to the next desk, transfer, urge, extension,
 return visit that reopens), notifications, action conflicts, lists, scope and printed forms."""
 import io
 import re
@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from app.cases import service as cs
 from app.cases.models import Case, CaseEvent, CasePhoto, Department
 from app.notifications.models import Notification
-from app.core.timeutil import utcnow
+from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
 from app.grids.models import Grid
 
@@ -149,13 +149,14 @@ def test_full_lifecycle_escalation_transfer_urge_return_visit(app, make_client, 
     leader.login("leader")
     township.login("township")
     worker.login("worker")
-    # 3-level escalation: 东庄一组 → 东庄自然村 → 甲村 → 甲镇, each step by the desk that holds it.
-    assert act(app, leader, report, "escalate", note="组里解决不了").status_code == 302
-    assert state(app, report)[:2] == ("reported", tree["nv_a"])
-    assert act(app, leader, report, "escalate", note="自然村无维修能力").status_code == 302
-    assert state(app, report)[:2] == ("reported", tree["village_a"])
+    # 上报 from 东庄一组 (whose desk is the village: nobody sits at the group or the natural village)
+    # goes to the next level with a desk, 甲镇, in one step, on the acceptance clock it started with.
+    with app.app_context():
+        first_deadline = db.session.get(Case, report).deadline_at
     assert act(app, leader, report, "escalate", note="需镇里协调供电所").status_code == 302
     assert state(app, report)[:2] == ("reported", tree["town_a"])
+    with app.app_context():
+        assert db.session.get(Case, report).deadline_at == first_deadline
     assert any("上报至 甲镇" in t for t in unread(app, users["township"]))
     # Above the leader's grid now: the leader still follows it but can no longer act.
     page = leader.get(f"/cases/{report}").get_data(as_text=True)
@@ -201,7 +202,7 @@ def test_full_lifecycle_escalation_transfer_urge_return_visit(app, make_client, 
         case = db.session.get(Case, report)
         assert case.state == "archived" and case.satisfaction == "satisfied"
         actions = [e.action for e in case.events]
-    assert actions == ["report", "escalate", "escalate", "escalate", "accept", "transfer", "urge", "start", "reply",
+    assert actions == ["report", "escalate", "accept", "transfer", "urge", "start", "reply",
                        "close", "follow_up", "assign", "urge", "start", "request_extension", "approve_extension",
                        "reply", "close", "follow_up", "archive"]
     page = worker.get(f"/cases/{report}").get_data(as_text=True)
@@ -457,8 +458,18 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     resp = leader.get(f"/cases/{report}/print/{form}")
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=[title, "村口路灯不亮", receipt, needle, "签"])
+    # The group is named with its village (group names repeat between villages), the labels on one line.
+    assert "甲村 · 东庄一组" in text and "发生网格" in text
     if form == "reply":
         assert "已修复路灯" in text
+        with app.app_context():
+            case = db.session.get(Case, report)
+            handling = next(ev.deadline_at for ev in case.events if ev.action == "assign")
+            review = case.events[-1].deadline_at
+        # The 反馈单 prints the deadline the work was due by, not the desk's review deadline.
+        assert fmt_local(handling) in text and fmt_local(review) != fmt_local(handling)
+        assert fmt_local(review) not in text
+    (tmp_path / f"{form}.pdf").write_bytes(resp.data)
     with app.app_context():
         from app.core.models import AuditLog
 
@@ -469,3 +480,52 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     assert other.get(f"/cases/{report}/print/{form}").status_code == 404
 
 
+
+
+def test_the_case_list_names_the_village_with_the_group(app, make_client, report):
+    township = make_client()
+    township.login("township")
+    html = township.get("/cases/").get_data(as_text=True)
+    assert "甲村 · 东庄一组" in html
+
+
+def test_home_screens_show_each_users_open_and_overdue_cases(app, make_client, users, report):
+    """The worker's home lists what they hold; the village leader's what waits at the village's desk."""
+    def home(name):
+        c = make_client()
+        c.login(name)
+        return c, c.get("/").get_data(as_text=True)
+
+    leader, html = home("leader")
+    assert 'id="my-cases"' in html and "村口路灯不亮" in html and "未办结 <strong>1</strong> 件" in html
+    act(app, leader, report, "accept")
+    act(app, leader, report, "assign", assignee_id=users["worker"], note="请修好")
+    _, html = home("leader")
+    assert "未办结 <strong>0</strong> 件" in html  # now the worker's to do
+    with app.app_context():
+        db.session.execute(update(Case).where(Case.id == report).values(deadline_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    _, html = home("worker")
+    assert "村口路灯不亮" in html and "未办结 <strong>1</strong> 件" in html and "已超期 1 件" in html
+    _, html = home("worker_b")
+    assert "村口路灯不亮" not in html and "未办结 <strong>0</strong> 件" in html
+
+
+def test_a_rest_day_deadline_typed_by_hand_warns(app, make_client, users, report):
+    from app.core.timeutil import local_today
+    from app.core.workdays import is_workday
+
+    leader = make_client()
+    leader.login("leader")
+    act(app, leader, report, "accept")
+    with app.app_context():
+        day = next(local_today() + timedelta(days=n) for n in range(1, 30)
+                   if (local_today() + timedelta(days=n)).weekday() == 5
+                   and not is_workday(local_today() + timedelta(days=n)))
+    resp = act(app, leader, report, "assign", assignee_id=users["worker"], deadline=day.isoformat())
+    assert resp.status_code == 302  # saved, and said
+    page = leader.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f"所填期限 {day.isoformat()}（星期六）是周末，不是工作日" in page
+    with app.app_context():
+        workday = next(local_today() + timedelta(days=n) for n in range(1, 30) if is_workday(local_today() + timedelta(days=n)))
+        assert cs.deadline_warning(workday) is None

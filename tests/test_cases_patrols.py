@@ -10,7 +10,7 @@ from app.cases.models import Case
 from app.core.timeutil import local_today, utcnow
 from app.extensions import db
 from app.patrols.models import Hazard, HazardEvent, Patrol
-from tests.test_cases import _remember_app, photo_bytes  # noqa: F401  (autouse fixture)
+from tests.test_cases import _remember_app, photo_bytes, unread  # noqa: F401  (autouse fixture)
 from tests.test_route_matrix import unit_fixture
 
 
@@ -149,7 +149,10 @@ def test_hazard_fixed_on_spot_or_reported_as_a_case(app, make_client, tree, user
         h = db.session.get(Hazard, hid2)
         case = db.session.get(Case, h.case_id)
         assert h.state == "reported" and case.source == "patrol" and case.source_ref == f"hazard:{hid2}"
-        assert case.grid_id == tree["cluster_a"]
+        # Found in 东庄一组, whose desk is the village: reported up, it waits at 甲镇's desk.
+        assert case.grid_id == tree["cluster_a"] and case.current_grid_id == tree["town_a"]
+        assert "上报至 甲镇" in case.events[0].detail
+    assert any("山体滑坡迹象" in t for t in unread(app, users["township"]))
 
 
 def test_a_hazard_step_refused_because_someone_acted_first_says_who_and_keeps_the_typing(app, make_client, tree, users):
@@ -210,3 +213,33 @@ def test_patrol_rules_are_editable(app, make_client, users):
     w = make_client()
     w.login("worker")
     assert w.get("/patrols/rules").status_code == 403
+
+
+def test_a_major_hazard_alerts_village_grid_leader_and_township_at_once(app, make_client, tree, users, make_user):
+    """重大隐患, like a 突发 case: the village, the grid's 网格长 and the township hear at once."""
+    from app.accounts.models import User
+    from app.grids import service as gs
+    from app.grids.models import Grid
+
+    group_leader = make_user("group_leader", "worker", [tree["cluster_a"]])
+    with app.app_context():
+        gs.assign_staff(db.session.get(Grid, tree["cluster_a"]), "leader", db.session.get(User, group_leader), "", "")
+        db.session.commit()
+    worker = make_client()
+    worker.login("worker")
+    _patrol(app, worker, tree["cluster_a"], hazard="液化气站阀门泄漏", severity="major")
+    hid = _hazard_id(app)
+    for who in (users["leader"], users["village_admin"], users["township"], group_leader):
+        texts = unread(app, who)
+        assert any(t.startswith("【重大隐患】液化气站阀门泄漏") for t in texts), (who, texts)
+    assert not unread(app, users["worker_b"])
+    # The message opens the hazard's page.
+    leader = make_client()
+    leader.login("leader")
+    with app.app_context():
+        from app.notifications.models import Notification
+
+        note_id = db.session.scalar(select(Notification.id).where(Notification.user_id == users["leader"]))
+    leader.get("/notifications")
+    resp = leader.post(f"/notifications/{note_id}/open")
+    assert resp.headers["Location"].endswith(f"/hazards/{hid}")

@@ -212,7 +212,7 @@ def test_receipt_survives_a_reload_and_prints_as_a_slip(app, make_client, tree):
     from tests.pdfcheck import pdf_text
 
     text = pdf_text(slip.data)
-    assert receipt in text and "东庄一组" in text and PHONE not in text and "路灯坏了" not in text
+    assert receipt in text and "甲村 · 东庄一组" in text and PHONE not in text and "路灯坏了" not in text
     assert c.get("/q/r/slip?receipt=ZZZZ-ZZZZ").status_code == 404
 
 

@@ -86,3 +86,42 @@ def test_a_meeting_decision_becomes_a_case(app, client, tree, users, tmp_path):
     minutes = client.get(f"/meetings/{mid}/minutes.pdf")
     assert minutes.status_code == 200
     check_pdf(minutes.data, tmp_path, must_contain=["已转事件（待受理"])
+
+
+def test_a_decision_with_a_follow_up_keeps_its_owner_and_deadline_as_a_case(app, client, make_client, tree, users,
+                                                                              tmp_path):
+    """The case is assigned to the follow-up's owner with its deadline, and the follow-up shows the
+    case's state until the case is closed."""
+    from datetime import timedelta
+
+    from app.core.workdays import end_of_local_day
+    from app.meetings.models import FollowUp, Meeting, MeetingDecision
+
+    _staff(app, tree, users)
+    client.login("leader")
+    assert _plan(client, tree["village_a"], _kind_id(app, "village_monthly")).status_code == 302
+    due = local_today() + timedelta(days=7)
+    with app.app_context():
+        meeting = db.session.scalars(select(Meeting)).one()
+        decision = MeetingDecision(meeting_id=meeting.id, seq=1, text="修复东庄一组路灯")
+        db.session.add(decision)
+        db.session.flush()
+        db.session.add(FollowUp(decision_id=decision.id, grid_id=meeting.grid_id, owner_name="worker",
+                                owner_user_id=users["worker"], deadline=due))
+        db.session.commit()
+        mid, did = meeting.id, decision.id
+    client.get(f"/meetings/{mid}")
+    case_id = case_id_from(client.post(f"/meetings/{mid}/decisions/{did}/case"))
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        assert case.state == "assigned" and case.holder_user_id == users["worker"]
+        assert case.deadline_at == end_of_local_day(due)
+    assert "事件已交办" in client.get(f"/meetings/{mid}").get_data(as_text=True)
+    worker = make_client()
+    worker.login("worker")
+    act(app, worker, case_id, "reply", note="已换灯")
+    assert "事件已反馈" in client.get(f"/meetings/{mid}").get_data(as_text=True)
+    act(app, client, case_id, "close")
+    page = client.get(f"/meetings/{mid}").get_data(as_text=True)
+    assert f"已办结 {local_today().isoformat()}（事件）" in page
+    check_pdf(client.get(f"/meetings/{mid}/minutes.pdf").data, tmp_path, must_contain=["已办结", "见事件"])

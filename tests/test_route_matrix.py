@@ -354,6 +354,7 @@ NEEDS = {
     "case_settings.settings": "manage_case_settings", "case_settings.new_category": "manage_case_settings",
     "case_settings.edit_category": "manage_case_settings", "case_settings.new_department": "manage_case_settings",
     "case_settings.edit_department": "manage_case_settings",
+    "users.department_users": "manage_department_users",
     "case_settings.workdays": "manage_calendar", "case_settings.delete_day": "manage_calendar",
     # who may take a case step is the workflow table's business (test_cases.py), not a permission
     "cases.index": LOGIN, "cases.show": LOGIN, "cases.act": LOGIN, "cases.overview": LOGIN, "cases.photo": LOGIN,

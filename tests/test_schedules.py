@@ -15,6 +15,7 @@ from app.admin import jobs
 from app.core import backups, schedules
 from app.core.forms import ServiceError
 from app.core.models import AuditLog, ScheduleRun
+from app.core.ratelimit import RateCounter
 from app.extensions import db
 from tests.test_cases import act, report, unread  # noqa: F401  (report is a fixture)
 
@@ -35,10 +36,12 @@ def _runs(app, name=None):
 def probe(app):
     """A schedule of the test's own (every day at 08:00) whose work the test decides."""
     calls = []
-    behaviour = {"fail": None}
+    behaviour = {"fail": None, "open": []}
 
     def work(now):
         calls.append(now)
+        # Nothing is left open for the work (on SQLite that would be the write lock held through a backup).
+        behaviour["open"].append(db.session().in_transaction())
         if behaviour["fail"]:
             raise ServiceError(behaviour["fail"])
         return f"第 {len(calls)} 次"
@@ -97,7 +100,7 @@ def test_two_runners_one_wins(app, tree, probe):
         t.start()
     for t in threads:
         t.join()
-    assert len(calls) == 1
+    assert len(calls) == 1 and probe[1]["open"] == [False]
     assert sorted(len(r) for r in results) == [0, 1]
     assert _runs(app, "probe") == [("probe", "2026-12-02", "ok", 1)]
 
@@ -111,7 +114,7 @@ def test_a_second_process_skips_a_period_another_is_running(app, tree, probe):
     assert calls == []
     # A run whose process died (still "running" after two hours) is taken over.
     done = schedules.run_due(app, NOW + timedelta(hours=2, minutes=1), names={"probe"})
-    assert [d.status for d in done] == ["ok"] and len(calls) == 1
+    assert [d.status for d in done] == ["ok"] and len(calls) == 1 and probe[1]["open"] == [False]
     assert _runs(app, "probe") == [("probe", "2026-12-02", "ok", 2)]
 
 
@@ -200,13 +203,16 @@ def test_expired_logins_are_removed(app, users):
             LoginSession(token="remembered", user_id=users["worker"], remember=True, last_seen_at=NOW - timedelta(days=3)),
             LoginFailure(username="x", ip="1.2.3.4", at=NOW - timedelta(days=2)),
             LoginFailure(username="x", ip="1.2.3.4", at=NOW - timedelta(hours=2)),
+            RateCounter(key="public:1.2.3.4", window_start=NOW - timedelta(days=3), count=4),
+            RateCounter(key="public:1.2.3.4", window_start=NOW - timedelta(hours=1), count=2),
         ])
         db.session.commit()
     done = schedules.run_due(app, NOW, names={"expire_logins"})
-    assert done[0].result == "删除 1 个过期登录、1 条过期的登录失败记录"
+    assert done[0].result == "删除 1 个过期登录、1 条过期的登录失败记录、1 条过期的限流计数"
     with app.app_context():
         assert set(db.session.scalars(select(LoginSession.token))) == {"active", "remembered"}
         assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+        assert db.session.scalar(select(func.count()).select_from(RateCounter)) == 1
 
 
 def test_admin_page_and_check_show_the_last_runs(app, client, users):

@@ -109,7 +109,8 @@ class Paths:
     def intake(self, data, name):
         self.anon.get(f"/q/{self.code}")
         return self.anon.post(f"/q/{self.code}", {"what": "河道里有人倾倒垃圾", "where": "西桥下",
-                                                  "reporter_phone": "13912345678", "photos": (io.BytesIO(data), name)})
+                                                  "reporter_phone": "13912345678", "photos": (io.BytesIO(data), name)},
+                              follow_redirects=True)  # a saved report goes on to its receipt page
 
     def scan(self, data, name):
         self.admin.get(f"/agreements/{self.agreement_id}")

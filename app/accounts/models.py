@@ -15,6 +15,7 @@ ROLES = {
     "village_admin": ("村管理员", 60),
     "auditor": ("审计员（只读）", 50),
     "leader": ("网格长", 40),
+    "department": ("部门工作人员", 30),
     "worker": ("网格员", 20),
 }
 ROLE_CHOICES = [(k, v[0]) for k, v in ROLES.items()]
@@ -53,6 +54,9 @@ class User(UserMixin, db.Model):
     is_disabled = db.Column(db.Boolean, nullable=False, default=False)
     last_login_at = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # A department user (role "department") answers the cases handed to this department; its grid
+    # binding is the department's level, for who manages the account, not a scope of resident data.
+    department_id = db.Column(db.Integer, db.ForeignKey("department.id"), index=True)
 
     grids = db.relationship("Grid", secondary=user_grid, lazy="selectin", order_by="Grid.path")
 
@@ -82,6 +86,10 @@ class User(UserMixin, db.Model):
     @property
     def read_only(self):
         return self.role == "auditor"
+
+    @property
+    def is_department(self):
+        return self.role == "department"
 
     def set_password(self, password):
         """Hash with scrypt (werkzeug's default KDF), after NFKC normalisation (see normalise_password)."""

@@ -53,6 +53,10 @@ PERMISSIONS = {
     "dispatch_cases": {"admin", "township", "village_admin", "leader"},
     # Case categories with their time limits, and the departments cases are transferred to.
     "manage_case_settings": {"admin", "township"},
+    # Accounts of a department (role "department": 派出所, 水利站 … of a township or the county).
+    # A department user holds no permission of this table: they see and answer exactly the cases
+    # handed to their department (app/cases/service.py case_clause, workflow.py relations).
+    "manage_department_users": {"admin", "township"},
     # Record patrols (巡查) and the hazards they find, fix a hazard on the spot, report it rectified.
     "patrol": {"admin", "township", "village_admin", "leader", "worker"},
     # Set a hazard's deadline, report it up, review and close it; 挂牌督办 (the hazard step table,

@@ -5,7 +5,7 @@ from datetime import time, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, delete, or_
 
-from ..core import backups, imports, schedules
+from ..core import backups, imports, ratelimit, schedules
 from ..core.timeutil import to_local
 from ..extensions import db
 
@@ -40,7 +40,7 @@ def remove_leftovers(now):
 
 
 def expire_logins(now):
-    """Login sessions past their idle time (or remember-me duration), and old failed-login rows."""
+    """Login sessions past their idle time (or remember-me duration), old failed-login rows and rate counts."""
     from ..accounts import throttle
     from ..accounts.models import LoginFailure, LoginSession
 
@@ -50,7 +50,8 @@ def expire_logins(now):
         and_(LoginSession.remember.is_(False), LoginSession.last_seen_at < now - idle),
         LoginSession.last_seen_at < now - max(cfg["REMEMBER_COOKIE_DURATION"], idle)))).rowcount
     failures = db.session.execute(delete(LoginFailure).where(LoginFailure.at < now - throttle.KEEP)).rowcount
-    return f"删除 {sessions} 个过期登录、{failures} 条过期的登录失败记录"
+    counts = ratelimit.remove_old(now)
+    return f"删除 {sessions} 个过期登录、{failures} 条过期的登录失败记录、{counts} 条过期的限流计数"
 
 
 SCHEDULES = (

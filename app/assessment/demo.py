@@ -10,6 +10,7 @@ from ..core.db import starts_with
 from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
+from ..households.contacts import workers_of
 from ..meetings import service as meetings
 from ..meetings.models import MeetingKind
 from ..patrols.models import Patrol
@@ -41,7 +42,7 @@ def build_demo_assessment(town, villages, diligence, rng):
         scheme = service.scheme_for(town, kind)
         ledger = next(it for it in scheme.items if it.kind == "manual")
         demo_ids = {v.id for v in villages} if kind == "village" else {
-            w.user.id for v in villages for w in service.workers_of(v)}
+            w.user.id for v in villages for w in workers_of(v)}
         for subject in [s for s in service.subjects_in(town, kind) if s.id in demo_ids]:
             points = rng.choice((100, 95, 90, 85, 80))
             service.enter_manual(township, subject, ledger, last, points, "检查台账：" + (

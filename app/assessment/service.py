@@ -7,18 +7,19 @@ full points (nothing was missed), and the page says so.
 """
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, or_, select
 
-from ..accounts.models import User
+from ..accounts.models import User, user_grid
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
-from ..households.contacts import workers_of
+from ..households.models import ContactLink, Household
 from ..visits.service import period_bounds
 from .activity import Activity
 from .defaults import DEFAULT_BANDS, DEFAULT_SCHEMES
@@ -329,12 +330,52 @@ def area_subject(grid, kind="village"):
     return Subject(kind, grid.id, grid.name, [grid.path], grid)
 
 
+@dataclass(frozen=True)
+class GridRef:
+    """What a ranking needs of a grid (plain values: a county has thousands)."""
+    id: int
+    path: str
+    name: str
+
+    def ancestor_ids(self):
+        return [int(x) for x in self.path.strip("/").split("/") if x]
+
+
+def _worker_subjects(grid):
+    """The workers serving under ``grid``, as ``households.contacts.workers_of`` counts them (the 网格员
+    post in a grid of the subtree, a worker account bound to one, or linking a household there), read
+    as plain rows: their grids are those they are bound to and those where they hold the post."""
+    grids_of = {}
+    for uid, gid, path, name in db.session.execute(
+            select(user_grid.c.user_id, Grid.id, Grid.path, Grid.name).join(Grid, Grid.id == user_grid.c.grid_id)):
+        grids_of.setdefault(uid, {})[path] = GridRef(gid, path, name)
+    posted_in = set()
+    for uid, gid, path, name in db.session.execute(
+            select(GridStaff.user_id, Grid.id, Grid.path, Grid.name).join(Grid, Grid.id == GridStaff.grid_id)
+            .where(GridStaff.role == "worker", GridStaff.user_id.is_not(None))):
+        grids_of.setdefault(uid, {})[path] = GridRef(gid, path, name)
+        if path.startswith(grid.path):
+            posted_in.add(uid)
+    linking = set(db.session.scalars(
+        select(ContactLink.user_id).distinct().join(Household, Household.id == ContactLink.household_id)
+        .join(Grid, Grid.id == Household.grid_id).where(starts_with(Grid.path, grid.path), Household.status == "active")))
+    out = []
+    for uid, name, created, role, disabled in db.session.execute(
+            select(User.id, User.full_name, User.created_at, User.role, User.is_disabled).order_by(User.full_name, User.id)):
+        paths = grids_of.get(uid, {})
+        bound_here = role == "worker" and not disabled and any(
+            p.startswith(grid.path) for p in paths)
+        if uid in posted_in or uid in linking or bound_here:
+            refs = [paths[p] for p in sorted(paths)]
+            out.append(Subject("worker", uid, name, [r.path for r in refs], refs[0] if refs else None,
+                               SimpleNamespace(id=uid, full_name=name, created_at=created)))
+    return out
+
+
 def subjects_in(grid, kind):
     """Who is ranked under ``grid``: the workers serving in it, its villages, or its child grids."""
     if kind == "worker":
-        users = [w.user for w in workers_of(grid)]
-        posted = _posted_grids([u.id for u in users])
-        return [worker_subject(u, posted) for u in users]
+        return _worker_subjects(grid)
     if kind == "village":
         level = db.session.scalar(select(GridLevel).where(GridLevel.key == "village"))
         grids = db.session.scalars(select(Grid).where(starts_with(Grid.path, grid.path), Grid.level_id == (
@@ -406,7 +447,8 @@ def _auto_line(item, due, done, details):
     if not due:
         return Line(item.id, item.name, item.kind, item.formula, item.points, round_points(item.points), 0, 0,
                     "本期无应办事项，得满分", details)
-    score = round_points(Decimal(item.points) * done / due)
+    # points × done ÷ due in tenths, rounded half up, in integers (exact, and cheap for a county's lines).
+    score = Decimal((20 * item.points * done + due) // (2 * due)).scaleb(-1)
     note = f"{due_word} {due} {unit}，{done_word} {done} {unit}：{item.points} × {done}/{due} = {score}"
     return Line(item.id, item.name, item.kind, item.formula, item.points, score, due, done, note, details)
 

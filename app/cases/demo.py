@@ -24,10 +24,10 @@ def build_demo_cases(village, rng):
     cluster = worker.grids[0]
     cat = {c.name: c.id for c in db.session.scalars(select(CaseCategory))}
 
-    def new(title, category, klass="coordination", **kw):
+    def new(title, category, klass="coordination", now=None, **kw):
         data = service.CaseData(title=title, category_id=cat[category], handling_class=klass, location=kw.pop("where", ""),
                                 reporter_name=kw.pop("who", ""), description=kw.pop("what", ""))
-        case = service.create_case(worker, cluster, data)
+        case = service.create_case(worker, cluster, data, now=now)
         db.session.flush()
         return case
 
@@ -36,14 +36,14 @@ def build_demo_cases(village, rng):
         db.session.flush()
 
     new("村道雨后积水", "环境", where=f"{cluster.name}村道", what="下雨后村道低洼处积水，影响出行")
-    late = new("垃圾清运不及时", "环境", where=f"{cluster.name}垃圾集中点", who="张阿姨")
-    step(leader, late, "accept")
-    step(leader, late, "assign", assignee_id=worker.id, note="联系保洁员加派一次清运")
-    late.start_step(utcnow() - timedelta(days=9), utcnow() - timedelta(days=2))
+    # Reported, accepted and assigned 12 days ago: its 5-working-day limit has passed, on the form too.
+    then = utcnow() - timedelta(days=12)
+    late = new("垃圾清运不及时", "环境", where=f"{cluster.name}垃圾集中点", who="张阿姨", now=then)
+    step(leader, late, "accept", now=then + timedelta(hours=2))
+    step(leader, late, "assign", assignee_id=worker.id, note="联系保洁员加派一次清运", now=then + timedelta(hours=3))
     urgent = new("山塘坝体渗水", "水利", "emergency", where="后山山塘", what="坝脚有明显渗水，需尽快查看")
-    # House cluster → natural village → village → township, then to the 水利站.
-    for note in ("组里无法处置", "自然村无法处置", "需水利站技术人员查看"):
-        step(leader, urgent, "escalate", note=note)
+    # The village reports it up to the township in one step, which transfers it to the 水利站.
+    step(leader, urgent, "escalate", note="村里无法处置，需水利站技术人员查看")
     step(township, urgent, "accept")
     step(township, urgent, "transfer", department_id=db.session.scalar(
         select(Department.id).where(Department.name == "水利站")), note="请水利站当天到场")

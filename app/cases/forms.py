@@ -1,9 +1,11 @@
 """Case forms. Choices and cross-field rules are checked by the service (Chinese messages)."""
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from ..core.forms import Form, InWindow
+from ..accounts.forms import USERNAME_RULE
+from ..core.forms import Form, InWindow, Phone
 from ..core.idempotency import KeyedForm
 from ..core.uploads import PHOTO_ACCEPT
 from ..core.validators import DEADLINE
@@ -47,6 +49,7 @@ class ActionForm(Form):
     note = TextAreaField("说明", validators=[Length(max=4000, message="说明最多 4000 个字。")])
     assignee_id = SelectField("承办人", coerce=_int_or_none, validate_choice=False)
     department_id = SelectField("移交部门", coerce=_int_or_none, validate_choice=False)
+    co_department_ids = SelectMultipleField("会办部门（联合执法，可多选）", coerce=_int_or_none, validate_choice=False)
     deadline = DateField("办理期限", validators=[Optional(), InWindow(DEADLINE)], format="%Y-%m-%d",
                          description="不填则按类别的时限自动计算（工作日，已排除节假日和调休）")
     extend_to = DateField("延期至", validators=[Optional(), InWindow(DEADLINE)], format="%Y-%m-%d")
@@ -81,11 +84,15 @@ class CategoryForm(KeyedForm, Form):
     accept_hours = IntegerField("受理时限（小时）", validators=[NumberRange(1, 720, message="受理时限应在 1 到 720 小时之间。")])
     handle_workdays = IntegerField("办理时限（工作日）", validators=[NumberRange(1, 120, message="办理时限应在 1 到 120 个工作日之间。")])
     follow_up_workdays = IntegerField("回访时限（工作日）", validators=[NumberRange(1, 60, message="回访时限应在 1 到 60 个工作日之间。")])
+    approval_level = SelectField("需审批事件由哪一级审批", validate_choice=False,
+                                 description="处理类别为“需审批”的事件，受理后须经这一级同意才能交办或移交。")
     active = BooleanField("启用", default=True)
 
 
 class DepartmentForm(KeyedForm, Form):
     name = StringField("部门名称", validators=[DataRequired("请填写部门名称。"), Length(max=40, message="最多 40 个字。")])
+    grid_id = SelectField("所属层级", coerce=_int_or_none, validate_choice=False,
+                          description="部门属于哪个乡镇或县；本级及以下的事件可以移交给它。")
     phone = StringField("电话", validators=[Length(max=20, message="电话号码太长。")])
     active = BooleanField("启用", default=True)
 
@@ -94,3 +101,10 @@ class CalendarDayForm(KeyedForm, Form):
     day = DateField("日期", validators=[DataRequired("请填写日期（年-月-日）。")], format="%Y-%m-%d")
     is_workday = SelectField("这一天", choices=[("0", "放假（休息）"), ("1", "上班（含调休补班）")], validate_choice=False)
     name = StringField("说明", validators=[Length(max=40, message="说明最多 40 个字。")], description="如：国庆节、国庆调休补班")
+
+
+class DepartmentUserForm(KeyedForm, Form):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名。"), USERNAME_RULE])
+    full_name = StringField("姓名", validators=[DataRequired("请输入姓名。"), Length(max=40, message="姓名最多 40 个字。")])
+    phone = StringField("手机号", validators=[Optional(), Phone()])
+    password = PasswordField("初始密码", description="首次登录时必须修改。")

@@ -8,6 +8,7 @@ from ..extensions import db
 STATES = {
     "reported": "待受理",
     "accepted": "已受理",
+    "approving": "待审批",
     "assigned": "已交办",
     "in_progress": "办理中",
     "replied": "已反馈",
@@ -43,18 +44,35 @@ def format_receipt(code):
 
 
 class Department(db.Model):
-    """A township department cases are transferred to (环保站, 派出所 …); admin-editable."""
+    """A department cases are transferred to (环保站, 派出所 …), belonging to a level: a township or
+    county grid (None: every level of the installation). Its users (role ``department``) answer
+    the cases handed to it themselves; without users the desk records its answers."""
 
     __tablename__ = "department"
     __audit__ = True
     id = db.Column(db.Integer, primary_key=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), index=True)
+    # Unique across levels: a township's department is named as it is known (雉城派出所).
     name = db.Column(db.String(40), nullable=False, unique=True)
     phone = db.Column(db.String(20), nullable=False, default="")
     active = db.Column(db.Boolean, nullable=False, default=True)
 
+    grid = db.relationship("Grid")
+
     @property
     def audit_label(self):
         return self.name
+
+
+class CaseCoDepartment(db.Model):
+    """A co-handling department of a case (联合执法): it answers on its own; ``replied_at`` once it did."""
+
+    __tablename__ = "case_co_department"
+    case_id = db.Column(db.Integer, db.ForeignKey("cases.id"), primary_key=True)
+    department_id = db.Column(db.Integer, db.ForeignKey("department.id"), primary_key=True, index=True)
+    replied_at = db.Column(db.DateTime)
+
+    department = db.relationship(Department, lazy="joined")
 
 
 class CaseCategory(db.Model):
@@ -68,6 +86,9 @@ class CaseCategory(db.Model):
     accept_hours = db.Column(db.Integer, nullable=False, default=24)
     handle_workdays = db.Column(db.Integer, nullable=False, default=5)
     follow_up_workdays = db.Column(db.Integer, nullable=False, default=3)
+    # 需审批 cases of this category are approved by the desk of this grid level (a level key, e.g.
+    # "town"); empty: the next level with a desk above the one that accepted the case.
+    approval_level = db.Column(db.String(32), nullable=False, default="", server_default="")
     active = db.Column(db.Boolean, nullable=False, default=True)
 
     department = db.relationship(Department)
@@ -127,6 +148,8 @@ class Case(db.Model):
     created_by = db.relationship("User", foreign_keys=[created_by_id])
     events = db.relationship("CaseEvent", order_by="CaseEvent.id", back_populates="case", lazy="selectin")
     photos = db.relationship("CasePhoto", order_by="CasePhoto.id", lazy="selectin", viewonly=True)
+    co_departments = db.relationship(CaseCoDepartment, lazy="selectin", order_by=CaseCoDepartment.department_id,
+                                     cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}
 

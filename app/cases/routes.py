@@ -1,6 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and where a message about a case leads. The workflow itself lives in service.perform."""
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
@@ -15,6 +15,7 @@ from ..extensions import db
 from ..grids.models import Grid
 from ..units.service import grid_choices
 from ..grids import picker
+from ..grids.villages import place_names
 from ..notifications import service as notifications
 from . import service
 from .forms import ActionForm, CaseForm
@@ -22,6 +23,22 @@ from .models import PHOTO_FOLDER, CasePhoto
 from .workflow import ACTIONS, PRINT_FORMS, SATISFACTION, STATES, event_label
 
 bp = Blueprint("cases", __name__)
+
+
+@bp.app_template_global()
+def place_name(grid):
+    """A grid named with its village (group names repeat between villages); cached for the request."""
+    if grid is None:
+        return ""
+    cache = g.setdefault("place_names", {})
+    if grid.id not in cache:
+        cache.update(place_names([grid]))
+    return cache[grid.id]
+
+
+def _cache_place_names(grids):
+    """Name the grids of a list in one query (the rows then find them in the request's cache)."""
+    g.setdefault("place_names", {}).update(place_names(grids))
 
 
 @bp.app_template_filter("receipt")
@@ -49,6 +66,7 @@ def index():
     q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
     page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
+    _cache_place_names({c.grid for c in page.items} | {c.current_grid for c in page.items})
     return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows,
                   grid_options=picker.filter_options(current_user, f["grid_id"]),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
@@ -113,10 +131,18 @@ def _fill_choices(form, case, action):
         form.assignee_id.choices = [(None, "请选择承办人")] + [
             (u.id, f"{u.full_name}（{u.role_name}）") for u in service.assignee_choices(case)]
     if "department" in action.needs:
+        choices = service.department_choices(case)
         default = case.category.department_id
-        form.department_id.choices = [(None, "请选择部门")] + [(d.id, d.name) for d in service.active_departments()]
-        if form.department_id.data is None:
+        form.department_id.choices = [(None, "请选择部门")] + [(d.id, d.name) for d in choices]
+        form.co_department_ids.choices = [(d.id, d.name) for d in choices]
+        if form.department_id.data is None and default in {d.id for d in choices}:
             form.department_id.data = default
+    if "co_department" in action.needs:
+        choices = service.co_reply_departments(current_user, case)
+        form.department_id.label.text = "会办部门"
+        form.department_id.choices = [(d.id, d.name) for d in choices]
+        if form.department_id.data is None and choices:
+            form.department_id.data = choices[0].id
     if action.key == "accept":
         form.category_id.choices = [(c.id, c.name) for c in service.active_categories()]
         if form.category_id.data is None:
@@ -165,9 +191,14 @@ def act(case_id):
         current_user, case, key, form.version.data, note=form.note.data, assignee_id=form.assignee_id.data,
         department_id=form.department_id.data, deadline=form.deadline.data, satisfaction=form.satisfaction.data,
         extend_to=form.extend_to.data, category_id=form.category_id.data, handling_class=form.handling_class.data,
-        photos=request.files.getlist(form.photos.name)),
+        photos=request.files.getlist(form.photos.name), co_department_ids=[i for i in form.co_department_ids.data or ()
+                                                                            if i is not None]),
         f"已{action.label}。", url_for("cases.show", case_id=case_id))
     if done:
+        warning = service.deadline_warning(form.deadline.data if "deadline" in action.needs else
+                                           form.extend_to.data if "extend_to" in action.needs else None)
+        if warning:
+            flash(warning, "warning")
         return done
     case = service.get_case_or_404(current_user, case_id)  # reload after a rollback
     if service.CONFLICT in form.form_errors:
@@ -197,9 +228,9 @@ def print_form(case_id, form):
     # A printed form carries the resident's name and phone: who printed which is kept.
     audit.record("export", "cases", case.id, f"打印{title}（回执码 {service.format_receipt(case.receipt_code)}）")
     pdf = render_pdf("cases/print/form.html", title=title,
-                     header=f"{case.current_grid.name} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
+                     header=f"{place_name(case.current_grid)} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
                      case=case, event=ev, kind=form, form_title=title, event_label=event_label,
-                     printed_at=fmt_local(utcnow()))
+                     handling_deadline=service.handling_deadline(case, ev), printed_at=fmt_local(utcnow()))
     return pdf_response(pdf, f"{title}-{service.format_receipt(case.receipt_code)}.pdf")
 
 
@@ -220,6 +251,16 @@ def urge_overdue_command():
         count = service.urge_overdue()
         db.session.commit()
     click.echo(f"cases: {count} overdue case(s) urged")
+
+
+@bp.app_template_global()
+def my_open_cases():
+    """For the home screen: the user's open and overdue cases and the first of them."""
+    if not current_user.is_authenticated:
+        return 0, 0, []
+    total, late, rows = service.my_open_cases(current_user)
+    _cache_place_names({c.grid for c, _ in rows})
+    return total, late, rows
 
 
 @panels.panel("grid", "cases")

@@ -5,24 +5,30 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort
+
+from ..accounts.permissions import can
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from ..core import photos as photo_store
+from ..core import sms
 from ..core.forms import ServiceError
 from ..core.inputs import bounded_int
 from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, utcnow
 from ..core.validators import InvalidValue, normalize_phone
-from ..core.workdays import hour_deadline
+from ..core.workdays import hour_deadline, is_workday
 from ..extensions import db
 from ..grids.models import Grid
+from ..grids.villages import place_names
 from ..notifications.service import notify
 from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
-                     CaseEvent, Department, format_receipt)
-from .workflow import CASES, OPEN_STATES, STATES, alert_emergency, append_event, event_label, notify_desk, save_photos
+                     CaseCoDepartment, CaseEvent, Department, format_receipt)
+from .workflow import (CASES, OPEN_STATES, RESULT_ACTIONS, STATES, _department_of, alert_emergency,
+                       append_event, desk_grids, event_label, holders, notify_desk, save_photos)
 # What the views and other areas ask the cases area for, from where it lives.
-from .workflow import CONFLICT, assignee_choices, relations  # noqa: F401
+from .workflow import (CONFLICT, alert_at_once, assignee_choices, co_reply_departments, department_choices,  # noqa: F401
+                       escalation_target, relations)
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # 突发 cases: accepted within this many hours whatever the category says.
@@ -50,6 +56,21 @@ def active_categories():
     return db.session.scalars(select(CaseCategory).where(CaseCategory.active).order_by(CaseCategory.id)).all()
 
 
+def may_edit_department(user, department):
+    """A department of a level in the user's scope (one of every level: the admin only)."""
+    if department.grid is None:
+        return getattr(user, "is_admin", False)
+    return can_see_grid(user, department.grid)
+
+
+def get_department_or_404(user, department_id):
+    """A department the user may change (its settings, its accounts), else 404."""
+    department = db.session.get(Department, department_id)
+    if department is None or not may_edit_department(user, department):
+        abort(404)
+    return department
+
+
 def active_departments():
     return db.session.scalars(select(Department).where(Department.active).order_by(Department.id)).all()
 
@@ -57,14 +78,23 @@ def active_departments():
 # --- scope -------------------------------------------------------------------
 
 def case_clause(user):
-    """Cases the user may see: raised in or held at one of their grids, or assigned to them."""
+    """Cases the user may see: raised in or held at one of their grids, or assigned to them; for a
+    department user exactly the cases handed to their department (as holder or co-handler)."""
     if getattr(user, "is_admin", False):
         return Case.id.isnot(None)
+    if getattr(user, "is_department", False):
+        if user.department_id is None:
+            return Case.id.is_(None)
+        co = exists().where(CaseCoDepartment.case_id == Case.id, CaseCoDepartment.department_id == user.department_id)
+        return or_(Case.holder_department_id == user.department_id, co)
     visible = visible_grid_ids(user)
     return or_(Case.grid_id.in_(visible), Case.current_grid_id.in_(visible), Case.holder_user_id == user.id)
 
 
 def can_see_case(user, case):
+    dept = _department_of(user)
+    if dept is not None:
+        return case.holder_department_id == dept or any(c.department_id == dept for c in case.co_departments)
     return (can_see_grid(user, case.grid) or can_see_grid(user, case.current_grid)
             or (case.holder_user_id is not None and case.holder_user_id == user.id))
 
@@ -138,11 +168,11 @@ def _check_data(user, grid, data):
     return title, category, phone, household, unit
 
 
-def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
+def create_case(user, grid, data, photos=(), source="worker", source_ref="", held_at=None, now=None):
     """Raise a case in ``grid`` (from a worker, the village office, a visit, a patrol or the public).
 
     ``user`` is the account that records it (None for the public intake). The case
-    starts 待受理 at ``grid`` with the category's acceptance limit; an emergency
+    starts 待受理 at ``grid`` (or at ``held_at``, a level above it reported to at once) with the category's acceptance limit; an emergency
     alerts the village and township leaders at once. Raises ServiceError.
     """
     if source not in SOURCES:
@@ -154,22 +184,38 @@ def create_case(user, grid, data, photos=(), source="worker", source_ref=""):
     hours = category.accept_hours
     if data.handling_class == "emergency":
         hours = min(hours, EMERGENCY_ACCEPT_HOURS)
-    now = utcnow()
+    now = now or utcnow()  # the demo data backdates its cases
     case = Case(receipt_code=_new_receipt_code(), title=title, description=(data.description or "").strip(),
-                location=(data.location or "").strip()[:200], grid=grid, current_grid=grid, category=category,
+                location=(data.location or "").strip()[:200], grid=grid, current_grid=held_at or grid, category=category,
                 handling_class=data.handling_class, source=source, source_ref=(source_ref or "")[:80],
                 reporter_name=(data.reporter_name or "").strip()[:40], reporter_phone=phone, household=household,
                 unit=unit, state="reported", created_by_id=user.id if user is not None else None, created_at=now)
     case.start_step(now, hour_deadline(hours, now))
     db.session.add(case)
     db.session.flush()
-    ev = append_event(case, user, "report", "", "reported", f"{SOURCES[source]}，{grid.name}", "")
+    where = grid.name if held_at is None or held_at.id == grid.id else f"{grid.name}，上报至 {held_at.name}"
+    ev = append_event(case, user, "report", "", "reported", f"{SOURCES[source]}，{where}", "", at=now)
     save_photos(case, ev, photos)
     text = f"新事件待受理：{title}（{grid.name}）"
     if data.handling_class == "emergency":
         alert_emergency(case)
     notify_desk(case, "report", text, exclude=user)
+    if phone:
+        sms.queue(db.session, phone, f"【{grid.name}】已收到您反映的问题，回执码 {format_receipt(case.receipt_code)}，"
+                                     "凭此码可在公示牌二维码页面查询办理进度。")
     return case
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def deadline_warning(day):
+    """A deadline typed by hand that falls on a rest day (weekend or holiday): the words that say so."""
+    if day is None or is_workday(day):
+        return None
+    kind = "周末" if day.weekday() >= 5 else "节假日"
+    return (f"注意：所填期限 {day.isoformat()}（星期{WEEKDAYS[day.weekday()]}）是{kind}，不是工作日；"
+            "如需改到工作日，可退回或延期后重新填写。")
 
 
 # --- the workflow (cases/workflow.py) ----------------------------------------------
@@ -197,7 +243,7 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     """A scoped query of cases, newest first; ``due`` filters on the deadline colour."""
     now = now or utcnow()
     q = select(Case).where(case_clause(user)).options(
-        joinedload(Case.current_grid), joinedload(Case.category), joinedload(Case.holder),
+        joinedload(Case.grid), joinedload(Case.current_grid), joinedload(Case.category), joinedload(Case.holder),
         joinedload(Case.holder_department))
     if grid is not None:
         sub = subtree_ids(grid)
@@ -207,7 +253,7 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     elif state in STATES:
         q = q.where(Case.state == state)
     if mine:
-        q = q.where(Case.holder_user_id == user.id)
+        q = q.where(Case.id.in_(my_case_ids(user)))
     if holder_id:
         q = q.where(Case.holder_user_id == holder_id)
     if due == "late":
@@ -215,6 +261,43 @@ def search_cases(user, grid=None, state="open", due="", mine=False, holder_id=No
     elif due == "warn":
         q = q.where(Case.state.in_(OPEN_STATES), Case.warn_at <= now, Case.deadline_at >= now)
     return q.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id.desc())
+
+
+# States in which a case waits for its desk (受理/交办, 审核反馈, 回访) rather than for a holder.
+DESK_STATES = ("reported", "accepted", "replied", "closed")
+
+
+def my_case_ids(user):
+    """Ids of the open cases waiting for this user: held by them (or their department), or waiting at
+    a desk that is theirs (a grid they are bound to, or one below it with no desk of its own)."""
+    ids = set(db.session.scalars(select(Case.id).where(Case.holder_user_id == user.id, Case.state.in_(OPEN_STATES))))
+    dept = _department_of(user)
+    if dept is not None:
+        co = exists().where(CaseCoDepartment.case_id == Case.id, CaseCoDepartment.department_id == dept,
+                            CaseCoDepartment.replied_at.is_(None))
+        ids |= set(db.session.scalars(select(Case.id).where(Case.state.in_(("assigned", "in_progress")), or_(
+            Case.holder_department_id == dept, co))))
+    if can(user, "dispatch_cases") and user.grids and not user.read_only:
+        own = {g.id for g in user.grids}
+        waiting = db.session.execute(select(Case.id, Case.current_grid_id).where(
+            Case.current_grid_id.in_(visible_grid_ids(user)), Case.state.in_(DESK_STATES))).all()
+        grids = db.session.scalars(select(Grid).where(Grid.id.in_({gid for _, gid in waiting}))).all()
+        desks = desk_grids(grids)
+        ids |= {cid for cid, gid in waiting if desks.get(gid) in own}
+    return ids
+
+
+def my_open_cases(user, limit=8, now=None):
+    """For the home screen: (open, overdue, rows) of the cases waiting for the user, overdue first."""
+    now = now or utcnow()
+    ids = my_case_ids(user)
+    if not ids:
+        return 0, 0, []
+    cases = db.session.scalars(select(Case).where(Case.id.in_(ids))
+                               .options(joinedload(Case.grid), joinedload(Case.category))).all()
+    cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or now, c.id))
+    late = sum(1 for c in cases if c.deadline_at is not None and c.deadline_at < now)
+    return len(cases), late, [(c, due_state(c, now)) for c in cases[:limit]]
 
 
 def due_state(case, now=None):
@@ -261,8 +344,10 @@ def urge_overdue(now=None):
                        deadline_at=case.deadline_at, at=now)
         db.session.add(ev)
         head = f"{case.title}（{format_receipt(case.receipt_code)}）"
-        if case.holder_user_id and case.state in ("assigned", "in_progress"):
-            notify(case.holder_user_id, case, "urge", f"超期催办：{head}")
+        ids = holders(case, with_co=True) if case.state in ("assigned", "in_progress") else []
+        if ids:
+            for uid in ids:
+                notify(uid, case, "urge", f"超期催办：{head}")
         else:
             notify_desk(case, "urge", f"超期催办：{head}（{case.state_name}）")
     db.session.flush()
@@ -306,14 +391,13 @@ def public_progress(receipt):
         answer = next((ev for ev in reversed(case.events) if ev.action in RESULT_ACTIONS), None)
         if answer is not None:
             result = {"text": answer.note, "at": answer.at, "unit": handling_unit(case)}
-    return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": case.grid.name,
+    return {"receipt": format_receipt(case.receipt_code), "category": case.category.name, "grid": _place(case.grid),
             "state": case.state_name, "state_key": case.state, "reported_at": case.created_at, "steps": steps,
             "result": result}
 
 
 # States in which a case has an answer the resident may read, and the steps that give it.
 ANSWERED_STATES = {"replied", "closed", "visited", "archived"}
-RESULT_ACTIONS = ("reply", "solve_on_spot")
 
 
 def handling_unit(case):
@@ -323,13 +407,28 @@ def handling_unit(case):
     return case.current_grid.name
 
 
+def _place(grid):
+    """A grid named with its village (溪口村 · 溪口第1村民小组): group names repeat between villages."""
+    return place_names([grid])[grid.id]
+
+
+# The steps that set the deadline a holder works to (the 反馈单 prints it, not the review deadline).
+HANDLING_DEADLINE_ACTIONS = ("assign", "transfer", "reject_reply", "approve_extension")
+
+
+def handling_deadline(case, event):
+    """The handling deadline in force when ``event`` happened (None for a case solved on the spot)."""
+    earlier = [ev for ev in case.events if ev.id < event.id and ev.action in HANDLING_DEADLINE_ACTIONS]
+    return earlier[-1].deadline_at if earlier else None
+
+
 def public_receipt(receipt):
     """What a receipt slip prints: the code, the grid it went to and when (None for an unknown code)."""
     code = normalize_receipt(receipt)
     case = db.session.scalar(select(Case).where(Case.receipt_code == code)) if code else None
     if case is None:
         return None
-    return {"receipt": format_receipt(case.receipt_code), "grid": case.grid.name, "reported_at": case.created_at,
+    return {"receipt": format_receipt(case.receipt_code), "grid": _place(case.grid), "reported_at": case.created_at,
             "category": case.category.name}
 
 

@@ -72,6 +72,11 @@ def write_sqlite_backup(live_path, dest):
     return dest
 
 
+def copy_sqlite(source, dest):
+    """A complete private copy of the SQLite file ``source`` at the new path ``dest`` (a backup put back)."""
+    _sqlite_copy(_source_uri(source), dest)
+
+
 def write_pg_dump(url, dest):
     """``pg_dump --format=custom`` to ``dest``, renamed into place only when complete."""
     if not shutil.which("pg_dump"):

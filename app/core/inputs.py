@@ -33,6 +33,9 @@ MAX_PAGE = 100_000
 # One form value (the longest free text is a meeting's minutes) and one query-string value.
 MAX_FORM_CHARS = 50_000
 MAX_QUERY_CHARS = 1_000
+# A picture sent as a data URL (a finger signature drawn on the phone): its own size rule
+# (agreements' SIGNATURE_MAX_BYTES, 512 KB, is about 700,000 characters in base64) applies after.
+MAX_DATA_URL_CHARS = 1_000_000
 
 # C0 and C1 control characters and DEL, except tab and line feed (CR is folded into LF first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -78,6 +81,8 @@ def _check(value, limit, where):
     if "\ufffd" in value:
         raise BadInput(f"{where}含有无法识别的字符（不是有效的 UTF-8 编码），未处理。请检查后重新填写。")
     value = clean_text(value)
+    if limit == MAX_FORM_CHARS and value.startswith("data:image/"):
+        limit = MAX_DATA_URL_CHARS
     if len(value) > limit:
         raise BadInput(f"{where}有一项内容太长（{len(value)} 字，最多 {limit} 字），未处理。请删减后重新提交。")
     return value

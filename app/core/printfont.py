@@ -14,7 +14,9 @@ Characters outside that set (rare name characters such as 堃 or 玥) still prin
 the print stylesheet names the system font next, and Pango takes any character
 the print font lacks from it.
 
-The files are built the first time a document is printed (well under a second)
+The one-file release carries both faces already cut (``$VG_PRINT_FONTS``, see
+app/dist_main.py) and copies them into ``instance/fonts`` on its first start.
+Otherwise the files are built the first time a document is printed (well under a second)
 and rebuilt when the system font or the character set changes. Several worker
 processes may build at once: each writes its own temporary file and renames it
 into place.
@@ -34,6 +36,8 @@ SOURCE_FAMILY = "Noto Sans CJK SC"
 WEIGHTS = {"regular": ("Regular", 400), "bold": ("Bold", 700)}
 # Raise when the character set below changes: the fonts are rebuilt.
 CHARSET_VERSION = 1
+# A folder of faces already cut (the one-file release carries them): used instead of cutting.
+PREBUILT_ENV = "VG_PRINT_FONTS"
 FILE_NAME = re.compile(r"^villagegrid-print-(regular|bold)-[0-9a-f]{12}\.otf$")
 
 log = logging.getLogger(__name__)
@@ -96,13 +100,34 @@ def _write(folder, name, data):
     os.replace(tmp, folder / name)
 
 
+def prebuilt():
+    """{weight key: file} of faces cut when the release was built (``$VG_PRINT_FONTS``), or {}."""
+    where = os.environ.get(PREBUILT_ENV)
+    if not where:
+        return {}
+    found = {}
+    for path in Path(where).glob("villagegrid-print-*.otf"):
+        match = FILE_NAME.match(path.name)
+        if match:
+            found[match.group(1)] = path
+    return found if set(found) == set(WEIGHTS) else {}
+
+
 def build(folder):
     """Make sure the print fonts exist in ``folder``; {weight key: file name}, or {} when impossible."""
     folder = Path(folder)
     names = {}
     points = None
+    ready = prebuilt()
     try:
         for key, (style, _weight) in WEIGHTS.items():
+            if ready:  # the release carries them already cut: copy them into the data folder once
+                name = ready[key].name
+                if not (folder / name).is_file():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    _write(folder, name, ready[key].read_bytes())
+                names[key] = name
+                continue
             source = _source(style)
             if source is None:
                 log.warning("打印字体：未找到系统字体 %s %s，PDF 将直接使用系统字体（文件较大、生成较慢）。", SOURCE_FAMILY, style)

@@ -4,17 +4,55 @@ import shutil
 import subprocess
 
 
+def _fontconfig_zh_fonts():
+    """How many fonts covering Chinese fontconfig itself knows (the library, for installs without
+    fc-list such as the one-file release); None when libfontconfig cannot be loaded."""
+    try:
+        fc = ctypes.CDLL("libfontconfig.so.1")
+    except OSError:
+        return None
+    fc.FcInitLoadConfigAndFonts.restype = ctypes.c_void_p
+    fc.FcNameParse.restype = ctypes.c_void_p
+    fc.FcNameParse.argtypes = [ctypes.c_char_p]
+    fc.FcObjectSetBuild.restype = ctypes.c_void_p
+    fc.FcFontList.restype = ctypes.POINTER(ctypes.c_int)  # FcFontSet starts with int nfont
+    fc.FcFontList.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    for name in ("FcConfigDestroy", "FcPatternDestroy", "FcObjectSetDestroy", "FcFontSetDestroy"):
+        getattr(fc, name).argtypes = [ctypes.c_void_p]
+    config = fc.FcInitLoadConfigAndFonts()
+    pattern = fc.FcNameParse(b":lang=zh")
+    objects = fc.FcObjectSetBuild(b"family", None)
+    fonts = fc.FcFontList(config, pattern, objects)
+    try:
+        return fonts[0] if fonts else 0
+    finally:
+        if fonts:
+            fc.FcFontSetDestroy(fonts)
+        fc.FcObjectSetDestroy(objects)
+        fc.FcPatternDestroy(pattern)
+        fc.FcConfigDestroy(config)
+
+
 def cjk_fonts_present():
-    """True when fontconfig knows at least one font covering Chinese."""
+    """True when fontconfig knows at least one font covering Chinese, or the release's print faces
+    (GB 2312; its fontconfig font has only the ideographs outside it, so fontconfig says no "zh")."""
+    from . import printfont
+
+    if printfont.prebuilt():
+        return True
     if not shutil.which("fc-list"):
-        return False
+        return bool(_fontconfig_zh_fonts())
     out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False).stdout
     return bool(out.strip())
 
 
 def harfbuzz_subset_present():
     """True when libharfbuzz-subset can be loaded (without it CJK PDFs are ~40x slower)."""
-    return ctypes.util.find_library("harfbuzz-subset") is not None
+    try:
+        ctypes.CDLL("libharfbuzz-subset.so.0")  # found the way WeasyPrint finds it (LD_LIBRARY_PATH too)
+        return True
+    except OSError:
+        return ctypes.util.find_library("harfbuzz-subset") is not None
 
 
 def print_stack_problems():

@@ -17,6 +17,15 @@ class RateCounter(db.Model):
     count = db.Column(db.Integer, nullable=False, default=0)
 
 
+KEEP = timedelta(days=2)  # windows older than this are deleted
+
+
+def remove_old(now=None, session=None):
+    """Delete the counts of windows older than KEEP; returns how many rows went."""
+    session = session or db.session
+    return session.execute(delete(RateCounter).where(RateCounter.window_start < (now or utcnow()) - KEEP)).rowcount
+
+
 def rate_hit(key, limit, window_seconds=3600, now=None, session=None):
     """Count one request for ``key``; True while the window's count is within ``limit``.
 
@@ -35,6 +44,6 @@ def rate_hit(key, limit, window_seconds=3600, now=None, session=None):
                 session.add(RateCounter(key=key, window_start=start, count=1))
         except IntegrityError:  # another process inserted the same window first
             session.execute(bump)
-    session.execute(delete(RateCounter).where(RateCounter.window_start < now - timedelta(days=2)))
+    remove_old(now, session)
     count = session.scalar(select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start))
     return count <= limit

@@ -100,13 +100,18 @@ def _runner_name():
 
 
 def _claim(schedule, period, now):
-    """The ScheduleRun row this process now owns for the period, or None when another has it."""
+    """The id of the ScheduleRun row this process now owns for the period, or None when another has it.
+
+    Nothing is left open after it: on SQLite an open transaction would hold the write lock (BEGIN
+    IMMEDIATE) while a backup is copied, and every saving user would wait."""
     key = period.isoformat()
     row = ScheduleRun(name=schedule.name, period=key, status="running", started_at=now, runner=_runner_name())
     try:
         db.session.add(row)
+        db.session.flush()
+        row_id = row.id
         db.session.commit()
-        return row
+        return row_id
     except IntegrityError:
         db.session.rollback()
     # Someone has the period: take it over only when that run failed an hour ago, or died.
@@ -118,15 +123,14 @@ def _claim(schedule, period, now):
         .values(status="running", started_at=now, finished_at=None, runner=_runner_name(),
                 attempts=ScheduleRun.attempts + 1)
         .execution_options(synchronize_session=False)).rowcount
+    row_id = db.session.scalar(select(ScheduleRun.id).where(ScheduleRun.name == schedule.name, ScheduleRun.period == key))
     db.session.commit()
-    if taken != 1:
-        return None
-    return db.session.scalar(select(ScheduleRun).where(ScheduleRun.name == schedule.name, ScheduleRun.period == key))
+    return row_id if taken == 1 else None
 
 
 def _finish(row_id, schedule, period, status, result, finished_at):
     row = db.session.get(ScheduleRun, row_id)
-    row.status, row.result, row.finished_at = status, result[:2000], finished_at
+    row.status, row.result, row.finished_at = status, result, finished_at
     word = "完成" if status == "ok" else "失败"
     audit.record("schedule_run", "schedule", schedule.name, f"定时任务“{schedule.label}”（{period}）{word}：{result}")
     db.session.commit()
@@ -135,10 +139,9 @@ def _finish(row_id, schedule, period, status, result, finished_at):
 def run_one(schedule, now):
     """Run ``schedule`` for its current period unless another run has it; a Done, or None when skipped."""
     period = period_of(schedule, now)
-    row = _claim(schedule, period, now)
-    if row is None:
+    row_id = _claim(schedule, period, now)
+    if row_id is None:
         return None
-    row_id = row.id
     began = monotonic()  # the finish time is the runner's clock plus the time taken (frozen in tests)
     with audit.acting_as(ACTOR):
         try:
@@ -149,9 +152,9 @@ def run_one(schedule, now):
             status, result = "failed", str(exc) or exc.__class__.__name__
         else:
             status = "ok"
+        result = result[:2000]
         _finish(row_id, schedule, period, status, result, now + timedelta(seconds=monotonic() - began))
-    row = db.session.get(ScheduleRun, row_id)
-    return Done(row.name, row.period, row.status, row.result)
+    return Done(schedule.name, period.isoformat(), status, result)
 
 
 def run_due(app, now=None, names=None):

@@ -667,9 +667,10 @@ HEADER_FILL_GREY = PatternFill("solid", fgColor="D9D9D9")
 
 
 def _write_cell(ws, row, col, value, font=None, fill=None):
-    """One cell: numbers stay numbers, everything else is text (never a formula: ``write``)."""
+    """One cell of a report: numbers stay numbers, everything else is text (never a formula: ``write``),
+    and an ID number typed into any text (a name, a note) is masked, as on every page."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    cell = write(ws, row, col, value if number else ("" if value is None else str(value)))
+    cell = write(ws, row, col, value if number else ("" if value is None else mask_ids_in_text(str(value))))
     if font is not None:
         cell.font = font
     if fill is not None:

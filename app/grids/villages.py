@@ -68,3 +68,19 @@ def leaf_choices(village):
     rows = db.session.scalars(select(Grid).where(starts_with(Grid.path, village.path), ~has_child)
                               .order_by(Grid.path)).all()
     return [(g.id, g.name) for g in rows]
+
+
+def place_names(grids):
+    """{grid id: "甲村 · 东庄一组"}: a grid below a village named with its village first, since group
+    names repeat between villages (溪口第1村民小组); a village or a higher grid by its own name."""
+    grids = [g for g in grids if g is not None]
+    rank = _village_rank()
+    ancestor_ids = {a for g in grids for a in g.ancestor_ids()}
+    villages = dict(db.session.execute(
+        select(Grid.id, Grid.name).join(GridLevel, GridLevel.id == Grid.level_id)
+        .where(Grid.id.in_(ancestor_ids), GridLevel.rank == rank)).all()) if ancestor_ids and rank is not None else {}
+    names = {}
+    for g in grids:
+        village = next((villages[a] for a in g.ancestor_ids()[:-1] if a in villages), None)
+        names[g.id] = f"{village} · {g.name}" if village else g.name
+    return names

@@ -154,6 +154,8 @@ def follow_up(meeting_id, decision_id):
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/done", methods=["POST"])
 def follow_up_done(meeting_id, decision_id):
     """Mark a follow-up done: by whoever runs meetings, or by its owner."""
+    if not can(current_user, "run_meetings") and not service.owns_follow_ups(current_user):
+        abort(403)
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     decision = service.get_decision_or_404(meeting, decision_id)
     fu = decision.follow_up
@@ -211,12 +213,12 @@ def _header(meeting):
 @bp.route("/kinds", methods=["GET", "POST"])
 def kinds():
     """Kinds of meeting usable at a grid; a village adds its own."""
+    if request.method == "POST" and not can(current_user, "manage_meeting_kinds"):
+        abort(403)
     grid = _chosen_grid()
     form = KindForm()
     levels = db.session.scalars(select(GridLevel).order_by(GridLevel.rank)).all()
     form.level_key.choices = [("", "任意一级")] + [(lv.key, lv.name) for lv in levels]
-    if request.method == "POST" and not can(current_user, "manage_meeting_kinds"):
-        abort(403)
     done = run_form(form, lambda: service.add_kind(grid, form.name.data, form.cadence_months.data,
                                                    form.level_key.data, form.attendees.data),
                     lambda k: f"已添加例会类型“{k.name}”。", url_for(".kinds", grid_id=grid.id))

@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from ..cases.models import Case
 from ..core.db import starts_with
 from ..core.forms import ServiceError
+from ..core.timeutil import local_today
 from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
@@ -328,6 +329,11 @@ def missing_meetings(grid, today):
     return gaps
 
 
+def owns_follow_ups(user):
+    """Whether any follow-up names the user as its owner (who may then mark it done)."""
+    return db.session.scalar(select(FollowUp.id).where(FollowUp.owner_user_id == user.id).limit(1)) is not None
+
+
 def get_meeting_or_404(user, meeting_id):
     """A meeting in the user's grids; another grid's is a 404."""
     return get_scoped_or_404(user, Meeting, meeting_id)
@@ -352,6 +358,15 @@ def decision_to_case(user, decision):
         category_id=cases.public_category().id), source="meeting", source_ref=f"meeting:{meeting.id}")
     decision.case_id = case.id
     db.session.flush()
+    fu = decision.follow_up
+    if fu is not None:
+        # The meeting already said who does it by when: the case is accepted and assigned so.
+        cases.perform(user, case, "accept", case.version, note=f"{meeting.kind.name}议定")
+        owner_ok = fu.owner_user_id is not None and fu.owner_user_id in {u.id for u in cases.assignee_choices(case)}
+        deadline = fu.deadline if fu.deadline >= local_today() else None
+        if owner_ok:
+            cases.perform(user, case, "assign", case.version, assignee_id=fu.owner_user_id, deadline=deadline,
+                          note=f"例会议定：{fu.owner_name}负责，{fu.deadline:%Y-%m-%d}前落实")
     return case
 
 

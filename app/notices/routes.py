@@ -21,12 +21,12 @@ SIZES = {"a4": "A4", "a3": "A3"}
 @bp.route("/<int:grid_id>/notice", methods=["GET", "POST"])
 def settings(grid_id):
     """What the grid publishes (services, complaint phone, hours) and links to print the board and cards."""
+    if request.method == "POST" and not can(current_user, "edit_notices"):
+        abort(403)
     grid = get_grid_or_404(current_user, grid_id)
     own = service.notice_for(grid)
     own = own if own is not None and own.grid_id == grid.id else None
     form = NoticeForm(obj=own)
-    if request.method == "POST" and not can(current_user, "edit_notices"):
-        abort(403)
     done = run_form(form, lambda: service.save_notice(grid, form.services.data, form.complaint_phone.data,
                                                       form.office_hours.data),
                     "已保存公示内容。", url_for(".settings", grid_id=grid.id))

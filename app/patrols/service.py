@@ -94,8 +94,19 @@ def record_patrol(user, grid, unit, data, photos=()):
         db.session.add(hazard)
         db.session.flush()
         _event(hazard, user, "found", "found", "巡查发现")
+        if hazard.severity == "major":
+            _alert_major(hazard)
     db.session.flush()
     return patrol
+
+
+def _alert_major(hazard):
+    """重大隐患: the village, the grid's leader and the township hear at once, as of a 突发 case."""
+    from ..cases import service as cases
+
+    where = f"{hazard.grid.name}{'，' + hazard.unit.name if hazard.unit else ''}"
+    cases.alert_at_once(hazard.grid, f"【重大隐患】{hazard.description[:80]}（{where}），请立即组织处置",
+                        url=f"/hazards/{hazard.id}")  # the hazard's page (patrols.hazard)
 
 
 def _rules():
@@ -183,7 +194,9 @@ def _deadline_and_measures(step):
 
 def _supervise(step):
     _deadline_and_measures(step)
-    step.record.severity = "major"
+    if step.record.severity != "major":
+        step.record.severity = "major"
+        _alert_major(step.record)
 
 
 def _report(step):
@@ -255,7 +268,8 @@ def act(user, hazard, key, seen_version, *, note="", deadline=None, measures="",
 
 
 def _report_as_case(user, hazard, note):
-    """上报: the hazard becomes a case at the grid (the case workflow takes it up the tree)."""
+    """上报: the hazard becomes a case of its grid, held at the level above that grid that has a desk
+    (reporting up means the grid's own desk cannot settle it)."""
     from ..cases import service as cases
     from ..cases.models import CaseCategory
 
@@ -265,7 +279,11 @@ def _report_as_case(user, hazard, note):
                           location=hazard.patrol.place, category_id=category.id,
                           handling_class="emergency" if hazard.severity == "major" else "coordination",
                           unit_id=hazard.unit_id)
-    case = cases.create_case(user, hazard.grid, data, source="patrol", source_ref=f"hazard:{hazard.id}")
+    above = cases.escalation_target(hazard.grid)
+    if above is None:
+        raise ServiceError("上级没有可以受理的人员，无法上报；请先为上级网格安排工作人员。")
+    case = cases.create_case(user, hazard.grid, data, source="patrol", source_ref=f"hazard:{hazard.id}",
+                             held_at=above)
     hazard.case_id = case.id
 
 

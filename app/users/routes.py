@@ -68,7 +68,9 @@ def _save(form, user):
 def user_new():
     """Create a user with an initial password that must be changed."""
     form = UserForm()
-    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
+    # Department accounts are added on their department's page (they name the department).
+    form.role.choices = [(r, c) for r, c in form.role.choices
+                         if r in service.manageable_roles(current_user) and r != "department"]
     picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
     done = run_form(form, lambda: _save(form, None), lambda u: f"已创建用户 {u.username}，首次登录时需修改密码。",
                     url_for("users.users"))
@@ -81,7 +83,8 @@ def user_edit(user_id):
     """Edit a user's name, phone, role and grids; disable, enable, reset password."""
     user = _load_user(user_id)
     form = UserForm(obj=user if request.method == "GET" else None)
-    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)]
+    form.role.choices = [(r, c) for r, c in form.role.choices if r in service.manageable_roles(current_user)
+                         and (r != "department" or user.role == "department")]
     if request.method == "GET":
         form.grids.data = [g.id for g in user.grids]
     picker.setup_multi(form.grids, current_user, lambda: _grid_choices(current_user))
@@ -134,3 +137,31 @@ def user_reset_password(user_id):
         return redirect(url_for("users.user_edit", user_id=user.id))
     db.session.commit()
     return render("users/reset_done.html", user=user, password=password)
+
+
+@bp.route("/users/departments/<int:department_id>", methods=["GET", "POST"])
+@require("manage_department_users")
+def department_users(department_id):
+    """The accounts of a department: its staff sign for, answer and are urged on the cases handed to it."""
+    from ..cases import service as cases
+    from ..cases.forms import DepartmentUserForm
+    from ..core.forms import ServiceError
+
+    row = cases.get_department_or_404(current_user, department_id)
+    form = DepartmentUserForm()
+
+    def create():
+        if row.grid is None:
+            raise ServiceError("请先为部门选择所属的乡镇或县，再添加账号。")
+        try:
+            return service.save_user(current_user, None, username=form.username.data.strip(),
+                                     full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
+                                     role="department", grids=[row.grid], department_id=row.id,
+                                     min_length=current_app.config["PASSWORD_MIN_LENGTH"], password=form.password.data)
+        except AccountError as exc:
+            raise ServiceError(str(exc), exc.field if exc.field != "role" else None) from None
+
+    done = run_form(form, create, lambda u: f"已为{row.name}创建账号 {u.username}，首次登录时需修改密码。",
+                    url_for("users.department_users", department_id=row.id))
+    staff = db.session.scalars(select(User).where(User.department_id == row.id).order_by(User.username)).all()
+    return done or render("users/department.html", department=row, form=form, staff=staff)

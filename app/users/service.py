@@ -46,10 +46,16 @@ def manageable_users_query(actor):
     return q.where(User.id.in_(in_scope), User.id.not_in(out_of_scope), User.role.in_(manageable_roles(actor)))
 
 
-def save_user(actor, user, *, username, full_name, phone, role, grids, min_length=None, password=None):
-    """Create (user is None) or update a user after checking the actor's rights."""
+def save_user(actor, user, *, username, full_name, phone, role, grids, min_length=None, password=None,
+              department_id=None):
+    """Create (user is None) or update a user after checking the actor's rights.
+
+    A department account (role ``department``) names its department; its grid is the department's
+    level (who manages the account), and it sees only the cases handed to the department."""
     if role not in manageable_roles(actor):
         raise AccountError(f"您不能设置“{role_name(role)}”角色。")
+    if role == "department" and department_id is None and (user is None or user.department_id is None):
+        raise AccountError("部门账号请在“事件类别与部门”页面的部门里添加。", "role")
     if role != "admin" and not grids:
         raise AccountError("请至少选择一个负责的网格。", "grids")
     if not all(can_see_grid(actor, grid) for grid in grids):
@@ -71,6 +77,10 @@ def save_user(actor, user, *, username, full_name, phone, role, grids, min_lengt
     user.phone = phone
     user.role = role
     user.grids = list(grids)
+    if role != "department":
+        user.department_id = None
+    elif department_id is not None:
+        user.department_id = department_id
     return user
 
 
