@@ -69,9 +69,14 @@ KEEP_TABLES = {"alembic_version"}
 
 
 @pytest.fixture(autouse=True)
-def clean_db(app):
-    """Every test starts from an empty database with the default levels and kinds."""
+def clean_db(request):
+    """Every test that uses the app starts from an empty database with the default levels and kinds.
+
+    A pure test (validators, names, work days …) asks for no app, so nothing is wiped after it."""
     yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
     from app.extensions import db
     from app.grids.service import ensure_reference_data
     from app.cases.service import ensure_reference_data as ensure_case_reference_data

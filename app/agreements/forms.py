@@ -7,6 +7,7 @@ from ..core.forms import Form, InWindow
 from ..core.validators import PLANNED
 from ..core.idempotency import KeyedForm
 from .models import AGREEMENT_KINDS, PARTIES
+from .service import SCAN_MAX_BYTES
 
 TEXT = [Length(max=8000)]
 
@@ -34,7 +35,7 @@ class AgreementForm(Form):
 
 class ScanForm(KeyedForm, Form):
     file = FileField("签字盖章后的照片或扫描件", validators=[FileRequired("请选择要上传的照片或扫描件。")],
-                     description="JPEG、PNG 图片或 PDF，不超过 10 MB。")
+                     description=f"JPEG、PNG 图片或 PDF，不超过 {SCAN_MAX_BYTES // 1048576} MB。")
 
 
 class SignatureForm(KeyedForm, Form):

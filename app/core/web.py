@@ -3,7 +3,8 @@ import time
 
 from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import Markup
 from werkzeug.exceptions import SecurityError
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response
@@ -179,6 +180,11 @@ def _csrf_error(err):
     return _error_page(400, "页面已过期", "表单安全校验未通过（页面可能停留太久）。请刷新页面后重新提交。")(err)
 
 
+def csrf_field():
+    """The hidden CSRF input of a form that has no WTForms form of its own (a button's POST)."""
+    return Markup(f'<input name="csrf_token" type="hidden" value="{generate_csrf()}">')
+
+
 def init_app(app):
     """Bind the hooks, loaders, filters and error pages to the app."""
     login_manager.unauthorized_handler(_unauthorized)
@@ -204,6 +210,7 @@ def init_app(app):
     app.add_url_rule("/session/alive", "keepalive", _keepalive)
     app.jinja_env.filters["localtime"] = fmt_local
     app.jinja_env.globals["fmt_local"] = fmt_local
+    app.jinja_env.globals["csrf_field"] = csrf_field
     # An ID number typed into any free text is masked wherever it is shown or printed.
     privacy.init_app(app)
     idempotency.init_app(app)

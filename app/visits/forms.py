@@ -4,7 +4,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from ..core.forms import Form
 from ..core.idempotency import KeyedForm
-from ..core.uploads import PHOTO_HINT
+from ..core.uploads import PHOTO_ACCEPT, PHOTO_HINT
 from ..households.forms import CheckboxList
 from .models import METHODS, PERIODS, TARGETS, VISITORS
 
@@ -19,7 +19,7 @@ class VisitEditForm(Form):
     companions = StringField("同行人员", validators=[Length(max=200)], description="可不填，如：村主任 王某")
     learned = TextAreaField("了解到的情况", validators=[Length(max=4000)])
     problems = TextAreaField("发现的问题", validators=[Length(max=4000)], description="每行一个问题；可以以后转为事件办理。")
-    photos = MultipleFileField("现场照片", description="可选，" + PHOTO_HINT)
+    photos = MultipleFileField("现场照片", description="可选，" + PHOTO_HINT, render_kw={"accept": PHOTO_ACCEPT})
 
 
 class VisitForm(KeyedForm, VisitEditForm):

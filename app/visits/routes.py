@@ -149,6 +149,7 @@ def edit(visit_id):
     if request.method == "POST":
         form.form_errors.append("未保存：请按提示修改后再提交，已填写的内容都还在（新选的照片需要重新选择）。")
     return render("visits/edit.html", form=form, v=visit, photo_hint=uploads.PHOTO_HINT,
+                  photo_accept=uploads.PHOTO_ACCEPT,
                   removing=set(request.form.getlist("remove_photo", type=int)))
 
 
