@@ -57,7 +57,7 @@ def test_assign_worker(ui, demo_server, viewport):
     page = ui.page
     village_admin, worker, village = VILLAGE_ADMINS[viewport]
     ui.login(village_admin, demo_server.accounts[village_admin])
-    page.locator("main .linklist").first.get_by_role("link", name=re.compile(village)).click()
+    page.locator("#my-grids .linklist").get_by_role("link", name=re.compile(village)).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(village)
     grid_url = page.url
     ui.check("grid-page")

@@ -36,7 +36,7 @@ def test_first_run_setup(make_ui, fresh_server, viewport):
     ui.login("chief", PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("您好，王建国")
     expect(page.locator("main")).to_contain_text("系统管理员")
-    expect(page.locator("main .linklist").first).to_contain_text(org)
+    expect(page.locator("#my-grids .linklist")).to_contain_text(org)
     ui.check("home")
 
     # the recorded address, editable by the administrator
