@@ -29,7 +29,7 @@ def _open_visit_form(ui, server):
     page = ui.page
     ui.login("worker3", server.accounts["worker3"])
     page.goto("/contacts/mine")
-    page.locator("table.cards tbody tr a").first.click()
+    page.locator("#my-households a.hh").first.click()
     expect(page).to_have_url(re.compile(r"/households/\d+$"))
     page.get_by_role("link", name="记走访").first.click()
     expect(page.locator("#learned")).to_be_visible()

@@ -131,7 +131,7 @@ def test_a_lost_connection_keeps_the_visit_form(ui, demo_server, viewport):
     page = ui.page
     ui.login("worker3", demo_server.accounts["worker3"])
     page.goto("/contacts/mine")
-    page.locator("table.cards tbody tr a").first.click()
+    page.locator("#my-households a.hh").first.click()
     expect(page).to_have_url(re.compile(r"/households/\d+$"))
     address = page.get_by_role("heading", level=1).inner_text()
     before = int(re.search(r"走访记录（(\d+)）", page.locator("#visits h2").inner_text()).group(1))
