@@ -36,6 +36,7 @@ NOT_FREE_TEXT = {
     "sex", "gram", "field", "file_name", "value",
     "formula", "combine", "bands_json", "snapshot_json", "evidence_file",  # assessment: codes and JSON
     "categories",  # a visit rule's category keys
+    "approval_level",  # a case category's approving level (a key)
 }
 # Whole tables that hold no typed text (or whose rows may not change).
 NOT_PLANTED_TABLES = {"audit_log", "login_session", "rate_counter", "search_gram", "setting", "alembic_version",
@@ -88,7 +89,7 @@ def _build(app, tree, users):
         unit.contact_name, unit.industry, unit.address, unit.notes = "李厂长", "竹木加工", "东庄路1号", "消防器材齐全"
         ids = {"household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id, "unit_id": unit.id,
                "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "problem_id": visit.problems[0].id,
-               "rule_id": matrix.rule_fixture(cluster).id, **matrix.meeting_fixture(cluster),
+               "rule_id": matrix.rule_fixture(cluster).id, "contact_id": matrix.contact_fixture(hh).id, **matrix.meeting_fixture(cluster),
                **matrix.agreement_fixture(cluster), **matrix.patrol_fixture(cluster, users["worker"])}
         # A case through every printed step: 申报 → 受理 → 交办 → 催办 → 反馈.
         case = matrix.case_fixture(cluster, users["worker"])
