@@ -364,6 +364,8 @@ NEEDS = {
     "assessment.report_pdf": "view_assessment",
     "assessment.edit_scheme": "manage_schemes",
     "assessment.freeze": "assess", "assessment.adjust": "assess", "assessment.manual": "assess",
+    "stats.index": "view_stats", "stats.page": "view_stats", "stats.export_xlsx": "view_stats",
+    "stats.export_pdf": "view_stats", "stats.dashboard": "view_stats", "stats.dashboard_pdf": "view_stats",
     "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
     "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",
     "agreements.new_version": "manage_agreements", "agreements.sign": "manage_agreements",

@@ -67,6 +67,8 @@ PERMISSIONS = {
     # entering manual scores, deductions and bonuses, publishing a period and correcting it; the schemes.
     "view_assessment": {"admin", "township", "village_admin", "leader", "auditor"},
     "assess": {"admin", "township"},
+    # Statistics of the grids in scope (cases, field work, build-out) and the leaders' dashboard.
+    "view_stats": {"admin", "township", "village_admin", "leader", "auditor"},
     "manage_schemes": {"admin", "township"},
     # The working-day calendar that amends the official holidays.
     "manage_calendar": {"admin"},
