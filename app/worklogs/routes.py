@@ -1,5 +1,5 @@
 """Work-log screens: the day's log, a month of logs with weekly checks, the team view, the PDF."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
