@@ -336,6 +336,9 @@ def test_the_grouped_reading_equals_the_household_by_household_one(app, tree, us
         for hid in far:
             db.session.get(Household, hid).created_at = EARLY
         db.session.get(Household, more[0]).created_at = datetime(2025, 10, 15)  # created within October
+        db.session.get(User, other).created_at = datetime(2025, 10, 15)  # so is 赵网格's account
+        for d in (date(2025, 10, 16), date(2025, 10, 17), date(2025, 11, 3)):
+            log(other, d)
         link(far, other)
         link([more[1]], worker_month["uid"], since=date(2025, 10, 10))  # linked within October
         sick = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "serious_illness"))
@@ -370,6 +373,9 @@ def test_the_grouped_reading_equals_the_household_by_household_one(app, tree, us
                 assert {k: v for k, v in grouped.user_counts.items() if v} == \
                     {k: v for k, v in one_by_one.user_counts.items() if v}, (text, grid.name)
             assert any(grouped.grid_counts[g]["visits_due"] for g in (tree["cluster_a"], tree["cluster_b"]))
+            staff = [db.session.get(User, u) for u in (worker_month["uid"], other, cadre)]
+            listed = Activity([county.path], period.start, period.end, today, detail=True).log_days(staff)
+            assert {u: f[:2] for u, f in grouped.log_days(staff).items()} == {u: f[:2] for u, f in listed.items()}
             ranked = asv.ranked_under(county, ("worker", "village"), period, today)
             for kind, scores in ranked.items():
                 assert scores, kind

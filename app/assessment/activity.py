@@ -65,6 +65,12 @@ NOT_HANDLING = {"urge", "auto_urge", "report"}
 DETAIL_LIMIT = 300  # records listed per item on a subject's page
 
 
+def _read(statement):
+    """Rows of a statement as plain tuples, without the ORM's per-row work (a county's reads are
+    tens of thousands of rows; Activity flushes the session once when it starts)."""
+    return db.session.connection().execute(statement)
+
+
 def utc_bounds(first, last):
     """Naive UTC datetimes of the start of ``first`` and the end of ``last`` (local days)."""
     start = datetime.combine(first, time.min, tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
@@ -102,6 +108,7 @@ class Activity:
         self.user_counts = defaultdict(Counter)   # user id -> {...}
         self.grid_details = defaultdict(lambda: defaultdict(list))
         self.user_details = defaultdict(lambda: defaultdict(list))
+        db.session.flush()
         self._load_grids()
         if self.paths:
             self._visits()
@@ -117,7 +124,7 @@ class Activity:
         return or_(*[starts_with(column, p) for p in self.paths]) if self.paths else False
 
     def _load_grids(self):
-        rows = db.session.execute(select(Grid.id, Grid.path, Grid.name, Grid.created_at, GridLevel.key)
+        rows = _read(select(Grid.id, Grid.path, Grid.name, Grid.created_at, GridLevel.key)
                                   .join(GridLevel, GridLevel.id == Grid.level_id)
                                   .where(self._where_paths(Grid.path)).order_by(Grid.path)).all() if self.paths else []
         self.grids = {r.id: r for r in rows}
@@ -253,7 +260,7 @@ class Activity:
             # The 联系网格员's link only: a household's other contacts would repeat its row.
             q = q.outerjoin(ContactLink, and_(ContactLink.household_id == Household.id,
                                               ContactLink.role == "grid_worker")).where(self._where_paths(Grid.path))
-        households = db.session.execute(q).all()
+        households = _read(q).all()
         if not households:
             return
         # Key households and category keys (rules may target categories and 党员户): the tags active on
@@ -272,7 +279,7 @@ class Activity:
             key_q, party_q = [q.join(Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
                               for q in (key_q, party_q)]
         key_ids, categories = set(), defaultdict(set)
-        for hid, ckey, group, is_key in db.session.execute(key_q):
+        for hid, ckey, group, is_key in _read(key_q):
             categories[hid].update({ckey, GROUP_PREFIX + group})
             if is_key:
                 key_ids.add(hid)
@@ -293,7 +300,7 @@ class Activity:
                     vq = vq.join(Household, Household.id == Visit.household_id).join(
                         Grid, Grid.id == Household.grid_id).where(self._where_paths(Grid.path))
                 by_hh = defaultdict(list)
-                for hid, method, by_cadre in db.session.execute(vq):
+                for hid, method, by_cadre in _read(vq):
                     by_hh[hid].append((method, by_cadre))
                 done[w] = by_hh
         cadres = self._cadre_ids({h.user_id for h in households if h.user_id})
@@ -354,7 +361,7 @@ class Activity:
                  .outerjoin(ContactLink, and_(ContactLink.household_id == h.c.id, ContactLink.role == "grid_worker"))
                  .where(h.c.status == "active", self._where_paths(Grid.path))
                  .group_by(*columns))
-            groups = db.session.execute(q).all()
+            groups = _read(q).all()
             cadres = self._cadre_ids({g[1] for g in groups if g[1]})
             one = {r.period: [w] for r in rules}
             n_cat = len(cat_rules)
@@ -401,24 +408,37 @@ class Activity:
     def _log_days(self, users):
         last = self.last - timedelta(days=1) if self.running else self.last
         days = workdays_in(self.start, last)
-        ids = {u.id for u in users}
+        first = {u.id: to_local(u.created_at).date() if u.created_at else self.start for u in users}
+        # Without the missing days to list, those due on every working day are counted in SQL
+        # (one row per worker); the others (accounts created within the period) day by day.
+        whole = set() if self.detail or not days else {uid for uid, f in first.items() if f <= days[0]}
         filled = defaultdict(set)
-        if ids and days:
-            q = select(WorkLog.user_id, WorkLog.log_date).where(
-                WorkLog.log_date >= days[0], WorkLog.log_date <= days[-1], WorkLog.content != "")
-            # Many workers (a county's): one range read is cheaper than a list of thousands of ids.
-            if len(ids) <= 500:
-                q = q.where(WorkLog.user_id.in_(list(ids)))
-            for uid, day in db.session.execute(q):
-                if uid in ids:
-                    filled[uid].add(day)
+        counted = self._logged(whole, days, func.count()) if whole else {}
+        for uid, day in self._logged(set(first) - whole, days, WorkLog.log_date):
+            filled[uid].add(day)
         out = {}
         for u in users:
-            first = to_local(u.created_at).date() if u.created_at else self.start
-            due = [d for d in days if d >= first]
+            due = [d for d in days if d >= first[u.id]]
+            if u.id in whole:
+                out[u.id] = (len(due), counted.get(u.id, 0), [])
+                continue
             missing = [d for d in due if d not in filled[u.id]]
             out[u.id] = (len(due), len(due) - len(missing), missing)
         return out
+
+    @staticmethod
+    def _logged(ids, days, what):
+        """(user id, ``what``) of the logs with text on ``days`` of these users (grouped by user when
+        ``what`` is an aggregate)."""
+        if not ids or not days:
+            return []
+        q = select(WorkLog.user_id, what).where(WorkLog.log_date.in_(days), WorkLog.content != "")
+        # Many workers (a county's): one range read is cheaper than a list of thousands of ids.
+        if len(ids) <= 500:
+            q = q.where(WorkLog.user_id.in_(list(ids)))
+        if what is not WorkLog.log_date:
+            return {uid: n for uid, n in _read(q.group_by(WorkLog.user_id)) if uid in ids}
+        return [(uid, day) for uid, day in _read(q) if uid in ids]
 
     # --- cases -------------------------------------------------------------
 
@@ -426,11 +446,11 @@ class Activity:
         t0, t1 = utc_bounds(self.start, self.last)
         closed = select(Case.id).join(Grid, Grid.id == Case.grid_id).where(
             self._where_paths(Grid.path), Case.closed_at >= t0, Case.closed_at < t1)
-        cases = {c.id: c for c in db.session.execute(select(Case.id, Case.grid_id, Case.receipt_code, Case.title,
+        cases = {c.id: c for c in _read(select(Case.id, Case.grid_id, Case.receipt_code, Case.title,
                                                             Case.closed_at).where(Case.id.in_(closed)))}
         events = defaultdict(list)
         if cases:
-            for ev in db.session.execute(select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.deadline_at)
+            for ev in _read(select(CaseEvent.case_id, CaseEvent.at, CaseEvent.action, CaseEvent.deadline_at)
                                          .where(CaseEvent.case_id.in_(closed)).order_by(CaseEvent.case_id, CaseEvent.id)):
                 events[ev.case_id].append(ev)
         for cid, c in cases.items():
@@ -454,7 +474,7 @@ class Activity:
         rq = (select(Case.grid_id, Case.receipt_code, Case.title, CaseEvent.to_state)
               .join(CaseEvent, CaseEvent.case_id == Case.id).join(Grid, Grid.id == Case.grid_id)
               .where(CaseEvent.action == "follow_up", CaseEvent.at >= t0, CaseEvent.at < t1, self._where_paths(Grid.path)))
-        for gid, code, title, to_state in db.session.execute(rq):
+        for gid, code, title, to_state in _read(rq):
             ok = to_state == FOLLOW_UP_TARGET["satisfied"]
             gc = self.grid_counts[gid]
             gc["satisfaction_due"] += 1
@@ -474,7 +494,7 @@ class Activity:
             return n if self.running else max(1, n)
 
         counts = Counter()
-        for gid, uid, n in db.session.execute(
+        for gid, uid, n in _read(
                 select(Patrol.grid_id, Patrol.unit_id, func.count(Patrol.id)).join(Grid, Grid.id == Patrol.grid_id)
                 .where(self._where_paths(Grid.path), Patrol.patrolled_at >= t0, Patrol.patrolled_at < t1)
                 .group_by(Patrol.grid_id, Patrol.unit_id)):
@@ -485,7 +505,7 @@ class Activity:
             if rule is None or g.created_at > first_utc:
                 continue
             self._patrol_object(g.id, g.name, due_count(rule.every_days), counts[("grid", g.id)], rule)
-        units = db.session.execute(select(Unit.id, Unit.grid_id, Unit.name, Unit.risk_grade).join(Grid, Grid.id == Unit.grid_id)
+        units = _read(select(Unit.id, Unit.grid_id, Unit.name, Unit.risk_grade).join(Grid, Grid.id == Unit.grid_id)
                                    .where(self._where_paths(Grid.path), Unit.status == "active"))
         for uid, gid, name, grade in units:
             rule = rules.get(("risk_grade", grade))
@@ -505,7 +525,7 @@ class Activity:
     def _hazards(self):
         t0, t1 = utc_bounds(self.start, self.last)
         t1 = min(t1, self.now)
-        for gid, hid, desc, deadline, closed in db.session.execute(
+        for gid, hid, desc, deadline, closed in _read(
                 select(Hazard.grid_id, Hazard.id, Hazard.description, Hazard.deadline_at, Hazard.closed_at)
                 .join(Grid, Grid.id == Hazard.grid_id)
                 .where(self._where_paths(Grid.path), Hazard.deadline_at >= t0, Hazard.deadline_at < t1)):
@@ -527,7 +547,7 @@ class Activity:
             return
         held = set()
         earliest = meeting_period_start(self.start, 12)
-        for gid, kid, on in db.session.execute(
+        for gid, kid, on in _read(
                 select(Meeting.grid_id, Meeting.kind_id, Meeting.held_on).join(Grid, Grid.id == Meeting.grid_id)
                 .where(self._where_paths(Grid.path), Meeting.status == "held", Meeting.held_on >= earliest,
                        Meeting.held_on <= self.last)):
@@ -579,7 +599,7 @@ class Activity:
         # A worker is expected at meetings above their own grid too (the village's): theirs, wherever held.
         q = q.where(GridStaff.user_id == self.worker.id) if self.worker is not None else q.where(
             self._where_paths(Grid.path))
-        for gid, uid, status, name, on, kind in db.session.execute(q):
+        for gid, uid, status, name, on, kind in _read(q):
             ok = status == "present"
             for counts in [self.grid_counts[gid]] + ([self.user_counts[uid]] if uid else []):
                 counts["attendance_due"] += 1
