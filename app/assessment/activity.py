@@ -89,6 +89,21 @@ def windows(kind, start, end):
     return out
 
 
+def late_step(events, until):
+    """(event, deadline) of the first handling step of a case's timeline (events in order, with
+    ``at``, ``action``, ``deadline_at``) up to ``until`` that came after the deadline then in force
+    (an approved extension moves it), or None: the case was handled in time so far."""
+    deadline = None
+    for ev in events:
+        if ev.at > until:
+            break
+        if deadline is not None and ev.action not in NOT_HANDLING and ev.at > deadline:
+            return ev, deadline
+        if ev.deadline_at is not None:
+            deadline = ev.deadline_at
+    return None
+
+
 class Activity:
     """Counters of due and done for one period over a set of grids (``paths``: subtree roots).
 
@@ -454,14 +469,7 @@ class Activity:
                                          .where(CaseEvent.case_id.in_(closed)).order_by(CaseEvent.case_id, CaseEvent.id)):
                 events[ev.case_id].append(ev)
         for cid, c in cases.items():
-            deadline, late_at = None, None
-            for ev in events[cid]:
-                if ev.at > c.closed_at:
-                    break
-                if deadline is not None and ev.action not in NOT_HANDLING and ev.at > deadline and late_at is None:
-                    late_at = (ev, deadline)
-                if ev.deadline_at is not None:
-                    deadline = ev.deadline_at
+            late_at = late_step(events[cid], c.closed_at)
             gc = self.grid_counts[c.grid_id]
             gc["cases_in_time_due"] += 1
             gc["cases_in_time_done"] += late_at is None

@@ -80,8 +80,9 @@ def period_of(kind, day):
     return Period(kind, *period_bounds(kind, day))
 
 
-def parse_period(text, today=None):
-    """'2026-11' (month), '2026-Q4' (quarter), '2026' (year); empty: this month. Refuses the future."""
+def parse_period(text, today=None, what="考核"):
+    """'2026-11' (month), '2026-Q4' (quarter), '2026' (year); empty: this month. Refuses the future.
+    ``what`` names the use in the messages (考核, 统计)."""
     today = today or local_today()
     text = (text or "").strip()
     try:
@@ -98,11 +99,11 @@ def parse_period(text, today=None):
             year, month = text.split("-")
             period = period_of("month", date(int(year), int(month), 1))
     except (ValueError, TypeError):
-        raise ServiceError(f"考核期间“{text}”无法识别，请写成 2026-11（月）、2026-Q4（季度）或 2026（年）。", "period")
+        raise ServiceError(f"{what}期间“{text}”无法识别，请写成 2026-11（月）、2026-Q4（季度）或 2026（年）。", "period")
     if period.start > today:
-        raise ServiceError(f"{period.label}还没有开始，不能考核将来的期间。", "period")
+        raise ServiceError(f"{period.label}还没有开始，不能{what}将来的期间。", "period")
     if period.start.year < 2000:
-        raise ServiceError(f"考核期间“{text}”无法识别。", "period")
+        raise ServiceError(f"{what}期间“{text}”无法识别。", "period")
     return period
 
 
@@ -377,6 +378,9 @@ def _worker_subjects(grid):
             out.append(Subject("worker", uid, name, [r.path for r in refs], refs[0] if refs else None,
                                SimpleNamespace(id=uid, full_name=name, created_at=created)))
     return out
+
+
+workers_under = _worker_subjects  # the statistics count the same workers
 
 
 def subjects_in(grid, kind):
