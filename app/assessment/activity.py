@@ -372,11 +372,11 @@ class Activity:
                 if cadre:
                     visit = visit.where(Visit.by_cadre.is_(True))
                 columns.append(visit.exists())
-            q = (select(*columns, func.count()).select_from(h).join(Grid, Grid.id == h.c.grid_id)
-                 .outerjoin(ContactLink, and_(ContactLink.household_id == h.c.id, ContactLink.role == "grid_worker"))
-                 .where(h.c.status == "active", self._where_paths(Grid.path))
-                 .group_by(*columns))
-            groups = _read(q).all()
+            each = (select(*[c.label(f"c{i}") for i, c in enumerate(columns)]).select_from(h)
+                    .join(Grid, Grid.id == h.c.grid_id)
+                    .outerjoin(ContactLink, and_(ContactLink.household_id == h.c.id, ContactLink.role == "grid_worker"))
+                    .where(h.c.status == "active", self._where_paths(Grid.path)).subquery())
+            groups = _read(select(*each.c, func.count()).group_by(*each.c)).all()
             cadres = self._cadre_ids({g[1] for g in groups if g[1]})
             one = {r.period: [w] for r in rules}
             n_cat = len(cat_rules)
