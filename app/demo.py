@@ -217,7 +217,7 @@ def build_demo_field_work(village, rng, diligence=0.8):
     from .households.models import ContactLink, Household
     from .visits.models import Visit
     from .worklogs.models import WeekCheck, WorkLog
-    from .worklogs.service import is_workday
+    from .core.workdays import is_workday
 
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
     leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))

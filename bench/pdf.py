@@ -122,7 +122,7 @@ def _seed_month(worker, cluster, homes, first, entries, per_day):
     from app.extensions import db
     from app.visits.models import Visit
     from app.worklogs.models import WeekCheck, WorkLog
-    from app.worklogs.service import is_workday
+    from app.core.workdays import is_workday
 
     d, n = first, 0
     while d.month == first.month:

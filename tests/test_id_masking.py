@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 from stdnum.cn import ric

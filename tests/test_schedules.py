@@ -11,7 +11,6 @@ from datetime import time as clock
 import pytest
 from sqlalchemy import func, select, update
 
-from app.admin import jobs
 from app.core import backups, schedules
 from app.core.forms import ServiceError
 from app.core.models import AuditLog, ScheduleRun

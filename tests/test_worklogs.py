@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.accounts.models import User
 from app.core.forms import ServiceError
 from app.core.timeutil import local_today
+from app.core.workdays import is_workday
 from app.extensions import db
 from app.visits.service import week_bounds
 from app.worklogs import service as ws
@@ -148,7 +149,7 @@ def test_monthly_pdf(app, client, tree, users, tmp_path):
         d = first
         n = 0
         while d.month == first.month:
-            if ws.is_workday(d):
+            if is_workday(d):
                 for hid in ids[:2]:
                     add_visit(users["worker"], hid, d, "door" if n % 2 else "phone")
                 n += 1
@@ -196,3 +197,31 @@ def test_the_worker_is_told_when_a_week_is_checked(app, client, make_client, tre
         assert db.session.get(Notification, note.id).read_at is not None
         # nobody else is told, the leader included
         assert db.session.scalar(select(func.count(Notification.id))) == 1
+
+
+def test_the_admin_calendar_is_the_one_calendar_of_logs_cases_and_assessment(app, client, tree, users):
+    """A day the admin declares a holiday is not due in the work logs, the team page, the assessment's
+    log days, and a typed case deadline on it is flagged; a Saturday declared worked is due everywhere."""
+    from app.assessment.activity import Activity
+    from app.cases.service import deadline_warning
+    from app.core.workdays import CalendarDay
+
+    off, worked = date(2025, 10, 17), date(2025, 10, 18)  # a Friday and a Saturday
+    with app.app_context():
+        db.session.add_all([CalendarDay(day=off, is_workday=False, name="本地放假"),
+                            CalendarDay(day=worked, is_workday=True, name="本地补班")])
+        worker = db.session.get(User, users["worker"])
+        worker.created_at = datetime(2025, 1, 1)
+        db.session.commit()
+        (row,) = ws.missing_logs([worker], date(2025, 10, 13), date(2025, 10, 19), today=date(2025, 11, 1))
+        assert off not in row.days and worked in row.days
+        days = {d.date: d.workday for d in ws.month_days(worker, date(2025, 10, 1), today=date(2025, 11, 1))}
+        assert days[off] is False and days[worked] is True
+        _, _, missing = Activity([], date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 1)).log_days([worker])[worker.id]
+        assert off not in missing and worked in missing
+        assert "节假日" in deadline_warning(off) and deadline_warning(worked) is None
+    client.login("leader")
+    html = client.get(f"/worklogs/team?grid_id={tree['village_a']}&week=2025-10-13").get_data(as_text=True)
+    row = next(r for r in re.findall(r"<tr.*?</tr>", html, re.S) if ">worker<" in r)
+    assert "未填" in re.search(r'data-label="周六 10-18">(.*?)</td>', row, re.S).group(1)
+    assert "休" in re.search(r'data-label="周五 10-17">(.*?)</td>', row, re.S).group(1)

@@ -34,7 +34,7 @@ The rules, one place each:
 """
 import bisect
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from types import SimpleNamespace
 
 from sqlalchemy import and_, func, or_, select
@@ -55,7 +55,7 @@ from ..meetings.service import previous_period
 from ..patrols.models import Hazard, Patrol, PatrolRule
 from ..units.models import Unit
 from ..visits.models import GROUP_PREFIX, PARTY_KEY, Visit, VisitRule
-from ..visits.service import CADRE_ROLES, period_bounds, period_label, rule_applies
+from ..visits.service import CADRE_ROLES, period_bounds, period_label
 from ..worklogs.models import WorkLog
 
 # Steps taken by others than the holder: they do not make a case late by themselves.

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ..accounts.models import User, user_grid
 from ..core.db import starts_with

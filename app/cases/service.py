@@ -29,7 +29,7 @@ from .workflow import (CASES, OPEN_STATES, RESULT_ACTIONS, STATES, _department_o
                        append_event, desk_grids, event_label, holders, notify_desk, save_photos)
 # What the views and other areas ask the cases area for, from where it lives.
 from .workflow import (CONFLICT, alert_at_once, assignee_choices, co_reply_departments, department_choices,  # noqa: F401
-                       escalation_target, relations)
+                       escalation_target)
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # 突发 cases: accepted within this many hours whatever the category says.

@@ -1,5 +1,5 @@
 """Work-log screens: the day's log, a month of logs with weekly checks, the team view, the PDF."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -10,6 +10,7 @@ from ..core.forms import ServiceError, run_form
 from ..grids.scope import get_grid_or_404, top_grids
 from ..core.timeutil import local_today
 from ..core.validators import PAST, InvalidValue
+from ..core.workdays import workdays_in
 from ..core.web import error_response, render
 from ..extensions import db
 from ..grids.service import village_name
@@ -177,4 +178,4 @@ def team():
     days = [monday + timedelta(days=i) for i in range(7)]
     return render("worklogs/team.html", grid=grid, rows=rows, monday=monday, sunday=sunday, days=days, today=today,
                   prev_week=monday - timedelta(days=7), next_week=monday + timedelta(days=7) if sunday < today else None,
-                  is_workday=service.is_workday)
+                  is_workday=set(workdays_in(monday, sunday)).__contains__)

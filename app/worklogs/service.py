@@ -12,6 +12,7 @@ from ..core.db import add_unique
 from ..core.forms import ServiceError
 from ..grids.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
+from ..core.workdays import workdays_in
 from ..extensions import db
 from ..households.models import Household
 from ..notifications.service import notify
@@ -20,20 +21,6 @@ from ..visits.service import edit_lock, week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
 
 LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
-
-
-def is_workday(day):
-    """Whether ``day`` is a working day in China (holidays and 调休 make-up days included).
-
-    chinese-calendar knows the official calendar of the years it ships with;
-    for other years Monday to Friday is assumed.
-    """
-    try:
-        import chinese_calendar
-
-        return chinese_calendar.is_workday(day)
-    except (NotImplementedError, ImportError):
-        return day.weekday() < 5
 
 
 # --- who may see and check whose logs -----------------------------------------
@@ -179,10 +166,11 @@ def month_days(worker, first, today=None):
                                          selectinload(Visit.problems)).order_by(Visit.visited_at, Visit.id)):
         visits.setdefault(v.visited_on, []).append(v)
     events, patrols = _activity(worker, first, last)
+    workdays = set(workdays_in(first, end))
     days = []
     d = first
     while d <= end:
-        days.append(Day(d, is_workday(d), logs.get(d), visits.get(d, []), events.get(d, []), patrols.get(d, [])))
+        days.append(Day(d, d in workdays, logs.get(d), visits.get(d, []), events.get(d, []), patrols.get(d, [])))
         d += timedelta(days=1)
     return days
 
@@ -245,12 +233,7 @@ def missing_logs(workers, start, end, today=None):
     range that has a log or visits — a Sunday or today's log counts and is shown like any other."""
     today = today or local_today()
     last = min(end, today - timedelta(days=1))
-    workdays = []
-    d = start
-    while d <= last:
-        if is_workday(d):
-            workdays.append(d)
-        d += timedelta(days=1)
+    workdays = workdays_in(start, last)
     ids = [w.id for w in workers]
     filled, visits = {}, {}
     if ids:
