@@ -386,13 +386,14 @@ class UI:
 
 @pytest.fixture
 def make_ui(browser, viewport, axe_source, request):
-    """Return a function opening a fresh browser context on a server's base URL."""
+    """Return a function opening a fresh browser context on a server's base URL (``javascript=False``:
+    a browser that runs no script, for the pages that must work without it)."""
     contexts, uis = [], []
     test_name = request.node.originalname
 
-    def _make(base_url):
+    def _make(base_url, javascript=True):
         context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                      service_workers="block", **VIEWPORTS[viewport])
+                                      service_workers="block", java_script_enabled=javascript, **VIEWPORTS[viewport])
         context.set_default_timeout(UI_TIMEOUT_MS)
         contexts.append(context)
         ui = UI(context.new_page(), viewport, test_name, axe_source)
