@@ -28,8 +28,9 @@ class ContactForm(Form):
 class OtherContactForm(KeyedForm, Form):
     """Another contact (住村干部, 党员, 村民代表 …): an account, or a person registered in the village."""
 
-    role = SelectField("联系身份", choices=list(contacts.OTHER_ROLES.items()))
-    user_id = SelectField("有账号的人员", coerce=int, validate_choice=False)
+    # Ids of their own: the household page also shows the 联系网格员 form, whose select is user_id.
+    role = SelectField("联系身份", choices=list(contacts.OTHER_ROLES.items()), id="other-role")
+    user_id = SelectField("有账号的人员", coerce=int, validate_choice=False, id="other-user_id")
     # The registered person comes from the person picker (radio buttons named resident_id).
 
 
