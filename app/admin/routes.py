@@ -76,23 +76,26 @@ class KindForm(Form):
 def reference():
     """Grid levels and kinds: rename them or add new ones (levels and kinds are data)."""
     level_form, kind_form = LevelForm(prefix="level"), KindForm(prefix="kind")
-    if request.method == "POST":
-        which = request.form.get("which")
-        form, model = (level_form, GridLevel) if which == "level" else (kind_form, GridKind)
-        if form.validate_on_submit():
-            row = db.session.scalar(select(model).where(model.key == form.key.data))
-            if row is None:
-                row = model(key=form.key.data)
-                db.session.add(row)
-            row.name = form.name.data.strip()
-            if model is GridLevel:
-                row.rank = form.rank.data
-            db.session.commit()
-            flash(f"已保存“{row.name}”。", "success")
-            return redirect(url_for("admin.reference"))
+    form, model = (level_form, GridLevel) if request.form.get("which") == "level" else (kind_form, GridKind)
+    done = run_form(form, lambda: _save_reference(model, form), lambda row: f"已保存“{row.name}”。",
+                    url_for("admin.reference"))
+    if done:
+        return done
     levels = db.session.scalars(select(GridLevel).order_by(GridLevel.rank)).all()
     kinds = db.session.scalars(select(GridKind).order_by(GridKind.id)).all()
     return render("admin/reference.html", levels=levels, kinds=kinds, level_form=level_form, kind_form=kind_form)
+
+
+def _save_reference(model, form):
+    """Rename the level or kind with the form's key, or add it."""
+    row = db.session.scalar(select(model).where(model.key == form.key.data))
+    if row is None:
+        row = model(key=form.key.data)
+        db.session.add(row)
+    row.name = form.name.data.strip()
+    if model is GridLevel:
+        row.rank = form.rank.data
+    return row
 
 
 class InstallationForm(Form):

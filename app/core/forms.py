@@ -110,6 +110,14 @@ class ServiceError(Exception):
         self.field = field
 
 
+class ErrorSlot:
+    """Where ``show_error`` puts a refusal about a part of a form that is not a WTForms field (a group
+    of inputs the view reads itself): set it as the form's attribute of the ServiceError's field name."""
+
+    def __init__(self):
+        self.errors = []
+
+
 def show_error(form, exc):
     """Put a service refusal next to its field, or at the top of the form."""
     field = getattr(form, exc.field, None) if getattr(exc, "field", None) else None

@@ -9,7 +9,7 @@ from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, require
 from ..core import panels
 from ..core.forms import ServiceError, run_form
-from .scope import get_grid_or_404, grid_clause, top_grids, visible_grid_ids
+from .scope import get_child_or_404, get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
 from . import picker, service
@@ -194,9 +194,7 @@ def staff_new(grid_id):
 def staff_remove(grid_id, staff_id):
     """Take a person out of a grid role (their account stays)."""
     grid = get_grid_or_404(current_user, grid_id)
-    staff = db.session.get(GridStaff, staff_id)
-    if staff is None or staff.grid_id != grid.id:
-        abort(404)
+    staff = get_child_or_404(GridStaff, staff_id, "grid_id", grid.id)
     name = staff.display_name
     db.session.delete(staff)
     db.session.commit()

@@ -2,7 +2,7 @@
 
 Every query of grid-bound data filters through :func:`grid_clause` or
 :func:`visible_grid_ids`, and every route that takes an id loads it through
-:func:`get_grid_or_404` (or the area's own loader built on these), so the id of
+:func:`get_scoped_or_404` (:func:`get_grid_or_404` for a grid; an area's loader is a line over it), so the id of
 another grid's record answers 404 and never leaks that it exists.
 """
 from flask import abort, g, has_request_context
@@ -81,10 +81,7 @@ def can_see_grid(user, grid):
 
 def get_grid_or_404(user, grid_id):
     """Load a grid by id through the scope; invisible and missing look the same."""
-    grid = db.session.get(Grid, grid_id)
-    if grid is None or not can_see_grid(user, grid):
-        abort(404)
-    return grid
+    return get_scoped_or_404(user, Grid, grid_id, grids_of=lambda grid: (grid,))
 
 
 def top_grids(user):
@@ -96,10 +93,13 @@ def top_grids(user):
     return [by_path[p] for p in paths]
 
 
-def get_scoped_or_404(user, model, record_id):
-    """A record of a grid-bound model (one with a ``grid`` relationship) through the scope, else 404."""
+def get_scoped_or_404(user, model, record_id, grids_of=None):
+    """A record of a grid-bound model through the scope, else 404 (invisible and missing look the same).
+
+    The record must lie in the user's grids: its ``grid``, or every grid ``grids_of(record)`` names
+    (a resident by its household's grid; a visit by its own and its household's)."""
     record = db.session.get(model, record_id)
-    if record is None or not can_see_grid(user, record.grid):
+    if record is None or not all(can_see_grid(user, g) for g in (grids_of(record) if grids_of else (record.grid,))):
         abort(404)
     return record
 

@@ -10,11 +10,11 @@ from ..core import idempotency, panels
 from ..core.idempotency import KeyedForm
 from ..core.forms import Form, ServiceError, run_form
 from ..core.pagination import paginate
-from ..grids.scope import can_see_grid, get_grid_or_404
+from ..grids.scope import get_grid_or_404
 from ..core.web import render
 from ..extensions import db
 from . import contacts
-from ..units.models import Unit
+from ..units.service import get_unit_or_404
 from .models import ContactLink
 from .service import get_household_or_404
 
@@ -115,14 +115,6 @@ def people(grid_id):
                            found=contacts.find_people(current_user, grid, q) if q else None)
 
 
-def _unit_or_404(unit_id):
-    """A unit in the user's grids (read here: the units area never imports this one, so no cycle)."""
-    unit = db.session.get(Unit, unit_id)
-    if unit is None or not can_see_grid(current_user, unit.grid):
-        abort(404)
-    return unit
-
-
 @bp.route("/households/<int:household_id>/contacts/add", methods=["POST"])
 @bp.route("/units/<int:unit_id>/contacts/add", methods=["POST"])
 @require("assign_contacts")
@@ -132,7 +124,7 @@ def add_other(household_id=None, unit_id=None):
         target = get_household_or_404(current_user, household_id)
         back = url_for("households.show", household_id=target.id, _anchor="contacts")
     else:
-        target = _unit_or_404(unit_id)
+        target = get_unit_or_404(current_user, unit_id)
         back = url_for("units.show", unit_id=target.id, _anchor="contacts")
     form = OtherContactForm()
     form.user_id.choices, accounts = _account_choices(target.grid)
@@ -170,7 +162,7 @@ def remove(contact_id):
         get_household_or_404(current_user, link.household_id)
         back = url_for("households.show", household_id=link.household_id, _anchor="contacts")
     else:
-        _unit_or_404(link.unit_id)
+        get_unit_or_404(current_user, link.unit_id)
         back = url_for("units.show", unit_id=link.unit_id, _anchor="contacts")
     name, role = link.person_name, link.role_name
     contacts.remove_contact(link)

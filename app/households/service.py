@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import True_
 from ..core import audit
 from ..core.db import reserve_ids
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import can_see_grid, get_scoped_or_404, grid_clause, subtree_ids
 from ..core.timeutil import local_today
 from ..core.validators import InvalidValue, normalize_phone, parse_id_number
 from ..extensions import db
@@ -469,21 +469,13 @@ def households_query(user):
 
 
 def get_household_or_404(user, household_id):
-    from flask import abort
-
-    h = db.session.get(Household, household_id)
-    if h is None or not can_see_grid(user, h.grid):
-        abort(404)
-    return h
+    """A household through the user's scope, else 404."""
+    return get_scoped_or_404(user, Household, household_id)
 
 
 def get_resident_or_404(user, resident_id):
-    from flask import abort
-
-    r = db.session.get(Resident, resident_id)
-    if r is None or not can_see_grid(user, r.household.grid):
-        abort(404)
-    return r
+    """A resident through the scope of their household's grid, else 404."""
+    return get_scoped_or_404(user, Resident, resident_id, grids_of=lambda r: (r.household.grid,))
 
 
 # --- counts ---------------------------------------------------------------

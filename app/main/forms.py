@@ -1,6 +1,6 @@
 """First-run set-up form."""
 from wtforms import PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from ..accounts.forms import USERNAME_RULE
 from ..core.forms import Form, Phone
@@ -14,5 +14,6 @@ class SetupForm(Form):
     full_name = StringField("管理员姓名", validators=[DataRequired("请填写姓名。"), Length(max=40)])
     phone = StringField("手机号", validators=[Optional(), Phone()])
     password = PasswordField("密码", validators=[DataRequired("请设置密码。")])
-    confirm = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。")])
+    confirm = PasswordField("再次输入密码", validators=[DataRequired("请再次输入密码。"),
+                                                   EqualTo("password", "两次输入的密码不一致。")])
     public_address = StringField("本系统的访问地址", validators=[DataRequired("请填写访问地址。"), Length(max=200)])

@@ -1,9 +1,9 @@
 """Home, first-run set-up and the health check."""
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
-from ..core.forms import ServiceError, show_error
+from ..core.forms import run_form
 from ..grids.scope import top_grids
 from ..core.web import public, render
 from ..extensions import db
@@ -60,26 +60,14 @@ def setup():
     if not form.is_submitted():
         # The address this administrator reached the server by: printed in QR codes unless changed.
         form.public_address.data = request.host_url.rstrip("/")
-    if form.validate_on_submit():
-        if form.password.data != form.confirm.data:
-            form.confirm.errors = ["两次输入的密码不一致。"]
-        else:
-            try:
-                service.run_setup(
-                    org_name=form.org_name.data.strip(), org_level=form.org_level.data,
-                    division_code=(form.division_code.data or "").strip(), username=form.username.data.strip(),
-                    full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
-                    password=form.password.data, min_length=current_app.config["PASSWORD_MIN_LENGTH"],
-                    public_address=form.public_address.data,
-                )
-            except ServiceError as exc:
-                db.session.rollback()
-                show_error(form, exc)
-            else:
-                db.session.commit()
-                flash("初始化完成，请用刚才设置的管理员账号登录。", "success")
-                return redirect(url_for("accounts.login"))
-    return render("main/setup.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
+    done = run_form(form, lambda: service.run_setup(
+        org_name=form.org_name.data.strip(), org_level=form.org_level.data,
+        division_code=(form.division_code.data or "").strip(), username=form.username.data.strip(),
+        full_name=form.full_name.data.strip(), phone=(form.phone.data or "").strip(),
+        password=form.password.data, min_length=current_app.config["PASSWORD_MIN_LENGTH"],
+        public_address=form.public_address.data,
+    ), "初始化完成，请用刚才设置的管理员账号登录。", url_for("accounts.login"))
+    return done or render("main/setup.html", form=form, min_length=current_app.config["PASSWORD_MIN_LENGTH"])
 
 
 @bp.route("/healthz")

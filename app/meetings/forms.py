@@ -2,7 +2,7 @@
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..core.forms import Form, InWindow
+from ..core.forms import ErrorSlot, Form, InWindow
 from ..core.idempotency import KeyedForm
 from ..core.validators import DEADLINE, PAST
 from .models import CADENCES
@@ -20,7 +20,12 @@ class PlanForm(KeyedForm, Form):
 
 
 class MinutesForm(Form):
-    """Attendance comes as one radio group per attendee (att-<id>), read by the view."""
+    """Attendance comes as one radio group per attendee (att-<id>), read by the view; a refusal of
+    the marks (ServiceError field "attendance") is shown on that group."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attendance = ErrorSlot()
 
     reports = TextAreaField("汇报情况", validators=[Length(max=8000)])
     problems = TextAreaField("研究的问题", validators=[Length(max=8000)])

@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import can, require
-from ..core.forms import ServiceError, run_form, show_error
+from ..core.forms import ServiceError, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..grids.scope import chosen_grid_or_404, top_grids
@@ -106,26 +106,11 @@ def minutes(meeting_id):
     form = MinutesForm(obj=meeting)
     marks = {a.id: request.form.get(f"att-{a.id}", a.status) if request.method == "POST" else a.status
              for a in meeting.attendees}
-    attendance_error = None
-    if form.validate_on_submit():
-        data = service.MinutesData(attendance=marks, reports=form.reports.data, problems=form.problems.data,
-                                   escalation=form.escalation.data)
-        try:
-            service.record_minutes(meeting, data, utcnow())
-        except ServiceError as exc:
-            db.session.rollback()
-            if exc.field == "attendance":
-                attendance_error = str(exc)
-            else:
-                show_error(form, exc)
-        else:
-            db.session.commit()
-            from flask import flash, redirect
-
-            flash("会议纪要已保存。", "success")
-            return redirect(url_for(".show", meeting_id=meeting.id))
-    return render("meetings/minutes_form.html", form=form, meeting=meeting, marks=marks, attendance=ATTENDANCE,
-                  attendance_error=attendance_error)
+    done = run_form(form, lambda: service.record_minutes(meeting, service.MinutesData(
+        attendance=marks, reports=form.reports.data, problems=form.problems.data, escalation=form.escalation.data),
+        utcnow()), "会议纪要已保存。", url_for(".show", meeting_id=meeting.id))
+    return done or render("meetings/minutes_form.html", form=form, meeting=meeting, marks=marks,
+                          attendance=ATTENDANCE)
 
 
 def _attendee_search(meeting):

@@ -3,13 +3,12 @@ steps — one table (HAZARD_ACTIONS) read by the workflow engine (core/workflow.
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import abort
 from sqlalchemy import func, select
 
 from ..accounts.permissions import can
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, grid_clause, subtree_ids
+from ..grids.scope import can_see_grid, get_scoped_or_404, grid_clause, subtree_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.workdays import end_of_local_day
 from ..core.workflow import Workflow, action
@@ -46,17 +45,13 @@ def ensure_reference_data():
 
 
 def get_patrol_or_404(user, patrol_id):
-    patrol = db.session.get(Patrol, patrol_id)
-    if patrol is None or not can_see_grid(user, patrol.grid):
-        abort(404)
-    return patrol
+    """A patrol record through the user's scope, else 404."""
+    return get_scoped_or_404(user, Patrol, patrol_id)
 
 
 def get_hazard_or_404(user, hazard_id):
-    hazard = db.session.get(Hazard, hazard_id)
-    if hazard is None or not can_see_grid(user, hazard.grid):
-        abort(404)
-    return hazard
+    """A hazard through the user's scope, else 404."""
+    return get_scoped_or_404(user, Hazard, hazard_id)
 
 
 # --- patrols ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, grid_clause, subtree_ids, visible_grid_ids
+from ..grids.scope import can_see_grid, get_scoped_or_404, grid_clause, subtree_ids, visible_grid_ids
 from ..core.validators import InvalidValue, normalize_phone
 from ..extensions import db
 from ..grids.models import Grid
@@ -152,12 +152,8 @@ def units_query(user):
 
 
 def get_unit_or_404(user, unit_id):
-    from flask import abort
-
-    unit = db.session.get(Unit, unit_id)
-    if unit is None or not can_see_grid(user, unit.grid):
-        abort(404)
-    return unit
+    """A unit through the user's scope, else 404."""
+    return get_scoped_or_404(user, Unit, unit_id)
 
 
 def search_units(user, grid=None, kind=None, risk_grade=None, key_only=False, q="", status="active"):

@@ -297,19 +297,12 @@ def rule_edit(rule_id=None):
     if request.method == "GET" and rule is not None:
         form.methods.data = sorted(rule.method_set)
         form.categories.data = rule.category_keys
-    if form.validate_on_submit():
-        try:
-            saved = service.save_rule(grid, rule, form.name.data, form.target.data, form.methods.data or [],
-                                      form.period.data, form.visitor.data, form.active.data,
-                                      form.categories.data or [])
-        except ServiceError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已保存规则“{saved.name}”。", "success")
-            return redirect(url_for("visits.rules", grid_id=grid.id) if grid else url_for("visits.rules"))
-    return render("visits/rule_form.html", form=form, rule=rule, grid=grid)
+    done = run_form(form, lambda: service.save_rule(grid, rule, form.name.data, form.target.data,
+                                                    form.methods.data or [], form.period.data, form.visitor.data,
+                                                    form.active.data, form.categories.data or []),
+                    lambda saved: f"已保存规则“{saved.name}”。",
+                    url_for("visits.rules", grid_id=grid.id) if grid else url_for("visits.rules"))
+    return done or render("visits/rule_form.html", form=form, rule=rule, grid=grid)
 
 
 # --- PDF -----------------------------------------------------------------------

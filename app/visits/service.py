@@ -10,7 +10,7 @@ from ..accounts.permissions import roles_with
 from ..core import audit, idempotency, uploads
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..grids.scope import grid_clause, subtree_ids
+from ..grids.scope import get_scoped_or_404, grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
@@ -365,14 +365,8 @@ def visits_query(user):
 
 
 def get_visit_or_404(user, visit_id):
-    from flask import abort
-
-    from ..grids.scope import can_see_grid
-
-    v = db.session.get(Visit, visit_id)
-    if v is None or not can_see_grid(user, v.grid) or not can_see_grid(user, v.household.grid):
-        abort(404)
-    return v
+    """A visit through the scope of its grid and its household's, else 404."""
+    return get_scoped_or_404(user, Visit, visit_id, grids_of=lambda v: (v.grid, v.household.grid))
 
 
 def household_visits(household):
