@@ -51,6 +51,7 @@ def member(resident_id):
         abort(404)
     (score,) = party.compute([party.member_subject(resident)], period)
     return render("assessment/party_member.html", resident=resident, score=score, period=period,
+                  village=party.village_of(resident.household.grid),
                   choices=service.period_choices(), today=local_today(), self_url=self_url, keep={})
 
 
