@@ -1,12 +1,13 @@
 """Measure the app as a user meets it: a real server (waitress, as `flask serve`) over HTTP.
 
 Builds a county-sized grid tree (the real 长兴县 divisions plus natural villages and
-house clusters under every village) and a ledger of 100,000 households with 300,000
-residents, then times, on one server in one run: the grid tree, a grid page, the
-ledger search for each kind of query (server time from the Server-Timing header),
-the household list page against a bare page of the same rows (in turns), a 10,000-row Excel
-import, the server's peak memory, and (on a fresh server) its peak memory after decompression
-bombs sent to the anonymous intake (bench/bomb.py).
+house clusters under every village) and a ledger of 250,000 households with about
+700,000 residents (a real county's size; BENCH_HOUSEHOLDS for quicker runs), then times,
+on one server in one run: the grid tree, a grid page, the ledger search for each kind of
+query (server time from the Server-Timing header), the household list page against a bare
+page of the same rows (in turns), a 10,000-row Excel import, the server's peak memory, and
+(on a fresh server) its peak memory after decompression bombs sent to the anonymous intake
+(bench/bomb.py).
 """
 import json
 import os
@@ -200,7 +201,7 @@ def timed(opener, url, n, headers=None):
 
 
 def main():
-    households = int(os.environ.get("BENCH_HOUSEHOLDS", "100000"))
+    households = int(os.environ.get("BENCH_HOUSEHOLDS", "250000"))
     with tempfile.TemporaryDirectory() as tmp:
         db_path = f"{tmp}/bench.db"
         env = dict(os.environ, VG_INSTANCE_PATH=tmp, DATABASE_URL=f"sqlite:///{db_path}", PYTHONPATH=str(ROOT))
