@@ -131,3 +131,32 @@ def test_the_party_scheme_holds_together(app, tree, users):
             asv.check_scheme(100, items[:1] + [asv.ItemInput("参加会议", "tally", "member_meetings", 40, 0)], [], "party_member")
         resident = db.session.scalar(select(Resident))
         assert resident is None or not resident.is_party_member
+
+
+def test_a_manual_score_carries_a_scan_checked_like_agreement_scans(app, client, tree, users):
+    """The township's 台账 score for a worker with a PDF as evidence; a cut-off PDF is refused by name."""
+    url = f"/assessment/grids/{tree['town_a']}?kind=worker&period=2025-10"
+    client.login("township")
+    client.get(url)
+    with app.app_context():
+        ledger = next(it for it in asv.scheme_for(db.session.get(Grid, tree["town_a"]), "worker").items
+                      if it.name == "台账")
+    form = {"kind": "worker", "period": "2025-10", "subject_id": users["worker"], "item_id": ledger.id, "points": "90",
+            "reason": "检查台账，2户信息未更新"}
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    resp = client.post(f"/assessment/grids/{tree['town_a']}/manual",
+                       dict(form, evidence=(io.BytesIO(pdf[:-7]), "检查记录.pdf")), follow_redirects=True)
+    assert "“检查记录.pdf”PDF 文件不完整" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(ManualScore)) is None
+        assert not list(asv.evidence_path("x").parent.glob("*.pdf"))
+    resp = client.post(f"/assessment/grids/{tree['town_a']}/manual",
+                       dict(form, evidence=(io.BytesIO(pdf), "检查记录.pdf")), follow_redirects=True)
+    assert "登记“台账”" in resp.get_data(as_text=True)
+    with app.app_context():
+        entry = db.session.scalar(select(ManualScore))
+    page = client.get(f"/assessment/workers/{users['worker']}?period=2025-10").get_data(as_text=True)
+    assert f"/assessment/evidence/{entry.id}" in page
+    resp = client.get(f"/assessment/evidence/{entry.id}")
+    assert resp.mimetype == "application/pdf" and resp.data == pdf
+    assert "attachment" in resp.headers["Content-Disposition"]
