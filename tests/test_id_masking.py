@@ -129,7 +129,8 @@ def _build(app, tree, users):
             ps.act(leader, hz, "set_deadline", hz.version, note="限期整改", measures="设警示牌",
                    deadline=today + timedelta(days=7))
         db.session.commit()
-        ids.update(grid_id=tree["cluster_a"], user_id=users["worker"], staff_id=staff.id)
+        ids.update(grid_id=tree["cluster_a"], user_id=users["worker"], staff_id=staff.id,
+                   entry_id=matrix.evidence_fixture(app, cluster, users["worker"]))
         ids["day"] = monday.isoformat()
         ids["month"] = monday.strftime("%Y-%m")
         assert db.session.scalar(select(sa.func.count()).select_from(Case)) >= 2

@@ -7,6 +7,7 @@ from ..core.forms import run_form
 from ..grids.scope import top_grids
 from ..core.web import public, render
 from ..extensions import db
+from ..cases import service as cases_service
 from ..households import contacts
 from . import service
 from .forms import SetupForm
@@ -29,6 +30,10 @@ def home():
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
     from ..core import form_stash
 
+    if current_user.is_department:
+        # A department answers the cases handed to it; it has no grids, households or visits.
+        return render("main/home.html", department=cases_service.department_summary(current_user),
+                      kept_forms=form_stash.pending(current_user))
     return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
                   kept_forms=form_stash.pending(current_user), contact_count=contacts.my_count(current_user))
 

@@ -28,7 +28,7 @@ class Table:
     rows: list
     totals: list = None
     numeric_from: int = 1   # columns from this one are figures (right-aligned)
-    note: str = ""
+    more: int = 0           # rows left out (a page lists the first ones; Excel has them all)
 
 
 def plain(value):
@@ -78,12 +78,15 @@ def work_table(rows, total):
     return Table("work", "按网格", headers, body, line("合计", total))
 
 
-def buildout_tables(checks, grid_url=None):
-    """One table per check of the build-out (the grids it names, each linked)."""
+def buildout_tables(checks, grid_url=None, limit=None):
+    """One table per check of the build-out (the grids it names, each linked; the first ``limit``)."""
     out = []
     for key, title in BUILDOUT_CHECKS:
-        rows = [[Link(f.grid_name, grid_url(f.grid_id) if grid_url else ""), f.place, f.text] for f in checks[key]]
-        out.append(Table(key, f"{title}（{len(rows)}）", ["网格", "所在", "情况"], rows, numeric_from=99))
+        found = checks[key]
+        shown = found if limit is None else found[:limit]
+        rows = [[Link(f.grid_name, grid_url(f.grid_id) if grid_url else ""), f.place, f.text] for f in shown]
+        out.append(Table(key, f"{title}（{len(found)}）", ["网格", "所在", "情况"], rows, numeric_from=99,
+                         more=len(found) - len(shown)))
     return out
 
 
