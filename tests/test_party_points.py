@@ -97,6 +97,12 @@ def test_points_by_month_quarter_and_year(app, client, tree, users, members):
         assert meetings.score == 20 and meetings.note == "各月：10月 10.0、11月 10.0、12月 0.0"
     page = client.get(f"/assessment/grids/{tree['village_a']}/party-members?period=2025-Q4").get_data(as_text=True)
     assert "户主1" in page and "80.0" in page and "户主3" not in page
+    from openpyxl import load_workbook
+
+    sheet = client.get(f"/assessment/grids/{tree['village_a']}/party-members.xlsx?period=2025-Q4")
+    rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "甲村2025年第4季度党员分类积分" and rows[3][:3] == ("名次", "党员", "所在网格")
+    assert rows[4][1] == "户主1" and rows[4][rows[3].index("积分")] == 80 and any(r[0] == "平均" for r in rows)
     page = client.get(f"/assessment/party-members/{members['b']}?period=2025-11").get_data(as_text=True)
     assert "为独居老人打扫卫生" in page and "证据材料" in page and "联系 东庄3号（2025-11-01起）" in page
 
@@ -160,3 +166,21 @@ def test_a_manual_score_carries_a_scan_checked_like_agreement_scans(app, client,
     resp = client.get(f"/assessment/evidence/{entry.id}")
     assert resp.mimetype == "application/pdf" and resp.data == pdf
     assert "attachment" in resp.headers["Content-Disposition"]
+
+
+def test_a_township_keeps_its_own_party_scheme(app, client, tree, users, members):
+    """The party scheme is edited like the others: 联系户 worth 15 a household from the township's own copy."""
+    from tests.test_assessment import _scheme_form
+
+    url = f"/assessment/grids/{tree['town_a']}/schemes/party_member"
+    client.login("township")
+    data = _scheme_form(client, url)
+    assert data["kind_0"] == "tally" and data["formula_0"] == "member_links" and data["combine"] == "sum"
+    resp = client.post(url, dict(data, unit_points_0="15", kind_5="auto", name_5="走访", formula_5="visits_done",
+                                 points_5="10"))
+    assert resp.status_code == 422 and "“走访”的计分方式“自动计分”不能用于党员考核方案" in resp.get_data(as_text=True)
+    assert client.post(url, dict(data, unit_points_0="15")).status_code == 302
+    with app.app_context():
+        nov = _scores(tree, "2025-11")
+        assert nov[members["a"]].total == 40  # 2 households × 15 + 1 meeting × 10
+    assert "党员分类积分量化考评" in client.get(f"/assessment/schemes?grid_id={tree['town_a']}").get_data(as_text=True)

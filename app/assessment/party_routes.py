@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core.forms import ServiceError
+from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
 from ..core.web import render
 from ..extensions import db
@@ -38,6 +39,29 @@ def ranking(grid_id):
                   entry_items=[it for it in scheme.items if it.kind in ("bonus", "deduction")],
                   may_enter=can(current_user, "score_party_members") and period.kind == "month",
                   choices=service.period_choices(), today=local_today(), self_url=self_url, keep={})
+
+
+@bp.route("/assessment/grids/<int:grid_id>/party-members.xlsx")
+@require("view_assessment")
+def export_xlsx(grid_id):
+    """The ranking as a village forwards or posts it: title, period, unit, one row per member, the average."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period = _period(url_for("party.ranking", grid_id=grid.id))
+    scores = party.ranking(grid, period)
+    scheme = service.scheme_for(grid, party.KIND)
+    headers = ["名次", "党员", "所在网格"] + [it.name for it in scheme.items] + ["积分", "等次"]
+    rows = [[s.rank or "无记录", s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
+            + [float(s.total), s.band] for s in scores]
+    title = f"{grid.name}{period.label}党员分类积分"
+    totals = None
+    if rows:
+        totals = ["平均", f"共 {len(rows)} 人", ""] + [round(sum(r[i] for r in rows) / len(rows), 1)
+                                                     for i in range(3, len(headers) - 1)] + [""]
+    wb = report_workbook(title, [f"期间：{period.label}（{period.start:%Y-%m-%d} 至 {period.end:%Y-%m-%d}）",
+                                 f"单位：{grid.name}　　方案：{scheme.name}（第 {scheme.version} 版）　　计分单位：分"],
+                         headers, rows, totals, footer=["审核人：　　　　　　　　制表人：　　　　　　　　制表日期："],
+                         sheet="党员积分", widths={2: 12, 3: 18})
+    return xlsx_response(wb, f"{title}.xlsx", f"party-points-{period.key}.xlsx")
 
 
 @bp.route("/assessment/party-members/<int:resident_id>")
