@@ -3,6 +3,7 @@ attended, plus leaders' entries with evidence; monthly, quarterly and yearly tot
 worked out by hand; ranking within a village; the member's breakdown; evidence served in scope only."""
 import io
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from PIL import Image
@@ -184,3 +185,41 @@ def test_a_township_keeps_its_own_party_scheme(app, client, tree, users, members
         nov = _scores(tree, "2025-11")
         assert nov[members["a"]].total == 40  # 2 households × 15 + 1 meeting × 10
     assert "党员分类积分量化考评" in client.get(f"/assessment/schemes?grid_id={tree['town_a']}").get_data(as_text=True)
+
+
+def test_service_team_members_are_checked(app, client, tree, users):
+    """A team member: meetings attended as the grid's staff (10 each) and the 应知应会 check (of 70, the
+    months not checked count full); a quarter is the mean of its months."""
+    from app.grids import service as gs
+
+    with app.app_context():
+        cluster = db.session.get(Grid, tree["cluster_a"])
+        doctor = gs.assign_staff(cluster, "team_member", None, "村医老李", "13900000009", "村医")
+        gs.assign_staff(cluster, "team_member", None, "志愿者小王", "13900000008", "志愿者")
+        kind = db.session.scalar(select(MeetingKind))
+        meeting = Meeting(grid_id=cluster.id, kind_id=kind.id, status="held", held_on=date(2025, 10, 8), place="组活动室")
+        meeting.attendees.append(MeetingAttendee(staff_id=doctor.id, name="村医老李", status="present"))
+        db.session.add(meeting)
+        db.session.commit()
+        doctor_id = doctor.id
+    client.login("village_admin")
+    url = f"/assessment/grids/{tree['village_a']}/team-members"
+    page = client.get(url + "?period=2025-10").get_data(as_text=True)
+    assert "服务团队应知应会考核" in page and "村医老李" in page
+    with app.app_context():
+        check = next(it for it in asv.scheme_for(db.session.get(Grid, tree["village_a"]), "team").items
+                     if it.name == "应知应会")
+    form = {"period": "2025-10", "subject_id": doctor_id, "item_id": check.id, "points": "75", "reason": "村情户情抽问"}
+    resp = client.post(url + "/entries", form, follow_redirects=True)
+    assert "“应知应会”满分 70 分，评分应在 0 到 70 之间" in resp.get_data(as_text=True)
+    resp = client.post(url + "/entries", dict(form, points="56"), follow_redirects=True)
+    assert "已为村医老李登记“应知应会”" in resp.get_data(as_text=True)
+    with app.app_context():
+        village = db.session.get(Grid, tree["village_a"])
+        oct_ = {s.subject.name: s for s in party.ranking(village, asv.parse_period("2025-10"), kind="team")}
+        q4 = {s.subject.name: s for s in party.ranking(village, asv.parse_period("2025-Q4"), kind="team")}
+    assert oct_["村医老李"].total == 66 and oct_["村医老李"].rank == 1  # 1 meeting × 10 + 56
+    assert oct_["志愿者小王"].rank == 0  # nothing recorded, nothing checked: 无记录
+    assert q4["村医老李"].total == round(Decimal(66 + 70 + 70) / 3, 1)  # November and December unchecked: full
+    page = client.get(f"/assessment/team-members/{doctor_id}?period=2025-10").get_data(as_text=True)
+    assert "村情户情抽问" in page and "2025-10-08 出席" in page

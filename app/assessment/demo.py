@@ -61,6 +61,21 @@ def build_demo_assessment(town, villages, diligence, rng):
     build_demo_self_evaluations(villages, rng, today)
     for village in villages:
         build_demo_party_points(village, rng, today)
+        build_demo_team_checks(village, rng, today)
+
+
+def build_demo_team_checks(village, rng, today):
+    """Last month the village administrator checked what half of the service-team members know (应知应会)."""
+    checker = db.session.scalar(select(User).where(User.role == "village_admin", User.grids.any(Grid.id == village.id)))
+    members = party.members_in(village, party.TEAM)
+    if checker is None or not members:
+        return
+    last = service.period_of("month", today).previous()
+    check = next(it for it in service.scheme_for(village, party.TEAM).items if it.kind == "manual")
+    for member in rng.sample(members, max(1, len(members) // 2)):
+        points = rng.choice((70, 65, 60, 55, 45))
+        service.enter_manual(checker, member, check, last, points, "抽问村情户情、惠民政策" + (
+            "，回答准确" if points >= 60 else "，对本组低保户情况不熟悉"))
 
 
 def build_demo_party_points(village, rng, today):

@@ -39,6 +39,9 @@ TALLIES = {
     "member_links": "结对联系的户（每户每月计分）",
     "member_meetings": "出席的会议（每次计分）",
 }
+# Who is scored by counting records, and which counts apply: party members (residents) link households
+# and sit in meetings; service-team members (grid staff, mostly without an account) sit in meetings.
+TALLY_KINDS = {"party_member": ("member_links", "member_meetings"), "team": ("member_meetings",)}
 PERIOD_KINDS = {"month": "月度", "quarter": "季度", "year": "年度"}
 # How a quarter's or a year's score is made: computed over the whole period at once, or the
 # average of its months' totals.

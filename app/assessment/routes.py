@@ -297,7 +297,7 @@ def schemes():
 SPARE_ROWS = 3  # blank item rows under the scheme's own, for new items
 
 
-@bp.route("/assessment/grids/<int:grid_id>/schemes/<any(worker, village, grid, party_member):kind>",
+@bp.route("/assessment/grids/<int:grid_id>/schemes/<any(worker, village, grid, party_member, team):kind>",
           methods=["GET", "POST"])
 @require("manage_schemes")
 def edit_scheme(grid_id, kind):

@@ -30,8 +30,8 @@ from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.models import ContactLink, Household
 from ..visits.service import period_bounds
 from .activity import Activity
-from .defaults import DEFAULT_BANDS, DEFAULT_COMBINE, DEFAULT_SCHEMES, PARTY_BANDS
-from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, TALLIES, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
+from .defaults import DEFAULT_BANDS, DEFAULT_BANDS_OF, DEFAULT_COMBINE, DEFAULT_SCHEMES
+from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, TALLIES, TALLY_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
                      FrozenPeriod, ManualScore, ScoreAdjustment)
 
 TENTH = Decimal("0.1")
@@ -121,7 +121,7 @@ def ensure_default_schemes():
         if kind in have:
             continue
         base = sum(points for _, ikind, _, points, _, _ in items if ikind in BASE_KINDS)
-        bands = PARTY_BANDS if kind == "party_member" else DEFAULT_BANDS
+        bands = DEFAULT_BANDS_OF.get(kind, DEFAULT_BANDS)
         scheme = AssessmentScheme(grid_id=None, subject_kind=kind, name=name, total=base,
                                   combine=DEFAULT_COMBINE.get(kind, "pooled"),
                                   bands_json=json.dumps(bands, ensure_ascii=False))
@@ -161,8 +161,8 @@ class ItemInput:
 def check_scheme(total, items, bands, kind=None):
     """Refuse a scheme that does not hold together, naming the item; returns the cleaned items.
 
-    A party member's scheme (``kind`` party_member) counts records (tally items) and takes entries;
-    the others score shares of what was due (auto) and leaders' scores (manual)."""
+    A party member's or service-team member's scheme (``kind`` in TALLY_KINDS) counts records (tally
+    items) and takes entries; the others score shares of what was due (auto) and leaders' scores."""
     if not isinstance(total, int) or total <= 0:
         raise ServiceError("总分应为正整数。", "total")
     if not items:
@@ -183,13 +183,13 @@ def check_scheme(total, items, bands, kind=None):
             raise ServiceError(f"{where}的分值不能为负数（扣分项请选择“扣分项”，分值填扣分上限）。", "items")
         if it.points == 0:
             raise ServiceError(f"{where}的分值应大于 0。", "items")
-        if (it.kind == "tally") != (kind == "party_member") and it.kind in ("auto", "tally"):
+        if (it.kind == "tally") != (kind in TALLY_KINDS) and it.kind in ("auto", "tally"):
             raise ServiceError(f"{where}的计分方式“{ITEM_KINDS[it.kind]}”不能用于{SUBJECT_KINDS.get(kind, '')}考核方案。",
                                "items")
         if kind == "party_member" and it.kind == "manual":
             raise ServiceError(f"{where}：党员积分方案不设人工评分项，请用加分项或扣分项登记。", "items")
         if it.kind in ("auto", "tally"):
-            allowed = FORMULAS if it.kind == "auto" else TALLIES
+            allowed = FORMULAS if it.kind == "auto" else TALLY_KINDS[kind]
             if it.formula not in allowed:
                 raise ServiceError(f"{where}的计算公式“{it.formula or '（空）'}”不在可选公式之内。", "items")
             if it.kind == "tally" and not 0 < it.unit_points <= it.points:
@@ -875,7 +875,7 @@ def enter_manual(actor, subject, item, period, points, reason, evidence=None, to
 def scheme_rows_for_grid(grid):
     """(kind name, scheme, whether the grid has it as its own) for each ranked kind."""
     out = []
-    for kind in RANKED_KINDS + ("party_member",):
+    for kind in RANKED_KINDS + tuple(TALLY_KINDS):
         schemes = schemes_of_kind(kind)
         sc = scheme_for(grid, kind, schemes)
         out.append((SUBJECT_KINDS[kind], kind, sc, sc.grid_id == grid.id))

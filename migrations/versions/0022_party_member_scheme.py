@@ -40,26 +40,37 @@ items = sa.table("assessment_item", sa.column("scheme_id", sa.Integer), sa.colum
                  sa.column("description", sa.String))
 
 
-def _default_id(conn):
-    return conn.execute(sa.select(schemes.c.id).where(schemes.c.subject_kind == "party_member",
+def _default_id(conn, kind):
+    return conn.execute(sa.select(schemes.c.id).where(schemes.c.subject_kind == kind,
                                                       schemes.c.grid_id.is_(None))).scalar()
 
 
-def upgrade():
+def insert_default(kind, name, combine, bands, rows):
+    """The installation's default scheme of ``kind`` with its items, unless there is one (0023 uses it too)."""
     conn = op.get_bind()
-    if _default_id(conn) is not None:
+    if _default_id(conn, kind) is not None:
         return
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    conn.execute(schemes.insert().values(grid_id=None, subject_kind="party_member", name=NAME, total=100, combine="sum",
-                                         bands_json=json.dumps(BANDS, ensure_ascii=False), version=1,
+    total = sum(p for _, k, _, p, _, _ in rows if k in ("auto", "manual", "tally"))
+    conn.execute(schemes.insert().values(grid_id=None, subject_kind=kind, name=name, total=total, combine=combine,
+                                         bands_json=json.dumps(bands, ensure_ascii=False), version=1,
                                          created_at=now, updated_at=now))
-    op.bulk_insert(items, [{"scheme_id": _default_id(conn), "seq": i, "name": n, "kind": k, "formula": f, "points": p,
-                            "unit_points": u, "description": d} for i, (n, k, f, p, u, d) in enumerate(ITEMS, 1)])
+    op.bulk_insert(items, [{"scheme_id": _default_id(conn, kind), "seq": i, "name": n, "kind": k, "formula": f,
+                            "points": p, "unit_points": u, "description": d}
+                           for i, (n, k, f, p, u, d) in enumerate(rows, 1)])
 
 
-def downgrade():
+def delete_default(kind):
     conn = op.get_bind()
-    scheme_id = _default_id(conn)
+    scheme_id = _default_id(conn, kind)
     if scheme_id is not None:
         conn.execute(items.delete().where(items.c.scheme_id == scheme_id))
         conn.execute(schemes.delete().where(schemes.c.id == scheme_id))
+
+
+def upgrade():
+    insert_default("party_member", NAME, "sum", BANDS, ITEMS)
+
+
+def downgrade():
+    delete_default("party_member")
