@@ -119,6 +119,10 @@ def create_app(config=None):
 
     cli.init_app(app)
     jobs.init_app(app)
+    from .core import warmup
+    from .stats import service as stats_service
+
+    warmup.register(app, "统计概况", stats_service.warm_up)
 
     from .core import printing
 

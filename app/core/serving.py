@@ -75,6 +75,9 @@ def serve(app, host, port, **overrides):
     """Serve ``app`` with waitress, sized as above."""
     from waitress import serve as waitress_serve
 
+    from . import warmup
+
     options = {**WAITRESS, **overrides}
     report_queue_once_a_minute(options["threads"])
+    warmup.start(app)  # in the background: the server answers (/healthz too) while it runs
     waitress_serve(app, host=host, port=port, **options)
