@@ -137,7 +137,7 @@ def test_intake_refuses_bad_photos_and_missing_fields(app, make_client, tree, us
     resp = c.post("/cases/new", {**base, "category_id": ""})
     assert "请选择事件类别" in resp.get_data(as_text=True)
     resp = c.post("/cases/new", {**base, "reporter_phone": "12345"})
-    assert resp.status_code == 200 and "电话" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "电话" in resp.get_data(as_text=True)
     resp = c.post("/cases/new", {**base, "grid_id": tree["cluster_b"]})
     assert "请选择您负责的网格" in resp.get_data(as_text=True)
     with app.app_context():

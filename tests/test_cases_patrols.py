@@ -55,7 +55,7 @@ def test_patrol_with_photo_and_hazard_in_scope(app, make_client, tree, users):
     assert other.get(f"/patrols/{patrol_id}/photos/{photo_id}").status_code == 404
     c.get("/patrols/new")
     resp = c.post("/patrols/new", {"grid_id": tree["cluster_a"], "checked": ""})
-    assert resp.status_code == 200 and "请写明检查了什么" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "请写明检查了什么" in resp.get_data(as_text=True)
 
 
 def test_due_patrols_by_level_and_risk_grade(app, make_client, tree, users):
@@ -208,7 +208,7 @@ def test_patrol_rules_are_editable(app, make_client, users):
     c.login("admin")
     page = c.get("/patrols/rules").get_data(as_text=True)
     rule_id = int(re.search(r'name="rule_id" value="(\d+)"', page).group(1))
-    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 0}).status_code == 200
+    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 0}).status_code == 422
     assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 10}).status_code == 302
     w = make_client()
     w.login("worker")

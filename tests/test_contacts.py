@@ -87,7 +87,7 @@ def test_assign_and_change_on_the_household_page(client, tree, users, make_user,
     same = client.post(f"/households/{hid}/contact", {"user_id": wang})
     assert "王组长 已是本户的联系人" in same.get_data(as_text=True)
     foreign = client.post(f"/households/{hid}/contact", {"user_id": users["worker_b"]})
-    assert foreign.status_code == 200 and "所选人员不能联系本户" in foreign.get_data(as_text=True)
+    assert foreign.status_code == 422 and "所选人员不能联系本户" in foreign.get_data(as_text=True)
     assert client.post(f"/households/{hid}/contact", {"user_id": 0}).status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count(ContactLink.id))) == 0

@@ -71,7 +71,7 @@ def test_plan_sign_in_minutes_follow_up_and_pdfs(app, client, tree, users, tmp_p
     # minutes: everybody needs a mark, and nothing is saved until then
     bad = client.post(f"/meetings/{meeting_id}/minutes", {"att-%d" % attendees["leader"]: "present",
                                                           "reports": "十月走访 120 户。"})
-    assert bad.status_code == 200
+    assert bad.status_code == 422
     assert "请为每位参会人员登记出席、缺席或请假（未登记：王秀英、赵建国）" in bad.get_data(as_text=True)
     with app.app_context():
         assert _meeting(app).status == "planned"
@@ -173,7 +173,7 @@ def test_roles_and_refusals(app, client, make_client, tree, users):
     assert _plan(client, tree["village_b"], _kind_id(app, "village_monthly")).status_code == 404
     resp = _plan(client, tree["village_a"], 0, start_time="25:00")
     text = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "请选择例会类型" in text
+    assert resp.status_code == 422 and "请选择例会类型" in text
     resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"), start_time="25:00")
     assert "开始时间“25:00”应写成 时:分" in resp.get_data(as_text=True)
     meeting_id = int(_plan(client, tree["village_a"], _kind_id(app, "village_monthly")).headers["Location"].rsplit("/", 1)[1])

@@ -141,7 +141,7 @@ def test_a_key_sent_by_another_user_shows_nothing_of_theirs(app, make_client, tr
     first = a.post("/cases/new", data)
     b.get("/cases/new")
     other = b.post("/cases/new", data)
-    assert other.status_code == 200 and "表单已过期" in other.get_data(as_text=True)
+    assert other.status_code == 422 and "表单已过期" in other.get_data(as_text=True)
     assert first.headers["Location"] not in other.get_data(as_text=True) and _count(app, Case) == 1
 
 

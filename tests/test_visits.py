@@ -294,7 +294,7 @@ def test_village_admin_customises_and_resets_rules(app, client, tree, users):
         assert vs.rules_owner_id(db.session.get(Grid, tree["village_a2"])) is None
     bad = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "", "target": "all", "period": "year",
                                                              "visitor": "any"})
-    assert bad.status_code == 200 and "请填写规则名称" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "请填写规则名称" in bad.get_data(as_text=True)
     assert client.post(f"/visits/rules/reset?grid_id={grid}").status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id == grid)) == 0
@@ -325,7 +325,7 @@ def test_a_category_rule_puts_hardship_households_on_the_monthly_due_list(app, c
     refused = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "困难户每月上门", "target": "categories",
                                                                  "methods": ["door"], "period": "month",
                                                                  "visitor": "any", "active": "y"})
-    assert refused.status_code == 200 and "请至少勾选一个类别" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "请至少勾选一个类别" in refused.get_data(as_text=True)
     for name, keys in (("困难户每月上门", ["hardship_dibao"]), ("党员户每月微宣讲", ["party_members"])):
         resp = client.post(f"/visits/rules/new?grid_id={grid}", {
             "name": name, "target": "categories", "categories": keys, "methods": ["lecture" if "党员" in name else "door"],
@@ -534,7 +534,7 @@ def test_the_visitor_corrects_a_visit_until_the_week_is_checked(app, client, mak
     # a refused correction changes nothing and keeps what was typed
     bad = client.post(f"/visits/{vid}/edit", {"method": "door", "visited_at": (now_local() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
                                                "learned": "改成上门", "problems": ""})
-    assert bad.status_code == 200
+    assert bad.status_code == 422
     text = bad.get_data(as_text=True)
     assert "走访时间不能晚于现在" in text and "改成上门" in text
     with app.app_context():
@@ -698,7 +698,7 @@ def test_a_correction_removes_and_adds_photos(app, client, tree, users):
     # too many: 2 kept + 5 new > 6, nothing changes and the reason is next to the photos
     many = client.post(f"/visits/{vid}/edit", {**fields, "photos": [(png(50, 50), f"{i}.png") for i in range(5)]},
                        content_type="multipart/form-data")
-    assert many.status_code == 200
+    assert many.status_code == 422
     assert "保留 2 张，最多再加 4 张，这次选了 5 张" in many.get_data(as_text=True)
     done = client.post(f"/visits/{vid}/edit", {**fields, "remove_photo": str(first_id),
                                                 "photos": [(png(800, 600, "green"), "c.png")]},

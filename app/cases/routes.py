@@ -151,7 +151,7 @@ def _fill_choices(form, case, action):
             form.handling_class.data = case.handling_class
 
 
-def _show(case, forms=None, status=200, refused=None):
+def _show(case, forms=None, status=None, refused=None):
     actions = service.available_actions(current_user, case)
     all_forms = _action_forms(case, actions)
     all_forms.update(forms or {})

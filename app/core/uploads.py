@@ -333,7 +333,7 @@ def _prepare_request():
 def _refusal_status(resp):
     """A form shown again because of a refused image answers with that refusal's status (413/422/503)."""
     status = g.get("_image_refused")
-    if status and resp.status_code == 200:
+    if status and resp.status_code in (200, 422):
         resp.status_code = status
     return resp
 

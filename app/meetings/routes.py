@@ -67,7 +67,7 @@ def show(meeting_id):
     return _show(meeting)
 
 
-def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=200):
+def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=None):
     fu_forms, done_forms = fu_forms or {}, done_forms or {}
     owners = [(a.id, f"{a.name}（{a.role}）" if a.role else a.name) for a in meeting.attendees]
     for d in meeting.decisions:
@@ -148,7 +148,7 @@ def add_decision(meeting_id):
     form = DecisionForm()
     done = run_form(form, lambda: service.add_decision(meeting, form.text.data), "已添加议定事项。",
                     lambda d: url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{d.id}"))
-    return done or _show(meeting, decision_form=form, status=422)
+    return done or _show(meeting, decision_form=form)
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/follow-up", methods=["POST"])
@@ -162,7 +162,7 @@ def follow_up(meeting_id, decision_id):
     done = run_form(form, lambda: service.make_follow_up(decision, form.owner.data, form.deadline.data, local_today()),
                     lambda fu: f"已落实到 {fu.owner_name}，期限 {fu.deadline:%Y-%m-%d}。",
                     url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    return done or _show(meeting, fu_forms={decision.id: form}, status=422)
+    return done or _show(meeting, fu_forms={decision.id: form})
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/done", methods=["POST"])
@@ -180,7 +180,7 @@ def follow_up_done(meeting_id, decision_id):
     form = DoneForm(prefix=f"d{decision.id}")
     done = run_form(form, lambda: service.complete_follow_up(fu, form.result.data, form.done_on.data, local_today()),
                     "已办结。", url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    return done or _show(meeting, done_forms={decision.id: form}, status=422)
+    return done or _show(meeting, done_forms={decision.id: form})
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/case", methods=["POST"])

@@ -102,7 +102,7 @@ def hazards():
                   grid_options=picker.filter_options(current_user, grid_id), states=service.HAZARD_STATES, severities=SEVERITIES)
 
 
-def _hazard_page(hazard, forms=None, status=200, refused=None):
+def _hazard_page(hazard, forms=None, status=None, refused=None):
     actions = service.hazard_actions(current_user, hazard)
     all_forms = {}
     for a in actions:
