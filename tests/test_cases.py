@@ -161,7 +161,7 @@ def test_full_lifecycle_escalation_transfer_urge_return_visit(app, make_client, 
     # Above the leader's grid now: the leader still follows it but can no longer act.
     page = leader.get(f"/cases/{report}").get_data(as_text=True)
     assert "确认受理" not in page and "上报至 甲镇" in page
-    assert act(app, leader, report, "accept").status_code == 200  # refused, shown on the page
+    assert act(app, leader, report, "accept").status_code == 422  # refused, shown on the page
     assert state(app, report)[0] == "reported"
     # The township accepts and transfers to the 环保站.
     assert act(app, township, report, "accept", category_id=category_id("环境"), handling_class="coordination").status_code == 302
@@ -230,7 +230,7 @@ def test_holder_returns_and_extension_refused(app, make_client, tree, users, rep
         case = db.session.get(Case, report)
         assert case.deadline_at == deadline and case.extension_until is None
     # A worker cannot assign or close; an auditor cannot act at all.
-    assert act(app, worker, report, "close").status_code == 200
+    assert act(app, worker, report, "close").status_code == 422
     auditor = make_client()
     auditor.login("auditor")
     assert auditor.get(f"/cases/{report}").status_code == 200

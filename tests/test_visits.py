@@ -85,7 +85,7 @@ def test_a_refused_submit_keeps_what_was_typed(app, client, tree, users):
     key = visit_form(client, hid)
     resp = post_visit(client, hid, key, learned="", problems="", companions="村主任 王某")
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "请填写了解到的情况或发现的问题" in html and "已填写的内容都还在" in html
     assert 'value="村主任 王某"' in html and f'value="{key}"' in html
     future = (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")

@@ -31,6 +31,16 @@ class Form(FlaskForm):
         super().__init__(*args, **kwargs)
 
 
+    @property
+    def errors(self):
+        """WTForms' errors, and those ``show_error`` put in the form's ErrorSlots (so the form counts
+        as shown again with errors)."""
+        errors = super().errors
+        for name, slot in vars(self).items():
+            if isinstance(slot, ErrorSlot) and slot.errors:
+                errors[name] = slot.errors
+        return errors
+
     def validate(self, extra_validators=None):
         """WTForms' validation, then the input rules every form shares: numbers a database column can
         hold, and every date inside its window (``InWindow``; PLANNED unless the field names one)."""
