@@ -83,6 +83,7 @@ def create_app(config=None):
 
     from .accounts.routes import bp as accounts_bp
     from .assessment.routes import bp as assessment_bp
+    from .assessment.selfeval_routes import bp as self_eval_bp
     from .cases.public_routes import bp as public_cases_bp
     from .cases.routes import bp as cases_bp
     from .cases.settings_routes import bp as case_settings_bp
@@ -100,6 +101,7 @@ def create_app(config=None):
     from .notifications.routes import bp as notifications_bp
     from .notices.routes import bp as notices_bp
     from .units.import_routes import bp as unit_import_bp
+    from .stats.routes import bp as stats_bp
     from .units.routes import bp as units_bp
     from .users.routes import bp as users_bp
     from .visits.routes import bp as visits_bp
@@ -107,7 +109,8 @@ def create_app(config=None):
 
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
                visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
-               patrols_bp, admin_bp, unit_import_bp, notifications_bp, assessment_bp, users_bp, grid_maps_bp):
+               patrols_bp, admin_bp, unit_import_bp, notifications_bp, assessment_bp, users_bp, grid_maps_bp,
+               self_eval_bp, stats_bp):
         app.register_blueprint(bp)
 
     from . import cli

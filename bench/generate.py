@@ -6,8 +6,9 @@ the same normalised fields, pinyin initials and search postings.
 """
 import random
 from datetime import date, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from stdnum.cn import ric
 
 from app.demo import random_mobile
@@ -32,65 +33,89 @@ def person_name(rng):
     return surname + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
 
 
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # ID check digit weights (GB 11643)
+
+
+def check_digit(body):
+    """The 18th character of an ID number whose first 17 are ``body``."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS)) % 11]
+
+
 def id_number(rng, birth, serial, male):
     seq = f"{serial % 100:02d}{(rng.randrange(0, 10, 2) + (1 if male else 0)) % 10}"
     body = f"330522{birth:%Y%m%d}{seq}"
-    return body + ric.calc_check_digit(body + "0")
+    return body + check_digit(body)
 
 
-def generate(households=100_000, per_household=3, seed=7):
-    """Spread households over the lowest-level grids; returns (households, residents) written."""
+# Household sizes of a rural county (2.8 people a household on average, as 长兴县's census has it).
+SIZES = (1, 2, 2, 3, 3, 3, 3, 4, 4, 3)
+
+
+def generate(households=250_000, per_household=None, seed=7):
+    """Spread households over the lowest-level grids; returns (households, residents) written.
+
+    Rows go in as plain executemany inserts (no ORM objects): names' pinyin initials are worked
+    out once per distinct name, birth dates once per day, search postings as tuples.
+    """
     rng = random.Random(seed)
     child = db.aliased(Grid)
-    leaves = db.session.scalars(select(Grid).where(~select(child.id).where(child.parent_id == Grid.id).exists())
-                                .order_by(Grid.id)).all()
+    leaves = db.session.execute(select(Grid.id, Grid.name).where(
+        ~select(child.id).where(child.parent_id == Grid.id).exists()).order_by(Grid.id)).all()
     used = set()
     hh_id = (db.session.scalar(select(db.func.max(Household.id))) or 0)
     res_id = (db.session.scalar(select(db.func.max(Resident.id))) or 0)
-    batch_h, batch_r, batch_g = [], [], []
+    initials_of, births = {}, {}
+    first_birth = date(1935, 1, 1)
+    h_table, r_table, g_table = Household.__table__, Resident.__table__, SearchGram.__table__
+    set_head = h_table.update().where(h_table.c.id == bindparam("hid")).values(head_id=bindparam("head"))
+    batch_h, batch_r, batch_g, heads = [], [], [], []
     written_r = 0
     for i in range(households):
-        grid = leaves[i % len(leaves)]
+        grid_id, grid_name = leaves[i % len(leaves)]
         hh_id += 1
+        size = per_household or rng.choice(SIZES)
         members = []
-        for m in range(per_household):
+        for m in range(size):
             while True:
-                birth = date(1935, 1, 1) + timedelta(days=rng.randrange(0, 365 * 85))
-                number = id_number(rng, birth, rng.randrange(100), male=rng.random() < 0.5)
-                if number not in used:
-                    used.add(number)
+                offset = rng.randrange(0, 365 * 85)
+                birth = births.get(offset)
+                if birth is None:
+                    day = first_birth + timedelta(days=offset)
+                    birth = births[offset] = (day, f"330522{day:%Y%m%d}")
+                body = f"{birth[1]}{rng.randrange(100):02d}{(rng.randrange(0, 10, 2) + (rng.random() < 0.5)) % 10}"
+                if body not in used:
+                    used.add(body)
                     break
+            number = body + check_digit(body)
             res_id += 1
             name = person_name(rng)
-            initials, alt = name_initials(name)
+            initials = initials_of.get(name)
+            if initials is None:
+                initials = initials_of[name] = name_initials(name)
             phone = random_mobile(rng) if m == 0 or rng.random() < 0.3 else ""
-            members.append(dict(id=res_id, household_id=hh_id, grid_id=grid.id, name=name, id_number=number,
+            if m == 0:
+                head_phone = phone
+                heads.append({"hid": hh_id, "head": res_id})
+            batch_r.append(dict(id=res_id, household_id=hh_id, grid_id=grid_id, name=name, id_number=number,
                                 id_number_rev=number[::-1], sex="男" if int(number[16]) % 2 else "女",
-                                birth_date=birth, phone=phone, phone_rev=phone[::-1],
+                                birth_date=birth[0], phone=phone, phone_rev=phone[::-1],
                                 relation="户主" if m == 0 else rng.choice(RELATIONS),
                                 political_status="中共党员" if rng.random() < 0.08 else "群众", flags="",
-                                status="active", status_note="", name_initials=initials, name_initials_alt=alt))
-        address = f"{grid.name}{rng.choice(ROADS)}{rng.randrange(1, 300)}号"
-        household = dict(id=hh_id, grid_id=grid.id, address=address, head_id=None, phone=members[0]["phone"],
-                         phone_rev=members[0]["phone_rev"], notes="", status="active")
-        batch_h.append(household)
-        batch_r.extend(members)
-        written_r += len(members)
-
-        class _H:  # what gram_rows reads
-            id, grid_id = hh_id, grid.id
-
-        _H.address = address
-        batch_g.extend(gram_rows(_H, [type("R", (), {"id": r["id"], "name": r["name"]}) for r in members]))
-        if len(batch_h) >= 2000 or i == households - 1:
-            db.session.execute(insert(Household), batch_h)
-            db.session.execute(insert(Resident), batch_r)
-            db.session.execute(insert(SearchGram), batch_g)
-            db.session.execute(Household.__table__.update().where(Household.id.in_([h["id"] for h in batch_h]))
-                               .values(head_id=select(Resident.id).where(Resident.household_id == Household.id,
-                                                                          Resident.relation == "户主").scalar_subquery()))
+                                status="active", status_note="", name_initials=initials[0],
+                                name_initials_alt=initials[1]))
+            members.append(SimpleNamespace(id=res_id, name=name))
+        written_r += size
+        address = f"{grid_name}{rng.choice(ROADS)}{rng.randrange(1, 300)}号"
+        batch_h.append(dict(id=hh_id, grid_id=grid_id, address=address, head_id=None, phone=head_phone,
+                            phone_rev=head_phone[::-1], notes="", status="active"))
+        batch_g.extend(gram_rows(SimpleNamespace(id=hh_id, grid_id=grid_id, address=address), members))
+        if len(batch_h) >= 5000 or i == households - 1:
+            db.session.execute(insert(h_table), batch_h)
+            db.session.execute(insert(r_table), batch_r)
+            db.session.execute(insert(g_table), batch_g)
+            db.session.execute(set_head, heads)
             db.session.commit()
-            batch_h, batch_r, batch_g = [], [], []
+            batch_h, batch_r, batch_g, heads = [], [], [], []
     return households, written_r
 
 

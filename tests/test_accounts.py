@@ -163,6 +163,10 @@ def test_server_timing_only_for_admins_or_when_configured(app, make_client, user
     assert "Server-Timing" not in worker.get("/households/").headers
     admin.login("admin")
     assert admin.get("/households/").headers["Server-Timing"].startswith("app;dur=")
+    # The request's wall time, then its CPU time (what other processes on the machine do not lengthen).
+    app_time, cpu_time = admin.get("/households/").headers.getlist("Server-Timing")
+    assert app_time.startswith("app;dur=") and cpu_time.startswith("cpu;dur=")
+    assert 0 <= float(cpu_time.split("=")[1]) <= float(app_time.split("=")[1]) + 0.1
     app.config["SERVER_TIMING"] = True
     try:
         assert "Server-Timing" in worker.get("/households/").headers

@@ -316,3 +316,70 @@ def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, use
     client.logout()
     client.login("village_admin")
     assert client.get(url).status_code == 403
+
+
+def test_the_grouped_reading_equals_the_household_by_household_one(app, tree, users, make_user, worker_month):
+    """Rankings read the households in groups (one grouped query per window); the figures are the same as
+    reading them one by one, for every rule kind: categories and 党员户 rules, cadre visits, a household
+    created and one linked within the month, a visit recorded in a grid outside the scope, across the
+    month, quarter and year edges — and a ranking gives each subject the score it gets computed alone."""
+    from app.assessment.activity import Activity
+    from app.households.models import Resident
+    from app.visits.models import VisitRule
+
+    cadre = make_user("cadre", "leader", [tree["village_a"]], full_name="驻村干部")
+    other = make_user("zhao", "worker", [tree["cluster_b"]], full_name="赵网格")
+    with app.app_context():
+        ids = worker_month["ids"]
+        more = households(tree["cluster_a"], 3, prefix="西坡")
+        far = households(tree["cluster_b"], 3, prefix="乙庄")
+        for hid in far:
+            db.session.get(Household, hid).created_at = EARLY
+        db.session.get(Household, more[0]).created_at = datetime(2025, 10, 15)  # created within October
+        db.session.get(User, other).created_at = datetime(2025, 10, 15)  # so is 赵网格's account
+        for d in (date(2025, 10, 16), date(2025, 10, 17), date(2025, 11, 3)):
+            log(other, d)
+        link(far, other)
+        link([more[1]], worker_month["uid"], since=date(2025, 10, 10))  # linked within October
+        sick = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "serious_illness"))
+        ordinary = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.is_key.is_(False)))
+        db.session.add_all([CategoryTag(household_id=far[0], category_id=sick.id, start_date=date(2025, 1, 1)),
+                            CategoryTag(household_id=far[1], category_id=ordinary.id, start_date=date(2025, 1, 1),
+                                        end_date=date(2025, 11, 5)),
+                            VisitRule(name="五必访户每月一次", target="categories", period="month",
+                                      categories=f"group:{ordinary.group},party_members"),
+                            VisitRule(name="大病户每季度上门", target="categories", period="quarter", methods="door",
+                                      categories="serious_illness")])
+        db.session.scalar(select(Resident).where(Resident.household_id == far[2])).political_status = "中共党员"
+        visit(far[0], other, date(2025, 10, 3))
+        visit(far[1], other, date(2025, 11, 3), "phone")
+        visit(far[2], cadre, date(2025, 12, 2))
+        db.session.flush()
+        for v in db.session.scalars(select(Visit).where(Visit.user_id == cadre)):
+            v.by_cadre = True
+        stray = db.session.get(Household, ids[3])
+        db.session.add(Visit(household_id=stray.id, grid_id=tree["cluster_b"], user_id=other, method="door",
+                             visited_at=datetime(2025, 10, 5, 2), visited_on=date(2025, 10, 5), learned="走访"))
+        db.session.commit()
+        county, town = db.session.get(asv.Grid, tree["county"]), db.session.get(asv.Grid, tree["town_a"])
+        today = date(2026, 2, 1)
+        for text in ("2025-10", "2025-11", "2025-12", "2025-Q4", "2025"):
+            period = asv.parse_period(text, today)
+            for grid in (county, town):
+                one_by_one = Activity([grid.path], period.start, period.end, today, grouped=False)
+                grouped = Activity([grid.path], period.start, period.end, today)
+                assert {k: v for k, v in grouped.grid_counts.items() if v} == \
+                    {k: v for k, v in one_by_one.grid_counts.items() if v}, (text, grid.name)
+                assert {k: v for k, v in grouped.user_counts.items() if v} == \
+                    {k: v for k, v in one_by_one.user_counts.items() if v}, (text, grid.name)
+            assert any(grouped.grid_counts[g]["visits_due"] for g in (tree["cluster_a"], tree["cluster_b"]))
+            staff = [db.session.get(User, u) for u in (worker_month["uid"], other, cadre)]
+            listed = Activity([county.path], period.start, period.end, today, detail=True).log_days(staff)
+            assert {u: f[:2] for u, f in grouped.log_days(staff).items()} == {u: f[:2] for u, f in listed.items()}
+            ranked = asv.ranked_under(county, ("worker", "village"), period, today)
+            for kind, scores in ranked.items():
+                assert scores, kind
+                for s in scores:
+                    (alone,) = asv.compute([s.subject], period, today)
+                    assert [(ln.name, ln.due, ln.done, ln.score) for ln in alone.lines] == \
+                        [(ln.name, ln.due, ln.done, ln.score) for ln in s.lines], (text, s.subject.name)

@@ -364,6 +364,12 @@ NEEDS = {
     "assessment.report_pdf": "view_assessment",
     "assessment.edit_scheme": "manage_schemes",
     "assessment.freeze": "assess", "assessment.adjust": "assess", "assessment.manual": "assess",
+    "stats.index": "view_stats", "stats.page": "view_stats", "stats.export_xlsx": "view_stats",
+    "stats.export_pdf": "view_stats", "stats.dashboard": "view_stats", "stats.dashboard_pdf": "view_stats",
+    # who may fill in, submit, return or rate a self-evaluation is the workflow table's business
+    # (app/assessment/selfeval.py, tests/test_self_evaluation.py), not a permission
+    "self_eval.index": LOGIN, "self_eval.show": LOGIN, "self_eval.start": LOGIN, "self_eval.act": LOGIN,
+    "self_eval.pdf_doc": LOGIN, "self_eval.xlsx": LOGIN,
     "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
     "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",
     "agreements.new_version": "manage_agreements", "agreements.sign": "manage_agreements",

@@ -217,8 +217,10 @@ def test_the_admin_calendar_is_the_one_calendar_of_logs_cases_and_assessment(app
         assert off not in row.days and worked in row.days
         days = {d.date: d.workday for d in ws.month_days(worker, date(2025, 10, 1), today=date(2025, 11, 1))}
         assert days[off] is False and days[worked] is True
-        _, _, missing = Activity([], date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 1)).log_days([worker])[worker.id]
-        assert off not in missing and worked in missing
+        month = Activity([], date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 1), detail=True)
+        due, _, missing = month.log_days([worker])[worker.id]
+        assert off not in missing and worked in missing and due == 18  # 18 official ones, the 17th off, the 18th on
+        assert Activity([], date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 1)).log_days([worker])[worker.id][:1] == (18,)
         assert "节假日" in deadline_warning(off) and deadline_warning(worked) is None
     client.login("leader")
     html = client.get(f"/worklogs/team?grid_id={tree['village_a']}&week=2025-10-13").get_data(as_text=True)

@@ -67,7 +67,13 @@ PERMISSIONS = {
     # entering manual scores, deductions and bonuses, publishing a period and correcting it; the schemes.
     "view_assessment": {"admin", "township", "village_admin", "leader", "auditor"},
     "assess": {"admin", "township"},
+    # Statistics of the grids in scope (cases, field work, build-out) and the leaders' dashboard.
+    "view_stats": {"admin", "township", "village_admin", "leader", "auditor"},
     "manage_schemes": {"admin", "township"},
+    # 季度自评 (篇三): a grid's own staff fill in its quarterly self-evaluation; the level above rates it
+    # (app/assessment/selfeval.py: the village rates the grids inside it, the township its villages).
+    "fill_self_evaluations": {"village_admin", "leader", "worker"},
+    "rate_self_evaluations": {"admin", "township", "village_admin", "leader"},
     # The working-day calendar that amends the official holidays.
     "manage_calendar": {"admin"},
     # The installation's settings: its public address (printed in QR codes).

@@ -14,7 +14,7 @@ from ..households.contacts import workers_of
 from ..meetings import service as meetings
 from ..meetings.models import MeetingKind
 from ..patrols.models import Patrol
-from . import service
+from . import selfeval, service
 
 REPORTS = ["各网格汇报本月走访和矛盾纠纷排查情况。", "通报上月事件办理和群众满意度。", "布置防汛和秸秆禁烧工作。"]
 
@@ -54,6 +54,49 @@ def build_demo_assessment(town, villages, diligence, rng):
                              "镇督查组抽查：2户走访记录与实际不符")
     for kind in ("worker", "village"):
         service.freeze(township, town, kind, last.previous(), today)
+    db.session.flush()
+    build_demo_self_evaluations(villages, rng, today)
+
+
+SELF_COMMENTS = {"走访": "重点户每月上门，普通户按季度走访", "巡查": "雨季前加密巡查", "例会": "按月召开网格例会",
+                 "台账": "户情变化当月更新"}
+
+
+def _typed(ev, rng, prefix_scores):
+    """Scores near what the records propose (a grid rates itself a little generously), with comments."""
+    typed = {}
+    for ln in ev.lines:
+        base = ln.proposed if ln.proposed is not None else 0
+        score = min(ln.high, max(ln.low, base + prefix_scores(ln)))
+        typed[ln.id] = selfeval.Typed(str(score), SELF_COMMENTS.get(ln.name, ""))
+    return typed
+
+
+def build_demo_self_evaluations(villages, rng, today):
+    """Last quarter's 季度自评: each village's first house cluster (its worker fills it in) and each
+    village (its 网格长): rated by the village and the township in the first village, submitted and
+    waiting in the second, a draft in the third."""
+    quarter = service.period_of("quarter", today).previous()
+    township = db.session.scalar(select(User).where(User.username == "township"))
+    for vi, village in enumerate(villages, start=1):
+        worker = db.session.scalar(select(User).where(User.username == f"worker{vi}"))
+        leader = db.session.scalar(select(User).where(User.username == f"leader{vi}"))
+        vadmin = db.session.scalar(select(User).where(User.username == f"village{vi}"))
+        for filler, grid, rater in ((worker, worker.grids[0] if worker and worker.grids else None, vadmin),
+                                    (leader, village, township)):
+            if filler is None or grid is None:
+                continue
+            ev = selfeval.start(filler, grid, quarter, today)
+            typed = _typed(ev, rng, lambda ln: rng.choice((0, 0, 5, 10)) if ln.kind in ("auto", "manual") else 0)
+            if vi == 3:
+                selfeval.act(filler, ev, "save", ev.version, typed=typed, summary="")
+                continue
+            selfeval.act(filler, ev, "submit", ev.version, typed=typed,
+                         summary="本季度网格运行正常，走访、巡查按计划完成；个别户信息更新不及时，下季度逐户核实。")
+            if vi == 1:
+                rated = {ln.id: selfeval.Typed(str(max(ln.low, min(ln.high, (ln.self_score or 0) - rng.choice(
+                    (0, 0, 5))))), "与记录相符" if ln.kind == "auto" else "") for ln in ev.lines}
+                selfeval.act(rater, ev, "rate", ev.version, typed=rated, summary="自评基本属实，走访记录需补充照片。")
     db.session.flush()
 
 

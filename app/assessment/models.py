@@ -2,6 +2,7 @@
 the adjustments made to them afterwards."""
 import json
 
+from ..core.models import StepEvent
 from ..core.timeutil import utcnow
 from ..extensions import db
 
@@ -207,3 +208,106 @@ class ScoreAdjustment(db.Model):
     @property
     def audit_label(self):
         return f"考核更正 {self.item_name} {self.points:+} 分：{self.reason[:40]}"
+
+
+# 季度自评 (篇三): a grid rates itself each quarter against its scheme, the level above rates it.
+SELF_EVAL_STATES = {"draft": "草稿", "submitted": "已提交", "rated": "已评定"}
+
+
+class SelfEvaluation(db.Model):
+    """A grid's quarterly self-evaluation: one line per item of the scheme that applied when it was
+    started (its version is kept), the grid's own scores, then the rating of the level above."""
+
+    __tablename__ = "assessment_self_eval"
+    __audit__ = True
+    __audit_exclude__ = ("version", "created_at")
+    id = db.Column(db.Integer, primary_key=True)
+    grid_id = db.Column(db.Integer, db.ForeignKey("grid.id", ondelete="CASCADE"), nullable=False, index=True)
+    # The grid whose staff rate it (the village for a grid below it, the township for a village).
+    rater_grid_id = db.Column(db.Integer, db.ForeignKey("grid.id"), nullable=False, index=True)
+    subject_kind = db.Column(db.String(20), nullable=False)
+    period_start = db.Column(db.Date, nullable=False)
+    period_end = db.Column(db.Date, nullable=False)
+    scheme_id = db.Column(db.Integer, db.ForeignKey("assessment_scheme.id", ondelete="SET NULL"))
+    scheme_name = db.Column(db.String(80), nullable=False)
+    scheme_version = db.Column(db.Integer, nullable=False)
+    state = db.Column(db.String(20), nullable=False, default="draft", index=True)
+    self_total = db.Column(db.Numeric(7, 1))
+    rated_total = db.Column(db.Numeric(7, 1))
+    summary = db.Column(db.Text, nullable=False, default="")  # the grid's overall comment
+    rating_summary = db.Column(db.Text, nullable=False, default="")  # the rater's
+    submitted_at = db.Column(db.DateTime)
+    submitted_by_id = db.Column(db.Integer, db.ForeignKey("user.id"))
+    rated_at = db.Column(db.DateTime)
+    rated_by_id = db.Column(db.Integer, db.ForeignKey("user.id"))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    version = db.Column(db.Integer, nullable=False, default=1)
+
+    grid = db.relationship("Grid", foreign_keys=[grid_id])
+    rater_grid = db.relationship("Grid", foreign_keys=[rater_grid_id])
+    submitted_by = db.relationship("User", foreign_keys=[submitted_by_id])
+    rated_by = db.relationship("User", foreign_keys=[rated_by_id])
+    lines = db.relationship("SelfEvaluationLine", back_populates="evaluation", order_by="SelfEvaluationLine.seq",
+                            cascade="all, delete-orphan")
+    events = db.relationship("SelfEvaluationEvent", order_by="SelfEvaluationEvent.id", viewonly=True)
+
+    __table_args__ = (db.UniqueConstraint("grid_id", "period_start", name="uq_assessment_self_eval_grid_period"),)
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def audit_label(self):
+        return f"季度自评 {self.grid.name if self.grid else ''} {self.period_start:%Y-%m}"
+
+    @property
+    def state_name(self):
+        return SELF_EVAL_STATES.get(self.state, self.state)
+
+
+class SelfEvaluationLine(db.Model):
+    """One item of a self-evaluation: the score the records propose, the grid's own score and comment,
+    the rater's score and comment. Scores are signed as they count (a deduction is negative)."""
+
+    __tablename__ = "assessment_self_eval_line"
+    __audit__ = True
+    id = db.Column(db.Integer, primary_key=True)
+    evaluation_id = db.Column(db.Integer, db.ForeignKey("assessment_self_eval.id", ondelete="CASCADE"),
+                              nullable=False, index=True)
+    seq = db.Column(db.Integer, nullable=False)
+    item_id = db.Column(db.Integer, db.ForeignKey("assessment_item.id", ondelete="SET NULL"))
+    name = db.Column(db.String(60), nullable=False)
+    kind = db.Column(db.String(10), nullable=False)
+    points = db.Column(db.Integer, nullable=False)
+    proposed = db.Column(db.Numeric(7, 1))
+    proposed_note = db.Column(db.String(300), nullable=False, default="")
+    self_score = db.Column(db.Numeric(7, 1))
+    self_comment = db.Column(db.String(300), nullable=False, default="")
+    rated_score = db.Column(db.Numeric(7, 1))
+    rated_comment = db.Column(db.String(300), nullable=False, default="")
+
+    evaluation = db.relationship(SelfEvaluation, back_populates="lines")
+
+    @property
+    def audit_label(self):
+        return f"自评项 {self.name}"
+
+    @property
+    def kind_name(self):
+        return ITEM_KINDS.get(self.kind, self.kind)
+
+    @property
+    def low(self):
+        """The lowest score the line may take (a deduction takes points off, down to its cap)."""
+        return -self.points if self.kind == "deduction" else 0
+
+    @property
+    def high(self):
+        return 0 if self.kind == "deduction" else self.points
+
+
+class SelfEvaluationEvent(StepEvent, db.Model):
+    """One step of a self-evaluation (saved, submitted, returned, rated). Rows are only ever inserted."""
+
+    __tablename__ = "assessment_self_eval_event"
+    id = db.Column(db.Integer, primary_key=True)
+    evaluation_id = db.Column(db.Integer, db.ForeignKey("assessment_self_eval.id", ondelete="CASCADE"),
+                              nullable=False, index=True)

@@ -5,7 +5,10 @@ Rounding: an automatic item scores points × done ÷ due, rounded half up to 0.1
 total is the sum of the rounded items. A subject with nothing due for an item gets the item's
 full points (nothing was missed), and the page says so.
 """
+import functools
+import gc
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, timedelta
@@ -77,8 +80,9 @@ def period_of(kind, day):
     return Period(kind, *period_bounds(kind, day))
 
 
-def parse_period(text, today=None):
-    """'2026-11' (month), '2026-Q4' (quarter), '2026' (year); empty: this month. Refuses the future."""
+def parse_period(text, today=None, what="考核"):
+    """'2026-11' (month), '2026-Q4' (quarter), '2026' (year); empty: this month. Refuses the future.
+    ``what`` names the use in the messages (考核, 统计)."""
     today = today or local_today()
     text = (text or "").strip()
     try:
@@ -95,11 +99,11 @@ def parse_period(text, today=None):
             year, month = text.split("-")
             period = period_of("month", date(int(year), int(month), 1))
     except (ValueError, TypeError):
-        raise ServiceError(f"考核期间“{text}”无法识别，请写成 2026-11（月）、2026-Q4（季度）或 2026（年）。", "period")
+        raise ServiceError(f"{what}期间“{text}”无法识别，请写成 2026-11（月）、2026-Q4（季度）或 2026（年）。", "period")
     if period.start > today:
-        raise ServiceError(f"{period.label}还没有开始，不能考核将来的期间。", "period")
+        raise ServiceError(f"{period.label}还没有开始，不能{what}将来的期间。", "period")
     if period.start.year < 2000:
-        raise ServiceError(f"考核期间“{text}”无法识别。", "period")
+        raise ServiceError(f"{what}期间“{text}”无法识别。", "period")
     return period
 
 
@@ -356,9 +360,13 @@ def _worker_subjects(grid):
         grids_of.setdefault(uid, {})[path] = GridRef(gid, path, name)
         if path.startswith(grid.path):
             posted_in.add(uid)
-    linking = set(db.session.scalars(
-        select(ContactLink.user_id).distinct().join(Household, Household.id == ContactLink.household_id)
-        .join(Grid, Grid.id == Household.grid_id).where(starts_with(Grid.path, grid.path), Household.status == "active")))
+    # Per account, the first link found to an active household under ``grid`` (a county's links are
+    # many more than its accounts).
+    linking = set(db.session.scalars(select(User.id).where(
+        select(ContactLink.id).join(Household, Household.id == ContactLink.household_id)
+        .join(Grid, Grid.id == Household.grid_id)
+        .where(ContactLink.user_id == User.id, starts_with(Grid.path, grid.path), Household.status == "active")
+        .exists())))
     out = []
     for uid, name, created, role, disabled in db.session.execute(
             select(User.id, User.full_name, User.created_at, User.role, User.is_disabled).order_by(User.full_name, User.id)):
@@ -370,6 +378,9 @@ def _worker_subjects(grid):
             out.append(Subject("worker", uid, name, [r.path for r in refs], refs[0] if refs else None,
                                SimpleNamespace(id=uid, full_name=name, created_at=created)))
     return out
+
+
+workers_under = _worker_subjects  # the statistics count the same workers
 
 
 def subjects_in(grid, kind):
@@ -442,22 +453,27 @@ DONE_WORDS = {"visits_done": ("应走访", "已走访"), "log_days": ("应填日
 
 
 def _auto_line(item, due, done, details):
-    unit = UNITS[item.formula]
-    due_word, done_word = DONE_WORDS[item.formula]
-    if not due:
-        return Line(item.id, item.name, item.kind, item.formula, item.points, round_points(item.points), 0, 0,
-                    "本期无应办事项，得满分", details)
-    # points × done ÷ due in tenths, rounded half up, in integers (exact, and cheap for a county's lines).
-    score = Decimal((20 * item.points * done + due) // (2 * due)).scaleb(-1)
-    note = f"{due_word} {due} {unit}，{done_word} {done} {unit}：{item.points} × {done}/{due} = {score}"
+    score, note = _auto_score(item.formula, item.points, due, done)
     return Line(item.id, item.name, item.kind, item.formula, item.points, score, due, done, note, details)
 
 
+@functools.lru_cache(maxsize=65536)  # a county's subjects share most of their (due, done) pairs
+def _auto_score(formula, points, due, done):
+    """(score, explanation) of an automatic item."""
+    if not due:
+        return round_points(points), "本期无应办事项，得满分"
+    unit = UNITS[formula]
+    due_word, done_word = DONE_WORDS[formula]
+    # points × done ÷ due in tenths, rounded half up, in integers (exact, and cheap for a county's lines).
+    score = Decimal((20 * points * done + due) // (2 * due)).scaleb(-1)
+    return score, f"{due_word} {due} {unit}，{done_word} {done} {unit}：{points} × {done}/{due} = {score}"
+
+
 def _manual_line(item, entries):
+    if not entries:
+        score, note = _unentered(item.kind, item.points)
+        return Line(item.id, item.name, item.kind, "", item.points, score, note=note, entries=entries)
     if item.kind == "manual":
-        if not entries:
-            return Line(item.id, item.name, item.kind, "", item.points, round_points(item.points),
-                        note="本期未评分，按满分计", entries=entries)
         latest = entries[-1]
         score = max(Decimal(0), min(Decimal(item.points), Decimal(latest.points)))
         return Line(item.id, item.name, item.kind, "", item.points, round_points(score),
@@ -466,9 +482,16 @@ def _manual_line(item, entries):
     capped = min(raw, Decimal(item.points))
     sign = -1 if item.kind == "deduction" and capped else 1  # no "-0.0" when nothing was taken off
     word = "扣" if item.kind == "deduction" else "加"
-    note = f"{len(entries)} 次，共{word} {raw} 分" + (f"，以上限 {item.points} 分计" if raw > capped else "") \
-        if entries else f"本期无{word}分"
+    note = f"{len(entries)} 次，共{word} {raw} 分" + (f"，以上限 {item.points} 分计" if raw > capped else "")
     return Line(item.id, item.name, item.kind, "", item.points, round_points(sign * capped), note=note, entries=entries)
+
+
+@functools.lru_cache(maxsize=256)
+def _unentered(kind, points):
+    """(score, explanation) of a manual item, deduction or bonus with nothing entered in the period."""
+    if kind == "manual":
+        return round_points(points), "本期未评分，按满分计"
+    return round_points(0), f"本期无{'扣' if kind == 'deduction' else '加'}分"
 
 
 def manual_entries(items, subjects, period):
@@ -533,9 +556,29 @@ def _area_logs(activity, subjects, workers_by_area, users):
     return out
 
 
+@contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector while ranking a county: the work creates hundreds of
+    thousands of short-lived rows, counters and lines, and the collector's full passes over
+    everything the process holds cost more than the ranking itself (reference counting still
+    frees each object as soon as it is dropped)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def ranked_under(grid, kinds, period, today=None):
     """{kind: ranked scores} of several kinds of subject under one grid, from one reading of the records
     (a township's workers and villages at once)."""
+    with collector_paused():
+        return _ranked_under(grid, kinds, period, today)
+
+
+def _ranked_under(grid, kinds, period, today):
     today = today or local_today()
     activity = Activity([grid.path], period.start, period.end, today)
     out = {}
@@ -556,6 +599,11 @@ def ranked_under(grid, kinds, period, today=None):
 
 def compute(subjects, period, today=None, detail=False, paths=None, worker_mode=False):
     """Scores of the subjects for the period (pooled or as the mean of the months, as each scheme says)."""
+    with collector_paused():
+        return _compute_period(subjects, period, today, detail, paths, worker_mode)
+
+
+def _compute_period(subjects, period, today, detail, paths, worker_mode):
     today = today or local_today()
     if not subjects:
         return []
@@ -609,12 +657,18 @@ def _compute(subjects, period, today, detail, paths, worker_mode, by_subject, ac
         log_figures = _area_logs(activity, subjects, workers, list({w.id: w.user for w in staff}.values()))
     all_items = {it.id: it for sc in by_subject.values() for it in sc.items}
     entries = manual_entries(list(all_items.values()), subjects, period)
+    # The items as plain values, read once per scheme (a county ranks thousands of subjects).
+    plain = {}
+    for sc in by_subject.values():
+        if sc.id not in plain:
+            plain[sc.id] = [SimpleNamespace(id=it.id, name=it.name, kind=it.kind, formula=it.formula,
+                                            points=it.points) for it in sc.items]
     out = []
     for s in subjects:
         scheme = by_subject[s.id]
         figures = _figures(activity, s, log_figures)
         lines = []
-        for it in scheme.items:
+        for it in plain[scheme.id]:
             if it.kind == "auto":
                 due, done, details = figures[it.formula]
                 lines.append(_auto_line(it, due, done, details))

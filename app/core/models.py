@@ -3,6 +3,7 @@ import time
 
 from flask import current_app, g
 from sqlalchemy import event
+from sqlalchemy.orm import declared_attr
 
 from ..extensions import db
 from .timeutil import utcnow
@@ -71,6 +72,21 @@ class AppendOnly:
 
     For the audit log, timelines (case and hazard steps) and the photos attached to them.
     """
+
+
+class StepEvent(AppendOnly):
+    """One step of a workflow record's timeline (core/workflow.py writes it): when, who, which action,
+    the state it led to and the note. The area's table adds the record it belongs to."""
+
+    at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    actor_name = db.Column(db.String(80), nullable=False, default="")
+    action = db.Column(db.String(30), nullable=False)
+    to_state = db.Column(db.String(20), nullable=False, default="")
+    note = db.Column(db.Text, nullable=False, default="")
+
+    @declared_attr
+    def actor_id(cls):
+        return db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
 
 
 @event.listens_for(AppendOnly, "before_update", propagate=True)

@@ -678,11 +678,16 @@ def _write_cell(ws, row, col, value, font=None, fill=None):
     return cell
 
 
-def report_workbook(title, lines, headers, rows, totals=None, footer=(), sheet="报表", widths=None):
+def report_workbook(title, lines, headers, rows, totals=None, footer=(), sheet="报表", widths=None, into=None):
     """An .xlsx report: a bold title, lines under it (period, unit, date), a grey header row, the rows,
-    a bold totals row (合计) and footer lines (signatures)."""
-    wb = Workbook()
-    ws = wb.active
+    a bold totals row (合计) and footer lines (signatures). ``into``: add it as a further sheet of
+    that workbook (a report of several tables)."""
+    if into is None:
+        wb = Workbook()
+        ws = wb.active
+    else:
+        wb = into
+        ws = wb.create_sheet()
     ws.title = sheet[:31]
     _write_cell(ws, 1, 1, title, TITLE_FONT)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(1, len(headers)))

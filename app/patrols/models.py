@@ -1,6 +1,6 @@
 """Patrols (巡查) and hazards (隐患): patrol frequencies by grid level and unit risk grade,
 patrol records with photos, hazards with their rectification steps (append-only)."""
-from ..core.models import AppendOnly
+from ..core.models import AppendOnly, StepEvent
 from ..core.photos import PhotoFile
 from ..core.timeutil import utcnow
 from ..extensions import db
@@ -104,18 +104,12 @@ class Hazard(db.Model):
         return f"隐患 #{self.id}"
 
 
-class HazardEvent(AppendOnly, db.Model):
+class HazardEvent(StepEvent, db.Model):
     """One step of a hazard's rectification. Rows are only ever inserted."""
 
     __tablename__ = "hazard_event"
     id = db.Column(db.Integer, primary_key=True)
     hazard_id = db.Column(db.Integer, db.ForeignKey("hazard.id"), nullable=False, index=True)
-    at = db.Column(db.DateTime, nullable=False, default=utcnow)
-    actor_id = db.Column(db.Integer, db.ForeignKey("user.id"), index=True)
-    actor_name = db.Column(db.String(80), nullable=False, default="")
-    action = db.Column(db.String(30), nullable=False)
-    to_state = db.Column(db.String(20), nullable=False, default="")
-    note = db.Column(db.Text, nullable=False, default="")
     measures = db.Column(db.Text, nullable=False, default="")
     deadline_at = db.Column(db.DateTime)
 

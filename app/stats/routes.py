@@ -1,0 +1,144 @@
+"""Statistics pages of a grid for a period, the leader's dashboard, and their Excel and PDF."""
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..accounts.permissions import require
+from ..core import pdf
+from ..core.forms import ServiceError
+from ..core.sheets import report_workbook, xlsx_response
+from ..core.timeutil import local_today
+from ..core.web import render
+from ..grids.scope import chosen_grid_or_404, get_grid_or_404
+from . import charts, service, tables
+
+bp = Blueprint("stats", __name__)
+
+PAGES = {"cases": "事件统计", "work": "工作统计", "buildout": "网格建设检查"}
+
+
+def _period():
+    """The period asked for (``period``, or ``from`` and ``to``); a wrong one is refused in words and
+    the page opens on this month."""
+    try:
+        return service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
+                                    request.args.get("to", ""))
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        abort(redirect(url_for(request.endpoint, **request.view_args)))
+
+
+def _grid_url(page, period):
+    return lambda gid: url_for("stats.page", grid_id=gid, page=page, **period.query())
+
+
+def _report(grid, page, period):
+    """The page's title lines and tables (the same for the page, Excel and PDF)."""
+    title = f"{grid.name}{period.label}{PAGES[page]}"
+    lines = [f"统计期间：{period.label}（{period.span}）" if period.kind != "range" else f"统计期间：{period.span}",
+             f"统计单位：{grid.name}"]
+    if period.running(local_today()) and page != "buildout":
+        lines.append("本期尚未结束，数字截至今天。")
+    if page == "cases":
+        stats = service.case_stats(grid, period, grid_url=_grid_url("cases", period))
+        lines.append(tables.UNITS_CASES)
+        return tables.Report(title, lines, tables.case_tables(stats))
+    if page == "work":
+        rows, total = service.work_stats(grid, period, grid_url=_grid_url("work", period))
+        lines.append(tables.UNITS_WORK)
+        return tables.Report(title, lines, [tables.work_table(rows, total)])
+    title = f"{grid.name}{PAGES[page]}（{local_today():%Y-%m-%d}）"
+    checks = service.buildout(grid)
+    lines = [f"检查日期：{local_today():%Y-%m-%d}", f"统计单位：{grid.name}",
+             "依据：篇二、篇四的网格建设要求（网格长、网格员、服务团队、网格规模、联系户数、公示牌、责任状）"]
+    return tables.Report(title, lines, tables.buildout_tables(checks, lambda gid: url_for("grids.show", grid_id=gid)))
+
+
+def _load(grid_id, page):
+    """The grid (through the scope), the period asked for and the page's report."""
+    grid = get_grid_or_404(current_user, grid_id)
+    period = _period() if page != "buildout" else service.period_of("month", local_today())
+    return grid, period, _report(grid, page, period)
+
+
+@bp.route("/stats/")
+@require("view_stats")
+def index():
+    """The dashboard of the user's (first) grid."""
+    return redirect(url_for("stats.dashboard", grid_id=chosen_grid_or_404(current_user, None).id))
+
+
+@bp.route("/stats/grids/<int:grid_id>/<any(cases, work, buildout):page>")
+@require("view_stats")
+def page(grid_id, page):
+    """A statistics page of a grid's subtree for a period; each grid in it links to its own figures."""
+    grid, period, report = _load(grid_id, page)
+    return render("stats/page.html", grid=grid, page=page, pages=PAGES, period=period, report=report,
+                  choices=service.period_choices(), today=local_today())
+
+
+@bp.route("/stats/grids/<int:grid_id>/<any(cases, work, buildout):page>.xlsx")
+@require("view_stats")
+def export_xlsx(grid_id, page):
+    """The page as a township forwards it: title, period, unit, one sheet per table with its totals row."""
+    grid, period, report = _load(grid_id, page)
+    wb = None
+    for t in report.tables:
+        rows = [[tables.plain(v) for v in r] for r in t.rows]
+        totals = [tables.plain(v) for v in t.totals] if t.totals else None
+        args = (report.title, report.lines + [t.heading], t.headers, rows, totals)
+        kwargs = {"footer": ["审核人：　　　　　　　　制表人：　　　　　　　　制表日期："], "widths": {1: 18}}
+        if wb is None:
+            wb = report_workbook(*args, sheet=t.heading, **kwargs)
+        else:
+            report_workbook(*args, sheet=t.heading, into=wb, **kwargs)
+    return xlsx_response(wb, f"{report.title}.xlsx", f"stats-{page}.xlsx")
+
+
+@bp.route("/stats/grids/<int:grid_id>/<any(cases, work, buildout):page>.pdf")
+@require("view_stats")
+def export_pdf(grid_id, page):
+    """The page printed: A4 landscape, the tables with their totals and the signature lines."""
+    grid, period, report = _load(grid_id, page)
+    doc = pdf.render_pdf("print/stats.html", title=report.title, header=f"{grid.name} · {PAGES[page]}",
+                         report=report, grid=grid, today=local_today(), plain=tables.plain,
+                         landscape=page == "work")
+    return pdf.pdf_response(doc, f"{report.title}.pdf")
+
+
+def _dashboard(grid):
+    today = local_today()
+    data = service.dashboard(grid, today)
+    months = [f"{m.start.month}月" for m, _ in data["trends"]]
+    counts = [c for _, c in data["trends"]]
+    trend_cases = charts.column_chart("近 12 个月事件受理与办结", months, [
+        ("受理", "col-a", [c["received"] for c in counts]), ("办结", "col-b", [c["closed"] for c in counts])])
+    trend_work = charts.column_chart("近 12 个月走访与巡查记录", months, [
+        ("走访", "col-a", [c["visits"] for c in counts]), ("巡查", "col-b", [c["patrols"] for c in counts])])
+    from ..visits.charts import bar_chart
+    from types import SimpleNamespace
+
+    coverage = bar_chart([SimpleNamespace(label=r.label, percent=round(r.pct("visits") or 0), visited=r.pair("visits")[1],
+                                          total=r.pair("visits")[0],
+                                          url=url_for("stats.page", grid_id=r.key, page="work") if r.key else "")
+                          for r in data["work_rows"]], f"{data['month'].label}各网格走访覆盖率")
+    return dict(data, trend_cases=trend_cases, trend_work=trend_work, coverage=coverage, today=today)
+
+
+@bp.route("/stats/grids/<int:grid_id>/dashboard")
+@require("view_stats")
+def dashboard(grid_id):
+    """The leader's dashboard: this month's figures, the last 12 months, the grids that need attention."""
+    grid = get_grid_or_404(current_user, grid_id)
+    return render("stats/dashboard.html", grid=grid, pages=PAGES, **_dashboard(grid))
+
+
+@bp.route("/stats/grids/<int:grid_id>/dashboard.pdf")
+@require("view_stats")
+def dashboard_pdf(grid_id):
+    """The dashboard on one A4 page (the charts as drawn on screen)."""
+    grid = get_grid_or_404(current_user, grid_id)
+    ctx = _dashboard(grid)
+    title = f"{grid.name}{ctx['month'].label}网格工作概况"
+    doc = pdf.render_pdf("print/stats_dashboard.html", title=title, header=f"{grid.name} · {ctx['month'].label}",
+                         grid=grid, **ctx)
+    return pdf.pdf_response(doc, f"{title}.pdf")

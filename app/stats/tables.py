@@ -1,0 +1,95 @@
+"""The statistics as tables: one source for the page, the Excel export and the PDF.
+
+A table is a :class:`Table` (a heading, the column headers, the rows, a totals row); a cell is
+a plain value, or a :class:`Link` (text with the address of the grid it names) on the page.
+"""
+from dataclasses import dataclass, field
+
+from .service import BUILDOUT_CHECKS, CASE_DIMENSIONS, WORK_FIGURES
+
+UNITS_CASES = "计量单位：件；比率：%；办理时长：工作日（扣除节假日，含调休上班日）"
+UNITS_WORK = "计量单位：户次、工作日、次、处、次；比率：%"
+
+
+@dataclass
+class Link:
+    text: str
+    url: str = ""
+
+    def __str__(self):
+        return self.text
+
+
+@dataclass
+class Table:
+    key: str
+    heading: str
+    headers: list
+    rows: list
+    totals: list = None
+    numeric_from: int = 1   # columns from this one are figures (right-aligned)
+    note: str = ""
+
+
+def plain(value):
+    """A cell as Excel and the PDF write it: a link's text, a missing rate as "—"."""
+    if isinstance(value, Link):
+        return value.text
+    return "—" if value is None else value
+
+
+CASE_HEADERS = ["受理", "办结", "办结率", "按期办结", "按期办结率", "超期", "回访", "满意", "满意率", "平均办理时长"]
+
+
+def _case_row(label, t):
+    return [label, t.received, t.closed, t.closed_rate, t.in_time, t.in_time_rate, t.late, t.visited, t.satisfied,
+            t.satisfied_rate, t.avg_workdays]
+
+
+def case_tables(stats):
+    """One table per dimension (grid, category, source, handling class, state, department)."""
+    out = []
+    totals = _case_row("合计", stats.total)
+    for dim, title in CASE_DIMENSIONS.items():
+        rows = [_case_row(Link(t.label, t.url) if t.url else t.label, t) for t in stats.tables[dim]]
+        out.append(Table(dim, f"按{title}", [title] + CASE_HEADERS, rows, totals))
+    return out
+
+
+def work_table(rows, total):
+    """Visits, logs, patrols, hazards and meetings per child grid, with the total."""
+    headers = ["网格", "网格员"]
+    for key, title, done, due in WORK_FIGURES:
+        if key == "hazards_in_time":
+            headers += ["新发现隐患", "整改销号", "逾期未整改"]
+        headers += [due, done, f"{title}率" if not title.endswith("率") else title]
+
+    def line(label, r):
+        out = [label, r.workers]
+        for key, *_ in WORK_FIGURES:
+            if key == "hazards_in_time":
+                out += [r.counts.get("hazards_opened", 0), r.counts.get("hazards_closed", 0),
+                        r.counts.get("hazards_overdue", 0)]
+            due, done = r.pair(key)
+            out += [due, done, r.pct(key)]
+        return out
+
+    body = [line(Link(r.label, r.url) if r.url else r.label, r) for r in rows]
+    return Table("work", "按网格", headers, body, line("合计", total))
+
+
+def buildout_tables(checks, grid_url=None):
+    """One table per check of the build-out (the grids it names, each linked)."""
+    out = []
+    for key, title in BUILDOUT_CHECKS:
+        rows = [[Link(f.grid_name, grid_url(f.grid_id) if grid_url else ""), f.place, f.text] for f in checks[key]]
+        out.append(Table(key, f"{title}（{len(rows)}）", ["网格", "所在", "情况"], rows, numeric_from=99))
+    return out
+
+
+@dataclass
+class Report:
+    """A page's tables with the lines above them (title, period, unit)."""
+    title: str
+    lines: list
+    tables: list = field(default_factory=list)

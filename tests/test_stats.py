@@ -1,0 +1,165 @@
+"""Statistics: case figures against hand-computed expectations (as of a past period's end, with the
+National Day holiday in the working-day count), the field-work figures the assessment also uses, the
+build-out check, the dashboard, scope, and the Excel and PDF exports."""
+import io
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from app.cases.models import Case, CaseCategory, CaseEvent, Department
+from app.extensions import db
+from app.grids.models import Grid
+from app.stats import service as ss
+from tests.test_assessment import worker_month  # noqa: F401  (a fixture)
+
+
+def _case(code, grid_id, category, created, closed=None, events=(), source="worker", handling="general"):
+    c = Case(receipt_code=code, title=f"事件{code}", grid_id=grid_id, current_grid_id=grid_id, category_id=category.id,
+             source=source, handling_class=handling, created_at=created, closed_at=closed,
+             state="closed" if closed else "reported")
+    db.session.add(c)
+    db.session.flush()
+    for at, action, to_state, deadline, detail in events:
+        db.session.add(CaseEvent(case_id=c.id, at=at, action=action, to_state=to_state, grid_id=grid_id,
+                                 deadline_at=deadline, detail=detail))
+    return c
+
+
+@pytest.fixture
+def october(app, tree):
+    """Four cases received in October 2025 (UTC times; China is 8 hours ahead):
+
+    A 甲村: received 9-30 23:00 UTC (10-01 local), deadline 10-10, closed 10-09 (in time) —
+      working days 10-01 → 10-09: 10-09 only (10-01…10-08 National Day, 10-11 is the 调休 Saturday) = 1;
+      transferred to 环保站; satisfied return visit.
+    B 东庄一组: received 10-13, deadline 10-15, replied 10-16 (late), closed 10-17: late;
+      working days 10-13 → 10-17 = 4; unsatisfied return visit.
+    C 甲二村: received 10-20, deadline 10-24, still open on 10-31: 超期 (open past its deadline).
+    D 甲二村: received 10-28, deadline 11-05, closed 11-03: not closed by 10-31, not late.
+    E 乙村 (the other township): not counted under 甲镇.
+    """
+    with app.app_context():
+        cat = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "环境"))
+        other = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "民政"))
+        _case("AAAA0001", tree["village_a"], cat, datetime(2025, 9, 30, 23), datetime(2025, 10, 9, 2), [
+            (datetime(2025, 9, 30, 23), "report", "reported", None, ""),
+            (datetime(2025, 10, 1, 1), "transfer", "assigned", datetime(2025, 10, 10, 15, 59), "移交 环保站"),
+            (datetime(2025, 10, 9, 2), "close", "closed", None, ""),
+            (datetime(2025, 10, 12, 2), "follow_up", "visited", None, "")], source="public")
+        _case("AAAA0002", tree["cluster_a"], other, datetime(2025, 10, 13, 1), datetime(2025, 10, 17, 3), [
+            (datetime(2025, 10, 13, 1), "report", "reported", None, ""),
+            (datetime(2025, 10, 13, 2), "assign", "assigned", datetime(2025, 10, 15, 15, 59), "交办给 李四"),
+            (datetime(2025, 10, 16, 3), "reply", "replied", None, ""),
+            (datetime(2025, 10, 17, 3), "close", "closed", None, ""),
+            (datetime(2025, 10, 20, 3), "follow_up", "accepted", None, "")], handling="coordination")
+        _case("AAAA0003", tree["village_a2"], cat, datetime(2025, 10, 20, 1), None, [
+            (datetime(2025, 10, 20, 1), "report", "reported", None, ""),
+            (datetime(2025, 10, 20, 2), "assign", "assigned", datetime(2025, 10, 24, 15, 59), "交办给 王五")])
+        _case("AAAA0004", tree["village_a2"], cat, datetime(2025, 10, 28, 1), datetime(2025, 11, 3, 1), [
+            (datetime(2025, 10, 28, 1), "report", "reported", None, ""),
+            (datetime(2025, 10, 28, 2), "assign", "assigned", datetime(2025, 11, 5, 15, 59), "交办给 王五"),
+            (datetime(2025, 11, 3, 1), "close", "closed", None, "")])
+        _case("BBBB0001", tree["village_b"], cat, datetime(2025, 10, 13, 1))
+        db.session.commit()
+
+
+def test_case_figures_against_hand_computed_expectations(app, tree, october):
+    with app.app_context():
+        town = db.session.get(Grid, tree["town_a"])
+        stats = ss.case_stats(town, ss.parse_period("2025-10", today=date(2026, 1, 5)))
+        t = stats.total
+        assert (t.received, t.closed, t.in_time, t.late, t.visited, t.satisfied) == (4, 2, 1, 2, 2, 1)
+        assert (t.closed_rate, t.in_time_rate, t.satisfied_rate) == (50.0, 50.0, 50.0)
+        assert t.avg_workdays == 2.5  # (1 + 4) / 2
+        by_grid = {r.label: (r.received, r.closed, r.late) for r in stats.tables["grid"]}
+        assert by_grid == {"甲村": (2, 2, 1), "甲二村": (2, 0, 1)}
+        assert {r.label: r.received for r in stats.tables["category"]} == {"民政": 1, "环境": 3}
+        assert {r.label: r.received for r in stats.tables["department"]} == {"环保站": 1, ss.NOT_TRANSFERRED: 3}
+        assert {r.label: r.received for r in stats.tables["state"]} == {"已交办": 2, "已回访": 1, "已受理": 1}
+        assert {r.label: r.received for r in stats.tables["source"]} == {"网格员上报": 3, "群众扫码反映": 1}
+        # Two dates: 10-13 … 10-20 holds B and C only.
+        rng = ss.case_stats(town, ss.parse_period("", "2025-10-13", "2025-10-20", today=date(2026, 1, 5)))
+        assert rng.total.received == 2
+        # The year counts D as closed in time (closed 11-03, before the year's end).
+        year = ss.case_stats(town, ss.parse_period("2025", today=date(2026, 1, 5)))
+        assert (year.total.received, year.total.closed, year.total.late) == (4, 3, 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("2099-01",), "还没有开始"), (("2025-13",), "无法识别"), (("", "2025-10-01", ""), "同时填写"),
+    (("", "2025-10-05", "2025-10-01"), "早于开始日期"), (("", "2025-10-01", "2099-01-01"), "晚于今天"),
+])
+def test_a_period_that_cannot_be_read_is_refused_in_words(app, args, message):
+    from app.core.forms import ServiceError
+
+    with app.app_context():
+        with pytest.raises(ServiceError, match=message):
+            ss.parse_period(*args, today=date(2026, 1, 5))
+
+
+def test_work_figures_are_the_assessments_for_a_past_month(app, tree, users, worker_month):
+    """李网格's October 2025: 3 of 5 due visits (assessment: the same rules), logs 3 of 16 working days."""
+    from app.assessment import service as asv
+
+    with app.app_context():
+        village = db.session.get(Grid, tree["village_a"])
+        period = ss.parse_period("2025-10", today=date(2026, 1, 5))
+        rows, total = ss.work_stats(village, period, today=date(2026, 1, 5))
+        (score,) = asv.compute([asv.area_subject(village)], asv.parse_period("2025-10", today=date(2026, 1, 5)),
+                               today=date(2026, 1, 5), paths=[village.path])
+        line = next(ln for ln in score.lines if ln.formula == "visits_done")
+        assert total.pair("visits") == (line.due, line.done) and line.due > 0
+        logs = next(ln for ln in score.lines if ln.formula == "log_days")
+        assert total.pair("logs") == (logs.due, logs.done) and logs.due > 0
+        assert [r.label for r in rows] == ["东庄自然村"]
+
+
+def test_buildout_names_each_missing_piece(app, tree, users):
+    from app.grids import service as gs
+
+    with app.app_context():
+        town = db.session.get(Grid, tree["town_a"])
+        gs.assign_staff(db.session.get(Grid, tree["village_a"]), "leader", None, "张村长", "13900000001")
+        db.session.commit()
+        checks = ss.buildout(town)
+        no_leader = {f.grid_name for f in checks["no_leader"]}
+        assert "甲二村" in no_leader and "甲村" not in no_leader and "甲镇" not in no_leader
+        assert {f.grid_name for f in checks["no_agreement"]} == {"甲村", "甲二村"}
+        assert {f.grid_name for f in checks["small_team"]} >= {"甲村", "东庄一组"}
+
+
+def test_pages_exports_and_scope(app, make_client, tree, users, october, tmp_path):
+    from openpyxl import load_workbook
+
+    c = make_client()
+    c.login("township")
+    page = c.get(f"/stats/grids/{tree['town_a']}/cases?period=2025-10")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "甲二村" in html and "乙村" not in html
+    assert f"/stats/grids/{tree['village_a2']}/cases?period=2025-10" in html  # drill into a village
+    resp = c.get(f"/stats/grids/{tree['town_a']}/cases.xlsx?period=2025-10")
+    wb = load_workbook(io.BytesIO(resp.data))
+    ws = wb["按网格"]
+    values = [[cell.value for cell in row] for row in ws.iter_rows()]
+    assert values[0][0] == "甲镇2025年10月事件统计"
+    assert any(r[0] == "合计" and r[1] == 4 and r[2] == 2 for r in values)
+    assert set(wb.sheetnames) >= {"按网格", "按类别", "按来源", "按办理类别", "按状态（期末）", "按移交部门"}
+    pdf = c.get(f"/stats/grids/{tree['town_a']}/cases.pdf?period=2025-10")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    for page_key in ("work", "buildout"):
+        assert c.get(f"/stats/grids/{tree['town_a']}/{page_key}?period=2025-10").status_code == 200
+        assert c.get(f"/stats/grids/{tree['town_a']}/{page_key}.xlsx?period=2025-10").status_code == 200
+    assert c.get(f"/stats/grids/{tree['town_a']}/dashboard").status_code == 200
+    assert c.get(f"/stats/grids/{tree['town_a']}/dashboard.pdf").data.startswith(b"%PDF")
+    # A village sees its own grids only: the township and the other village answer 404.
+    v = make_client()
+    v.login("village_admin")
+    assert v.get(f"/stats/grids/{tree['village_a']}/cases?period=2025-10").status_code == 200
+    for gid in (tree["town_a"], tree["village_a2"], tree["village_b"]):
+        assert v.get(f"/stats/grids/{gid}/cases?period=2025-10").status_code == 404
+        assert v.get(f"/stats/grids/{gid}/dashboard").status_code == 404
+    assert v.get("/stats/").headers["Location"].endswith(f"/stats/grids/{tree['village_a']}/dashboard")
+    w = make_client()
+    w.login("worker")
+    assert w.get(f"/stats/grids/{tree['cluster_a']}/dashboard").status_code == 403
