@@ -59,7 +59,7 @@ def index():
                   state=state, states=SELF_EVAL_STATES)
 
 
-def _page(grid, period, ev, status=200, error=None, typed=None):
+def _page(grid, period, ev, status=None, error=None, typed=None):
     proposed = None
     if ev is None:
         scheme, figures = selfeval.proposals(grid, period)
