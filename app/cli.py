@@ -2,6 +2,7 @@
 import fcntl
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -354,6 +355,13 @@ def check():
         click.echo(f"缺少：{p}")
     revision = db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
     click.echo(f"database: {db.engine.dialect.name}, schema revision {revision}")
+    path = sqlite_path()
+    if path:  # every page read through, whatever the start-up skipped
+        began = time.monotonic()
+        damage = release.quick_check(path)
+        click.echo(f"数据库完整性检查（quick_check，{time.monotonic() - began:.1f} 秒）："
+                   + ("正常" if not damage else "；".join(damage[:5])))
+        problems += [f"数据库已损坏：{d}" for d in damage[:5]]
     click.echo(f"time zone for display: {LOCAL_TZ.key}")
     _check_addresses()
     _check_schedules()

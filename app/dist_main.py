@@ -7,12 +7,23 @@ the port free, the database sound; an older database is backed up and migrated, 
 refused. Then the print renderer is warmed up in the background (the first PDF is not the one
 to wait) and the address to open is printed.
 
-Inside the release (PyInstaller one-file) the fonts come with it: the two print faces already
+The release file is a small start-up stub (scripts/dist/stub.c) with PyInstaller's one-folder
+build packed behind it: the first start of a build unpacks it into ``runtime/<version>-<hash>/``
+in the data folder, every later start runs it from there directly (no unpacking at each start,
+as PyInstaller's one-file mode does). Builds no longer used are removed at the start, but the
+one used before, to go back to.
+
+A clean stop (Ctrl+C, SIGTERM) leaves ``clean-stop`` naming the program in the data folder;
+without it, or after a change of program, the start reads the whole database through first.
+
+Inside the release the fonts come with it: the two print faces already
 cut (``fonts/print``) and, for fontconfig, a fallback face with the rest of CJK and DejaVu Sans
 Mono (``fonts/fallback``), with a fontconfig configuration of its own written into the data
 folder at each start; no font of the system is used.
 """
+import gc
 import os
+import signal
 import socket
 import sys
 import threading
@@ -21,6 +32,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .extensions import db
 
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_PORT = 8080
@@ -53,11 +65,26 @@ def bundle_dir():
     return Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
 
 
+def release_file():
+    """The file the user copied and runs. Its start-up stub (scripts/dist/stub.c) unpacked the program
+    into the data folder and runs it from there, naming itself in ``VG_RELEASE_FILE``."""
+    if frozen() and os.environ.get("VG_RELEASE_FILE"):
+        return Path(os.environ["VG_RELEASE_FILE"])
+    return Path(sys.executable if frozen() else sys.argv[0]).resolve()
+
+
+def program_id():
+    """This build: the name of the folder it was unpacked to (version and a hash), else the version."""
+    if frozen() and os.environ.get("VG_RELEASE_FILE"):
+        return Path(sys.executable).resolve().parent.name
+    return __version__
+
+
 def data_dir():
     """``$VG_INSTANCE_PATH``, else ``villagegrid-data/`` beside the program file."""
     if os.environ.get("VG_INSTANCE_PATH"):
         return Path(os.environ["VG_INSTANCE_PATH"]).absolute()
-    beside = Path(sys.executable).resolve().parent if frozen() else Path.cwd()
+    beside = release_file().parent if frozen() else Path.cwd()
     return beside / DATA_FOLDER
 
 
@@ -118,7 +145,7 @@ def _schema_current(app, data):
 
     try:
         with release.instance_lock(data):
-            release.upgrade_database(app, _stamp())
+            release.upgrade_database(app, _stamp(), thorough=not release.stopped_cleanly(data, program_id()))
     except release.StartRefused as exc:
         if exc.exit_code != release.LOCKED:
             _refuse(exc)
@@ -184,16 +211,23 @@ def start(host, port):
     from .main import service as setup_service
 
     data = _prepare()
+    program = program_id()
     try:
         with release.instance_lock(data):
             release.check_port(host, port)
             app = _create_app()
-            before, head, saved = release.upgrade_database(app, _stamp())
+            thorough = not release.stopped_cleanly(data, program)
+            release.mark_running(data)
+            before, head, saved = release.upgrade_database(app, _stamp(), thorough)
             if saved:
                 click.echo(f"数据库已从版本 {before} 升级到 {head}（升级前的备份：{saved}）")
+            if thorough and before:
+                click.echo("数据库完整性检查：正常（上次没有正常停止，或换了程序版本）")
+            release.prune_runtimes(data, program)
             warm_up_printing(app, host, port)
             with app.app_context():
                 set_up = setup_service.is_set_up()
+            collect_garbage_again()  # loaded and the models configured (by the query above)
             addresses = public_addresses(host, port)
             click.echo(f"村网格 {__version__}，数据目录：{data}")
             if set_up:
@@ -203,10 +237,30 @@ def start(host, port):
                 for address in addresses:
                     click.echo(f"  {address}/setup")
             serve = app.cli.commands["serve"]
-            with app.app_context():
-                click.get_current_context().invoke(serve, host=host, port=port)
+            # SIGTERM (systemctl stop, kill) ends waitress's loop as Ctrl+C does: a clean stop
+            previous = signal.signal(signal.SIGTERM, _stop)
+            try:
+                with app.app_context():
+                    click.get_current_context().invoke(serve, host=host, port=port)
+                    db.engine.dispose()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+            release.mark_stopped(data, program)
+            click.echo("村网格已停止。")
     except release.StartRefused as exc:
         _refuse(exc)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def collect_garbage_again():
+    """The release's entry (scripts/dist/entry.py) loads with the garbage collector off: turn it on,
+    leaving what was loaded (modules, models, routes: never garbage) out of its passes."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 @click.command("version")
@@ -258,7 +312,7 @@ def install_service(user, data, host, port, name, unit_dir, print_only):
     """Write and enable a systemd service for this program (its own user, data folder 0700, restart on failure)."""
     from .core import service_install
 
-    binary = Path(sys.executable if frozen() else sys.argv[0]).resolve()
+    binary = release_file()
     unit = UNIT.format(user=user, host=host, port=port, data=Path(data).absolute(), binary=binary)
     if print_only:
         click.echo(unit, nl=False)
@@ -306,6 +360,8 @@ def main(argv=None):
         data = _prepare()
         if argv[0] not in NO_SCHEMA:
             _schema_current(_create_app(), data)
+    if argv[0] != "serve":
+        collect_garbage_again()
     group.main(args=argv, prog_name="villagegrid")
 
 

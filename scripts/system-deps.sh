@@ -7,7 +7,7 @@
 set -u
 runtime=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fontconfig)
 testing=(chromium poppler-utils libreoffice-calc-nogui)
-dist=(binutils fonts-dejavu-core debootstrap poppler-utils)
+dist=(binutils gcc libc6-dev zlib1g-dev fonts-dejavu-core debootstrap poppler-utils)
 want=("${runtime[@]}")
 [ "${1:-}" = "--test" ] && want+=("${testing[@]}")
 [ "${1:-}" = "--dist" ] && want+=("${dist[@]}")

@@ -440,11 +440,17 @@ def test_the_database_and_every_stored_file_are_private(app, sqlite_only, tmp_pa
     os.chmod(old_photo, 0o644)
     (instance / "villagegrid.db-wal").write_bytes(b"")
     os.chmod(instance / "villagegrid.db-wal", 0o644)
+    program = instance / "runtime" / "1.0.0-0123456789ab" / "villagegrid"  # the release's unpacked program
+    program.parent.mkdir(parents=True)
+    os.chmod(instance / "runtime", 0o755)
+    program.write_bytes(b"\x7fELF")
+    os.chmod(program, 0o755)
     url = f"sqlite:///{instance / 'villagegrid.db'}"
     monkeypatch.setenv("VG_INSTANCE_PATH", str(instance))
     with _app_on(url) as other:
         assert mode(instance) == 0o700 and mode(instance / "uploads") == 0o700
         assert mode(old_photo) == 0o600 and mode(instance / "villagegrid.db-wal") == 0o600
+        assert mode(instance / "runtime") == 0o700 and mode(program) == 0o755  # still runnable, by its owner only
         assert mode(instance / "villagegrid.db") == 0o600  # made before SQLite makes it
         db.session.execute(db.text("CREATE TABLE t (x)"))
         db.session.commit()

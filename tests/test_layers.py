@@ -46,3 +46,15 @@ def test_imports_follow_the_layers():
     with redirect_stdout(out):
         code = cli.lint_imports(config_filename=str(CONFIG), no_cache=True)
     assert code == 0, out.getvalue()
+
+
+LATE_IMPORT = "# late import: start-up time"
+LATE_IMPORTS_ALLOWED = 5
+
+
+def test_few_imports_are_put_off_for_the_start_up():
+    """Imports belong at the top of a module; one moved into a function to shorten the start-up must
+    have been measured and say so with LATE_IMPORT on its line, and there are at most five."""
+    found = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "app").rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if LATE_IMPORT in line]
+    assert len(found) <= LATE_IMPORTS_ALLOWED, f"{len(found)} late imports (at most {LATE_IMPORTS_ALLOWED}): {found}"

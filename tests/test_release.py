@@ -319,3 +319,81 @@ def test_the_release_fonts_are_configured_and_the_cut_faces_copied_once(tmp_path
                      "bold": "villagegrid-print-bold-0123456789ab.otf"}
     assert (data / "fonts" / names["bold"]).read_bytes() == b"bold"
     assert dist_main.configure_fonts(tmp_path / "source-checkout", data) is False  # no bundled fonts: system fonts
+
+
+def test_the_database_is_read_through_only_after_an_unclean_stop_or_another_program(app, sqlite_only, tmp_path,
+                                                                                      monkeypatch):
+    """PRAGMA quick_check runs at the start after a crash or a change of program, not after a clean stop."""
+    live = _populated_copy(app, _live(tmp_path))
+    folder = live.parent
+    data = bytearray(live.read_bytes())  # a damaged page the header check does not see
+    page = int.from_bytes(data[16:18], "big")
+    data[page * 2:page * 6] = b"\xa5" * (page * 4)
+    live.write_bytes(bytes(data))
+    assert not release.stopped_cleanly(folder, "1.0.0-aaaa")  # never started: read through
+    release.mark_stopped(folder, "1.0.0-aaaa")
+    assert release.stopped_cleanly(folder, "1.0.0-aaaa")
+    assert not release.stopped_cleanly(folder, "1.0.1-bbbb")  # another program: read through
+    # a clean stop by the same program: the damage is not looked for (the revision still is)
+    assert release.database_revision(live, thorough=False) == _revision(live)
+    with pytest.raises(release.StartRefused) as refused:
+        release.database_revision(live, thorough=True)
+    assert refused.value.exit_code == release.DAMAGED
+    assert release.quick_check(live)  # what `check` always runs
+    release.mark_running(folder)  # a crash from here on leaves no clean-stop
+    assert not release.stopped_cleanly(folder, "1.0.0-aaaa")
+
+
+def test_the_program_leaves_clean_stop_when_stopped_and_checks_after_a_crash(tmp_path, monkeypatch, capsys):
+    """Through the entry point: the serve command ends (as on SIGTERM) and clean-stop names the program."""
+    from app import dist_main
+
+    calls = []
+
+    def fake_serve(app, host, port, **kw):
+        calls.append(port)
+
+    monkeypatch.setattr("app.core.serving.serve", fake_serve)
+    monkeypatch.setattr(dist_main, "warm_up_printing", lambda *a, **k: None)
+    monkeypatch.setenv("VG_INSTANCE_PATH", str(tmp_path / "data"))
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", "0")
+    monkeypatch.setenv("VG_SCHEDULES_ENABLED", "0")
+
+    def start():
+        with pytest.raises(SystemExit) as exited:
+            dist_main.main([])
+        assert exited.value.code == 0
+        return capsys.readouterr().out
+
+    import gc
+
+    gc.disable()  # as the release's entry script loads the program
+    try:
+        out = start()
+        assert gc.isenabled()  # on again before serving
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert calls == [0] and "村网格已停止" in out and "完整性检查" not in out  # a new database: nothing to check
+    assert release.stopped_cleanly(tmp_path / "data", dist_main.program_id())
+    assert "完整性检查" not in start()  # after a clean stop: not read through
+    (tmp_path / "data" / release.CLEAN_STOP).unlink()  # as a crash leaves it
+    assert "数据库完整性检查：正常" in start()
+
+
+def test_unpacked_builds_are_kept_for_going_back_and_the_rest_removed(tmp_path):
+    import os
+    import time
+
+    runtime = tmp_path / "data" / release.RUNTIME
+    for age, name in enumerate(["1.0.2-cccc", "1.0.1-bbbb", "1.0.0-aaaa", ".partial-1.0.2-cccc-77"]):
+        (runtime / name / "_internal").mkdir(parents=True)
+        then = time.time() - 7200 * (age + 1)
+        os.utime(runtime / name, (then, then))
+    (runtime / ".partial-1.0.3-dddd-78").mkdir()  # being unpacked right now
+    assert release.prune_runtimes(tmp_path / "data", "9.9.9-none") == []  # not unpacked here: nothing touched
+    removed = release.prune_runtimes(tmp_path / "data", "1.0.0-aaaa")
+    assert sorted(removed) == [".partial-1.0.2-cccc-77", "1.0.1-bbbb"]
+    assert sorted(p.name for p in runtime.iterdir()) == [".partial-1.0.3-dddd-78", "1.0.0-aaaa", "1.0.2-cccc"]
+    assert release.prune_runtimes(tmp_path / "data", "1.0.2-cccc") == []  # going back: the other is kept

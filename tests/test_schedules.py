@@ -15,6 +15,7 @@ from app.core import backups, schedules
 from app.core.forms import ServiceError
 from app.core.models import AuditLog, ScheduleRun
 from app.core.ratelimit import RateCounter
+from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
 from tests.test_cases import act, report, unread  # noqa: F401  (report is a fixture)
 
@@ -217,9 +218,29 @@ def test_expired_logins_are_removed(app, users):
 def test_admin_page_and_check_show_the_last_runs(app, client, users):
     client.login("admin")
     html = client.get("/admin/settings").get_data(as_text=True)
-    assert "定时任务" in html and "每晚备份" in html and "从未运行" in html and "超过两天没有成功运行" in html
-    with app.app_context():
-        assert len(schedules.late_warnings(app, NOW)) == 4
+    # Before its first run a schedule is not late: the page says when the server will first run it.
+    assert "定时任务" in html and "每晚备份" in html and "超过两天没有成功运行" not in html
+    assert html.count("尚未运行（服务启动后首次运行时间：服务启动后一分钟内）") == 4
+    app.config["SCHEDULES_ENABLED"] = False
+    try:
+        assert "尚未运行（由 cron 运行 flask schedules run 时运行）" in client.get("/admin/settings").get_data(as_text=True)
+    finally:
+        app.config["SCHEDULES_ENABLED"] = True
+    runner = schedules.Runner(app)  # the runner of this process (not started: its first tick is now)
+    app.extensions["vg_schedule_runner"] = runner
+    runner.thread.is_alive = lambda: True
+    try:
+        html = client.get("/admin/settings").get_data(as_text=True)
+        assert f"尚未运行（服务启动后首次运行时间：{fmt_local(runner.next_at)}" in html or \
+            f"尚未运行（服务启动后首次运行时间：{fmt_local(utcnow())}" in html
+    finally:
+        del app.extensions["vg_schedule_runner"]
+    with app.app_context():  # the installation's first activity (its set-up): nearly two days before NOW
+        db.session.execute(update(AuditLog).values(at=NOW - timedelta(days=2) + timedelta(minutes=1)))
+        db.session.commit()
+        assert schedules.late_warnings(app, NOW) == []  # not two days old: not yet late
+        warnings = schedules.late_warnings(app, NOW + timedelta(minutes=1))
+        assert len(warnings) == 4 and "从未成功运行" in warnings[0], warnings  # cron never set up: warned
     schedules.run_due(app, NOW)
     with app.app_context():
         assert schedules.late_warnings(app, NOW + timedelta(days=1)) == []
@@ -227,7 +248,7 @@ def test_admin_page_and_check_show_the_last_runs(app, client, users):
         assert len(warnings) == 4 and "已超过两天没有成功运行（上次成功是 2026-12-02 10:00）" in warnings[1], warnings
     client.login("admin")  # the frozen clock is days ahead: the expiry of logins ended the session
     html = client.get("/admin/settings").get_data(as_text=True)
-    assert "成功：删除 1 个过期登录" in html and "从未运行" not in html
+    assert "成功：删除 1 个过期登录" in html and "尚未运行" not in html
     client.logout()
     client.login("worker")
     assert client.get("/admin/settings").status_code == 403
@@ -242,7 +263,8 @@ def test_cli_runs_due_schedules_and_reports(app, tree, probe):
     res = runner.invoke(args=["schedules", "run", "nonsense"])
     assert res.exit_code != 0 and "没有这个定时任务" in res.output
     res = runner.invoke(args=["schedules", "status"])
-    assert "probe" in res.output and "成功" in res.output and "警告：定时任务“每晚备份”已超过两天没有成功运行" in res.output
+    assert "probe" in res.output and "成功" in res.output and "backup         每天 02:00  尚未运行" in res.output
+    assert "警告" not in res.output  # an installation of today: nothing is late yet
 
 
 def test_runner_thread_runs_at_start_and_stops(app, tree, probe):

@@ -150,5 +150,5 @@ def settings():
     return done or render("admin/settings.html", form=form, name_form=name_form, configured=configured,
                           in_use=public_base_url(),
                           trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
-                          schedules=schedules.overview(current_app),
+                          schedules=schedules.overview(current_app), first_run=schedules.first_run(current_app),
                           schedules_enabled=current_app.config.get("SCHEDULES_ENABLED"))

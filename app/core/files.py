@@ -7,6 +7,9 @@ from pathlib import Path
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+# The one-file release unpacks its program into this folder of the data folder (scripts/dist/stub.c):
+# the folder is 0700, what is in it keeps its own modes (the program and its libraries are executable).
+PROGRAM_DIR = "runtime"
 
 
 def private_dir(path):
@@ -47,6 +50,9 @@ def tighten_tree(root):
         return
     _tighten(root, DIR_MODE)
     for folder, dirs, names in os.walk(root):
+        if folder == str(root) and PROGRAM_DIR in dirs:
+            dirs.remove(PROGRAM_DIR)
+            _tighten(root / PROGRAM_DIR, DIR_MODE)
         for name in dirs:
             _tighten(os.path.join(folder, name), DIR_MODE)
         for name in names:

@@ -26,12 +26,12 @@ from datetime import datetime, time, timedelta
 from time import monotonic
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from . import audit
-from .models import ScheduleRun
+from .models import AuditLog, ScheduleRun
 from .timeutil import fmt_local, to_local, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ RETRY_AFTER = timedelta(hours=1)  # a failed run is tried again after this long
 LATE_AFTER = timedelta(days=2)  # `flask check` warns when a schedule's last success is older
 ACTOR = "系统（定时任务）"
 STATUS_LABELS = {"running": "运行中", "ok": "成功", "failed": "失败"}
+NEVER = "尚未运行"
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Runner:
         self.app = app
         self.every = every
         self.stopped = threading.Event()
+        self.next_at = utcnow()  # the next tick (naive UTC): the first one at start
         self.thread = threading.Thread(target=self._loop, name="villagegrid-schedules", daemon=True)
 
     def _loop(self):
@@ -191,6 +193,7 @@ class Runner:
                 run_due(self.app)
             except Exception:
                 log.exception("schedules: tick failed")
+            self.next_at = utcnow() + timedelta(seconds=self.every)
             self.stopped.wait(self.every)
 
     def start(self):
@@ -230,10 +233,27 @@ def start_with_first_request(app):
 
 # --- what the admin page and `flask check` show ----------------------------------
 
+def first_run(app):
+    """When a schedule that has never run will first run, in words; None when only cron runs them.
+
+    The runner runs every schedule's latest period as soon as it starts (catch-up), then each as it
+    falls due: in the serving process that is its next tick; under gunicorn the runner of another
+    worker starts with that worker's first request."""
+    runner = app.extensions.get("vg_schedule_runner")
+    if runner is not None and runner.thread.is_alive():
+        return fmt_local(max(runner.next_at, utcnow()))
+    if app.config.get("SCHEDULES_ENABLED"):
+        return "服务启动后一分钟内"
+    return None
+
+
 def overview(app, now=None):
     """Each schedule with its last run and last success, for the admin page and `flask check`."""
     now = now or utcnow()
     out = []
+    # Before an installation's first two days nothing can be late (its first activity: the set-up).
+    since = db.session.scalar(select(func.min(AuditLog.at)))
+    young = since is None or since > now - LATE_AFTER
     for schedule in registered(app):
         last = db.session.scalar(select(ScheduleRun).where(ScheduleRun.name == schedule.name)
                                  .order_by(ScheduleRun.started_at.desc(), ScheduleRun.id.desc()).limit(1))
@@ -241,9 +261,9 @@ def overview(app, now=None):
                                     .order_by(ScheduleRun.started_at.desc(), ScheduleRun.id.desc()).limit(1))
         # Late: no success for the period that was due two days ago (working days for 催办).
         due_then = period_of(schedule, now - LATE_AFTER).isoformat()
-        late = last_ok is None or last_ok.period < due_then
+        late = (not young) if last is None else (last_ok is None or last_ok.period < due_then)
         out.append({"schedule": schedule, "last": last, "last_ok": last_ok, "late": late,
-                    "status": STATUS_LABELS.get(last.status, last.status) if last else "从未运行"})
+                    "status": STATUS_LABELS.get(last.status, last.status) if last else NEVER})
     return out
 
 

@@ -48,5 +48,8 @@ def test_admin_sees_the_schedules(make_ui, demo_server, viewport):
     expect(section.locator("tr", has_text="每晚备份")).to_contain_text("成功：备份到 auto-")
     expect(section.locator("tr", has_text="清理放弃的上传")).to_contain_text("成功")
     expect(section).to_contain_text("自动运行已关闭")  # the browser tests' servers run with schedules off
+    # the others have not run yet: said so, not shown as late
+    expect(section.locator("tr", has_text="清理过期登录")).to_contain_text("尚未运行（由 cron 运行 flask schedules run 时运行）")
+    expect(section).not_to_contain_text("超过两天没有成功运行")
     section.scroll_into_view_if_needed()
     ui.check("settings-schedules")
