@@ -4,6 +4,7 @@ import binascii
 import hashlib
 import json
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,9 +14,9 @@ from sqlalchemy import func, select
 
 from ..core import uploads
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
+from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..households import service as ledger
 from ..units.models import Unit
 from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan, AgreementSignature, AgreementWording
@@ -111,8 +112,6 @@ def figures(grid):
 
 def placeholders_in(text):
     """The placeholder names used in ``text``; ServiceError (in Chinese) when one is unknown or malformed."""
-    import string
-
     try:
         parts = list(string.Formatter().parse(text or ""))
     except ValueError:

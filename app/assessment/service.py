@@ -10,9 +10,9 @@ import gc
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
@@ -23,7 +23,7 @@ from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.models import ContactLink, Household
-from ..visits.service import period_bounds
+from ..visits.service import period_bounds, period_label
 from .activity import Activity
 from .defaults import DEFAULT_BANDS, DEFAULT_SCHEMES
 from .models import (COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
@@ -55,8 +55,6 @@ class Period:
 
     @property
     def label(self):
-        from ..visits.service import period_label
-
         return period_label(self.kind, self.start)
 
     def months(self):

@@ -1,5 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and where a message about a case leads. The workflow itself lives in service.perform."""
+import click
 from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user
 
@@ -8,15 +9,15 @@ from ..core import audit, panels, photos
 from ..core.forms import acted_first, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..grids.scope import can_see_grid, get_grid_or_404
 from ..core.timeutil import fmt_local, utcnow
 from ..core.web import render
 from ..extensions import db
-from ..grids.models import Grid
-from ..units.service import grid_choices
 from ..grids import picker
+from ..grids.models import Grid
+from ..grids.scope import can_see_grid, get_grid_or_404
 from ..grids.villages import place_names
 from ..notifications import service as notifications
+from ..units.service import grid_choices
 from . import service
 from .forms import ActionForm, CaseForm
 from .models import PHOTO_FOLDER, CasePhoto
@@ -245,8 +246,6 @@ def _case_link(user, note):
 @bp.cli.command("urge-overdue")
 def urge_overdue_command():
     """催办 every case whose step is past its deadline (run from cron, e.g. every 30 minutes)."""
-    import click
-
     with audit.acting_as("系统（自动催办）"):
         count = service.urge_overdue()
         db.session.commit()

@@ -5,23 +5,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort
-
-from ..accounts.permissions import can
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from ..accounts.permissions import can
 from ..core import photos as photo_store
 from ..core import sms
 from ..core.forms import ServiceError
 from ..core.inputs import bounded_int
-from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, utcnow
 from ..core.validators import InvalidValue, normalize_phone
 from ..core.workdays import hour_deadline, is_workday
 from ..extensions import db
 from ..grids.models import Grid
+from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..grids.villages import place_names
+from ..households.models import Household
 from ..notifications.service import notify
+from ..units.models import Unit
 from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
                      CaseCoDepartment, CaseEvent, Department, format_receipt)
 from .workflow import (CASES, OPEN_STATES, RESULT_ACTIONS, STATES, _department_of, alert_emergency,
@@ -154,14 +155,10 @@ def _check_data(user, grid, data):
             raise ServiceError(str(exc), "reporter_phone") from None
     household = unit = None
     if data.household_id:
-        from ..households.models import Household
-
         household = db.session.get(Household, data.household_id)
         if household is None or (user is not None and not can_see_grid(user, household.grid)):
             raise ServiceError("所选的户不在您负责的网格内。", "household_id")
     if data.unit_id:
-        from ..units.models import Unit
-
         unit = db.session.get(Unit, data.unit_id)
         if unit is None or (user is not None and not can_see_grid(user, unit.grid)):
             raise ServiceError("所选的单位不在您负责的网格内。", "unit_id")
@@ -438,9 +435,6 @@ def grid_for_public_intake(grid_id):
 
 def concerned(user, household_id, unit_id):
     """The household and unit an intake form is about, when the user may see them (else None)."""
-    from ..households.models import Household
-    from ..units.models import Unit
-
     def _load(model, value):
         try:
             obj = db.session.get(model, bounded_int(value)) if value else None

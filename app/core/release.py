@@ -31,6 +31,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from ..extensions import db
 from . import backups
 from .files import PROGRAM_DIR, private_dir, sqlite_file
 
@@ -204,9 +209,6 @@ def quick_check(path):
 
 
 def _script(directory):
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     cfg = Config()
     cfg.set_main_option("script_location", str(directory))
     return ScriptDirectory.from_config(cfg)
@@ -270,10 +272,6 @@ def upgrade_database(app, stamp, thorough=True):
     Returns (revision before, head, backup path or None). Raises StartRefused when the
     database is newer than the program, the backup cannot be written, or a migration fails
     (then the database is put back from the backup)."""
-    from alembic import command
-
-    from ..extensions import db
-
     directory = app.extensions["migrate"].directory
     script = _script(directory)
     head = script.get_current_head()

@@ -33,6 +33,7 @@ from ..extensions import db
 from . import audit
 from .models import AuditLog, ScheduleRun
 from .timeutil import fmt_local, to_local, utcnow
+from .workdays import is_workday
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def period_of(schedule, now):
     if local.time().replace(tzinfo=None) < schedule.at:
         day -= timedelta(days=1)
     if schedule.workdays_only:
-        from .workdays import is_workday
-
         for _ in range(60):  # the longest holiday is well under this
             if is_workday(day):
                 break

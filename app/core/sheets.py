@@ -12,24 +12,25 @@ describe their fields and read the rows.
 """
 import csv
 import io
-from urllib.parse import quote
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar
 from datetime import date, datetime
+from typing import ClassVar
+from urllib.parse import quote
 
-from flask import make_response
+import xlrd
 from defusedxml import DefusedXmlException
+from flask import current_app, has_app_context, make_response
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .forms import ServiceError
+from .errors import ServiceError
 from .validators import mask_ids_in_text
 
 HEADER_SCAN = 30           # rows looked at for the header
@@ -103,8 +104,6 @@ def open_workbook(fileobj):
 
 def max_rows():
     """The configured cap on rows of data in one file (IMPORT_MAX_ROWS)."""
-    from flask import current_app, has_app_context
-
     return int(current_app.config["IMPORT_MAX_ROWS"]) if has_app_context() else 20_000
 
 
@@ -150,8 +149,6 @@ def _xlsx_sheets(data):
 
 
 def _xls_sheets(data):
-    import xlrd
-
     try:
         book = xlrd.open_workbook(file_contents=data)
     except Exception as exc:  # any failure to parse user input is the same answer to the user

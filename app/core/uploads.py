@@ -35,12 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, g, has_app_context, has_request_context, request
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..extensions import db
 from .db import SAFE_METHODS
+from .errors import ServiceError
 from .files import private_dir, write_private
-from .forms import ServiceError
 
 MB = 1024 * 1024
 MAX_PHOTO_BYTES = 10 * MB
@@ -142,8 +144,6 @@ def _size_refusal(width, height, nbytes):
 
 def header_check(data):
     """(format, PIL image opened but not decoded) of an upload, or a Refusal — from the header alone."""
-    from PIL import Image, UnidentifiedImageError
-
     if not data:
         return Refusal("format", 422, "照片“{name}”是空文件。")
     if len(data) > MAX_PHOTO_BYTES:
@@ -210,7 +210,6 @@ def _check_outside_transaction():
     """Decoding while this request holds a transaction would keep other users' saves waiting."""
     if not has_request_context():
         return
-    from ..extensions import db
 
     if db.session().in_transaction():
         message = (f"an image is being decoded inside an open database transaction ({request.method} "
@@ -225,8 +224,6 @@ _SHRINKABLE = ("RGB", "RGBA", "L", "LA")  # modes that are shrunk as they are (o
 
 def _decode(img, fmt):
     """Decode, shrink, turn upright and re-encode an image that passed header_check."""
-    from PIL import ImageOps
-
     _check_outside_transaction()
     width, height = img.size
     if fmt == "JPEG" and max(width, height) > MAX_SIDE:
@@ -310,7 +307,6 @@ def prepare_request_images():
     images = _request_images()
     if not images or len(images) > MAX_PHOTOS:
         return  # none, or more than any form takes: the view refuses them by number, decoding nothing
-    from ..extensions import db
 
     if db.session().in_transaction():
         db.session.commit()
@@ -385,8 +381,6 @@ _DOOMED = "doomed_files"  # files whose rows the open transaction deletes
 
 
 def _open_session(session):
-    from ..extensions import db
-
     session = session or db.session()
     if not session.in_transaction():
         session.begin()  # no database work yet: this only opens the session's transaction, to end with it

@@ -14,6 +14,7 @@ from werkzeug.wsgi import get_host
 from ..extensions import db, login_manager
 from . import form_stash, idempotency, privacy
 from .models import installation
+from .pdf import PrintBusy
 from .public import NoPublicAddress
 from .timeutil import fmt_local
 
@@ -213,7 +214,6 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
-    from .pdf import PrintBusy
 
     app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     app.register_error_handler(NoPublicAddress, _no_public_address)

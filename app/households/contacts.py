@@ -13,14 +13,15 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import roles_with
+from ..core.db import starts_with
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, subtree_ids
+from ..core.timeutil import local_today
 from ..extensions import db
-from ..grids.models import GridStaff
+from ..grids.models import Grid, GridStaff
+from ..grids.scope import can_see_grid, subtree_ids
 from ..grids.service import village_of
 from .models import LINK_ROLES, CategoryTag, ContactLink, Household, Resident
 from .service import households_query
-from ..core.timeutil import local_today
 
 # 篇二: a level-3 (house-cluster, 屋场) grid worker links 20–30 households.
 LINK_MIN = 20
@@ -98,8 +99,6 @@ def account_choices(grid):
 def person_choices(grid):
     """People registered (在册) in the village of ``grid``: party members first, then by name."""
     village = village_of(grid)
-    from ..core.db import starts_with
-    from ..grids.models import Grid
 
     rows = db.session.scalars(select(Resident).join(Grid, Grid.id == Resident.grid_id)
                               .where(starts_with(Grid.path, village.path), Resident.status == "active")

@@ -7,11 +7,12 @@ from ..accounts.permissions import can, require
 from ..core.forms import ServiceError, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import GridLevel
+from ..grids.scope import chosen_grid_or_404, top_grids
+from ..households.contacts import person_choices, person_label
 from . import service
 from .forms import DecisionForm, DoneForm, FollowUpForm, KindForm, MinutesForm, PlanForm
 from .models import ATTENDANCE
@@ -114,8 +115,6 @@ def minutes(meeting_id):
 
 def attendee_choices(meeting):
     """(id, label) of the people registered in the meeting's village who are not on its list yet."""
-    from ..households.contacts import person_choices, person_label
-
     listed = {a.resident_id for a in meeting.attendees if a.resident_id}
     return [(r.id, person_label(r)) for r in person_choices(meeting.grid) if r.id not in listed]
 
@@ -124,8 +123,6 @@ def attendee_choices(meeting):
 @require("run_meetings")
 def add_attendee(meeting_id):
     """Add a person registered in the village (村民代表, 党员 …) to a planned meeting's list."""
-    from ..households.contacts import person_choices
-
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     people = {r.id: r for r in person_choices(meeting.grid)}
     try:

@@ -1,4 +1,6 @@
 """Statistics pages of a grid for a period, the leader's dashboard, and their Excel and PDF."""
+from types import SimpleNamespace
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -9,6 +11,7 @@ from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
 from ..core.web import render
 from ..grids.scope import chosen_grid_or_404, get_grid_or_404
+from ..visits.charts import bar_chart
 from . import charts, service, tables
 
 bp = Blueprint("stats", __name__)
@@ -114,8 +117,6 @@ def _dashboard(grid):
         ("受理", "col-a", [c["received"] for c in counts]), ("办结", "col-b", [c["closed"] for c in counts])])
     trend_work = charts.column_chart("近 12 个月走访与巡查记录", months, [
         ("走访", "col-a", [c["visits"] for c in counts]), ("巡查", "col-b", [c["patrols"] for c in counts])])
-    from ..visits.charts import bar_chart
-    from types import SimpleNamespace
 
     coverage = bar_chart([SimpleNamespace(label=r.label, percent=round(r.pct("visits") or 0), visited=r.pair("visits")[1],
                                           total=r.pair("visits")[0],

@@ -19,18 +19,17 @@ worked out from its timeline up to that moment, not from its row as it is today.
   without an agreement in force today.
 """
 import bisect
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
-from ..accounts.models import User
 from ..agreements.models import Agreement
 from ..assessment.activity import Activity, late_step, utc_bounds
-from ..assessment.service import Period
+from ..assessment.service import Period, workers_under
 from ..assessment.service import parse_period as assessment_period
-from ..assessment.service import workers_under
 from ..cases.models import HANDLING_CLASSES, SOURCES, STATES, Case, CaseCategory, CaseEvent
 from ..cases.workflow import FOLLOW_UP_TARGET
 from ..core.db import starts_with
@@ -42,7 +41,8 @@ from ..grids.models import MIN_TEAM_SIZE, Grid, GridLevel, GridStaff
 from ..households.contacts import LINK_MAX, LINK_MIN
 from ..households.models import ContactLink, Household
 from ..notices.models import GridNotice
-from ..patrols.models import Hazard
+from ..patrols.models import Hazard, Patrol
+from ..visits.models import Visit
 from ..visits.service import period_bounds, period_label
 
 CLUSTER_MAX_HOUSEHOLDS = 200  # 篇四: a grid of about 200 households
@@ -513,8 +513,6 @@ _cache = {}
 
 def cached(key, ttl, make, clock=None):
     """``make()``'s value, kept in this process for ``ttl`` seconds under ``key``."""
-    import time
-
     now = (clock or time.monotonic)()
     hit = _cache.get(key)
     if hit is not None and hit[0] > now:
@@ -545,9 +543,6 @@ def _month_counts(grid, month, now):
     def count(model, column, *where):
         return db.session.scalar(select(func.count(model.id)).join(Grid, Grid.id == model.grid_id)
                                  .where(under, *where)) or 0
-
-    from ..patrols.models import Patrol
-    from ..visits.models import Visit
 
     return {"received": count(Case, Case.created_at, Case.created_at >= t0, Case.created_at < t1),
             "closed": count(Case, Case.closed_at, Case.closed_at >= t0, Case.closed_at < t1),

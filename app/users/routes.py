@@ -8,7 +8,9 @@ from ..accounts.forms import UserForm
 from ..accounts.models import User
 from ..accounts.permissions import require
 from ..accounts.service import AccountError
-from ..core.forms import run_form
+from ..cases import service as cases
+from ..cases.forms import DepartmentUserForm
+from ..core.forms import ServiceError, run_form
 from ..core.pagination import paginate
 from ..core.timeutil import utcnow
 from ..core.web import render
@@ -143,10 +145,6 @@ def user_reset_password(user_id):
 @require("manage_department_users")
 def department_users(department_id):
     """The accounts of a department: its staff sign for, answer and are urged on the cases handed to it."""
-    from ..cases import service as cases
-    from ..cases.forms import DepartmentUserForm
-    from ..core.forms import ServiceError
-
     row = cases.get_department_or_404(current_user, department_id)
     form = DepartmentUserForm()
 
