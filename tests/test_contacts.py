@@ -236,7 +236,7 @@ def test_worker_outside_the_households_grid_cannot_link(ctx, tree, users, make_u
     assert [u.username for u in contacts.candidates(h.grid)] == ["leader", "worker"]
 
 
-# --- several contacts, registered people without accounts, units ------------------------------
+# Several contacts, registered people without accounts, units
 
 def test_a_household_has_several_contacts_with_and_without_accounts(client, tree, users, make_user, app):
     cadre = make_user("zhu", "village_admin", [tree["village_a"]], full_name="朱驻村")

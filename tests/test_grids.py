@@ -171,7 +171,7 @@ def test_assign_staff_and_team_warning(client, tree, users, app):
     assert client.post(f"/grids/{tree['village_a']}/staff/{staff_id}/remove").status_code == 302
 
 
-# --- set-up without a division code, then the county's file --------------------------------
+# Set-up without a division code, then the county's file
 
 def _set_up(name="长兴县", level="county"):
     from app.main import service as setup

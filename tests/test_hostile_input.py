@@ -125,7 +125,7 @@ def test_dates_in_urls_and_query_strings_answer_in_chinese(client, tree, users):
         assert resp.status_code == 200 and "开始日期应在 2000-01-01" in resp.get_data(as_text=True)
 
 
-# --- the walker: every route × every field × hostile values, as a grid worker and as the admin -------------
+# The walker: every route × every field × hostile values, as a grid worker and as the admin
 
 HOSTILE = {
     "text": "甲\x00乙\x1b[31m\x07\x7f\x85ａｄｍｉｎ\u200b\u202e１２３",  # NUL, controls, look-alikes

@@ -345,7 +345,7 @@ def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
     assert checked >= 10
 
 
-# --- permissions: every route × every role, the status accounts/permissions.py implies -----------
+# Permissions: every route × every role, the status accounts/permissions.py implies
 
 LOGIN = "login"  # any logged-in user; what the view shows is then a matter of scope
 # What each endpoint asks of the user, per method when GET and POST differ: written out here rather

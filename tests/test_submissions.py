@@ -158,7 +158,7 @@ def test_the_public_intake_sent_twice_gives_one_receipt(app, make_client, tree, 
     assert receipts[0] == receipts[1] and _count(app, Case) == 1
 
 
-# --- a session that timed out while the form was open ------------------------------------------
+# A session that timed out while the form was open
 
 def _expire(app, username):
     from app.accounts.models import LoginSession, User

@@ -48,7 +48,7 @@ def post_visit(client, hid, key, **extra):
     return client.post(f"/visits/new?household_id={hid}", data, content_type="multipart/form-data")
 
 
-# --- recording ---------------------------------------------------------------
+# Recording
 
 def test_a_retried_submit_makes_one_visit(app, client, tree, users):
     with app.app_context():
@@ -137,7 +137,7 @@ def test_foreign_household_cannot_be_visited(app, make_client, tree, users):
     assert c.get(f"/visits/new?household_id={hid}").status_code == 404
 
 
-# --- due and overdue -----------------------------------------------------------
+# Due and overdue
 
 def add_visit(user_id, hid, day, method="door"):
     """A visit on ``day`` written directly (the service refuses back-dating beyond a month)."""
@@ -268,7 +268,7 @@ def test_home_screen_lists_overdue_first_and_due_this_week(app, client, tree, us
     assert "东庄1号" in due_page and "东庄3号" in due_page
 
 
-# --- rules as data -----------------------------------------------------------
+# Rules as data
 
 def test_village_admin_customises_and_resets_rules(app, client, tree, users):
     client.login("village_admin")
@@ -418,7 +418,7 @@ def test_workers_cannot_change_rules(client, tree, users):
     assert client.post(f"/visits/rules/customize?grid_id={tree['cluster_a']}").status_code == 403
 
 
-# --- coverage ----------------------------------------------------------------
+# Coverage
 
 def test_coverage_chart_and_unvisited_list(app, client, tree, users):
     with app.app_context():
@@ -440,7 +440,7 @@ def test_coverage_chart_and_unvisited_list(app, client, tree, users):
     assert client.get("/visits/coverage").status_code == 403
 
 
-# --- PDF ---------------------------------------------------------------------
+# PDF
 
 def test_household_visit_history_pdf(app, client, tree, users, tmp_path):
     with app.app_context():
@@ -497,7 +497,7 @@ def test_due_page_with_the_clock_frozen_at_the_month_edge(app, client, tree, use
     assert "东庄1号" in client.get("/").get_data(as_text=True).split("已逾期（")[1]
 
 
-# --- corrections -------------------------------------------------------------
+# Corrections
 
 def test_the_visitor_corrects_a_visit_until_the_week_is_checked(app, client, make_client, tree, users):
     from app.core.models import AuditLog

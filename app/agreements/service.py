@@ -34,7 +34,7 @@ SIGNATURE_MAX_SIDE = 2000
 DATA_URL_PREFIX = "data:image/png;base64,"
 
 
-# --- generating from the grid's data ------------------------------------------
+# Generating from the grid's data
 
 def _ancestor(grid, level_key):
     """The nearest grid at or above ``grid`` on the given level, or None."""
@@ -205,7 +205,7 @@ def generate(kind, grid):
             "area": area, "people": people, **texts, "title": f"{grid.name}网格化管理责任状"}
 
 
-# --- drafts and versions ----------------------------------------------------
+# Drafts and versions
 
 @dataclass
 class AgreementData:
@@ -327,7 +327,7 @@ def new_version(user, agreement):
     return copy
 
 
-# --- signing: the signed paper, or a finger on a phone ------------------------------
+# Signing: the signed paper, or a finger on a phone
 
 def _store(folder, name, data):
     uploads.write_with_session(Path(current_app.instance_path) / folder / name, data)
@@ -445,7 +445,7 @@ def signature_data_uri(sig):
     return DATA_URL_PREFIX + base64.b64encode(data).decode()
 
 
-# --- looking up -------------------------------------------------------------
+# Looking up
 
 def agreements_query(grid):
     """Agreements about a grid and its subtree, newest first."""

@@ -37,7 +37,7 @@ def round_points(value):
     return Decimal(value).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 @dataclass(frozen=True)
 class Period:
@@ -105,7 +105,7 @@ def parse_period(text, today=None, what="考核"):
     return period
 
 
-# --- schemes -----------------------------------------------------------------
+# Schemes
 
 def ensure_default_schemes():
     """Create the default schemes (grid empty) that are missing (idempotent)."""
@@ -295,7 +295,7 @@ def band_of(bands, total):
     return ""
 
 
-# --- subjects ----------------------------------------------------------------
+# Subjects
 
 @dataclass
 class Subject:
@@ -394,7 +394,7 @@ def subjects_in(grid, kind):
     return [area_subject(g, "grid") for g in children]
 
 
-# --- scores --------------------------------------------------------------------
+# Scores
 
 @dataclass
 class Line:
@@ -700,7 +700,7 @@ def rank(scores):
     return scores
 
 
-# --- frozen periods ------------------------------------------------------------
+# Frozen periods
 
 def frozen_for(grid, kind, period):
     """The frozen period covering ``grid`` (its own or an ancestor's), or None."""
@@ -797,7 +797,7 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
     return adj
 
 
-# --- manual entries ------------------------------------------------------------
+# Manual entries
 
 def enter_manual(actor, subject, item, period, points, reason, evidence_file="", today=None):
     """A leader's manual score, deduction or bonus for a subject in a month (never a frozen one)."""

@@ -61,15 +61,15 @@ def _list_filters():
 @bp.route("/cases/")
 def index():
     """Cases in the user's grids: open, due soon, overdue; per grid or per person."""
-    f = _list_filters()
-    grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
+    filters = _list_filters()
+    grid = get_grid_or_404(current_user, filters["grid_id"]) if filters["grid_id"] else None
     now = utcnow()
-    q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
+    q = service.search_cases(current_user, grid, filters["state"], filters["due"], filters["mine"], filters["holder_id"], now)
     page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
     _cache_place_names({c.grid for c in page.items} | {c.current_grid for c in page.items})
-    return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows,
-                  grid_options=picker.filter_options(current_user, f["grid_id"]),
+    return render("cases/index.html", "cases/_rows.html", filters=filters, page=page, rows=rows,
+                  grid_options=picker.filter_options(current_user, filters["grid_id"]),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
 
 

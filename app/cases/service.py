@@ -36,7 +36,7 @@ RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 EMERGENCY_ACCEPT_HOURS = 2
 
 
-# --- reference data ----------------------------------------------------------
+# Reference data
 
 def ensure_reference_data():
     """The default departments and categories (idempotent; admins edit them afterwards)."""
@@ -76,7 +76,7 @@ def active_departments():
     return db.session.scalars(select(Department).where(Department.active).order_by(Department.id)).all()
 
 
-# --- scope -------------------------------------------------------------------
+# Scope
 
 def case_clause(user):
     """Cases the user may see: raised in or held at one of their grids, or assigned to them; for a
@@ -108,7 +108,7 @@ def get_case_or_404(user, case_id):
     return case
 
 
-# --- intake ------------------------------------------------------------------
+# Intake
 
 @dataclass
 class CaseData:
@@ -215,7 +215,7 @@ def deadline_warning(day):
             "如需改到工作日，可退回或延期后重新填写。")
 
 
-# --- the workflow (cases/workflow.py) ----------------------------------------------
+# The workflow (cases/workflow.py)
 
 def available_actions(user, case):
     """The workflow actions the user may take on the case now, in table order."""
@@ -230,7 +230,7 @@ def perform(user, case, action_key, seen_version, **values):
     return CASES.perform(user, case, action_key, seen_version, **values)
 
 
-# --- lists ----------------------------------------------------------------------
+# Lists
 
 LIST_STATES = {"open": "未办结", "all": "全部", **STATES}
 DUE_FILTERS = {"": "全部", "warn": "即将到期", "late": "已超期"}
@@ -325,7 +325,7 @@ def holder_overview(user, grid=None, now=None):
     return sorted(rows.values(), key=lambda r: (-r["late"], -r["warn"], -r["total"], r["name"]))
 
 
-# --- automatic urging ----------------------------------------------------------
+# Automatic urging
 
 def urge_overdue(now=None):
     """催办 every open case whose step is late and that nobody urged in the last day; returns how many."""
@@ -351,7 +351,7 @@ def urge_overdue(now=None):
     return len(cases)
 
 
-# --- the public intake -----------------------------------------------------------
+# The public intake
 
 def public_category():
     """Cases from the public start as 其他 (or the first category); the desk classifies them on 受理."""

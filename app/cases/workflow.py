@@ -161,7 +161,7 @@ def is_approved(case):
     return bool(steps) and steps[-1] == "approve"
 
 
-# --- the timeline and who hears of a case ------------------------------------------
+# The timeline and who hears of a case
 
 def _actor_name(user):
     if user is None:
@@ -239,7 +239,7 @@ def assignee_choices(case):
     return db.session.scalars(q).all()
 
 
-# --- effects: what an action does beyond moving the state ----------------------------
+# Effects: what an action does beyond moving the state
 
 def _deadline_from_date(day, field="deadline"):
     if day is None:
@@ -435,7 +435,7 @@ def refuse_extension(step):
     step.record.extension_until = None
 
 
-# --- notifications: who hears of an action --------------------------------------------
+# Notifications: who hears of an action
 
 def _head(case):
     return f"{case.title}（{format_receipt(case.receipt_code)}）"
@@ -531,7 +531,7 @@ def tell_desk_and_result(step):
     tell_result(step, tell_desk(step))
 
 
-# --- guards ------------------------------------------------------------------------------
+# Guards
 
 def _general(case):
     return case.handling_class == "general"
@@ -562,7 +562,7 @@ def _no_extension_open(case):
     return case.extension_until is None
 
 
-# --- the table -----------------------------------------------------------------------------
+# The table
 
 ACTIONS = {a.key: a for a in (
     action("accept", "受理", {"reported"}, "accepted", {"desk"}, ("note",), style="primary", effect=accept),

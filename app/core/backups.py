@@ -112,7 +112,7 @@ def backup_now(instance_path, stamp, prefix="villagegrid"):
     return write_pg_dump(url, backup_dir(instance_path) / f"{prefix}-{stamp}.dump")
 
 
-# --- the nightly backups: rotation and leftovers ---------------------------------------
+# The nightly backups: rotation and leftovers
 
 AUTO_PREFIX = "auto"  # the scheduled backups; rotation never touches any other file
 AUTO_NAME = re.compile(r"^auto-(\d{8})-(\d{6})\.(db|dump)$")
@@ -163,7 +163,7 @@ def remove_partials(folder, older_than):
     return n
 
 
-# --- restoring --------------------------------------------------------------------
+# Restoring
 
 @dataclass
 class Restored:

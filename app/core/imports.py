@@ -95,7 +95,7 @@ class ImportMapping(db.Model):
         return json.loads(self.groups or "{}")
 
 
-# --- the pending store ------------------------------------------------------------
+# The pending store
 
 def _folder():
     return private_dir(Path(current_app.instance_path) / "imports")
@@ -160,7 +160,7 @@ def discard_upload(upload):
     _path(token).unlink(missing_ok=True)
 
 
-# --- the pages' shared steps --------------------------------------------------------------
+# The pages' shared steps
 
 def accept_upload(form, kind, village):
     """The POST of an upload form: the file kept as a PendingUpload of the current user when it is a
@@ -247,7 +247,7 @@ def cancel_upload(upload, entity, what):
     return filename
 
 
-# --- remembered mappings ----------------------------------------------------------------
+# Remembered mappings
 
 def mappings_for(grid_ids, kind):
     """The mappings of these grids, the most recently used first."""

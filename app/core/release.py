@@ -54,7 +54,7 @@ class StartRefused(Exception):
         self.exit_code = exit_code
 
 
-# --- the data folder ---------------------------------------------------------------
+# The data folder
 
 def prepare_data_folder(path):
     """Create the data folder (0700) when missing and prove it can be written; returns its Path."""
@@ -71,7 +71,7 @@ def prepare_data_folder(path):
     return path
 
 
-# --- one copy per data folder ------------------------------------------------------
+# One copy per data folder
 
 _held = {}  # lock file path -> [open file, depth]; the lock is per process and re-entrant
 _held_guard = threading.Lock()
@@ -121,7 +121,7 @@ def instance_lock(folder):
                 entry[0].close()
 
 
-# --- the port ----------------------------------------------------------------------
+# The port
 
 def check_port(host, port):
     """Refuse to start when ``host:port`` cannot be listened on (another program has it)."""
@@ -140,7 +140,7 @@ def check_port(host, port):
         sock.close()
 
 
-# --- a clean stop, and the unpacked programs ------------------------------------------
+# A clean stop, and the unpacked programs
 
 def stopped_cleanly(folder, program):
     """True when the last server on the folder stopped cleanly (Ctrl+C, SIGTERM) and was this same
@@ -190,7 +190,7 @@ def prune_runtimes(folder, current, keep=1):
     return removed
 
 
-# --- the database ------------------------------------------------------------------
+# The database
 
 def _problems(con):
     return [r[0] for r in con.execute("PRAGMA quick_check") if r[0] != "ok"]

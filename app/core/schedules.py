@@ -230,7 +230,7 @@ def start_with_first_request(app):
     app.before_request_funcs.setdefault(None, []).insert(0, _start_once)
 
 
-# --- what the admin page and `flask check` show ----------------------------------
+# What the admin page and `flask check` show
 
 def first_run(app):
     """When a schedule that has never run will first run, in words; None when only cron runs them.

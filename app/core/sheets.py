@@ -45,7 +45,7 @@ HEADER_NOISE = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]|[*＊:：\s]")
 NOTE_START = re.compile(r"^(合计|总计|小计|共计|注[:：]|注意|说明|备注[:：]|制表|填表|审核|负责人|联系人[:：])")
 
 
-# --- cells -------------------------------------------------------------------
+# Cells
 
 def clean(value):
     """A cell without what nobody meant to type: zero-width characters, NBSP and ideographic
@@ -124,7 +124,7 @@ def _too_many(limit):
     return f"文件的行数超过了一次导入的上限（{limit} 行数据），没有导入。请把名册按村或网格分成几个文件，分别导入。"
 
 
-# --- reading files --------------------------------------------------------------
+# Reading files
 
 def extension(filename):
     name = (filename or "").lower()
@@ -208,7 +208,7 @@ def raw_sheets(data, filename):
     raise ServiceError(f"只能上传 Excel（.xlsx、.xls）或 CSV 文件，“{filename}”不是。")
 
 
-# --- fields and columns -----------------------------------------------------------
+# Fields and columns
 
 def header_key(text):
     """A header as compared: full-width folded, notes in brackets, stars, colons and spaces removed."""
@@ -333,7 +333,7 @@ def map_columns(columns, fields, chosen=None, remembered=None):
     return mapping
 
 
-# --- the table ------------------------------------------------------------------------
+# The table
 
 @dataclass
 class Table:
@@ -462,7 +462,7 @@ def read_table(data, filename, fields):
     return best[1]
 
 
-# --- problems -------------------------------------------------------------------------------
+# Problems
 
 @dataclass
 class ImportPlan:
@@ -536,7 +536,7 @@ def error_groups(plan):
     return [(column, message, rows) for (column, message), rows in groups.items()]
 
 
-# --- writing cells --------------------------------------------------------------------------
+# Writing cells
 # Every cell the app writes goes through ``safe``/``write``/``text_cell``: a text that a spreadsheet
 # would take for a formula (=HYPERLINK(…), +1, -A1, @SUM) is stored as text and shown as typed,
 # never evaluated (it could fetch a URL with the ID number of the same row); characters an .xlsx
@@ -599,7 +599,7 @@ def append(ws, values):
         write(ws, row, i, v)
 
 
-# --- the clerk's own file, marked ------------------------------------------------------------
+# The clerk's own file, marked
 
 def _mark(ws, table, errors, first_col):
     """Add the 错误说明 column after ``first_col`` and colour the bad cells."""
@@ -656,7 +656,7 @@ def xlsx_response(wb, filename, fallback):
     return resp
 
 
-# --- writing a report as a township forwards it ----------------------------------
+# Writing a report as a township forwards it
 
 TITLE_FONT = Font(bold=True, size=14)
 BOLD = Font(bold=True)

@@ -104,7 +104,7 @@ NOT_A_PHOTO = Refusal("format", 422, "文件“{name}”不是照片或已损坏
 BUSY = Refusal("busy", 503, "服务器正在处理其他照片，请稍后再提交一次。")
 
 
-# --- checking from the header -----------------------------------------------------
+# Checking from the header
 
 def _webp_size(data):
     """The canvas size in a WebP header (Pillow's decoder allocates the canvas as it opens the file)."""
@@ -175,7 +175,7 @@ def header_check(data):
     return _size_refusal(img.width, img.height, len(data)) or (img.format, img)
 
 
-# --- decoding with bounded memory ---------------------------------------------------
+# Decoding with bounded memory
 
 class _Budget:
     """Bytes of decoded pixels in use by this process's decodes; callers wait for room."""
@@ -271,7 +271,7 @@ def prepare(data):
         return _decode(img, fmt)
 
 
-# --- before the view: every image of the request -------------------------------------
+# Before the view: every image of the request
 
 def _key(data):
     return hashlib.blake2b(data, digest_size=16).digest()
@@ -374,7 +374,7 @@ def check_photos(files, max_photos=MAX_PHOTOS, field="photos"):
     return images
 
 
-# --- files that live and die with the transaction ----------------------------------
+# Files that live and die with the transaction
 
 _PENDING = "pending_files"  # key in Session.info: files written in the open transaction
 _DOOMED = "doomed_files"  # files whose rows the open transaction deletes

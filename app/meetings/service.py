@@ -41,7 +41,7 @@ def ensure_default_kinds():
     db.session.flush()
 
 
-# --- kinds -----------------------------------------------------------------
+# Kinds
 
 def kinds_for(grid):
     """Kinds usable at ``grid``: the shared ones plus those its village (or any ancestor) added."""
@@ -75,7 +75,7 @@ def add_kind(grid, name, cadence_months, level_key, attendees):
     return kind
 
 
-# --- planning --------------------------------------------------------------
+# Planning
 
 def expected_attendees(grid):
     """Who is expected: the grid's own staff, then the leaders and workers of its direct children — of
@@ -173,7 +173,7 @@ def update_plan(meeting, data):
     return meeting
 
 
-# --- minutes ---------------------------------------------------------------
+# Minutes
 
 @dataclass
 class MinutesData:
@@ -261,7 +261,7 @@ def complete_follow_up(fu, result, done_on, today):
     return fu
 
 
-# --- what a village sees ---------------------------------------------------
+# What a village sees
 
 def meetings_query(grid):
     """Meetings of a grid and its subtree, newest first."""

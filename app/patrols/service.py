@@ -36,7 +36,7 @@ REVIEW_FAILED_TARGET = "rectifying"
 HAZARD_PERMISSIONS = ("patrol", "handle_hazards", "supervise_hazards")
 
 
-# --- reference data and scope ------------------------------------------------------
+# Reference data and scope
 
 def ensure_reference_data():
     have = {(r.target_kind, r.target_key) for r in db.session.scalars(select(PatrolRule))}
@@ -56,7 +56,7 @@ def get_hazard_or_404(user, hazard_id):
     return get_scoped_or_404(user, Hazard, hazard_id)
 
 
-# --- patrols ---------------------------------------------------------------------
+# Patrols
 
 @dataclass
 class PatrolData:
@@ -146,7 +146,7 @@ def recent_patrols(user, grid=None):
     return q.order_by(Patrol.patrolled_at.desc())
 
 
-# --- hazards -------------------------------------------------------------------------
+# Hazards
 
 def hazards(user, grid=None, state="open", overdue=False, now=None):
     now = now or utcnow()

@@ -50,7 +50,7 @@ MAX_RANGE_DAYS = 366 * 5
 NOT_TRANSFERRED = "未移交部门"
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 @dataclass(frozen=True)
 class StatsPeriod(Period):
@@ -141,7 +141,7 @@ def reference_time(period, now=None):
     return min(utc_bounds(period.end, period.end)[1], now)
 
 
-# --- grids -------------------------------------------------------------------
+# Grids
 
 def children_of(grid):
     """The child grids of ``grid`` (the rows of the per-grid tables), as plain rows."""
@@ -162,7 +162,7 @@ def rate(done, total):
     return round(100 * done / total, 1) if total else None
 
 
-# --- cases ---------------------------------------------------------------------
+# Cases
 
 @dataclass
 class CaseTally:
@@ -334,7 +334,7 @@ def case_stats(grid, period, now=None, grid_url=None):
     return CaseStats(period, total, tables)
 
 
-# --- field work ------------------------------------------------------------------
+# Field work
 
 @dataclass
 class WorkRow:
@@ -417,7 +417,7 @@ def hazard_counts(grid, period, children, now=None):
     return out
 
 
-# --- build-out check -------------------------------------------------------------------
+# Build-out check
 
 @dataclass
 class Finding:
@@ -502,7 +502,7 @@ def buildout(grid, today=None):
     return out
 
 
-# --- the dashboard -------------------------------------------------------------------
+# The dashboard
 
 # A period still running is read again after this many seconds (a new record shows within a minute);
 # a finished month's counts are kept longer (they change only by late corrections).

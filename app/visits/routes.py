@@ -236,7 +236,7 @@ def coverage():
                   page=page, label=service.period_label(period, today), periods=PERIODS, roots=roots)
 
 
-# --- rules -------------------------------------------------------------------
+# Rules
 
 def _rules_grid():
     roots = top_grids(current_user)
@@ -305,7 +305,7 @@ def rule_edit(rule_id=None):
     return done or render("visits/rule_form.html", form=form, rule=rule, grid=grid)
 
 
-# --- PDF -----------------------------------------------------------------------
+# PDF
 
 @bp.route("/households/<int:household_id>/visits.pdf")
 def household_pdf(household_id):

@@ -27,7 +27,7 @@ CADRE_ROLES = roles_with("visit_as_cadre")
 MAX_BACKDATE_DAYS = 31
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 def period_bounds(period, day):
     """First and last day of the calendar month, quarter or year containing ``day``."""
@@ -64,7 +64,7 @@ def week_bounds(day):
     return monday, monday + timedelta(days=6)
 
 
-# --- rules -------------------------------------------------------------------
+# Rules
 
 def ensure_visit_rules():
     """Insert the default rules when there are none (idempotent)."""
@@ -183,7 +183,7 @@ def save_rule(grid, rule, name, target, methods, period, visitor, active, catego
     return rule
 
 
-# --- who counts as a cadre ---------------------------------------------------
+# Who counts as a cadre
 
 def is_cadre(user):
     if user.role in CADRE_ROLES:
@@ -192,7 +192,7 @@ def is_cadre(user):
         GridStaff.user_id == user.id, GridStaff.role == "contact_cadre")) > 0
 
 
-# --- recording ---------------------------------------------------------------
+# Recording
 
 def check_visit_time(local_dt, now_local=None):
     """A visit is recorded on the day or up to a month later, never in the future."""
@@ -359,7 +359,7 @@ def _local_to_utc(local_dt):
     return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-# --- queries -----------------------------------------------------------------
+# Queries
 
 def visits_query(user):
     """Visits in the user's grids (through the grid the household was in when visited)."""
@@ -387,7 +387,7 @@ def day_visits(user, day):
                               .order_by(Visit.visited_at, Visit.id)).all()
 
 
-# --- due and overdue ---------------------------------------------------------
+# Due and overdue
 
 @dataclass
 class DueItem:
@@ -556,7 +556,7 @@ def split_due(items, today=None):
     return overdue, this_week, later
 
 
-# --- coverage ----------------------------------------------------------------
+# Coverage
 
 @dataclass
 class CoverageRow:
@@ -621,7 +621,7 @@ def unvisited_query(user, grid, start, end):
             .order_by(Household.grid_id, Household.address, Household.id))
 
 
-# --- a problem becomes a case ---------------------------------------------------
+# A problem becomes a case
 
 def problem_to_case(user, problem):
     """Raise a case from a problem found on a visit (once); returns the case.

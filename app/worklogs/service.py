@@ -27,7 +27,7 @@ from .models import WeekCheck, WorkLog, WorkLogAmendment
 LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
 
 
-# --- who may see and check whose logs -----------------------------------------
+# Who may see and check whose logs
 
 def may_view(user, worker):
     """The worker themself, or someone who checks logs and sees one of the worker's grids."""
@@ -51,7 +51,7 @@ def get_worker_or_404(user, worker_id):
     return worker
 
 
-# --- logs --------------------------------------------------------------------
+# Logs
 
 def week_check_for(worker_id, day):
     monday, _ = week_bounds(day)
@@ -122,7 +122,7 @@ def check_week(checker, worker, monday, comment, today=None):
     return c
 
 
-# --- a month of logs ---------------------------------------------------------
+# A month of logs
 
 @dataclass
 class Day:
@@ -216,7 +216,7 @@ def month_weeks(worker, days):
     return [Week(m, [d for d in days if week_bounds(d.date)[0] == m], checks.get(m)) for m in mondays]
 
 
-# --- who has not filled in ---------------------------------------------------
+# Who has not filled in
 
 @dataclass
 class Missing:
