@@ -30,6 +30,7 @@ from .notices import service as notice_service
 from .patrols.demo import build_demo_patrols
 from .units import service as units
 from .visits.models import Visit
+from .visits.service import household_kinds, period_bounds
 from .worklogs.models import WeekCheck, WorkLog
 
 DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
@@ -198,27 +199,95 @@ def build_demo_ledger(village, rng):
                                                            contact_phone=random_mobile(rng)))
 
 
-VISIT_NOTES = [
-    "了解家庭收入和就医情况，宣传城乡居民医保缴费政策，老人身体尚可。",
-    "户主反映屋后排水沟堵塞，雨天积水，已拍照记录，答应联系村里清理。",
-    "电话回访低保申请进度，告知需补交医院诊断证明。",
-    "宣讲垃圾分类和秸秆禁烧，发放宣传单，家中老人提出希望组织健康体检。",
-    "独居老人，检查煤气和电线安全，帮助更换灯泡，已告知其女儿近况。",
-    "子女在外务工，留守儿童学习情况良好，提醒注意防溺水。",
-]
+# What a visit of each method learned (made up).
+VISIT_NOTES = {
+    "door": ["了解家庭收入和就医情况，宣传城乡居民医保缴费政策，老人身体尚可。",
+             "户主反映屋后排水沟堵塞，雨天积水，已拍照记录，答应联系村里清理。",
+             "独居老人，检查煤气和电线安全，帮助更换灯泡，已告知其女儿近况。",
+             "子女在外务工，留守儿童学习情况良好，提醒注意防溺水。"],
+    "phone": ["电话回访低保申请进度，告知需补交医院诊断证明。",
+              "电话询问老人近况，身体尚好，提醒按时服药。",
+              "电话联系在外务工的户主，了解家中老人照料安排。"],
+    "lecture": ["宣讲垃圾分类和秸秆禁烧，发放宣传单，家中老人提出希望组织健康体检。",
+                "微宣讲：防范电信诈骗，教老人识别冒充公检法的电话。",
+                "微宣讲：城乡居民养老保险缴费档次和补贴政策。"],
+    "group": ["集中走访：村干部和网格员一同入户，核对家庭人口和联系电话，听取对村务的意见。",
+              "集中走访：了解冬季取暖和用电安全，发放联系卡和监督卡。",
+              "集中走访：核实户籍台账变动，宣传村规民约。"],
+}
 LOG_NOTES = ["整理走访台账；参加村两委例会。", "协助村医上门体检；巡查河道。", "代办两户医保缴费；宣传防诈骗。",
              "更新户籍台账变动信息；走访重点户。", "参加乡镇网格员培训。"]
 
 
+def _workdays(first, last):
+    """The working days from ``first`` to ``last`` (inclusive)."""
+    days, day = [], first
+    while day <= last:
+        if is_workday(day):
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def demo_visit_history(village, worker, leader, rng, diligence, today):
+    """Half a year of visits the way the rules ask for them (篇二, 篇四), mostly on time.
+
+    The worker contacts each linked household every month (a 重点户 in person, the others at the door
+    or by phone) and gives it a 微宣讲 every quarter; the village holds its quarterly 集中走访 round in
+    the middle month of each quarter, the village's cadres and the worker going to every household.
+    A household is left out of a month's contact or a quarter's lecture now and then (less often the
+    more diligent the worker) and of a round rarely, so the due list shows a few overdue households
+    and the current month's and quarter's work still to do. Returns the visits (added, not flushed)."""
+    everyone = db.session.scalars(select(Household).join(Grid, Grid.id == Household.grid_id).where(
+        starts_with(Grid.path, village.path), Household.status == "active").order_by(Household.id)).all()
+    linked = set(db.session.scalars(select(ContactLink.household_id).where(ContactLink.user_id == worker.id,
+                                                                          ContactLink.role == "grid_worker")))
+    homes = [h for h in everyone if h.id in linked]
+    key = household_kinds([h.id for h in homes], today).key_ids
+    miss = (1 - diligence) / 2
+    yesterday = today - timedelta(days=1)
+    visits = []
+
+    def add(h, user, method, day):
+        visits.append(Visit(household_id=h.id, grid_id=h.grid_id, user_id=user.id, method=method,
+                            by_cadre=user is not worker, visited_on=day,
+                            visited_at=datetime(day.year, day.month, day.day, rng.randrange(1, 9), rng.randrange(60)),
+                            learned=rng.choice(VISIT_NOTES[method])))
+
+    first, _ = period_bounds("month", today - timedelta(days=183))
+    while first <= today:  # every month: a contact with each linked household
+        _, last = period_bounds("month", first)
+        days, current = _workdays(first, min(last, yesterday)), last >= today
+        for h in homes:
+            if days and rng.random() >= (0.5 if current else miss):
+                add(h, worker, "door" if h.id in key else rng.choice(("door", "phone", "phone")), rng.choice(days))
+        first = last + timedelta(days=1)
+
+    first, _ = period_bounds("quarter", today - timedelta(days=275))
+    while first <= today:  # every quarter: a 微宣讲 to each linked household, and the village's round
+        _, last = period_bounds("quarter", first)
+        days, current = _workdays(first, min(last, yesterday)), last >= today
+        for h in homes:
+            if days and rng.random() >= (0.5 if current else miss):
+                add(h, worker, "lecture", rng.choice(days))
+        middle = date(first.year, first.month + 1, 10)
+        round_days = [d for d in _workdays(middle, middle + timedelta(days=10))[:3] if d < today]
+        if round_days and leader is not None:
+            for h in everyone:
+                if rng.random() >= 0.04:
+                    add(h, worker if h.id in linked else leader, "group", rng.choice(round_days))
+        first = last + timedelta(days=1)
+    db.session.add_all(visits)
+    return visits
+
+
 def build_demo_field_work(village, rng, diligence=0.8):
-    """Ten weeks of made-up visits and work logs by the demo village's worker (``diligence``: how
-    regularly, 0–1), one week checked."""
+    """Made-up visits (half a year, demo_visit_history) and ten weeks of work logs by the demo
+    village's worker (``diligence``: how regularly, 0–1), one week checked."""
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
     leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))
     if worker is None:
         return
-    homes = db.session.scalars(select(Household).join(ContactLink, ContactLink.household_id == Household.id)
-                               .where(ContactLink.user_id == worker.id).order_by(Household.id)).all()
     # The ledger has been kept for a year: households and links predate the visits.
     year_ago = datetime.now() - timedelta(days=400)
     for h in db.session.scalars(select(Household).where(Household.grid_id.in_(
@@ -227,18 +296,11 @@ def build_demo_field_work(village, rng, diligence=0.8):
     for link in db.session.scalars(select(ContactLink).where(ContactLink.user_id == worker.id)):
         link.since = year_ago.date()
     today = local_today()
+    demo_visit_history(village, worker, leader, rng, diligence, today)
     day = today - timedelta(days=70)
     while day < today:
-        if is_workday(day):
-            for h in rng.sample(homes, min(len(homes), rng.choice((1, 2, 2, 3)))):
-                if rng.random() > diligence:  # some households are left behind, so the due list has something to show
-                    continue
-                db.session.add(Visit(household_id=h.id, grid_id=h.grid_id, user_id=worker.id,
-                                     method=rng.choice(["door", "door", "phone", "lecture"]),
-                                     visited_at=datetime(day.year, day.month, day.day, rng.randrange(1, 9)),
-                                     visited_on=day, learned=rng.choice(VISIT_NOTES)))
-            if rng.random() < diligence + 0.05:
-                db.session.add(WorkLog(user_id=worker.id, log_date=day, content=rng.choice(LOG_NOTES)))
+        if is_workday(day) and rng.random() < diligence + 0.05:
+            db.session.add(WorkLog(user_id=worker.id, log_date=day, content=rng.choice(LOG_NOTES)))
         day += timedelta(days=1)
     if leader is not None:
         monday = today - timedelta(days=today.weekday() + 14)

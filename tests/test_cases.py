@@ -460,6 +460,10 @@ def test_printed_forms(app, make_client, users, report, tmp_path, form, title, n
     text = check_pdf(resp.data, tmp_path, expect_pages=1, must_contain=[title, "村口路灯不亮", receipt, needle, "签"])
     # The group is named with its village (group names repeat between villages), the labels on one line.
     assert "甲村 · 东庄一组" in text and "发生网格" in text
+    if form == "report":  # who registered it and the time to accept it, not an empty 办理期限
+        assert "登记人" in text and "小时内受理" in text and "办理期限" not in text
+    if form == "urge":  # which urging this is, and whether the step was already late
+        assert "第1次" in text.replace(" ", "") and "催办时未超期" in text and "催办意见" in text
     if form == "reply":
         assert "已修复路灯" in text
         with app.app_context():

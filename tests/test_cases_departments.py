@@ -145,3 +145,40 @@ def test_department_users_see_only_their_departments_cases(app, make_client, tre
     assert township.get(f"/cases/settings/departments/{other_id}").status_code == 404
     # The user list's form does not offer the department role (it needs a department).
     assert "部门工作人员" not in township.get("/users/new").get_data(as_text=True)
+
+
+def _stat(html, label):
+    """The number shown above ``label`` in the home screen's department counts."""
+    import re
+
+    m = re.search(r"<strong>(\d+)</strong><span>" + label + "</span>", html)
+    assert m, label
+    return int(m.group(1))
+
+
+def test_a_department_users_home_shows_its_cases_to_sign_in_progress_and_late_and_no_grid(
+        app, make_client, tree, users, report):
+    police = make_client()
+    police.login("department")
+    home = police.get("/").get_data(as_text=True)
+    assert 'id="my-grids"' not in home and "我的网格" not in home and "我的联系户" not in home
+    assert "甲镇派出所的事件" in home
+    assert (_stat(home, "待签收"), _stat(home, "办理中"), _stat(home, "已超期")) == (0, 0, 0)
+    dept_id = _dept(app, "甲镇派出所", tree["town_a"])
+    leader = make_client()
+    leader.login("leader")
+    act(app, leader, report, "accept")
+    assert act(app, leader, report, "transfer", department_id=dept_id, note="请派出所处理").status_code == 302
+    home = police.get("/").get_data(as_text=True)
+    assert (_stat(home, "待签收"), _stat(home, "办理中"), _stat(home, "已超期")) == (1, 0, 0)
+    assert act(app, police, report, "start", note="已签收").status_code == 302
+    with app.app_context():
+        case = db.session.get(Case, report)
+        case.deadline_at = case.deadline_at - timedelta(days=60)
+        db.session.commit()
+    home = police.get("/").get_data(as_text=True)
+    assert (_stat(home, "待签收"), _stat(home, "办理中"), _stat(home, "已超期")) == (0, 1, 1)
+    assert "村口路灯不亮" in home
+    # A grid user's home keeps the grid card and shows no department counts.
+    page = leader.get("/").get_data(as_text=True)
+    assert 'id="my-grids"' in page and "待签收</span>" not in page

@@ -254,7 +254,12 @@ def test_a_household_has_several_contacts_with_and_without_accounts(client, tree
     page = client.get(f"/households/{hid}").get_data(as_text=True)
     assert "添加其他联系人" in page
     form = page[page.index('id="contact-other"'):]
-    assert "朱驻村" in form and "户主2（东庄2号，中共党员）" in form and "乙村" not in form
+    assert "朱驻村" in form and "户主2" not in form  # registered people are searched for, not listed
+    form = client.get(f"/households/{hid}?person_q=户主").get_data(as_text=True)
+    form = form[form.index('id="contact-other"'):]
+    assert "户主2<small>（东庄2号，中共党员）" in form and "乙村" not in form
+    # a party member comes first
+    assert form.index("户主2<small>") < form.index("户主1<small>")
     # a party member of the village, registered in the ledger, without an account
     resp = client.post(f"/households/{hid}/contacts/add", {"role": "party_member", "resident_id": member_id},
                        follow_redirects=True)
@@ -327,3 +332,56 @@ def test_units_have_contacts_too(client, tree, users, app):
     worker_b = client.post(f"/units/{uid}/contacts/add", {"role": "other", "user_id": users["worker_b"]},
                            follow_redirects=True).get_data(as_text=True)
     assert "不负责这里的网格" in worker_b
+
+
+def test_the_person_picker_searches_within_the_users_grids(client, tree, users, make_user, app):
+    """Names and pinyin initials; only the village of the grid and the user's own grids; 20 at most."""
+    with app.app_context():
+        nv, cluster = db.session.get(Grid, tree["nv_a"]), db.session.get(Grid, tree["cluster_a"])
+        other_cluster = gs.create_grid(nv, "东庄二组", cluster.level, cluster.kind).id  # same village, not the worker's
+        db.session.commit()
+        # 单 read as a surname: shan
+        mine = hs.create_household(Admin(), cluster, "东庄9号", hs.ResidentData(name="单国庆", id_number=idn()))
+        db.session.commit()
+        (theirs,) = households(other_cluster, 1, prefix="二组")
+        many = households(tree["cluster_a"], 25, prefix="南巷")
+        mine_id, theirs_id = mine.head_id, db.session.get(Household, theirs).head_id
+    helper = make_user("w2", "worker", [tree["cluster_a"]])
+    assert helper
+    client.login("worker")
+    url = f"/grids/{tree['cluster_a']}/people"
+    frag = client.get(url, query_string={"person_q": "sgq", "field": "resident_id"}).get_data(as_text=True)
+    assert f'value="{mine_id}"' in frag and "单国庆" in frag
+    frag = client.get(url, query_string={"person_q": "户主", "field": "resident_id"}).get_data(as_text=True)
+    assert f'value="{theirs_id}"' not in frag  # 东庄二组 is outside the worker's grid
+    assert frag.count('type="radio"') == contacts.PEOPLE_SHOWN and "只列出前 20 人" in frag
+    assert "没有找到" in client.get(url, query_string={"person_q": "无此人"}).get_data(as_text=True)
+    assert client.get(url, query_string={"person_q": "户主", "field": "<x>"}).status_code == 400
+    assert client.get(f"/grids/{tree['cluster_b']}/people", query_string={"person_q": "户主"}).status_code == 404
+    client.logout()
+    client.login("leader")  # the village's leader sees both clusters
+    frag = client.get(f"/grids/{tree['village_a']}/people", query_string={"person_q": "二组"}).get_data(as_text=True)
+    assert frag.count('type="radio"') == 0  # addresses are not names
+    frag = client.get(f"/grids/{tree['village_a']}/people", query_string={"person_q": "户主1"}).get_data(as_text=True)
+    assert f'value="{theirs_id}"' in frag
+    assert many
+
+
+def test_adding_a_contact_twice_with_one_form_key_makes_one(client, tree, users, app):
+    """A retry after a lost answer (the same form key) leads back to the contact, never a second one."""
+    with app.app_context():
+        hid, other = households(tree["cluster_a"], 2)
+        person = db.session.get(Household, other).head_id
+    client.login("leader")
+    page = client.get(f"/households/{hid}").get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="([0-9a-f]+)"', page) or \
+        re.search(r'name="form_key"[^>]*value="([0-9a-f]+)"', page)
+    assert key, "the add form carries a key"
+    data = {"role": "party_member", "resident_id": person, "form_key": key.group(1)}
+    first = client.post(f"/households/{hid}/contacts/add", data, follow_redirects=True).get_data(as_text=True)
+    assert "已添加党员 户主2" in first
+    again = client.post(f"/households/{hid}/contacts/add", data, follow_redirects=True).get_data(as_text=True)
+    assert "已经保存过了，没有重复登记" in again and "已是联系人" not in again
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ContactLink)
+                                 .where(ContactLink.household_id == hid, ContactLink.resident_id == person)) == 1

@@ -42,21 +42,31 @@ def test_a_village_puts_up_its_map_and_marks_house_clusters(app, client, make_cl
     image = client.get(f"/grids/{village}/map.jpg")
     assert image.status_code == 200 and image.data[:3] == b"\xff\xd8\xff"  # re-encoded as JPEG
 
+    def mark(**point):
+        return client.post(f"/grids/{village}/map/marks", {"target_id": cluster, **point},
+                           follow_redirects=True).get_data(as_text=True)
+
     # a tap on the map: the point relative to the image
-    assert "已在图上标注 东庄一组" in client.post(f"/grids/{village}/map/marks", {
-        "target_id": cluster, "x": "0.25", "y": "0.5"}, follow_redirects=True).get_data(as_text=True)
-    outside = client.post(f"/grids/{village}/map/marks", {"target_id": cluster, "x": "1.4", "y": "0.5"},
-                          follow_redirects=True).get_data(as_text=True)
-    assert "点选的位置在图片之外" in outside
-    missing = client.post(f"/grids/{village}/map/marks", {"target_id": cluster, "x": "", "y": ""},
-                          follow_redirects=True).get_data(as_text=True)
-    assert "请在图上点一下" in missing
+    assert "已在图上标注 东庄一组" in mark(x="0.25", y="0.5")
+    assert "点选的位置在图片之外" in mark(x="1.4", y="0.5")
+    assert "请在图上点一下" in mark(x="", y="")
     assert client.post(f"/grids/{village}/map/marks", {"target_id": tree["cluster_b"], "x": "0.1",
                                                         "y": "0.1"}).status_code == 404
     client.post(f"/grids/{village}/map/marks", {"target_id": cluster, "x": "0.3", "y": "0.6"})  # moved, not doubled
     with app.app_context():
         marks = db.session.scalars(select(GridMapMark)).all()
         assert [(m.grid_id, m.x, m.y) for m in marks] == [(cluster, 0.3, 0.6)]
+
+    # without scripts: the small map is an image button sending the pixel clicked, shown 300 × 200
+    page = client.get(f"/grids/{village}/map").get_data(as_text=True)
+    assert 'type="image"' in page and 'name="at"' in page and 'width="300" height="200"' in page
+    assert "已在图上标注 东庄一组" in mark(**{"at.x": "74", "at.y": "149"})
+    with app.app_context():
+        (m,) = db.session.scalars(select(GridMapMark)).all()
+        assert (m.x, m.y) == (0.2483, 0.7475)  # the middle of pixel (74, 149) of 300 × 200
+    assert "点选的位置在图片之外" in mark(**{"at.x": "400", "at.y": "10"})
+    assert "请在图上点一下" in mark(**{"at.x": "x", "at.y": "1"})
+    client.post(f"/grids/{village}/map/marks", {"target_id": cluster, "x": "0.3", "y": "0.6"})
 
     # shown on the grid pages: the village's, and the cluster's (the village map with the cluster in red)
     grid_page = client.get(f"/grids/{village}").get_data(as_text=True)
@@ -71,6 +81,16 @@ def test_a_village_puts_up_its_map_and_marks_house_clusters(app, client, make_cl
     other = make_client()
     other.login("worker_b")
     assert other.get(f"/grids/{cluster}/map.jpg").status_code == 404
+
+
+def test_the_stylesheet_shows_the_small_map_at_the_width_the_server_reads_clicks_on():
+    from pathlib import Path
+
+    from app.grids.maps import CLICK_WIDTH
+
+    css = (Path(__file__).resolve().parents[1] / "static" / "css" / "app.css").read_text(encoding="utf-8")
+    rule = css[css.index("input.mapclick {"):].split("}", 1)[0]
+    assert f"width: {CLICK_WIDTH}px;" in rule
 
 
 def _green_share(png_path):

@@ -235,7 +235,14 @@ def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_peop
         roles = {a.name: a.role for a in _meeting(app).attendees}
         assert roles["孙组员"] == "东庄一组网格员"
     page = client.get(f"/meetings/{meeting_id}").get_data(as_text=True)
-    assert "增加参会人员" in page and f"{head_name}（东庄1号，中共党员）" in page and "乙村" not in page
+    # Nobody is listed until searched for (a village has thousands): the picker is a search
+    assert "增加参会人员" in page and head_name not in page and 'name="person_q"' in page
+    # without JavaScript: the search form reloads the page with the matches as radio buttons
+    page = client.get(f"/meetings/{meeting_id}?person_q=户主").get_data(as_text=True)
+    assert f'value="{head_id}"' in page and f"{head_name}<small>（东庄1号，中共党员）" in page and "乙村" not in page
+    # with htmx: the fragment, by pinyin initials too
+    frag = client.get(f"/grids/{tree['village_a']}/people?person_q=hz&field=resident_id").get_data(as_text=True)
+    assert f'name="resident_id" value="{head_id}"' in frag and "乙村" not in frag
     added = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": head_id, "role": "村民代表"},
                         follow_redirects=True).get_data(as_text=True)
     assert f"已将 {head_name} 加入参会名单" in added

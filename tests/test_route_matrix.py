@@ -387,6 +387,7 @@ NEEDS = {
     "notifications.index": LOGIN, "notifications.open_notification": LOGIN, "notifications.read_all": LOGIN,
     "contacts.mine": LOGIN, "contacts.assign": "assign_contacts", "contacts.bulk_assign": "assign_contacts",
     "contacts.grid": "assign_contacts", "contacts.add_other": "assign_contacts", "contacts.remove": "assign_contacts",
+    "contacts.people": LOGIN,
     "grid_maps.show": LOGIN, "grid_maps.image": LOGIN, "grid_maps.upload": "manage_grids",
     "grid_maps.mark": "manage_grids", "grid_maps.unmark": "manage_grids",
     "grids.tree": LOGIN, "grids.pick": LOGIN, "grids.children": LOGIN, "grids.show": LOGIN,

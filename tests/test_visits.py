@@ -711,3 +711,31 @@ def test_a_correction_removes_and_adds_photos(app, client, tree, users):
         row = db.session.scalar(select(AuditLog).where(AuditLog.entity == "visit", AuditLog.summary.contains("照片")))
         assert "删除 1 张，新增 1 张" in row.summary
     assert not first_file.exists()
+
+
+def test_the_demo_visit_history_follows_the_rules_mostly_on_time(ctx, tree, users):
+    """The demo's visits: each month's contact, each quarter's 微宣讲 and 集中走访 round, with a few
+    households left behind: some overdue, most on time, nothing in the future."""
+    import random
+    from datetime import timedelta
+
+    from app import demo
+    from app.core.timeutil import local_today
+    worker, leader = db.session.get(User, users["worker"]), db.session.get(User, users["leader"])
+    ids = households(tree["cluster_a"], 40)
+    year_ago = local_today() - timedelta(days=400)
+    link(ids[:30], worker.id, since=year_ago)
+    for h in db.session.scalars(select(Household).where(Household.id.in_(ids))):
+        h.created_at = datetime.combine(year_ago, datetime.min.time())
+    db.session.commit()
+    today = local_today()
+    made = demo.demo_visit_history(db.session.get(Grid, tree["village_a"]), worker, leader, random.Random(5), 0.8, today)
+    db.session.commit()
+    assert made and all(v.visited_on < today for v in made)
+    assert {v.method for v in made} == {"door", "phone", "lecture", "group"}
+    # the rounds reach every household, the unlinked ones through the village's cadres
+    assert {v.household_id for v in made if v.method == "group"} >= set(ids[30:])
+    assert all(v.by_cadre == (v.user_id == leader.id) for v in made)
+    items = vs.my_due(worker, today)
+    overdue = [i for i in items if i.status == "overdue"]
+    assert 0 < len(overdue) <= 12, len(overdue)  # some of the 30, not all

@@ -226,11 +226,12 @@ def print_form(case_id, form):
     if not events:
         abort(404)
     ev = events[-1]
+    nth = sum(1 for e in events if e.id <= ev.id)  # the 催办单 says which urging it is
     # A printed form carries the resident's name and phone: who printed which is kept.
     audit.record("export", "cases", case.id, f"打印{title}（回执码 {service.format_receipt(case.receipt_code)}）")
     pdf = render_pdf("cases/print/form.html", title=title,
                      header=f"{place_name(case.current_grid)} · {title} · 回执码 {service.format_receipt(case.receipt_code)}",
-                     case=case, event=ev, kind=form, form_title=title, event_label=event_label,
+                     case=case, event=ev, kind=form, form_title=title, event_label=event_label, nth=nth,
                      handling_deadline=service.handling_deadline(case, ev), printed_at=fmt_local(utcnow()))
     return pdf_response(pdf, f"{title}-{service.format_receipt(case.receipt_code)}.pdf")
 

@@ -1,6 +1,7 @@
 """Case rules: intake, scoped lists, automatic urging and the public intake; the workflow's
 actions (workflow.py) are taken through ``perform``."""
 import secrets
+from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -295,6 +296,25 @@ def my_open_cases(user, limit=8, now=None):
     cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or now, c.id))
     late = sum(1 for c in cases if c.deadline_at is not None and c.deadline_at < now)
     return len(cases), late, [(c, due_state(c, now)) for c in cases[:limit]]
+
+
+def department_summary(user, now=None):
+    """For a department user's home screen: the department's open cases, counted as 待签收 (handed to
+    it, not signed for), 办理中 (signed for, not answered), 待会办 (a case it co-handles that it has not
+    answered yet) and 超期 (any of them past its deadline); None for anybody else."""
+    dept = _department_of(user)
+    if dept is None:
+        return None
+    now = now or utcnow()
+    co = exists().where(CaseCoDepartment.case_id == Case.id, CaseCoDepartment.department_id == dept,
+                        CaseCoDepartment.replied_at.is_(None))
+    rows = db.session.execute(select(Case.state, Case.deadline_at, Case.holder_department_id == dept).where(
+        Case.state.in_(("assigned", "in_progress")), or_(Case.holder_department_id == dept, co))).all()
+    department = db.session.get(Department, dept)
+    return SimpleNamespace(name=department.name if department else "本部门", to_sign=sum(1 for s, _, held in rows if held and s == "assigned"),
+                           in_progress=sum(1 for s, _, held in rows if held and s == "in_progress"),
+                           co_pending=sum(1 for _, _, held in rows if not held),
+                           late=sum(1 for _, d, _ in rows if d is not None and d < now))
 
 
 def due_state(case, now=None):

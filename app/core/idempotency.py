@@ -113,6 +113,17 @@ def made(key, record):
         row.record_table, row.record_id = record.__tablename__, record.id
 
 
+def once(key, user_id, endpoint, action):
+    """Run ``action()`` once for ``key``: (record, False) when it ran, (the earlier record, True) when
+    this key already made one. For views that report by flash and redirect instead of ``run_form``."""
+    found = claim(key, user_id, endpoint)
+    if found is not None:
+        return found, True
+    record = action()
+    made(key, record)
+    return record, False
+
+
 def flash_already_saved():
     flash(ALREADY_SAVED, "success")
 

@@ -29,7 +29,7 @@ def show(grid_id):
     marked = {m.grid_id for m in own.marks} if own else set()
     targets = maps.markable_grids(grid) if own and may_edit else []
     return render("grids/map.html", grid=grid, own=own, view=shown and map_view(grid), may_edit=may_edit,
-                  targets=targets,
+                  targets=targets, click_size=maps.click_size(own) if targets else None,
                   marked=marked, next_target=next((t.id for t in targets if t.id not in marked), None),
                   photo_hint=uploads.PHOTO_HINT.split("，", 1)[1])
 
@@ -81,12 +81,16 @@ def _own_map(grid_id):
 @bp.route("/<int:grid_id>/map/marks", methods=["POST"])
 @require("manage_grids")
 def mark(grid_id):
-    """Mark a house cluster where the map was tapped (x, y relative to the image)."""
+    """Mark a house cluster where the map was tapped: x, y relative to the image (the script on the map),
+    or the pixel clicked on the small map of a browser without scripts (at.x, at.y)."""
     grid, own = _own_map(grid_id)
     target_id = request.form.get("target_id", type=int)
     target = get_grid_or_404(current_user, target_id) if target_id else None
+    x, y = request.form.get("x"), request.form.get("y")
     try:
-        m = maps.set_mark(own, target, request.form.get("x"), request.form.get("y"))
+        if not x and request.form.get("at.x") is not None:
+            x, y = maps.clicked_point(own, request.form.get("at.x"), request.form.get("at.y"))
+        m = maps.set_mark(own, target, x, y)
     except ServiceError as exc:
         return _refused(grid, exc)
     return _done(grid, f"已在图上标注 {m.grid.name}。")

@@ -69,6 +69,29 @@ def _relative(value, name):
     return round(v, 4)
 
 
+# The width in CSS pixels of the small map a browser without scripts clicks on (static/css/app.css
+# input.mapclick says the same; a test holds them together): it fits a phone's card.
+CLICK_WIDTH = 300
+
+
+def click_size(area_map):
+    """(width, height) in CSS pixels of the small map a browser without scripts clicks on."""
+    return CLICK_WIDTH, max(1, round(CLICK_WIDTH * area_map.height / area_map.width))
+
+
+def clicked_point(area_map, px, py):
+    """The point (0–1 each way) of a click on the small map: ``<input type="image">`` sends the pixel
+    it was clicked at, counted on the image as shown (click_size)."""
+    try:
+        px, py = int(px), int(py)
+    except (TypeError, ValueError):
+        raise ServiceError("没有收到在图上点选的位置，请在图上点一下要标注的位置。", "at") from None
+    width, height = click_size(area_map)
+    if not (0 <= px <= width and 0 <= py <= height):
+        raise ServiceError("点选的位置在图片之外，请在图片上点选。", "at")
+    return min((px + 0.5) / width, 1), min((py + 0.5) / height, 1)
+
+
 def set_mark(area_map, target, x, y):
     """Mark a grid below the map's grid at (x, y) relative to the image; moves an earlier mark of it."""
     if target is None or target.id == area_map.grid_id or not target.path.startswith(area_map.grid.path):

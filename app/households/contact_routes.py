@@ -1,10 +1,13 @@
 """联系户 screens: the worker's own households, assigning a household's worker, the leader's view per grid."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectField, SelectMultipleField
 
 from ..accounts.permissions import can, require
-from ..core import panels
+from ..core import idempotency, panels
+from ..core.idempotency import KeyedForm
 from ..core.forms import Form, ServiceError, run_form
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404
@@ -22,12 +25,13 @@ class ContactForm(Form):
     user_id = SelectField("联系网格员", coerce=int, validate_choice=False)
 
 
-class OtherContactForm(Form):
+class OtherContactForm(KeyedForm, Form):
     """Another contact (住村干部, 党员, 村民代表 …): an account, or a person registered in the village."""
 
-    role = SelectField("联系身份", choices=list(contacts.OTHER_ROLES.items()))
-    user_id = SelectField("有账号的人员", coerce=int, validate_choice=False)
-    resident_id = SelectField("或：本村在册人员（无需账号）", coerce=int, validate_choice=False)
+    # Ids of their own: the household page also shows the 联系网格员 form, whose select is user_id.
+    role = SelectField("联系身份", choices=list(contacts.OTHER_ROLES.items()), id="other-role")
+    user_id = SelectField("有账号的人员", coerce=int, validate_choice=False, id="other-user_id")
+    # The registered person comes from the person picker (radio buttons named resident_id).
 
 
 class BulkAssignForm(Form):
@@ -61,30 +65,54 @@ def _contact_form(household):
 
 
 def _other_form(target):
-    """The 添加其他联系人 form for a household or unit page, or None when the user may not assign."""
+    """The 添加其他联系人 form for a household or unit page with the person picker's matches for
+    ``?person_q=`` (the search without JavaScript), or None when the user may not assign."""
     if not can(current_user, "assign_contacts") or target.status != "active":
         return None
     form = OtherContactForm(formdata=None)
-    _other_choices(form, target.grid)
+    form.user_id.choices = _account_choices(target.grid)[0]
     return form
+
+
+def person_query():
+    """What the person picker's search box holds on this page (``?person_q=``)."""
+    return (request.args.get("person_q") or "").strip()[:20]
+
+
+def _people_panel(target):
+    form = _other_form(target)
+    q = person_query() if form is not None else ""
+    return {"other_contact_form": form, "person_q": q,
+            "people_found": contacts.find_people(current_user, target.grid, q) if q else None}
 
 
 @panels.panel("household", "other_contacts")
 def _household_other_contacts(household):
-    return {"other_contact_form": _other_form(household)}
+    return _people_panel(household)
 
 
 @panels.panel("unit", "other_contacts")
 def _unit_other_contacts(unit):
-    return {"other_contact_form": _other_form(unit)}
+    return _people_panel(unit)
 
 
-def _other_choices(form, grid):
+def _account_choices(grid):
+    """(choices, {id: user}) of the accounts that may be another contact in ``grid``."""
     accounts = {u.id: u for u in contacts.account_choices(grid)}
-    people = {r.id: r for r in contacts.person_choices(grid)}
-    form.user_id.choices = [(0, "（不选）")] + [(uid, _label(u)) for uid, u in accounts.items()]
-    form.resident_id.choices = [(0, "（不选）")] + [(rid, contacts.person_label(r)) for rid, r in people.items()]
-    return accounts, people
+    return [(0, "（不选）")] + [(uid, _label(u)) for uid, u in accounts.items()], accounts
+
+
+@bp.route("/grids/<int:grid_id>/people")
+def people(grid_id):
+    """Fragment: the people registered in the grid's village, within the user's grids, whose name
+    matches the person picker's search (``person_q``), as radio buttons named ``field``."""
+    grid = get_grid_or_404(current_user, grid_id)
+    name = request.args.get("field", "resident_id")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,40}", name):
+        abort(400)
+    q = person_query()
+    return render_template("contacts/_people.html", field=name, q=q,
+                           found=contacts.find_people(current_user, grid, q) if q else None)
 
 
 @bp.route("/households/<int:household_id>/contacts/add", methods=["POST"])
@@ -99,22 +127,27 @@ def add_other(household_id=None, unit_id=None):
         target = get_unit_or_404(current_user, unit_id)
         back = url_for("units.show", unit_id=target.id, _anchor="contacts")
     form = OtherContactForm()
-    accounts, people = _other_choices(form, target.grid)
+    form.user_id.choices, accounts = _account_choices(target.grid)
     if not form.validate_on_submit():
         abort(400)
+    resident_id = request.form.get("resident_id", type=int)
     try:
         if form.user_id.data and form.user_id.data not in accounts:
             raise ServiceError("所选账号不负责这里的网格或已停用，请从列表中选择。")
-        if form.resident_id.data and form.resident_id.data not in people:
-            raise ServiceError("所选人员不是本村在册的人员，请从列表中选择。")
-        link = contacts.add_contact(target, form.role.data, user=accounts.get(form.user_id.data),
-                                    resident=people.get(form.resident_id.data))
+        person = contacts.person_in_reach(current_user, target.grid, resident_id)
+        if resident_id and person is None:
+            raise ServiceError("所选人员不是本村在册的人员，请重新查找后点选。")
+        link, again = idempotency.once(form.form_key.data, current_user.id, request.endpoint, lambda: contacts.add_contact(
+            target, form.role.data, user=accounts.get(form.user_id.data), resident=person))
     except ServiceError as exc:
         db.session.rollback()
         flash(f"未添加联系人：{exc}", "error")
     else:
         db.session.commit()
-        flash(f"已添加{link.role_name} {link.person_name}。", "success")
+        if again:
+            idempotency.flash_already_saved()
+        else:
+            flash(f"已添加{link.role_name} {link.person_name}。", "success")
     return redirect(back)
 
 

@@ -18,9 +18,9 @@ from ..core.forms import ServiceError
 from ..core.timeutil import local_today
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
-from ..grids.scope import can_see_grid, subtree_ids
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids
 from ..grids.service import village_of
-from .models import LINK_ROLES, CategoryTag, ContactLink, Household, Resident
+from .models import LINK_ROLES, PARTY_MEMBER, CategoryTag, ContactLink, Household, Resident
 from .service import households_query
 
 # 篇二: a level-3 (house-cluster, 屋场) grid worker links 20–30 households.
@@ -96,15 +96,37 @@ def account_choices(grid):
                               .order_by(User.full_name, User.id)).all()
 
 
-def person_choices(grid):
-    """People registered (在册) in the village of ``grid``: party members first, then by name."""
-    village = village_of(grid)
+PEOPLE_SHOWN = 20  # a search shows at most this many people; a longer name narrows it
 
+
+def find_people(user, grid, text, limit=PEOPLE_SHOWN):
+    """People registered (在册) in the village of ``grid`` and in the user's grids whose name contains
+    ``text`` or whose pinyin initials start with it: (party members first, then by name; more?)."""
+    text = (text or "").strip()[:20]
+    if not text:
+        return [], False
+    village = village_of(grid)
+    initials = text.lower()
+    match = Resident.name.contains(text, autoescape=True)
+    if initials.isascii() and initials.isalpha():
+        match = or_(match, starts_with(Resident.name_initials, initials), starts_with(Resident.name_initials_alt, initials))
     rows = db.session.scalars(select(Resident).join(Grid, Grid.id == Resident.grid_id)
-                              .where(starts_with(Grid.path, village.path), Resident.status == "active")
+                              .where(starts_with(Grid.path, village.path), grid_clause(user), Resident.status == "active",
+                                     match)
                               .options(joinedload(Resident.household))
-                              .order_by(Resident.name, Resident.id)).all()
-    return sorted(rows, key=lambda r: not r.is_party_member)
+                              .order_by(Resident.political_status.notin_(sorted(PARTY_MEMBER)), Resident.name, Resident.id)
+                              .limit(limit + 1)).all()
+    return rows[:limit], len(rows) > limit
+
+
+def person_in_reach(user, grid, resident_id):
+    """The registered person ``resident_id`` when find_people could offer them to ``user``, else None."""
+    if not resident_id:
+        return None
+    village = village_of(grid)
+    return db.session.scalar(select(Resident).join(Grid, Grid.id == Resident.grid_id)
+                             .where(Resident.id == resident_id, starts_with(Grid.path, village.path), grid_clause(user),
+                                    Resident.status == "active"))
 
 
 def person_label(resident):

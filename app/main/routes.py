@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from ..accounts.permissions import can
+from ..cases import service as cases_service
 from ..core import form_stash
 from ..core.forms import run_form
 from ..core.web import public, render
@@ -28,6 +29,10 @@ def home():
         overdue, this_week, _ = visits.split_due(items)
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
 
+    if current_user.is_department:
+        # A department answers the cases handed to it; it has no grids, households or visits.
+        return render("main/home.html", department=cases_service.department_summary(current_user),
+                      kept_forms=form_stash.pending(current_user))
     return render("main/home.html", roots=top_grids(current_user), due=due if total else None, due_total=total,
                   kept_forms=form_stash.pending(current_user), contact_count=contacts.my_count(current_user))
 

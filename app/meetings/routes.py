@@ -12,7 +12,8 @@ from ..core.web import render
 from ..extensions import db
 from ..grids.models import GridLevel
 from ..grids.scope import chosen_grid_or_404, top_grids
-from ..households.contacts import person_choices, person_label
+from ..households.contact_routes import person_query
+from ..households.contacts import find_people, person_in_reach
 from . import service
 from .forms import DecisionForm, DoneForm, FollowUpForm, KindForm, MinutesForm, PlanForm
 from .models import ATTENDANCE
@@ -81,8 +82,7 @@ def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=No
     return render("meetings/show.html", meeting=meeting, decision_form=decision_form or DecisionForm(formdata=None),
                   fu_forms=fu_forms, done_forms=done_forms, today=local_today(),
                   may_run=can(current_user, "run_meetings"), linked_cases=service.decision_cases(meeting),
-                  attendee_choices=attendee_choices(meeting) if meeting.status == "planned" and can(
-                      current_user, "run_meetings") else [], status=status)
+                  **_attendee_search(meeting), status=status)
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
@@ -113,10 +113,13 @@ def minutes(meeting_id):
                           attendance=ATTENDANCE)
 
 
-def attendee_choices(meeting):
-    """(id, label) of the people registered in the meeting's village who are not on its list yet."""
-    listed = {a.resident_id for a in meeting.attendees if a.resident_id}
-    return [(r.id, person_label(r)) for r in person_choices(meeting.grid) if r.id not in listed]
+def _attendee_search(meeting):
+    """The person picker of 增加参会人员: what was searched (``?person_q=``, the search without
+    JavaScript) and the registered people it found."""
+    if meeting.status != "planned" or not can(current_user, "run_meetings"):
+        return {"person_q": "", "people_found": None}
+    q = person_query()
+    return {"person_q": q, "people_found": find_people(current_user, meeting.grid, q) if q else None}
 
 
 @bp.route("/<int:meeting_id>/attendees", methods=["POST"])
@@ -124,9 +127,9 @@ def attendee_choices(meeting):
 def add_attendee(meeting_id):
     """Add a person registered in the village (村民代表, 党员 …) to a planned meeting's list."""
     meeting = service.get_meeting_or_404(current_user, meeting_id)
-    people = {r.id: r for r in person_choices(meeting.grid)}
     try:
-        a = service.add_attendee(meeting, people.get(request.form.get("resident_id", type=int)),
+        a = service.add_attendee(meeting, person_in_reach(current_user, meeting.grid,
+                                                          request.form.get("resident_id", type=int)),
                                  request.form.get("role", ""))
     except ServiceError as exc:
         db.session.rollback()

@@ -68,6 +68,11 @@ def test_a_department_user_receives_is_urged_and_replies(make_ui, demo_server, v
     sp.get_by_role("button", name="保存新密码").click()
     expect(sp.locator(".flash-success")).to_contain_text("密码已修改")  # the home page
     expect(sp.locator("#my-cases")).to_contain_text(title)
+    # The department's home: its cases to sign for, in hand and late; no grid card.
+    counts = sp.locator("#department-cases")
+    expect(counts.get_by_role("link", name="1 待签收")).to_be_visible()
+    expect(counts.get_by_role("link", name="0 办理中")).to_be_visible()
+    expect(sp.locator("#my-grids")).to_have_count(0)
     staff.check("department-home")
     sp.goto("/cases/")
     expect(sp.locator("table tbody tr")).to_have_count(1)
@@ -77,6 +82,9 @@ def test_a_department_user_receives_is_urged_and_replies(make_ui, demo_server, v
     sp.get_by_role("button", name="确认签收办理").click()
     expect(sp.locator(".flash-success")).to_have_text("已签收办理。")
     staff.check("department-signed")
+    sp.goto("/")
+    expect(counts.get_by_role("link", name="1 办理中")).to_be_visible()
+    expect(counts.get_by_role("link", name="0 待签收")).to_be_visible()
 
     # The township urges; the department hears of it and replies.
     tp.goto(case_url)

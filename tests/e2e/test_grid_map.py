@@ -1,5 +1,6 @@
 """The grid area map in the browser (phone and PC): a village admin puts up the village's drawn map,
-marks a house cluster by tapping the map, sees it on the grid page, and prints the A3 notice board
+marks a house cluster by tapping the map (and, in a browser without scripts, by clicking the small
+map under the form), sees it on the grid page, and prints the A3 notice board
 with the map on it (the board is looked at as PNG, kept in the artifacts)."""
 import re
 import shutil
@@ -27,7 +28,7 @@ def _green_share(png):
     return sum(1 for r, g, b in px if g > 120 and r < 90 and b < 100) / len(px)
 
 
-def test_house_clusters_on_the_grid_map_and_the_a3_board(ui, demo_server, viewport, tmp_path):
+def test_house_clusters_on_the_grid_map_and_the_a3_board(ui, make_ui, demo_server, viewport, tmp_path):
     page = ui.page
     ui.login("village1", demo_server.accounts["village1"])
     page.locator("section").filter(has_text="我的网格").get_by_role("link").first.click()
@@ -58,6 +59,23 @@ def test_house_clusters_on_the_grid_map_and_the_a3_board(ui, demo_server, viewpo
     cx, cy = float(circle.get_attribute("cx")), float(circle.get_attribute("cy"))
     assert abs(cx / 1200 - 0.75) < 0.03 and abs(cy / 800 - 0.3) < 0.03, (cx, cy)
     ui.check("marked")
+
+    # Without scripts: the small map under the form is an image button; a click there marks the cluster.
+    plain = make_ui(demo_server.url, javascript=False)
+    plain.login("village1", demo_server.accounts["village1"])
+    pp = plain.page
+    pp.goto(page.url.split("#")[0])
+    pp.get_by_label("要标注的网格").select_option(label=f"{cluster}（已标注）")
+    small = pp.get_by_role("button", name="在此图上点选所选网格的位置")
+    expect(small).to_be_visible()
+    sbox = small.bounding_box()
+    assert round(sbox["width"]) == 300 and round(sbox["height"]) == 200, sbox  # the size the server reads it at
+    small.click(position={"x": sbox["width"] * 0.2, "y": sbox["height"] * 0.6})
+    expect(pp.locator(".flash-success")).to_have_text(f"已在图上标注 {cluster}。")
+    circle = pp.locator("svg g.mark").filter(has_text=cluster).locator("circle")
+    cx, cy = float(circle.get_attribute("cx")), float(circle.get_attribute("cy"))
+    assert abs(cx / 1200 - 0.2) < 0.03 and abs(cy / 800 - 0.6) < 0.03, (cx, cy)
+    plain.check("marked-without-js")
 
     page.get_by_role("link", name=village).first.click()
     expect(page.locator("#grid-map svg")).to_be_visible()

@@ -394,3 +394,53 @@ def test_two_categories_and_local_dates(ui, demo_server, ledger, viewport):
         days.update(re.search(r"(\d{4}-\d{2}-\d{2}) 起.*?(\d{4}-\d{2}-\d{2}) 止", item.inner_text(), re.S).groups())
     # Not the server's own calendar day (UTC on most servers: the day before China's until 08:00).
     assert days == {china_today} and history_day == china_today, (days, history_day)
+
+
+def test_a_contact_is_found_by_name_with_and_without_javascript(make_ui, demo_server, ledger, viewport):
+    """添加其他联系人: the registered person is searched for (pinyin initials as one types), never picked
+    from a list of the whole village; without JavaScript the 查找 button does the same search."""
+    household = ledger["和平路1号"] if viewport == "phone" else ledger["和平路2号"]
+    ui = make_ui(demo_server.url)
+    ui.login("village1", demo_server.accounts["village1"])
+    page = ui.page
+    page.goto(f"/households/{household['id']}")
+    page.locator("#contact-other summary").click()
+    form = page.locator("#contact-other")
+    expect(form.locator('input[type="radio"]')).to_have_count(0)  # nobody listed before a search
+    form.get_by_label("联系身份").select_option(label="村民代表")
+    form.get_by_role("searchbox").press_sequentially("sxx")  # 单雄信, 单 read as a surname
+    choice = form.get_by_role("radio", name=re.compile("单雄信"))
+    expect(choice).to_be_checked()  # the only match is chosen
+    expect(form.get_by_role("radio")).to_have_count(1)
+    ui.check("picker-typed")
+    form.get_by_role("button", name="添加").click()
+    expect(page.locator(".flash-success")).to_have_text("已添加村民代表 单雄信。")
+    expect(page.locator("#contacts")).to_contain_text("单雄信")
+    ui.check("contact-added")
+
+    # Without scripts, by keyboard (the phone's fixed bottom bar would catch a tap the test's browser
+    # cannot scroll clear of when it runs no script): type, Enter searches, Space picks, Enter adds.
+    plain = make_ui(demo_server.url, javascript=False)
+    plain.login("village1", demo_server.accounts["village1"])
+    page = plain.page
+    page.goto(f"/households/{household['id']}")
+    page.locator("#contact-other summary").focus()
+    page.keyboard.press("Enter")  # opens the <details>
+    form = page.locator("#contact-other")
+    expect(form.get_by_role("button", name="查找")).to_be_visible()
+    form.get_by_role("searchbox").fill("张三")
+    form.get_by_role("searchbox").press("Enter")
+    expect(page).to_have_url(re.compile(r"person_q="))
+    form = page.locator("#contact-other")
+    expect(form).to_have_attribute("open", "")
+    expect(form.get_by_role("radio", name=re.compile("张三丰"))).to_have_count(1)
+    expect(form.get_by_role("radio", name=re.compile("张三妹"))).to_have_count(0)  # another village
+    plain.check("picker-without-js")
+    form.get_by_label("联系身份").select_option(label="党员")
+    form.get_by_role("radio", name=re.compile("张三丰")).focus()
+    page.keyboard.press("Space")
+    expect(form.get_by_role("radio", name=re.compile("张三丰"))).to_be_checked()
+    form.get_by_role("button", name="添加").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash-success")).to_have_text("已添加党员 张三丰。")
+    plain.check("contact-added-without-js")
