@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit
-from ..core.forms import ServiceError, run_form
+from ..core.forms import run_action, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import public_url
@@ -15,7 +15,6 @@ from ..core.qr import qr_data_uri
 from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import public, render
-from ..extensions import db
 from . import service
 from .forms import ActionForm, AgreementForm, DraftForm, ScanForm, SignatureForm, WordingForm
 from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, STATUS_NAMES
@@ -97,15 +96,8 @@ def reset_wording():
     """Drop this grid's own wording: drafts take the wording above it, or the built-in one, again."""
     grid = _chosen_grid()
     kind = _wording_kind()
-    try:
-        service.reset_wording(current_user, grid, kind)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
-    db.session.commit()
-    flash("已恢复为上级或系统默认的责任状文本。", "success")
-    return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
+    return run_action(lambda: service.reset_wording(current_user, grid, kind), "已恢复为上级或系统默认的责任状文本。",
+                      url_for(".wording", grid_id=grid.id, kind=kind))
 
 
 @bp.route("/agreements/<int:agreement_id>")

@@ -165,6 +165,22 @@ def run_form(form, action, message, target):
     return redirect(target(result) if callable(target) else target)
 
 
+def run_action(action, message, target, back=None):
+    """The POST of a button (nothing typed to show again): run ``action()``, commit, flash ``message``
+    and redirect to ``target``; a ServiceError is rolled back and said, and leads to ``back`` (else
+    ``target``). ``message`` and ``target`` are strings or callables taking the action's result (then
+    ``back`` is needed)."""
+    try:
+        result = action()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back or target)
+    db.session.commit()
+    flash(message(result) if callable(message) else message, "success")
+    return redirect(target(result) if callable(target) else target)
+
+
 class Phone:
     """WTForms validator: a Chinese mobile or fixed-line number, stored normalised."""
 

@@ -13,6 +13,7 @@ from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
 from . import form_stash, idempotency, privacy
+from .errors import ServiceError
 from .models import installation
 from .pdf import PrintBusy
 from .public import NoPublicAddress
@@ -80,6 +81,16 @@ def render(template, fragment=None, status=None, **ctx):
     resp = make_response(render_template(name, **ctx), status)
     resp.vary.add("HX-Request")
     return resp
+
+
+def value_or_back(read, back):
+    """``read()``, or when it refuses (ServiceError: a period or date in the query string that cannot
+    be read), its message flashed and the request answered with a redirect to ``back()``."""
+    try:
+        return read()
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        abort(redirect(back()))
 
 
 def _shows_form_errors(values):

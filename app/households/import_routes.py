@@ -5,8 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, marked_download,
-                            pending_or_404, read_or_drop)
+from ..core.imports import ImportSteps, UploadForm, accept_upload, pending_or_404, read_or_drop
 from ..core.sheets import error_groups, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -106,32 +105,7 @@ def import_groups(token):
     return redirect(url_for(".import_preview", token=token))
 
 
-@bp.route("/households/import/<token>/errors.xlsx")
-@require("import_ledger")
-def import_errors(token):
-    """The clerk's own file with a 错误说明 column and the bad cells marked, to fix in place and upload again."""
-    upload, data = _pending(token)
-    plan = _read(upload, data)
-    return marked_download(upload, data, plan, "roster-errors.xlsx")
-
-
-@bp.route("/households/import/<token>/confirm", methods=["POST"])
-@require("import_ledger")
-def import_confirm(token):
-    """Import the previewed roster, all or nothing (checked once more: the ledger may have changed)."""
-    upload, data = _pending(token)
-    ok, message = confirm_upload(upload, data, _read, lambda plan: roster_import.apply_plan(plan, current_user),
-                                 "household", "名册",
-                                 lambda plan, counts: roster_store.counts_text(counts))
-    flash(message, "success" if ok else "error")
-    return redirect(url_for("households.index") if ok else url_for(".import_preview", token=token))
-
-
-@bp.route("/households/import/<token>/cancel", methods=["POST"])
-@require("import_ledger")
-def import_cancel(token):
-    """Drop a previewed roster without importing it: the uploaded file is deleted at once."""
-    upload, _ = _pending(token)
-    filename = cancel_upload(upload, "household", "名册")
-    flash(f"已放弃导入“{filename}”，上传的文件已删除，台账没有任何改动。", "success")
-    return redirect(url_for(".import_upload"))
+ImportSteps("/households/import", roster_store.KIND, require("import_ledger"), _read,
+            lambda plan: roster_import.apply_plan(plan, current_user), "household", "名册",
+            lambda plan, counts: roster_store.counts_text(counts), "households.index", "roster-errors.xlsx",
+            "已放弃导入“{filename}”，上传的文件已删除，台账没有任何改动。").register(bp)

@@ -1,13 +1,13 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import require
 from ..core import audit, panels
-from ..core.forms import ServiceError, run_form
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404, grid_clause, subtree_ids
 from ..core.web import render
@@ -305,13 +305,7 @@ def category_key(category_id):
     cat = next((c for c in service.categories_for(current_user) if c.id == category_id), None)
     if cat is None:
         abort(404)
-    try:
-        service.set_category_key(current_user, cat, request.form.get("is_key") == "1")
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(f"“{cat.name}”{'已设为' if cat.is_key else '不再是'}重点户类别。", "success")
-    return redirect(url_for("households.categories"))
+    return run_action(lambda: service.set_category_key(current_user, cat, request.form.get("is_key") == "1"),
+                      lambda _: f"“{cat.name}”{'已设为' if cat.is_key else '不再是'}重点户类别。",
+                      url_for("households.categories"))
 

@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import can, require
-from ..core.forms import ServiceError, run_form
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.timeutil import local_today, utcnow
@@ -189,15 +189,9 @@ def decision_case(meeting_id, decision_id):
     """Hand a decision to the case workflow; the case page opens."""
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     decision = service.get_decision_or_404(meeting, decision_id)
-    try:
-        case = service.decision_to_case(current_user, decision)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    db.session.commit()
-    flash("已转为事件，按事件流程受理、交办和督办。", "success")
-    return redirect(url_for("cases.show", case_id=case.id))
+    return run_action(lambda: service.decision_to_case(current_user, decision), "已转为事件，按事件流程受理、交办和督办。",
+                      lambda case: url_for("cases.show", case_id=case.id),
+                      back=url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
 
 
 @bp.route("/<int:meeting_id>/sign-in.pdf")

@@ -1,15 +1,14 @@
 """Statistics pages of a grid for a period, the leader's dashboard, and their Excel and PDF."""
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import pdf
-from ..core.forms import ServiceError
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
-from ..core.web import render
+from ..core.web import render, value_or_back
 from ..grids.scope import chosen_grid_or_404, get_grid_or_404
 from ..visits.charts import bar_chart
 from . import charts, service, tables
@@ -22,12 +21,9 @@ PAGES = {"cases": "事件统计", "work": "工作统计", "buildout": "网格建
 def _period():
     """The period asked for (``period``, or ``from`` and ``to``); a wrong one is refused in words and
     the page opens on this month."""
-    try:
-        return service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
-                                    request.args.get("to", ""))
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        abort(redirect(url_for(request.endpoint, **request.view_args)))
+    return value_or_back(lambda: service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
+                                                      request.args.get("to", "")),
+                         lambda: url_for(request.endpoint, **request.view_args))
 
 
 def _grid_url(page, period):

@@ -4,8 +4,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, mappings_for, marked_download,
-                            pending_or_404, read_or_drop, remember_mapping)
+from ..core.imports import (ImportSteps, UploadForm, accept_upload, mappings_for, pending_or_404, read_or_drop,
+                            remember_mapping)
 from ..core.sheets import error_groups, header_key, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -79,32 +79,7 @@ def import_columns(token):
     return redirect(url_for(".import_preview", token=token))
 
 
-@bp.route("/units/import/<token>/errors.xlsx")
-@require("import_ledger")
-def import_errors(token):
-    """The clerk's own file with a 错误说明 column and the bad cells marked."""
-    upload, data = _pending(token)
-    plan = _read(upload, data)
-    return marked_download(upload, data, plan, "units-errors.xlsx")
-
-
-@bp.route("/units/import/<token>/confirm", methods=["POST"])
-@require("import_ledger")
-def import_confirm(token):
-    """Import the previewed register, all or nothing."""
-    upload, data = _pending(token)
-    ok, message = confirm_upload(upload, data, _read, lambda plan: unit_import.apply_units(plan, current_user),
-                                 "unit", "单位台账",
-                                 lambda plan, c: f"新增 {c['created']} 个单位，更新 {c['updated']} 个，{c['unchanged']} 个无变化")
-    flash(message, "success" if ok else "error")
-    return redirect(url_for("units.index") if ok else url_for(".import_preview", token=token))
-
-
-@bp.route("/units/import/<token>/cancel", methods=["POST"])
-@require("import_ledger")
-def import_cancel(token):
-    """Drop a previewed register: the uploaded file is deleted at once."""
-    upload, _ = _pending(token)
-    filename = cancel_upload(upload, "unit", "单位台账")
-    flash(f"已放弃导入“{filename}”，上传的文件已删除。", "success")
-    return redirect(url_for(".import_upload"))
+ImportSteps("/units/import", KIND, require("import_ledger"), _read,
+            lambda plan: unit_import.apply_units(plan, current_user), "unit", "单位台账",
+            lambda plan, c: f"新增 {c['created']} 个单位，更新 {c['updated']} 个，{c['unchanged']} 个无变化",
+            "units.index", "units-errors.xlsx", "已放弃导入“{filename}”，上传的文件已删除。").register(bp)

@@ -10,7 +10,7 @@ from ..accounts.permissions import require
 from ..accounts.service import AccountError
 from ..cases import service as cases
 from ..cases.forms import DepartmentUserForm
-from ..core.forms import ServiceError, run_form
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..core.timeutil import utcnow
 from ..core.web import render
@@ -115,15 +115,7 @@ def user_toggle(user_id, action):
 
 def _act_on(user, change, message):
     """Make one change to a user, commit it and say so (or say why not), back on the user's page."""
-    try:
-        change()
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(message, "success")
-    return redirect(url_for("users.user_edit", user_id=user.id))
+    return run_action(change, message, url_for("users.user_edit", user_id=user.id))
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
