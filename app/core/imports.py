@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import delete, select
@@ -31,6 +31,7 @@ from .files import private_dir, write_private
 from .forms import Form, ServiceError
 from .sheets import extension, marked_workbook, raw_sheets, xlsx_response
 from .timeutil import utcnow
+from .web import render
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
 PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
@@ -184,6 +185,22 @@ def accept_upload(form, kind, village):
     pending = save_upload(data, current_user, kind, name, village)
     db.session.commit()
     return pending
+
+
+def upload_page(kind, template, village_label, unspecified, default, choices, chosen, file_label=None):
+    """An import's upload page and its POST: the file kept (then on to the blueprint's preview), or the
+    form again. ``default`` is the user's own village (no choice offered then), ``choices()`` the
+    villages to choose from, ``chosen(village_id)`` the one a POST names, through the user's scope."""
+    form = UploadForm()
+    if file_label:
+        form.file.label.text = file_label
+    form.village_id.label.text = village_label
+    form.village_id.choices = [(0, unspecified)] + ([] if default is not None else choices())
+    village = default or chosen(request.form.get("village_id", type=int))
+    pending = accept_upload(form, kind, village)
+    if pending is not None:
+        return redirect(url_for(".import_preview", token=pending.token))
+    return render(template, form=form, village=default)
 
 
 def read_or_drop(upload, data, read, back):

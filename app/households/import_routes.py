@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import ImportSteps, UploadForm, accept_upload, pending_or_404, read_or_drop
+from ..core.imports import ImportSteps, pending_or_404, read_or_drop, upload_page
 from ..core.sheets import error_groups, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -28,16 +28,9 @@ def _read(upload, data):
 @require("import_ledger")
 def import_upload():
     """Upload a roster in the template or the village's own layout; it is checked and shown before anything is written."""
-    form = UploadForm()
-    form.village_id.label.text = "名册所属的村"
-    default = default_village(current_user)
-    choices = [] if default is not None else village_choices(current_user)
-    form.village_id.choices = [(0, "不指定（按表中的所属网格路径）")] + choices
-    village = default or visible_village(current_user, request.form.get("village_id", type=int))
-    pending = accept_upload(form, roster_store.KIND, village)
-    if pending is not None:
-        return redirect(url_for(".import_preview", token=pending.token))
-    return render("households/import.html", form=form, village=default)
+    return upload_page(roster_store.KIND, "households/import.html", "名册所属的村", "不指定（按表中的所属网格路径）",
+                       default_village(current_user), lambda: village_choices(current_user),
+                       lambda village_id: visible_village(current_user, village_id))
 
 
 @bp.route("/households/import/<token>")

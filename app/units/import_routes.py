@@ -4,8 +4,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import (ImportSteps, UploadForm, accept_upload, mappings_for, pending_or_404, read_or_drop,
-                            remember_mapping)
+from ..core.imports import (ImportSteps, mappings_for, pending_or_404, read_or_drop, remember_mapping,
+                            upload_page)
 from ..core.sheets import error_groups, header_key, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -31,16 +31,10 @@ def _read(upload, data):
 @require("import_ledger")
 def import_upload():
     """Upload a unit register (生产经营单位台账) in the village's own layout."""
-    form = UploadForm()
-    form.file.label.text = "单位台账文件（.xlsx、.xls 或 .csv）"
-    form.village_id.label.text = "台账所属的村"
-    default = default_village(current_user)
-    form.village_id.choices = [(0, "不指定（按表中的所属网格）")] + ([] if default else village_choices(current_user))
-    village = default or visible_village(current_user, request.form.get("village_id", type=int))
-    pending = accept_upload(form, KIND, village)
-    if pending is not None:
-        return redirect(url_for(".import_preview", token=pending.token))
-    return render("units/import.html", form=form, village=default)
+    return upload_page(KIND, "units/import.html", "台账所属的村", "不指定（按表中的所属网格）",
+                       default_village(current_user), lambda: village_choices(current_user),
+                       lambda village_id: visible_village(current_user, village_id),
+                       file_label="单位台账文件（.xlsx、.xls 或 .csv）")
 
 
 @bp.route("/units/import/<token>")
