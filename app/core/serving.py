@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 
-from waitress import serve as waitress_serve
+import waitress
 
 WAITRESS = {
     "threads": 12,
@@ -77,4 +77,4 @@ def serve(app, host, port, **overrides):
     """Serve ``app`` with waitress, sized as above."""
     options = {**WAITRESS, **overrides}
     report_queue_once_a_minute(options["threads"])
-    waitress_serve(app, host=host, port=port, **options)
+    waitress.serve(app, host=host, port=port, **options)
