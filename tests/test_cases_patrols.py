@@ -10,8 +10,8 @@ from app.cases.models import Case
 from app.core.timeutil import local_today, utcnow
 from app.extensions import db
 from app.patrols.models import Hazard, HazardEvent, Patrol
-from tests.test_cases import _remember_app, photo_bytes, unread  # noqa: F401  (autouse fixture)
-from tests.test_route_matrix import unit_fixture
+from tests.factories import photo_bytes, unread
+from tests.factories import unit_fixture
 
 
 def _patrol(app, c, grid_id, hazard="", unit_id="", **extra):
@@ -109,7 +109,7 @@ def test_hazard_from_supervision_to_closing(app, make_client, tree, users):
         h = db.session.get(Hazard, hid)
         assert h.state == "supervised" and h.severity == "major" and "专人值守" in h.measures
     # Listed publicly on the grid's intake page (no account needed).
-    from tests.test_cases_public import grid_public_code
+    from tests.factories import grid_public_code
 
     public = make_client().get(f"/q/{grid_public_code(tree['cluster_a'])}").get_data(as_text=True)
     assert "挂牌督办" in public and "竹木加工厂消防通道堵塞" in public

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.cases.models import Case
 from app.extensions import db
-from tests.test_cases import _remember_app, act, category_id, case_id_from, unread  # noqa: F401
+from tests.factories import act, case_id_from, category_id, unread
 
 PHONE = "13812345678"
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select, update
 
 from app.core.timeutil import utcnow
 from app.extensions import db
-from tests.test_cases import category_id
-from tests.test_route_matrix import ledger_fixture
+from tests.factories import category_id
+from tests.factories import ledger_fixture
 
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([0-9a-f]+)"')
 
@@ -87,7 +87,7 @@ def test_simultaneous_identical_visits_and_work_logs_answer_like_one(app, make_c
     from app.grids.models import Grid
     from app.visits.models import Visit
     from app.worklogs.models import WorkLog
-    from tests.test_visits import now_local
+    from tests.factories import now_local
 
     with app.app_context():
         hid = ledger_fixture(db.session.get(Grid, tree["cluster_a"])).id
@@ -174,7 +174,7 @@ def test_a_visit_typed_past_the_timeout_comes_back_after_logging_in_again(app, m
     from app.core.form_stash import FormStash
     from app.core.models import AuditLog
     from app.visits.models import Visit
-    from tests.test_visits import now_local
+    from tests.factories import now_local
 
     with app.app_context():
         from app.grids.models import Grid
@@ -254,7 +254,7 @@ def test_typing_keeps_the_session_alive(app, make_client, users):
 def test_a_visit_problem_turned_into_a_case_by_two_taps_at_once_makes_one_case(app, make_client, tree, users):
     from app.cases.models import Case
     from app.grids.models import Grid
-    from tests.test_route_matrix import visit_fixture
+    from tests.factories import visit_fixture
 
     with app.app_context():
         visit = visit_fixture(ledger_fixture(db.session.get(Grid, tree["cluster_a"])), users["worker"])

@@ -17,35 +17,8 @@ from app.households.models import ContactLink, Household, HouseholdCategory
 from app.visits import service as vs
 from app.visits.models import Visit, VisitPhoto, VisitRule
 from tests.pdfcheck import check_pdf
-from tests.test_contacts import households, link
-
-
-def now_local():
-    return datetime.now(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def png(w=2400, h=1800, color="blue", fmt="PNG"):
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), color).save(buf, fmt)
-    buf.seek(0)
-    return buf
-
-
-def form_key(html):
-    return re.search(r'id="form_key" name="form_key" type="hidden" value="([0-9a-f]+)"', html).group(1)
-
-
-def visit_form(client, hid):
-    page = client.get(f"/visits/new?household_id={hid}")
-    assert page.status_code == 200
-    return form_key(page.get_data(as_text=True))
-
-
-def post_visit(client, hid, key, **extra):
-    data = {"household_id": str(hid), "method": "door", "visited_at": now_local().strftime("%Y-%m-%dT%H:%M"),
-            "learned": "老人身体尚可，子女在外务工。", "problems": "屋顶漏雨\n路灯不亮", "form_key": key}
-    data.update(extra)
-    return client.post(f"/visits/new?household_id={hid}", data, content_type="multipart/form-data")
+from tests.factories import households, link
+from tests.factories import add_visit, form_key, now_local, png, post_visit, visit_form
 
 
 # Recording
@@ -138,16 +111,6 @@ def test_foreign_household_cannot_be_visited(app, make_client, tree, users):
 
 
 # Due and overdue
-
-def add_visit(user_id, hid, day, method="door"):
-    """A visit on ``day`` written directly (the service refuses back-dating beyond a month)."""
-    user = db.session.get(User, user_id)
-    h = db.session.get(Household, hid)
-    db.session.add(Visit(household_id=hid, grid_id=h.grid_id, user_id=user_id, method=method,
-                         visited_at=datetime(day.year, day.month, day.day, 2), visited_on=day,
-                         by_cadre=vs.is_cadre(user), learned="走访"))
-    db.session.commit()
-
 
 def old_households(tree, n, prefix="东庄"):
     ids = households(tree["cluster_a"], n, prefix)

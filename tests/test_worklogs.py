@@ -16,8 +16,8 @@ from app.visits.service import week_bounds
 from app.worklogs import service as ws
 from app.worklogs.models import WeekCheck, WorkLog, WorkLogAmendment
 from tests.pdfcheck import check_pdf
-from tests.test_contacts import households
-from tests.test_visits import add_visit
+from tests.factories import households
+from tests.factories import add_visit
 
 
 def test_log_shows_the_days_visits_and_saves_text(app, client, tree, users):
