@@ -12,6 +12,7 @@ from .accounts.routes import bp as accounts_bp
 from .admin import jobs
 from .admin.routes import bp as admin_bp
 from .agreements.routes import bp as agreements_bp
+from .assessment.party_routes import bp as party_bp
 from .assessment.routes import bp as assessment_bp
 from .assessment.selfeval_routes import bp as self_eval_bp
 from .cases.public_routes import bp as public_cases_bp
@@ -96,7 +97,7 @@ def create_app(config=None):
     for bp in (main_bp, accounts_bp, grids_bp, households_bp, ledger_excel_bp, roster_import_bp, contacts_bp, units_bp,
                visits_bp, worklogs_bp, meetings_bp, agreements_bp, notices_bp, cases_bp, public_cases_bp, case_settings_bp,
                patrols_bp, admin_bp, unit_import_bp, notifications_bp, assessment_bp, users_bp, grid_maps_bp,
-               self_eval_bp, stats_bp):
+               self_eval_bp, party_bp, stats_bp):
         app.register_blueprint(bp)
 
     cli.init_app(app)

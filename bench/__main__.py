@@ -277,6 +277,10 @@ def main():
         from bench.assessment import assessment_figures
 
         assess = assessment_figures(env)
+        # On the month of activity just added: the county dashboard's server time.
+        from bench.dashboard import dashboard_figures
+
+        dash = dashboard_figures(env, db_path, Path(tmp) / "dashboard-server.log")
     print(f"import 10k rows: {import_out}")
     print(f"import 10k people in a village's own layout: {own_out}")
     print(f"bombs: {bomb['bomb_statuses']} in {bomb['bomb_request_s']} s; server peak RSS {bomb['bomb_rss_before_mb']} MB "
@@ -284,6 +288,8 @@ def main():
     print(f"assessment: a month of {assess['visits']} visits, {assess['logs']} logs, {assess['cases']} cases, "
           f"{assess['patrols']} patrols; {assess['assessment_workers']} workers and {assess['assessment_villages']} "
           f"villages computed and ranked in {assess['assessment_month_s']} s (goal <= 2 s)")
+    print(f"county dashboard: p50 {dash['dashboard_p50_ms']} ms, p95 {dash['dashboard_p95_ms']} ms (server time, goal <= 100 ms); "
+          f"first request of the process {dash['dashboard_cold_ms']} ms (a township's: {dash['dashboard_town_cold_ms']} ms)")
     result = {
         "grids": grids,
         "households": hh,
@@ -305,6 +311,8 @@ def main():
         "phone_repeat_load_kb": phone["phone_repeat_load_kb"],
         "fragment_kb": phone["fragment_kb"],
         "assessment_month_s": assess["assessment_month_s"],
+        "dashboard_p95_ms": dash["dashboard_p95_ms"],
+        "dashboard_cold_ms": dash["dashboard_cold_ms"],
     }
     from bench.pdf import pdf_figures
 

@@ -90,6 +90,7 @@ def clean_db(request):
     from app.patrols.service import ensure_reference_data as ensure_patrol_rules
     from app.assessment.service import ensure_default_schemes
 
+    app.extensions.pop("stats_cache", None)  # the statistics' figures of the emptied database
     with app.app_context():
         db.session.rollback()
         tables = db.metadata.tables

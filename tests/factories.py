@@ -239,6 +239,19 @@ def public_report(c, code, what="河道里有人倾倒垃圾", **extra):
                   follow_redirects=True)
 
 
+# Assessment
+
+def scheme_form(client, url):
+    """The scheme form as the browser would send it: every field of the page with its value."""
+    html = client.get(url).get_data(as_text=True)
+    data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)">(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body)
+        data[name] = chosen.group(1) if chosen else ""
+    data["bands"] = re.search(r'<textarea id="bands" name="bands" rows="5">(.*?)</textarea>', html, re.S).group(1)
+    return data
+
+
 # Meetings
 
 def meeting_staff(app, tree, users):

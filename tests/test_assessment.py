@@ -14,7 +14,7 @@ from app.core.models import AuditLog
 from app.extensions import db
 from app.households.models import CategoryTag, Household, HouseholdCategory
 from app.visits.models import Visit
-from tests.factories import households, link, visit_on, work_log
+from tests.factories import households, link, scheme_form, visit_on, work_log
 
 EARLY = datetime(2025, 1, 1)
 
@@ -231,23 +231,10 @@ def test_the_report_prints_and_exports(app, client, tree, users, worker_month, t
     assert any(r[0] == "平均" for r in rows)
 
 
-def _scheme_form(client, url):
-    """The scheme form as the browser would send it: every field of the page with its value."""
-    import re
-
-    html = client.get(url).get_data(as_text=True)
-    data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
-    for name, body in re.findall(r'<select[^>]*name="([^"]+)">(.*?)</select>', html, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected', body)
-        data[name] = chosen.group(1) if chosen else ""
-    data["bands"] = re.search(r'<textarea id="bands" name="bands" rows="5">(.*?)</textarea>', html, re.S).group(1)
-    return data
-
-
 def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, users):
     url = f"/assessment/grids/{tree['town_a']}/schemes/worker"
     client.login("township")
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     assert data["name_0"] == "走访" and data["points_0"] == "200" and data["formula_0"] == "visits_done"
     # 走访 250 and 巡查 100: still 1000 in all.
     data.update(points_0="250", points_3="100", name_10="应知应会测试", kind_10="bonus", points_10="30",
@@ -262,7 +249,7 @@ def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, use
         assert scheme.items[-1].name == "应知应会测试" and scheme.bands[0] == ("五星", 920)
         assert asv.scheme_for(db.session.get(asv.Grid, tree["village_b"]), "worker").grid_id is None  # 乙镇: default
     # Points that do not add up: refused with the sum, nothing saved, what was typed kept.
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     data.update(points_0="300")
     resp = client.post(url, data)
     assert resp.status_code == 422

@@ -128,8 +128,16 @@ def _build(app, tree, users):
         if any(a.key == "set_deadline" for a in hazard_steps):
             ps.act(leader, hz, "set_deadline", hz.version, note="限期整改", measures="设警示牌",
                    deadline=today + timedelta(days=7))
+        # This quarter's self-evaluation of the cluster, submitted with a comment per item.
+        from app.assessment import selfeval
+        from app.assessment.service import period_of
+
+        ev = selfeval.start(worker, cluster, period_of("quarter", today), today)
+        selfeval.act(worker, ev, "submit", ev.version, summary="总体情况",
+                     typed={ln.id: selfeval.Typed("0", "说明") for ln in ev.lines})
         db.session.commit()
-        ids.update(grid_id=tree["cluster_a"], user_id=users["worker"], staff_id=staff.id)
+        ids.update(grid_id=tree["cluster_a"], user_id=users["worker"], staff_id=staff.id,
+                   entry_id=matrix.evidence_fixture(app, cluster, users["worker"]))
         ids["day"] = monday.isoformat()
         ids["month"] = monday.strftime("%Y-%m")
         assert db.session.scalar(select(sa.func.count()).select_from(Case)) >= 2

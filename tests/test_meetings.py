@@ -213,9 +213,13 @@ def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_peop
     # with htmx: the fragment, by pinyin initials too
     frag = client.get(f"/grids/{tree['village_a']}/people?person_q=hz&field=resident_id").get_data(as_text=True)
     assert f'name="resident_id" value="{head_id}"' in frag and "乙村" not in frag
-    added = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": head_id, "role": "村民代表"},
-                        follow_redirects=True).get_data(as_text=True)
+    key = re.search(r'name="form_key" type="hidden" value="(\w+)"', page).group(1)
+    data = {"resident_id": head_id, "role": "村民代表", "form_key": key}
+    added = client.post(f"/meetings/{meeting_id}/attendees", data, follow_redirects=True).get_data(as_text=True)
     assert f"已将 {head_name} 加入参会名单" in added
+    # the same form sent again (an answer lost on a bad connection): saved once, said so
+    retry = client.post(f"/meetings/{meeting_id}/attendees", data, follow_redirects=True).get_data(as_text=True)
+    assert "已经保存过了，没有重复登记" in retry
     again = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": head_id}, follow_redirects=True)
     assert f"{head_name} 已在参会名单中" in again.get_data(as_text=True)
     outsider = client.post(f"/meetings/{meeting_id}/attendees", {"resident_id": foreign_head}, follow_redirects=True)

@@ -42,7 +42,7 @@ def _foreign_ids(app, tree, users):
                 **meeting_fixture(grid_b), **agreement_fixture(grid_b),
                 "case_id": case.id, "photo_id": case.photos[0].id,
                 "notification_id": notification_fixture(case, users["worker_b"]), **reference_ids(grid_b),
-                **patrol_fixture(grid_b, users["worker_b"])}
+                **patrol_fixture(grid_b, users["worker_b"]), "entry_id": evidence_fixture(app, grid_b, users["worker_b"])}
 
 
 def rule_fixture(grid):
@@ -72,6 +72,30 @@ def patrol_fixture(grid, user_id):
                                   ps.PatrolData(checked="消防通道", hazard="通道堵塞"), [photo_upload("p.png")])
         db.session.commit()
     return {"patrol_id": patrol.id, "hazard_id": patrol.hazards[0].id}
+
+
+def evidence_fixture(app, grid, user_id):
+    """A manual score with a photo as its evidence for a worker of ``grid`` (committed): its id."""
+    from datetime import date
+
+    from app.assessment import service as asv
+    from app.assessment.models import ManualScore
+    from app.core.files import write_private
+
+    existing = db.session.scalar(select(ManualScore).where(ManualScore.grid_id == grid.id))
+    if existing is not None:
+        return existing.id
+    item = next(it for it in asv.scheme_for(grid, "worker").items if it.kind == "manual")
+    path = asv.evidence_path(f"fixture{grid.id}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # the instance folder outlives each test's database
+        write_private(path, b"\x89PNG\r\n\x1a\n")
+    entry = ManualScore(item_id=item.id, subject_kind="worker", subject_id=user_id, grid_id=grid.id,
+                        period_start=date(2026, 10, 1), points=90, reason="检查台账",
+                        evidence_file=path.name, entered_by_id=user_id)
+    db.session.add(entry)
+    db.session.commit()
+    return entry.id
 
 
 def case_fixture(grid, user_id):
@@ -294,6 +318,9 @@ NEEDS = {
     # (app/assessment/selfeval.py, tests/test_self_evaluation.py), not a permission
     "self_eval.index": LOGIN, "self_eval.show": LOGIN, "self_eval.start": LOGIN, "self_eval.act": LOGIN,
     "self_eval.pdf_doc": LOGIN, "self_eval.xlsx": LOGIN,
+    "assessment.evidence": LOGIN,  # scope: the subject's grid
+    "party.ranking": "view_assessment", "party.member": "view_assessment", "party.export_xlsx": "view_assessment",
+    "party.team_member": "view_assessment", "party.enter": "score_party_members",
     "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
     "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",
     "agreements.new_version": "manage_agreements", "agreements.sign": "manage_agreements",
@@ -409,7 +436,8 @@ def own_ids(app, tree, users, role):
                 **meeting_fixture(cluster), **agreement_fixture(cluster),
                 "case_id": case.id, "photo_id": case.photos[0].id, **reference_ids(db.session.get(Grid, home)),
                 "notification_id": notification_fixture(case, users[role]),
-                "token": pending_import_fixture(app, users[role]), **patrol_fixture(cluster, users["worker"])}
+                "token": pending_import_fixture(app, users[role]), **patrol_fixture(cluster, users["worker"]),
+                "entry_id": evidence_fixture(app, cluster, users["worker"])}
 
 
 def _checked_routes(app, ids):

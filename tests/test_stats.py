@@ -11,6 +11,7 @@ from app.cases.models import Case, CaseCategory, CaseEvent
 from app.extensions import db
 from app.grids.models import Grid
 from app.stats import service as ss
+from tests.pdfcheck import check_pdf
 
 
 def _case(code, grid_id, category, created, closed=None, events=(), source="worker", handling="general"):
@@ -145,12 +146,15 @@ def test_pages_exports_and_scope(app, make_client, tree, users, october, tmp_pat
     assert any(r[0] == "合计" and r[1] == 4 and r[2] == 2 for r in values)
     assert set(wb.sheetnames) >= {"按网格", "按类别", "按来源", "按办理类别", "按状态（期末）", "按移交部门"}
     pdf = c.get(f"/stats/grids/{tree['town_a']}/cases.pdf?period=2025-10")
-    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    text = check_pdf(pdf.data, tmp_path / "cases", must_contain=["甲镇2025年10月事件统计", "按网格", "甲二村", "按移交部门",
+                                                                  "环保站", "合计", "审核人"])
+    assert "乙村" not in text
     for page_key in ("work", "buildout"):
         assert c.get(f"/stats/grids/{tree['town_a']}/{page_key}?period=2025-10").status_code == 200
         assert c.get(f"/stats/grids/{tree['town_a']}/{page_key}.xlsx?period=2025-10").status_code == 200
     assert c.get(f"/stats/grids/{tree['town_a']}/dashboard").status_code == 200
-    assert c.get(f"/stats/grids/{tree['town_a']}/dashboard.pdf").data.startswith(b"%PDF")
+    check_pdf(c.get(f"/stats/grids/{tree['town_a']}/dashboard.pdf").data, tmp_path / "dashboard", expect_pages=1,
+              must_contain=["甲镇", "网格工作概况", "受理事件", "需要关注的网格", "近 12 个月事件受理与办结"])
     # A village sees its own grids only: the township and the other village answer 404.
     v = make_client()
     v.login("village_admin")
@@ -162,3 +166,70 @@ def test_pages_exports_and_scope(app, make_client, tree, users, october, tmp_pat
     w = make_client()
     w.login("worker")
     assert w.get(f"/stats/grids/{tree['cluster_a']}/dashboard").status_code == 403
+
+
+def test_the_dashboard_shows_a_new_record_within_a_minute(app, tree, users, monkeypatch):
+    """Answered from the cache for 30 s; then once more while a background thread works it out again;
+    past a minute worked out before answering."""
+    import threading
+    import time as real_time
+
+    from app.core.timeutil import utcnow
+
+    clock = [1000.0]
+    monkeypatch.setattr(ss.time, "monotonic", lambda: clock[0])
+    with app.test_request_context():
+        town = db.session.get(Grid, tree["town_a"])
+        cat = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "环境"))
+        assert ss.dashboard(town)["cases"].total.received == 0
+        _case("NEW00001", tree["village_a2"], cat, utcnow(), events=[(utcnow(), "report", "reported", None, "")])
+        db.session.commit()
+        clock[0] += 29
+        assert ss.dashboard(town)["cases"].total.received == 0  # still the cached figures
+        clock[0] += 2
+        assert ss.dashboard(town)["cases"].total.received == 0  # answered once more, worked out behind
+        for t in threading.enumerate():
+            if t.name == "stats-refresh":
+                t.join()
+        data = ss.dashboard(town)
+        assert data["cases"].total.received == 1
+        assert [a.name for a in data["attention"]][:1] != ["甲村"]
+        _case("NEW00002", tree["village_a2"], cat, utcnow(), events=[(utcnow(), "report", "reported", None, "")])
+        db.session.commit()
+        clock[0] += 61
+        assert ss.dashboard(town)["cases"].total.received == 2  # too old to answer: worked out first
+    assert real_time.monotonic() > 0
+
+
+def test_attention_names_the_village_with_an_overdue_case(app, tree, users):
+    from datetime import timedelta
+
+    from app.core.timeutil import utcnow
+
+    with app.test_request_context():
+        cat = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "环境"))
+        start = utcnow() - timedelta(days=3)
+        c = _case("LATE0001", tree["village_a2"], cat, start, events=[
+            (start, "report", "reported", None, ""), (start, "assign", "assigned", start + timedelta(days=1), "交办给 王五")])
+        c.deadline_at = start + timedelta(days=1)
+        db.session.commit()
+        data = ss.dashboard(db.session.get(Grid, tree["town_a"]))
+        assert data["overdue_now"] == 1
+        first = data["attention"][0]
+        assert first.name == "甲二村" and "超期未办结事件 1 件" in first.reasons
+
+
+def test_a_long_build_out_list_is_cut_on_the_page_and_whole_in_excel(app, make_client, tree, users, monkeypatch):
+    from openpyxl import load_workbook
+
+    from app.stats import routes
+
+    monkeypatch.setattr(routes, "SHOWN_FINDINGS", 1)
+    c = make_client()
+    c.login("township")
+    html = c.get(f"/stats/grids/{tree['town_a']}/buildout").get_data(as_text=True)
+    assert "另有" in html and "导出 Excel 可看全部" in html
+    wb = load_workbook(io.BytesIO(c.get(f"/stats/grids/{tree['town_a']}/buildout.xlsx").data))
+    sheet = next(ws for ws in wb.worksheets if ws.title.startswith("没有网格长的网格"))
+    names = {r[0] for r in sheet.iter_rows(values_only=True)}
+    assert {"甲村", "甲二村", "东庄自然村", "东庄一组"} <= names

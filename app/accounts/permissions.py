@@ -74,6 +74,8 @@ PERMISSIONS = {
     # (app/assessment/selfeval.py: the village rates the grids inside it, the township its villages).
     "fill_self_evaluations": {"village_admin", "leader", "worker"},
     "rate_self_evaluations": {"admin", "township", "village_admin", "leader"},
+    # 党员分类积分 (篇四): enter a party member's 志愿服务, commendations and deductions, with evidence.
+    "score_party_members": {"admin", "township", "village_admin", "leader"},
     # The working-day calendar that amends the official holidays.
     "manage_calendar": {"admin"},
     # The installation's settings: its public address (printed in QR codes).

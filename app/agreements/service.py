@@ -23,12 +23,7 @@ from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan
 
 # Who may draft which kind: a township signs with its villages, a village with its grid workers.
 KIND_ROLES = {"town_village": {"admin", "township"}, "village_worker": {"admin", "township", "village_admin"}}
-SCAN_MAX_BYTES = 10 * 1024 * 1024
-SCAN_TYPES = {  # leading bytes → (mime type, extension, name shown in messages)
-    b"\xff\xd8\xff": ("image/jpeg", "jpg", "JPEG 图片"),
-    b"\x89PNG\r\n\x1a\n": ("image/png", "png", "PNG 图片"),
-    b"%PDF-": ("application/pdf", "pdf", "PDF 文件"),
-}
+SCAN_MAX_BYTES = uploads.DOCUMENT_MAX_BYTES
 SIGNATURE_MAX_BYTES = 512 * 1024
 SIGNATURE_MAX_SIDE = 2000
 DATA_URL_PREFIX = "data:image/png;base64,"
@@ -346,26 +341,7 @@ def _must_be_in_force(agreement, today):
 
 def scan_type(data, filename):
     """(mime type, extension) of an upload, decided by its content, or ServiceError saying why not."""
-    if not data:
-        raise ServiceError("上传的文件是空的。", "file")
-    if len(data) > SCAN_MAX_BYTES:
-        raise ServiceError(f"“{filename}”有 {len(data) / 1048576:.1f} MB，超过了 {SCAN_MAX_BYTES // 1048576} MB 的上限，"
-                           "请降低拍照分辨率或分页扫描。", "file")
-    for magic, (mime, ext, _) in SCAN_TYPES.items():
-        if data.startswith(magic):
-            break
-    else:
-        raise ServiceError(f"“{filename}”不是 JPEG/PNG 图片或 PDF 文件，请上传签字盖章后的照片或扫描件。", "file")
-    if mime.startswith("image/"):
-        try:
-            uploads.image(data, filename, "file")  # checked and decoded before the view ran (core/uploads.py)
-        except uploads.ImageRefused as exc:
-            if exc.kind in ("format", "damaged"):
-                raise ServiceError(f"“{filename}”图片已损坏，无法打开，请重新拍照上传。", "file") from None
-            raise
-    elif b"%%EOF" not in data[-2048:]:
-        raise ServiceError(f"“{filename}”PDF 文件不完整，请重新扫描上传。", "file")
-    return mime, ext
+    return uploads.document(data, filename, "请上传签字盖章后的照片或扫描件。", SCAN_MAX_BYTES)
 
 
 def attach_scan(user, agreement, filename, data, now, today):

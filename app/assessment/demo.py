@@ -11,11 +11,14 @@ from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
 from ..households.contacts import workers_of
+from ..households.models import PARTY_MEMBER, ContactLink, Household, Resident
 from ..meetings import service as meetings
 from ..meetings.models import MeetingKind
 from ..patrols.models import Patrol
-from . import selfeval, service
+from . import party, selfeval, service
 
+VOLUNTEER_WORK = ["为独居老人打扫卫生、代购药品", "参加村道垃圾清理", "秸秆禁烧值守", "帮助返乡青年办理创业贷款（1+1帮带）",
+                  "防汛巡堤值守"]
 REPORTS = ["各网格汇报本月走访和矛盾纠纷排查情况。", "通报上月事件办理和群众满意度。", "布置防汛和秸秆禁烧工作。"]
 
 
@@ -56,6 +59,51 @@ def build_demo_assessment(town, villages, diligence, rng):
         service.freeze(township, town, kind, last.previous(), today)
     db.session.flush()
     build_demo_self_evaluations(villages, rng, today)
+    for village in villages:
+        build_demo_party_points(village, rng, today)
+        build_demo_team_checks(village, rng, today)
+
+
+def build_demo_team_checks(village, rng, today):
+    """Last month the village administrator checked what half of the service-team members know (应知应会)."""
+    checker = db.session.scalar(select(User).where(User.role == "village_admin", User.grids.any(Grid.id == village.id)))
+    members = party.members_in(village, party.TEAM)
+    if checker is None or not members:
+        return
+    last = service.period_of("month", today).previous()
+    check = next(it for it in service.scheme_for(village, party.TEAM).items if it.kind == "manual")
+    for member in rng.sample(members, max(1, len(members) // 2)):
+        points = rng.choice((70, 65, 60, 55, 45))
+        service.enter_manual(checker, member, check, last, points, "抽问村情户情、惠民政策" + (
+            "，回答准确" if points >= 60 else "，对本组低保户情况不熟悉"))
+
+
+def build_demo_party_points(village, rng, today):
+    """Each party member of the village links two or three households of their house cluster (since a few
+    months ago); the 网格长 registered last month's 志愿服务 of some of them."""
+    members = _party_members(village)
+    if not members:
+        return
+    leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))
+    for member in members:
+        taken = {link.household_id for link in db.session.scalars(select(ContactLink).where(
+            ContactLink.resident_id == member.id))}
+        others = db.session.scalars(select(Household).where(
+            Household.grid_id == member.grid_id, Household.id != member.household_id, Household.status == "active",
+            Household.id.not_in(taken or {0})).order_by(Household.id)).all()
+        since = (today.replace(day=1) - timedelta(days=rng.choice((40, 70, 100)))).replace(day=1)
+        for hh in rng.sample(others, min(len(others), rng.choice((2, 3)))):
+            db.session.add(ContactLink(household_id=hh.id, resident_id=member.id, role="party_member", since=since))
+    db.session.flush()
+    last = service.period_of("month", today).previous()
+    scheme = service.scheme_for(village, party.KIND)
+    volunteer = next(it for it in scheme.items if it.name == "志愿服务")
+    if leader is None:
+        return
+    for member in rng.sample(members, max(1, len(members) // 2)):
+        for _ in range(rng.choice((1, 2))):
+            service.enter_manual(leader, party.member_subject(member), volunteer, last, volunteer.unit_points,
+                                 rng.choice(VOLUNTEER_WORK))
 
 
 SELF_COMMENTS = {"走访": "重点户每月上门，普通户按季度走访", "巡查": "雨季前加密巡查", "例会": "按月召开网格例会",
@@ -119,8 +167,15 @@ def _patrols(village, care, start, today, rng):
             day += timedelta(days=every)
 
 
+def _party_members(village):
+    return db.session.scalars(select(Resident).join(Grid, Grid.id == Resident.grid_id).where(
+        starts_with(Grid.path, village.path), Resident.political_status.in_(PARTY_MEMBER),
+        Resident.status == "active").order_by(Resident.id)).all()
+
+
 def _meetings(village, care, start, today, rng):
     host = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))
+    members = _party_members(village)
     kinds = db.session.scalars(select(MeetingKind).where(MeetingKind.grid_id.is_(None),
                                                          MeetingKind.cadence_months > 0)).all()
     grids = db.session.scalars(select(Grid).where(starts_with(Grid.path, village.path))).all()
@@ -135,6 +190,9 @@ def _meetings(village, care, start, today, rng):
                     meeting = meetings.plan_meeting(host, grid, meetings.PlanData(
                         kind_id=kind.id, held_on=held_on, start_time="09:00", place=f"{village.name}村委会会议室",
                         host=host.full_name if host else ""))
+                    if grid.id == village.id:  # the village's party members sit in its meetings
+                        for member in members:
+                            meetings.add_attendee(meeting, member, "党员")
                     attendance = {a.id: "present" if rng.random() < 0.9 else rng.choice(("absent", "leave"))
                                   for a in meeting.attendees}
                     if meeting.attendees and "present" not in attendance.values():

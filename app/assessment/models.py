@@ -20,7 +20,9 @@ ITEM_KINDS = {
     "manual": "人工评分",
     "deduction": "扣分项",
     "bonus": "加分项",
+    "tally": "按次计分",
 }
+BASE_KINDS = ("auto", "manual", "tally")
 # The fixed set of formulas an automatic item may use: the share of what was due that was done.
 FORMULAS = {
     "visits_done": "应走访户次中已走访的比例",
@@ -32,10 +34,18 @@ FORMULAS = {
     "meetings_held": "应召开例会中已召开的比例",
     "attendance": "应参会人次中出席的比例",
 }
+# What a tally item (按次计分, 党员分类积分) counts: ``unit_points`` per record in a month, at most ``points``.
+TALLIES = {
+    "member_links": "结对联系的户（每户每月计分）",
+    "member_meetings": "出席的会议（每次计分）",
+}
+# Who is scored by counting records, and which counts apply: party members (residents) link households
+# and sit in meetings; service-team members (grid staff, mostly without an account) sit in meetings.
+TALLY_KINDS = {"party_member": ("member_links", "member_meetings"), "team": ("member_meetings",)}
 PERIOD_KINDS = {"month": "月度", "quarter": "季度", "year": "年度"}
 # How a quarter's or a year's score is made: computed over the whole period at once, or the
 # average of its months' totals.
-COMBINE = {"pooled": "按整个期间的记录计算", "mean": "取各月得分的平均值"}
+COMBINE = {"pooled": "按整个期间的记录计算", "mean": "取各月得分的平均值", "sum": "各月积分相加（党员积分）"}
 
 
 class AssessmentScheme(db.Model):
@@ -112,12 +122,12 @@ class AssessmentItem(db.Model):
 
     @property
     def formula_name(self):
-        return FORMULAS.get(self.formula, "")
+        return FORMULAS.get(self.formula) or TALLIES.get(self.formula, "")
 
     @property
     def counts_in_total(self):
-        """Auto and manual items make up the scheme's total; deductions and bonuses come on top."""
-        return self.kind in ("auto", "manual")
+        """Auto, manual and tally items make up the scheme's total; deductions and bonuses come on top."""
+        return self.kind in BASE_KINDS
 
 
 class ManualScore(db.Model):
@@ -143,6 +153,7 @@ class ManualScore(db.Model):
 
     item = db.relationship(AssessmentItem)
     entered_by = db.relationship("User")
+    grid = db.relationship("Grid")
 
     __table_args__ = (db.Index("ix_assessment_manual_subject", "subject_kind", "subject_id", "period_start"),)
 

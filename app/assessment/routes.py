@@ -1,22 +1,23 @@
 """Assessment screens: one's own score explained, a worker's or a grid's score, rankings within a
 grid with 评星定级, publishing (freezing) a period, corrections, manual entries, Excel and PDF."""
+import io
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import can, require
-from ..core import pdf
+from ..core import audit, pdf, uploads
 from ..core.forms import ServiceError, run_action
-from ..grids.scope import chosen_grid_or_404, get_grid_or_404
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
 from ..core.web import render, value_or_back
 from ..extensions import db
+from ..grids.scope import chosen_grid_or_404, get_grid_or_404, get_scoped_or_404
 from ..worklogs.service import get_worker_or_404
 from . import service
 from .forms import AdjustForm, FreezeForm, ManualForm
-from .models import COMBINE, FORMULAS, ITEM_KINDS, SUBJECT_KINDS, AssessmentItem
+from .models import COMBINE, FORMULAS, ITEM_KINDS, SUBJECT_KINDS, TALLIES, AssessmentItem, ManualScore
 
 bp = Blueprint("assessment", __name__)
 
@@ -260,23 +261,42 @@ def manual(grid_id):
     item = db.session.get(AssessmentItem, form.item_id.data or 0)
     if subject is None or item is None or item.scheme_id != service.scheme_for(subject.home, kind).id:
         abort(404)
+    upload = request.files.get("evidence")
+    evidence = (upload.filename, upload.read()) if upload and upload.filename else None
     return _act(grid, kind, period, lambda: service.enter_manual(
-        current_user, subject, item, period, form.points.data, form.reason.data),
+        current_user, subject, item, period, form.points.data, form.reason.data, evidence),
         f"已为{subject.name}登记“{item.name}”。")
+
+
+@bp.route("/assessment/evidence/<int:entry_id>")
+def evidence(entry_id):
+    """The photo or scan behind a manual score, for users who see the subject's grid (each view audited)."""
+    entry = get_scoped_or_404(current_user, ManualScore, entry_id)
+    if not entry.evidence_file:
+        abort(404)
+    path = service.evidence_path(entry.evidence_file)
+    if not path.is_file():
+        abort(404)
+    audit.record("reveal", "assessment_evidence", entry.id, f"查看考核证据材料：{entry.audit_label}")
+    ext = entry.evidence_file.rsplit(".", 1)[-1]
+    mime = uploads.DOCUMENT_MIME.get(ext, "application/octet-stream")
+    return send_file(io.BytesIO(path.read_bytes()), mimetype=mime, as_attachment=mime == "application/pdf",
+                     download_name=f"{entry.item.name}证据材料.{ext}", max_age=0)
 
 
 @bp.route("/assessment/schemes")
 def schemes():
     """The schemes that apply at a grid of the user's scope, item by item."""
     grid = chosen_grid_or_404(current_user, request.args.get("grid_id", type=int))
-    return render("assessment/schemes.html", grid=grid, rows=service.scheme_rows_for_grid(grid),
+    return render("assessment/schemes.html", grid=grid, rows=service.scheme_rows_for_grid(grid), combine=COMBINE,
                   may_customize=can(current_user, "manage_schemes") and service.is_township_or_above(grid))
 
 
 SPARE_ROWS = 3  # blank item rows under the scheme's own, for new items
 
 
-@bp.route("/assessment/grids/<int:grid_id>/schemes/<any(worker, village, grid):kind>", methods=["GET", "POST"])
+@bp.route("/assessment/grids/<int:grid_id>/schemes/<any(worker, village, grid, party_member, team):kind>",
+          methods=["GET", "POST"])
 @require("manage_schemes")
 def edit_scheme(grid_id, kind):
     """A county's or township's own scheme for one kind of subject: items, points, formulas, bands.
@@ -302,4 +322,4 @@ def edit_scheme(grid_id, kind):
             return redirect(url_for("assessment.schemes", grid_id=grid.id))
     return render("assessment/scheme_edit.html", status=422 if error else 200, grid=grid, kind=kind,
                   kind_name=SUBJECT_KINDS[kind], scheme=scheme, rows=rows, error=error, typed=typed,
-                  item_kinds=ITEM_KINDS, formulas=FORMULAS, combine_choices=COMBINE)
+                  item_kinds=ITEM_KINDS, formulas={**FORMULAS, **TALLIES}, combine_choices=COMBINE)

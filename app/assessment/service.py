@@ -8,15 +8,19 @@ full points (nothing was missed), and the page says so.
 import functools
 import gc
 import json
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from types import SimpleNamespace
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from ..accounts.models import User, user_grid
+from ..core import uploads
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..core.timeutil import local_today, utcnow
@@ -25,9 +29,9 @@ from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.models import ContactLink, Household
 from ..visits.service import period_bounds, period_label
 from .activity import Activity
-from .defaults import DEFAULT_BANDS, DEFAULT_SCHEMES
-from .models import (COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
-                     FrozenPeriod, ManualScore, ScoreAdjustment)
+from .defaults import DEFAULT_BANDS, DEFAULT_BANDS_OF, DEFAULT_COMBINE, DEFAULT_SCHEMES
+from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, TALLY_KINDS,
+                     AssessmentItem, AssessmentScheme, FrozenPeriod, ManualScore, ScoreAdjustment)
 
 TENTH = Decimal("0.1")
 RANKED_KINDS = ("worker", "village", "grid")
@@ -113,8 +117,11 @@ def ensure_default_schemes():
     for kind, (name, items) in DEFAULT_SCHEMES.items():
         if kind in have:
             continue
-        scheme = AssessmentScheme(grid_id=None, subject_kind=kind, name=name, total=1000,
-                                  bands_json=json.dumps(DEFAULT_BANDS, ensure_ascii=False))
+        base = sum(points for _, ikind, _, points, _, _ in items if ikind in BASE_KINDS)
+        bands = DEFAULT_BANDS_OF.get(kind, DEFAULT_BANDS)
+        scheme = AssessmentScheme(grid_id=None, subject_kind=kind, name=name, total=base,
+                                  combine=DEFAULT_COMBINE.get(kind, "pooled"),
+                                  bands_json=json.dumps(bands, ensure_ascii=False))
         for i, (iname, ikind, formula, points, unit, desc) in enumerate(items, 1):
             scheme.items.append(AssessmentItem(seq=i, name=iname, kind=ikind, formula=formula, points=points,
                                                unit_points=unit, description=desc))
@@ -148,8 +155,11 @@ class ItemInput:
     description: str = ""
 
 
-def check_scheme(total, items, bands):
-    """Refuse a scheme that does not hold together, naming the item; returns the cleaned items."""
+def check_scheme(total, items, bands, kind=None):
+    """Refuse a scheme that does not hold together, naming the item; returns the cleaned items.
+
+    A party member's or service-team member's scheme (``kind`` in TALLY_KINDS) counts records (tally
+    items) and takes entries; the others score shares of what was due (auto) and leaders' scores."""
     if not isinstance(total, int) or total <= 0:
         raise ServiceError("总分应为正整数。", "total")
     if not items:
@@ -170,16 +180,24 @@ def check_scheme(total, items, bands):
             raise ServiceError(f"{where}的分值不能为负数（扣分项请选择“扣分项”，分值填扣分上限）。", "items")
         if it.points == 0:
             raise ServiceError(f"{where}的分值应大于 0。", "items")
-        if it.kind == "auto":
-            if it.formula not in FORMULAS:
+        if (it.kind == "tally") != (kind in TALLY_KINDS) and it.kind in ("auto", "tally"):
+            raise ServiceError(f"{where}的计分方式“{ITEM_KINDS[it.kind]}”不能用于{SUBJECT_KINDS.get(kind, '')}考核方案。",
+                               "items")
+        if kind == "party_member" and it.kind == "manual":
+            raise ServiceError(f"{where}：党员积分方案不设人工评分项，请用加分项或扣分项登记。", "items")
+        if it.kind in ("auto", "tally"):
+            allowed = FORMULAS if it.kind == "auto" else TALLY_KINDS[kind]
+            if it.formula not in allowed:
                 raise ServiceError(f"{where}的计算公式“{it.formula or '（空）'}”不在可选公式之内。", "items")
+            if it.kind == "tally" and not 0 < it.unit_points <= it.points:
+                raise ServiceError(f"{where}的每次分值应在 1 到上限 {it.points} 之间。", "items")
         elif it.formula:
             raise ServiceError(f"{where}不是自动计分，不能指定计算公式。", "items")
         if it.unit_points < 0 or (it.kind in ("deduction", "bonus") and it.unit_points > it.points):
             raise ServiceError(f"{where}的每次分值应在 0 到上限 {it.points} 之间。", "items")
-    base = sum(it.points for it in items if it.kind in ("auto", "manual"))
+    base = sum(it.points for it in items if it.kind in BASE_KINDS)
     if base != total:
-        raise ServiceError(f"自动计分和人工评分各项合计 {base} 分，与总分 {total} 分不符。", "items")
+        raise ServiceError(f"自动计分、人工评分和按次计分各项合计 {base} 分，与总分 {total} 分不符。", "items")
     last = None
     for name, minimum in bands:
         if not name or not isinstance(minimum, int) or minimum < 0 or minimum > total:
@@ -207,7 +225,7 @@ def parse_scheme_form(form, rows):
         if not any(get(f) for f in ("name", "points", "unit_points", "description")):
             continue
         where = f"第 {len(items) + 1} 项“{get('name') or '（未命名）'}”的"
-        items.append(ItemInput(get("name")[:60], get("kind"), get("formula") if get("kind") == "auto" else "",
+        items.append(ItemInput(get("name")[:60], get("kind"), get("formula") if get("kind") in ("auto", "tally") else "",
                                whole(get("points"), where + "分值"),
                                whole(get("unit_points") or "0", where + "每次分值"), get("description")[:300]))
     bands = []
@@ -260,7 +278,7 @@ def save_scheme(scheme, *, name, total, combine, bands, items):
         raise ServiceError("请填写方案名称。", "name")
     if combine not in COMBINE:
         raise ServiceError("请选择季度和年度得分的计算方法。", "combine")
-    check_scheme(total, items, bands)
+    check_scheme(total, items, bands, scheme.subject_kind)
     by_name = {it.name: it for it in scheme.items}
     kept = []
     for seq, it in enumerate(items, 1):
@@ -799,12 +817,32 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
 
 # Manual entries
 
-def enter_manual(actor, subject, item, period, points, reason, evidence_file="", today=None):
-    """A leader's manual score, deduction or bonus for a subject in a month (never a frozen one)."""
+EVIDENCE_FOLDER = "assessment_evidence"
+EVIDENCE_HINT = "请上传检查记录、表彰文件或现场照片（JPEG、PNG 或 PDF）。"
+
+
+def evidence_path(stored_name):
+    """Where an entry's evidence lies (private, under instance/)."""
+    return Path(current_app.instance_path) / EVIDENCE_FOLDER / stored_name
+
+
+def _store_evidence(evidence, item):
+    """Check an uploaded photo or scan like agreement scans and write it with the transaction; its stored name."""
+    filename, data = evidence
+    filename = Path(filename or "").name or "证据材料"
+    _, ext = uploads.document(data, filename, EVIDENCE_HINT, field="evidence")
+    stored = f"{secrets.token_hex(16)}.{ext}"
+    uploads.write_with_session(evidence_path(stored), data)
+    return stored
+
+
+def enter_manual(actor, subject, item, period, points, reason, evidence=None, today=None):
+    """A leader's manual score, deduction or bonus for a subject in a month (never a frozen one), with its
+    evidence (``evidence``: (file name, bytes) of a photo or scan, or None)."""
     today = today or local_today()
     reason = (reason or "").strip()
-    if item.kind == "auto":
-        raise ServiceError(f"“{item.name}”是自动计分项，不能人工评分。", "item_id")
+    if item.kind in ("auto", "tally"):
+        raise ServiceError(f"“{item.name}”按记录自动计分，不能人工评分。", "item_id")
     if not reason:
         raise ServiceError("请填写评分理由。", "reason")
     if period.kind != "month":
@@ -822,8 +860,9 @@ def enter_manual(actor, subject, item, period, points, reason, evidence_file="",
         frozen = frozen_for(home, subject.kind, p) if home is not None else None
         if frozen is not None:
             raise ServiceError(f"{p.label}的考核结果已经发布，不能再登记；如需更正，请在发布结果中登记更正。")
+    stored = _store_evidence(evidence, item) if evidence is not None else ""
     entry = ManualScore(item_id=item.id, subject_kind=subject.kind, subject_id=subject.id, grid_id=home.id,
-                        period_start=period.start, points=points, reason=reason[:300], evidence_file=evidence_file,
+                        period_start=period.start, points=points, reason=reason[:300], evidence_file=stored,
                         entered_by_id=actor.id)
     db.session.add(entry)
     db.session.flush()
@@ -833,7 +872,7 @@ def enter_manual(actor, subject, item, period, points, reason, evidence_file="",
 def scheme_rows_for_grid(grid):
     """(kind name, scheme, whether the grid has it as its own) for each ranked kind."""
     out = []
-    for kind in RANKED_KINDS:
+    for kind in RANKED_KINDS + tuple(TALLY_KINDS):
         schemes = schemes_of_kind(kind)
         sc = scheme_for(grid, kind, schemes)
         out.append((SUBJECT_KINDS[kind], kind, sc, sc.grid_id == grid.id))

@@ -14,6 +14,7 @@ compressed in all, and no file written beside them (the install may be read-only
 file is checked on every URL built and every request, so an edited file is picked up without a
 restart.
 """
+import functools
 import hashlib
 import mimetypes
 import re
@@ -49,15 +50,28 @@ _LOCK = threading.Lock()
 
 
 def _root():
-    return Path(current_app.static_folder).resolve()
+    return _resolved(current_app.static_folder)
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(folder):
+    return Path(folder).resolve()
 
 
 def _file(name, root):
     """The file under static/ for a plain name, or None (outside the folder, missing, a folder)."""
-    path = (root / name).resolve()
-    if root not in path.parents or not path.is_file():
+    path = _inside(name, root)
+    if path is None or not path.is_file():
         return None
     return path
+
+
+@functools.lru_cache(maxsize=1024)
+def _inside(name, root):
+    """``name`` resolved under ``root``, or None when it leads outside; worked out once per name
+    (every page asks for the same few files, and resolving reads each folder of the path)."""
+    path = (root / name).resolve()
+    return path if root in path.parents else None
 
 
 def _entry(name, root=None):

@@ -374,6 +374,43 @@ def check_photos(files, max_photos=MAX_PHOTOS, field="photos"):
     return images
 
 
+# Documents: a photo or a scan of paper (signed agreements, evidence of a manual score)
+
+DOCUMENT_MAX_BYTES = 10 * MB
+DOCUMENT_TYPES = {  # leading bytes → (mime type, extension)
+    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
+    b"%PDF-": ("application/pdf", "pdf"),
+}
+DOCUMENT_ACCEPT = "image/jpeg,image/png,application/pdf"
+DOCUMENT_MIME = {ext: mime for mime, ext in DOCUMENT_TYPES.values()}
+
+
+def document(data, filename, hint, max_bytes=DOCUMENT_MAX_BYTES, field="file"):
+    """(mime type, extension) of an uploaded photo or scan, decided by its content, or ServiceError saying
+    why not (``hint``: what the user should upload instead). Images are checked like every photo."""
+    if not data:
+        raise ServiceError("上传的文件是空的。", field)
+    if len(data) > max_bytes:
+        raise ServiceError(f"“{filename}”有 {len(data) / 1048576:.1f} MB，超过了 {max_bytes // 1048576} MB 的上限，"
+                           "请降低拍照分辨率或分页扫描。", field)
+    for magic, (mime, ext) in DOCUMENT_TYPES.items():
+        if data.startswith(magic):
+            break
+    else:
+        raise ServiceError(f"“{filename}”不是 JPEG/PNG 图片或 PDF 文件，{hint}", field)
+    if mime.startswith("image/"):
+        try:
+            image(data, filename, field)  # checked and decoded before the view ran
+        except ImageRefused as exc:
+            if exc.kind in ("format", "damaged"):
+                raise ServiceError(f"“{filename}”图片已损坏，无法打开，请重新拍照上传。", field) from None
+            raise
+    elif b"%%EOF" not in data[-2048:]:
+        raise ServiceError(f"“{filename}”PDF 文件不完整，请重新扫描上传。", field)
+    return mime, ext
+
+
 # Files that live and die with the transaction
 
 _PENDING = "pending_files"  # key in Session.info: files written in the open transaction

@@ -19,6 +19,12 @@ class PlanForm(KeyedForm, Form):
     guests = StringField("列席人员（不在网格人员名单中的）", validators=[Length(max=200)])
 
 
+class AttendeeForm(KeyedForm, Form):
+    """增加参会人员: the person comes from the person picker (radio buttons named resident_id)."""
+
+    role = StringField("身份", validators=[Length(max=60)])
+
+
 class MinutesForm(Form):
     """Attendance comes as one radio group per attendee (att-<id>), read by the view; a refusal of
     the marks (ServiceError field "attendance") is shown on that group."""

@@ -4,6 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import can, require
+from ..core import idempotency
 from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
@@ -15,7 +16,7 @@ from ..grids.scope import chosen_grid_or_404, top_grids
 from ..households.contact_routes import person_query
 from ..households.contacts import find_people, person_in_reach
 from . import service
-from .forms import DecisionForm, DoneForm, FollowUpForm, KindForm, MinutesForm, PlanForm
+from .forms import AttendeeForm, DecisionForm, DoneForm, FollowUpForm, KindForm, MinutesForm, PlanForm
 from .models import ATTENDANCE
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -117,9 +118,10 @@ def _attendee_search(meeting):
     """The person picker of 增加参会人员: what was searched (``?person_q=``, the search without
     JavaScript) and the registered people it found."""
     if meeting.status != "planned" or not can(current_user, "run_meetings"):
-        return {"person_q": "", "people_found": None}
+        return {"person_q": "", "people_found": None, "attendee_form": None}
     q = person_query()
-    return {"person_q": q, "people_found": find_people(current_user, meeting.grid, q) if q else None}
+    return {"person_q": q, "people_found": find_people(current_user, meeting.grid, q) if q else None,
+            "attendee_form": AttendeeForm(formdata=None)}
 
 
 @bp.route("/<int:meeting_id>/attendees", methods=["POST"])
@@ -127,16 +129,22 @@ def _attendee_search(meeting):
 def add_attendee(meeting_id):
     """Add a person registered in the village (村民代表, 党员 …) to a planned meeting's list."""
     meeting = service.get_meeting_or_404(current_user, meeting_id)
+    form = AttendeeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    person = person_in_reach(current_user, meeting.grid, request.form.get("resident_id", type=int))
     try:
-        a = service.add_attendee(meeting, person_in_reach(current_user, meeting.grid,
-                                                          request.form.get("resident_id", type=int)),
-                                 request.form.get("role", ""))
+        a, again = idempotency.once(form.form_key.data, current_user.id, request.endpoint,
+                                    lambda: service.add_attendee(meeting, person, form.role.data))
     except ServiceError as exc:
         db.session.rollback()
         flash(f"未添加：{exc}", "error")
     else:
         db.session.commit()
-        flash(f"已将 {a.name} 加入参会名单。", "success")
+        if again:
+            idempotency.flash_already_saved()
+        else:
+            flash(f"已将 {a.name} 加入参会名单。", "success")
     return redirect(url_for(".show", meeting_id=meeting.id, _anchor="attendees"))
 
 

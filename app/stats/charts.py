@@ -10,6 +10,8 @@ LEFT = 34      # room for the axis figures
 TOP = 10
 PLOT_H = 140
 BOTTOM = 36    # month labels and the legend
+# The series' colours, also written as attributes: the PDF renderer draws inline SVG without the stylesheet.
+FILLS = {"col-a": "#0969da", "col-b": "#1a7f37"}
 
 
 @dataclass
@@ -22,6 +24,10 @@ class Column:
     series: str
     css: str
     label: str
+
+    @property
+    def fill(self):
+        return FILLS.get(self.css, "#57606a")
 
 
 @dataclass
@@ -39,14 +45,12 @@ class ColumnChart:
 
 
 def _nice_max(value):
-    """A round top for the axis (1, 2, 5 × 10ⁿ) at or above ``value``."""
-    if value <= 5:
-        return 5
+    """A round top for the axis, four equal whole steps of 1, 2, 2.5 or 5 × 10ⁿ, at or above ``value``."""
     step = 1
     while True:
-        for m in (1, 2, 5):
-            if m * step >= value:
-                return m * step
+        for m in (1, 2, 2.5, 5):
+            if m * step == int(m * step) and 4 * m * step >= value:
+                return int(4 * m * step)
         step *= 10
 
 
@@ -66,7 +70,7 @@ def column_chart(title, months, series):
                                   f"{month}{name} {v}"))
     ticks = [(round(TOP + PLOT_H - PLOT_H * k / 4, 1), round(top * k / 4)) for k in range(5)]
     labels = [(round(LEFT + i * slot + slot / 2, 1), m) for i, m in enumerate(months)]
-    legend = [(LEFT + j * 90, css, name) for j, (name, css, _) in enumerate(series)]
+    legend = [(LEFT + j * 90, css, name, FILLS.get(css, "#57606a")) for j, (name, css, _) in enumerate(series)]
     totals = "；".join(f"{name}合计 {sum(vals)}" for name, _, vals in series)
     desc = f"{months[0]}至{months[-1]}各月{ '、'.join(n for n, _, _ in series)}（{totals}），逐月数字见图下的数据表。" \
         if months else "暂无数据。"

@@ -30,7 +30,10 @@ def _grid_url(page, period):
     return lambda gid: url_for("stats.page", grid_id=gid, page=page, **period.query())
 
 
-def _report(grid, page, period):
+SHOWN_FINDINGS = 200  # per check on the page and the PDF; the Excel file lists them all
+
+
+def _report(grid, page, period, limit=None):
     """The page's title lines and tables (the same for the page, Excel and PDF)."""
     title = f"{grid.name}{period.label}{PAGES[page]}"
     lines = [f"统计期间：{period.label}（{period.span}）" if period.kind != "range" else f"统计期间：{period.span}",
@@ -49,14 +52,16 @@ def _report(grid, page, period):
     checks = service.buildout(grid)
     lines = [f"检查日期：{local_today():%Y-%m-%d}", f"统计单位：{grid.name}",
              "依据：篇二、篇四的网格建设要求（网格长、网格员、服务团队、网格规模、联系户数、公示牌、责任状）"]
-    return tables.Report(title, lines, tables.buildout_tables(checks, lambda gid: url_for("grids.show", grid_id=gid)))
+    return tables.Report(title, lines, tables.buildout_tables(
+        checks, lambda gid: url_for("grids.show", grid_id=gid), limit))
 
 
-def _load(grid_id, page):
-    """The grid (through the scope), the period asked for and the page's report."""
+def _load(grid_id, page, whole=False):
+    """The grid (through the scope), the period asked for and the page's report (``whole``: every
+    build-out finding, for Excel)."""
     grid = get_grid_or_404(current_user, grid_id)
     period = _period() if page != "buildout" else service.period_of("month", local_today())
-    return grid, period, _report(grid, page, period)
+    return grid, period, _report(grid, page, period, None if whole else SHOWN_FINDINGS)
 
 
 @bp.route("/stats/")
@@ -79,7 +84,7 @@ def page(grid_id, page):
 @require("view_stats")
 def export_xlsx(grid_id, page):
     """The page as a township forwards it: title, period, unit, one sheet per table with its totals row."""
-    grid, period, report = _load(grid_id, page)
+    grid, period, report = _load(grid_id, page, whole=True)
     wb = None
     for t in report.tables:
         rows = [[tables.plain(v) for v in r] for r in t.rows]

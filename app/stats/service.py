@@ -19,11 +19,13 @@ worked out from its timeline up to that moment, not from its row as it is today.
   without an agreement in force today.
 """
 import bisect
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import func, or_, select
 
 from ..agreements.models import Agreement
@@ -143,18 +145,30 @@ def reference_time(period, now=None):
 
 # Grids
 
-def children_of(grid):
-    """The child grids of ``grid`` (the rows of the per-grid tables), as plain rows."""
-    return db.session.execute(select(Grid.id, Grid.name, Grid.path).where(Grid.parent_id == grid.id)
-                              .order_by(Grid.sort_order, Grid.name)).all()
+class Children:
+    """The child grids of a grid (the rows of the per-grid tables), and which of them holds a path:
+    the id one level below the grid in the path, so no comparison with every child."""
 
+    def __init__(self, grid):
+        self.rows = db.session.execute(select(Grid.id, Grid.name, Grid.path).where(Grid.parent_id == grid.id)
+                                       .order_by(Grid.sort_order, Grid.name)).all()
+        self.ids = {c.id for c in self.rows}
+        self.depth = grid.path.count("/") - 1  # the index of a child's id in a path's parts
 
-def _row_of(children, path):
-    """The child whose subtree holds ``path`` (None: the grid itself)."""
-    for c in children:
-        if path.startswith(c.path):
-            return c.id
-    return None
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def of(self, path):
+        """The child whose subtree holds ``path`` (None: the grid itself)."""
+        parts = path.strip("/").split("/")
+        if len(parts) > self.depth:
+            child = int(parts[self.depth])
+            if child in self.ids:
+                return child
+        return None
 
 
 def rate(done, total):
@@ -282,12 +296,12 @@ class CaseFact:
 def case_stats(grid, period, now=None, grid_url=None):
     """Case figures of ``grid``'s subtree for the period, in total and by each dimension."""
     facts = case_facts(grid, period, now)
-    children = children_of(grid)
+    children = Children(grid)
     categories = dict(db.session.execute(select(CaseCategory.id, CaseCategory.name)).all())
     total = CaseTally("合计")
     tables = {}
     names = {
-        "grid": lambda f: _row_of(children, f.path),
+        "grid": lambda f: children.of(f.path),
         "category": lambda f: f.category_id,
         "source": lambda f: f.source,
         "handling_class": lambda f: f.handling_class,
@@ -367,7 +381,7 @@ def work_stats(grid, period, today=None, now=None, grid_url=None):
     """Visits, logs, patrols, hazards and meetings under ``grid`` for the period, per child grid."""
     today = today or local_today()
     activity = Activity([grid.path], period.start, period.end, today, now=now)
-    children = children_of(grid)
+    children = Children(grid)
     workers = workers_under(grid)
     logs = activity.log_days([w.user for w in workers])
     hazards = hazard_counts(grid, period, children, now)
@@ -389,10 +403,13 @@ def work_stats(grid, period, today=None, now=None, grid_url=None):
                        workers=len(worker_list))
 
     rows = []
+    by_child = defaultdict(list)
+    for w in workers:
+        for child in {children.of(p) for p in w.paths if p.startswith(grid.path)} - {None}:
+            by_child[child].append(w)
     for c in children:
-        ws = [w for w in workers if any(p.startswith(c.path) for p in w.paths)]
-        rows.append(row(c.name, activity.subtree(c.path), ws, c.id))
-    own = [gid for gid in activity.subtree(grid.path) if not any(gid in activity.subtree(c.path) for c in children)]
+        rows.append(row(c.name, activity.subtree(c.path), by_child[c.id], c.id))
+    own = [grid.id]  # every grid below lies under one of the children
     if not children or any(activity.sum_grids(own).values()) or hazards.get(None):
         rows.append(row(f"{grid.name}（本级）" if children else grid.name, own,
                         [] if children else workers, None))
@@ -409,7 +426,7 @@ def hazard_counts(grid, period, children, now=None):
             select(Grid.path, Hazard.created_at, Hazard.closed_at, Hazard.deadline_at).join(Grid, Grid.id == Hazard.grid_id)
             .where(starts_with(Grid.path, grid.path), Hazard.created_at < ref,
                    or_(Hazard.closed_at.is_(None), Hazard.closed_at >= t0))):
-        k = _row_of(children, path)
+        k = children.of(path)
         c = out[k]
         c["hazards_opened"] += created >= t0
         c["hazards_closed"] += closed is not None and t0 <= closed < ref
@@ -450,9 +467,14 @@ def buildout(grid, today=None):
     names = {g.id: g.name for g in grids}
     by_path = {g.path: g for g in grids}
 
+    places = {}
+
     def place(g):
-        ids = [int(x) for x in g.path.strip("/").split("/") if x][:-1]
-        return " › ".join(names[i] for i in ids if i in names and i != grid.id)
+        parent = g.path[:g.path.rstrip("/").rfind("/") + 1]
+        if parent not in places:
+            ids = [int(x) for x in parent.strip("/").split("/") if x]
+            places[parent] = " › ".join(names[i] for i in ids if i in names and i != grid.id)
+        return places[parent]
 
     def finding(g, text):
         return Finding(g.id, g.name, place(g), text, g.path)
@@ -506,22 +528,61 @@ def buildout(grid, today=None):
 
 # A period still running is read again after this many seconds (a new record shows within a minute);
 # a finished month's counts are kept longer (they change only by late corrections).
-OPEN_TTL = 55
+OPEN_TTL = 30
 CLOSED_TTL = 600
-_cache = {}
+STALE_MAX = 30
+
+
+def _store():
+    """This app's cache (each app its own: tests make many)."""
+    return current_app.extensions.setdefault("stats_cache", {})
 
 
 def cached(key, ttl, make, clock=None):
     """``make()``'s value, kept in this process for ``ttl`` seconds under ``key``."""
+    store = _store()
     now = (clock or time.monotonic)()
-    hit = _cache.get(key)
+    hit = store.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
     value = make()
-    if len(_cache) > 2000:
-        _cache.clear()
-    _cache[key] = (now + ttl, value)
+    if len(store) > 2000:
+        store.clear()
+    store[key] = (now + ttl, value)
     return value
+
+
+_refreshing = set()
+_refresh_lock = threading.Lock()
+
+
+def refreshed(key, ttl, make, clock=None):
+    """Like :func:`cached`, but once ``ttl`` has passed the old value is still answered while one
+    background thread works out the new one (so only the first request of a process waits for it).
+    A value is never answered more than ``STALE_MAX`` seconds after its time ran out."""
+    clock = clock or time.monotonic
+    now = clock()
+    store = _store()
+    hit = store.get(key)
+    if hit is None or now > hit[0] + STALE_MAX:
+        return cached(key, ttl, make, clock)
+    if now > hit[0]:
+        app = current_app._get_current_object()
+        with _refresh_lock:
+            start = (id(app), key) not in _refreshing
+            _refreshing.add((id(app), key))
+        if start:
+            def run():
+                try:
+                    with app.app_context():
+                        store[key] = (clock() + ttl, make())
+                except Exception:  # the next request past STALE_MAX works it out itself
+                    app.logger.exception("statistics: refreshing %s failed", key)
+                finally:
+                    _refreshing.discard((id(app), key))
+
+            threading.Thread(target=run, daemon=True, name="stats-refresh").start()
+    return hit[1]
 
 
 def last_months(today, n=12):
@@ -563,13 +624,13 @@ def trends(grid, today=None, now=None):
 def open_overdue(grid, now=None):
     """{child id (None: the grid itself): open cases past their deadline now} under ``grid``."""
     now = now or utcnow()
-    children = children_of(grid)
+    children = Children(grid)
     out = Counter()
     for path, n in db.session.execute(
             select(Grid.path, func.count(Case.id)).join(Grid, Grid.id == Case.grid_id)
             .where(starts_with(Grid.path, grid.path), Case.closed_at.is_(None), Case.deadline_at < now)
             .group_by(Grid.path)):
-        out[_row_of(children, path)] += n
+        out[children.of(path)] += n
     return out
 
 
@@ -581,20 +642,39 @@ class Attention:
     weight: int
 
 
-def dashboard(grid, today=None, now=None, grid_url=None):
-    """Everything the dashboard shows, this month's figures read at most a minute old."""
-    today, now = today or local_today(), now or utcnow()
+def dashboard(grid, today=None):
+    """Everything the dashboard shows, worked out at most a minute ago (a value older than half a
+    minute is answered once more while it is worked out again in the background)."""
+    today = today or local_today()
     month = period_of("month", today)
-    key = (grid.path, month.key)
-    cases = cached(("cases",) + key, OPEN_TTL, lambda: case_stats(grid, month, now))
-    work_rows, work_total = cached(("work",) + key, OPEN_TTL, lambda: work_stats(grid, month, today, now))
-    overdue = cached(("overdue",) + key, OPEN_TTL, lambda: open_overdue(grid, now))
-    checks = cached(("buildout",) + key, OPEN_TTL, lambda: buildout(grid, today))
+    grid_ref = GridKey(grid.id, grid.path, grid.name)
+    return refreshed(("dashboard", grid.path, month.key), OPEN_TTL, lambda: _dashboard(grid_ref, today))
+
+
+@dataclass(frozen=True)
+class GridKey:
+    """The plain values of a grid the dashboard needs (a background thread cannot use the request's
+    ORM object)."""
+    id: int
+    path: str
+    name: str
+
+    def ancestor_ids(self):
+        return [int(x) for x in self.path.strip("/").split("/") if x]
+
+
+def _dashboard(grid, today):
+    now = utcnow()
+    month = period_of("month", today)
+    cases = case_stats(grid, month, now)
+    work_rows, work_total = work_stats(grid, month, today, now)
+    overdue = open_overdue(grid, now)
+    checks = buildout(grid, today)
     findings_by_child = Counter()
-    children = children_of(grid)
+    children = Children(grid)
     for items in checks.values():
         for f in items:
-            findings_by_child[_row_of(children, f.path)] += 1
+            findings_by_child[children.of(f.path)] += 1
     attention = []
     for r in work_rows:
         if r.key is None:
@@ -619,4 +699,4 @@ def dashboard(grid, today=None, now=None, grid_url=None):
     attention.sort(key=lambda a: (-a.weight, a.name))
     return {"month": month, "cases": cases, "work_rows": work_rows, "work_total": work_total,
             "overdue_now": sum(overdue.values()), "trends": trends(grid, today, now), "attention": attention,
-            "checks": checks}
+            "checks": {k: len(v) for k, v in checks.items()}, "made_at": now}

@@ -28,7 +28,8 @@ class Table:
     rows: list
     totals: list = None
     numeric_from: int = 1   # columns from this one are figures (right-aligned)
-    note: str = ""
+    more: int = 0           # rows left out (a page lists the first ones; Excel has them all)
+    minor: frozenset = frozenset()  # columns a phone leaves out (the counts behind a rate shown beside them)
 
 
 def plain(value):
@@ -52,7 +53,7 @@ def case_tables(stats):
     totals = _case_row("合计", stats.total)
     for dim, title in CASE_DIMENSIONS.items():
         rows = [_case_row(Link(t.label, t.url) if t.url else t.label, t) for t in stats.tables[dim]]
-        out.append(Table(dim, f"按{title}", [title] + CASE_HEADERS, rows, totals))
+        out.append(Table(dim, f"按{title}", [title] + CASE_HEADERS, rows, totals, minor=frozenset({4, 7, 8})))
     return out
 
 
@@ -75,15 +76,20 @@ def work_table(rows, total):
         return out
 
     body = [line(Link(r.label, r.url) if r.url else r.label, r) for r in rows]
-    return Table("work", "按网格", headers, body, line("合计", total))
+    rates = {i for i, h in enumerate(headers) if h.endswith("率")}
+    counts = {i for i in range(2, len(headers)) if i not in rates and not headers[i].endswith(("隐患", "销号", "未整改"))}
+    return Table("work", "按网格", headers, body, line("合计", total), minor=frozenset(counts))
 
 
-def buildout_tables(checks, grid_url=None):
-    """One table per check of the build-out (the grids it names, each linked)."""
+def buildout_tables(checks, grid_url=None, limit=None):
+    """One table per check of the build-out (the grids it names, each linked; the first ``limit``)."""
     out = []
     for key, title in BUILDOUT_CHECKS:
-        rows = [[Link(f.grid_name, grid_url(f.grid_id) if grid_url else ""), f.place, f.text] for f in checks[key]]
-        out.append(Table(key, f"{title}（{len(rows)}）", ["网格", "所在", "情况"], rows, numeric_from=99))
+        found = checks[key]
+        shown = found if limit is None else found[:limit]
+        rows = [[Link(f.grid_name, grid_url(f.grid_id) if grid_url else ""), f.place, f.text] for f in shown]
+        out.append(Table(key, f"{title}（{len(found)}）", ["网格", "所在", "情况"], rows, numeric_from=99,
+                         more=len(found) - len(shown)))
     return out
 
 

@@ -58,6 +58,8 @@ def stream(top):
 def main(stub, top, version, output):
     body, count = stream(Path(top))
     runtime_id = f"{version}-{hashlib.sha256(body).hexdigest()[:12]}".encode()
+    if len(runtime_id) > 64 or b"/" in runtime_id:
+        raise SystemExit(f"version {version!r} cannot name a folder of at most 51 characters")
     head = Path(stub).read_bytes()
     trailer = TRAILER.pack(len(head), len(body), zlib.crc32(body), count, runtime_id, MAGIC)
     tmp = Path(f"{output}.part")

@@ -80,6 +80,11 @@ def test_house_clusters_on_the_grid_map_and_the_a3_board(ui, make_ui, demo_serve
     page.get_by_role("link", name=village).first.click()
     expect(page.locator("#grid-map svg")).to_be_visible()
     expect(page.locator("#grid-map g.mark").filter(has_text=cluster)).to_have_count(1)
+    # readable on a phone too: the map pans sideways there, its labels as tall as body text
+    label = page.locator("#grid-map g.mark").filter(has_text=cluster).locator("text").bounding_box()
+    assert label["height"] >= 12, label
+    if ui.phone:
+        expect(page.get_by_text("左右滑动查看全图")).to_be_visible()
     ui.check("grid-page")
 
     page.get_by_role("link", name="公示牌与卡片").click()

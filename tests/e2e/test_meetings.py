@@ -16,7 +16,7 @@ def _download(page, link):
         return download.suggested_filename, fh.read()
 
 
-def test_plan_sign_in_minutes_follow_up(ui, demo_server, viewport, tmp_path):
+def test_plan_sign_in_minutes_follow_up(ui, demo_server, ledger, viewport, tmp_path):
     page = ui.page
     ui.login("village1", demo_server.accounts["village1"])
     if ui.phone:
@@ -41,6 +41,17 @@ def test_plan_sign_in_minutes_follow_up(ui, demo_server, viewport, tmp_path):
     meeting_url = page.url
     assert re.search(r"/meetings/\d+$", meeting_url)
     ui.check("planned")
+
+    # A registered person of the village (a 村民代表) joins the list: found by name, not from a list of everyone.
+    page.locator("#attendee-add summary").click()
+    add = page.locator("#attendee-add")
+    add.get_by_role("searchbox").press_sequentially("李四")
+    expect(add.get_by_role("radio", name=re.compile("李四"))).to_be_checked()
+    add.get_by_label("身份").fill("村民代表")
+    ui.check("attendee-picker")
+    add.get_by_role("button", name="加入名单").click()
+    expect(page.locator(".flash-success")).to_have_text("已将 李四 加入参会名单。")
+    expect(page.locator("#attendees")).to_contain_text("村民代表")
 
     name, pdf = _download(page, page.get_by_role("link", name="打印签到表"))
     assert name.endswith("签到表.pdf")

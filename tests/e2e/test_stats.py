@@ -6,6 +6,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from tests.e2e.test_meetings import _download
+from tests.e2e.test_tap_targets import _small
 from tests.pdfcheck import check_pdf
 
 
@@ -21,6 +22,8 @@ def test_a_township_leader_reads_the_dashboard_and_a_villages_cases(ui, demo_ser
     expect(page.locator("svg.colchart").first).to_be_visible()
     expect(page.locator("#h-attention")).to_have_text("需要关注的网格")
     ui.check("dashboard")
+    if ui.phone:
+        assert _small(page) == []
     page.locator("nav.stats-nav").get_by_role("link", name="事件统计").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("事件统计")
     page.get_by_label("统计期间").select_option(index=0)  # this month (the demo's cases)
@@ -28,6 +31,8 @@ def test_a_township_leader_reads_the_dashboard_and_a_villages_cases(ui, demo_ser
     by_grid = page.locator("#t-grid")
     expect(by_grid).to_contain_text("合计")
     ui.check("township-cases")
+    if ui.phone:
+        assert _small(page) == []
     by_grid.get_by_role("link", name="徐旺村委会").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("事件统计 · 徐旺村委会")
     expect(page.locator("#t-category")).to_contain_text("合计")

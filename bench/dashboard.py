@@ -1,0 +1,68 @@
+"""Dashboard figures: the county dashboard's server time (Server-Timing) on the benchmark county
+after the assessment's month of generated activity (``dashboard_p95_ms``).
+
+The dashboard reads this month's figures at most a minute old and the finished months' trend
+counts at most ten minutes old (app/stats/service.py); the first request after that computes
+them (``dashboard_cold_ms``, printed beside the p95), the others within the minute read them.
+Run alone with ``python -m bench.dashboard`` (a county of BENCH_HOUSEHOLDS households, 20,000 by default).
+"""
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import urllib.request
+from pathlib import Path
+
+
+def _server_ms(opener, url):
+    """The server time of one request (Server-Timing ``app``)."""
+    with opener.open(urllib.request.Request(url)) as resp:
+        resp.read()
+        assert resp.status == 200, url
+        timing = dict(t.split(";dur=") for t in resp.headers.get_all("Server-Timing"))
+        return float(timing["app"])
+
+
+def dashboard_figures(env, db_path, log_path, n=60):
+    """Start a server on the bench database, log in as the county user, time the county dashboard."""
+    from bench import start_server
+    from bench.__main__ import login
+
+    con = sqlite3.connect(db_path)
+    county_id = con.execute("select id from grid where parent_id is null order by id").fetchone()[0]
+    town_id = con.execute("select id from grid where division_code='330522200000'").fetchone()[0]
+    con.close()
+    with open(log_path, "w") as log:
+        server, base = start_server(env, log)
+        try:
+            opener = login(base)
+            url = f"{base}/stats/grids/{county_id}/dashboard"
+            cold = _server_ms(opener, url)
+            town_cold = _server_ms(opener, f"{base}/stats/grids/{town_id}/dashboard")
+            samples = sorted(_server_ms(opener, url) for _ in range(n))
+        finally:
+            server.terminate()
+            server.wait(10)
+    return {"dashboard_p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+            "dashboard_p50_ms": round(statistics.median(samples), 2),
+            "dashboard_cold_ms": round(cold, 1), "dashboard_town_cold_ms": round(town_cold, 1)}
+
+
+def main():
+    from bench import ROOT
+    from bench.__main__ import build_database
+    from bench.assessment import assessment_figures
+
+    households = int(os.environ.get("BENCH_HOUSEHOLDS", "20000"))
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = f"{tmp}/bench.db"
+        env = dict(os.environ, VG_INSTANCE_PATH=tmp, DATABASE_URL=f"sqlite:///{db_path}", PYTHONPATH=str(ROOT))
+        build_database(env, households)
+        assessment_figures(env)
+        figures = dashboard_figures(env, db_path, Path(tmp) / "server.log")
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
