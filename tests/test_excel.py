@@ -759,7 +759,7 @@ def test_entity_bomb_is_refused_in_chinese_and_not_kept(app, client, users):
     folder = Path(app.instance_path) / "imports"
     kept = set(folder.glob("*.upload"))
     resp = _upload(client, data)
-    assert resp.status_code == 200 and "实体炸弹" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "实体炸弹" in resp.get_data(as_text=True)
     assert set(folder.glob("*.upload")) == kept  # the refused file was never stored
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(PendingUpload)) == 0
@@ -776,7 +776,7 @@ def test_rows_past_the_configured_cap_are_refused(app, client, users, monkeypatc
             read(roster(*rows, *[person("东庄一组", f"东庄村{n}号") for n in range(40)]), "admin")  # stops reading
     client.login("village_admin")
     resp = _upload(client, ("code,name\n" + "1,x\n" * 100).encode("gbk"), "名册.csv")
-    assert resp.status_code == 200 and "上限（4 行数据）" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "上限（4 行数据）" in resp.get_data(as_text=True)
 
 
 def test_divisions_cli_reads_gbk_and_refuses_other_bytes(app, tmp_path):
