@@ -314,6 +314,7 @@ NEEDS = {
     "assessment.freeze": "assess", "assessment.adjust": "assess", "assessment.manual": "assess",
     "stats.index": "view_stats", "stats.page": "view_stats", "stats.export_xlsx": "view_stats",
     "stats.export_pdf": "view_stats", "stats.dashboard": "view_stats", "stats.dashboard_pdf": "view_stats",
+    "stats.dashboard_xlsx": "view_stats",
     # who may fill in, submit, return or rate a self-evaluation is the workflow table's business
     # (app/assessment/selfeval.py, tests/test_self_evaluation.py), not a permission
     "self_eval.index": LOGIN, "self_eval.show": LOGIN, "self_eval.start": LOGIN, "self_eval.act": LOGIN,

@@ -219,6 +219,20 @@ def test_attention_names_the_village_with_an_overdue_case(app, tree, users):
         assert first.name == "甲二村" and "超期未办结事件 1 件" in first.reasons
 
 
+def test_the_dashboard_exports_to_excel(app, make_client, tree, users, october):
+    from openpyxl import load_workbook
+
+    c = make_client()
+    c.login("township")
+    wb = load_workbook(io.BytesIO(c.get(f"/stats/grids/{tree['town_a']}/dashboard.xlsx").data))
+    assert len(wb.sheetnames) == 3 and wb.sheetnames[1] == "近12个月"
+    rows = list(wb["近12个月"].iter_rows(values_only=True))
+    assert rows[0][0].startswith("甲镇") and rows[0][0].endswith("网格工作概况") and rows[1][0] == "统计单位：甲镇"
+    assert rows[-3][0] == "合计" or any(r[0] == "合计" for r in rows)
+    figures = {r[0]: r[1] for r in wb.worksheets[0].iter_rows(values_only=True)}
+    assert figures["受理事件"] == 0 and figures["建设缺项"] > 0
+
+
 def test_a_long_build_out_list_is_cut_on_the_page_and_whole_in_excel(app, make_client, tree, users, monkeypatch):
     from openpyxl import load_workbook
 

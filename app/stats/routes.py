@@ -7,7 +7,7 @@ from flask_login import current_user
 from ..accounts.permissions import require
 from ..core import pdf
 from ..core.sheets import report_workbook, xlsx_response
-from ..core.timeutil import local_today
+from ..core.timeutil import fmt_local, local_today
 from ..core.web import render, value_or_back
 from ..grids.scope import chosen_grid_or_404, get_grid_or_404
 from ..visits.charts import bar_chart
@@ -85,16 +85,8 @@ def page(grid_id, page):
 def export_xlsx(grid_id, page):
     """The page as a township forwards it: title, period, unit, one sheet per table with its totals row."""
     grid, period, report = _load(grid_id, page, whole=True)
-    wb = None
-    for t in report.tables:
-        rows = [[tables.plain(v) for v in r] for r in t.rows]
-        totals = [tables.plain(v) for v in t.totals] if t.totals else None
-        args = (report.title, report.lines + [t.heading], t.headers, rows, totals)
-        kwargs = {"footer": ["审核人：　　　　　　　　制表人：　　　　　　　　制表日期："], "widths": {1: 18}}
-        if wb is None:
-            wb = report_workbook(*args, sheet=t.heading, **kwargs)
-        else:
-            report_workbook(*args, sheet=t.heading, into=wb, **kwargs)
+    wb = _workbook(report.title, report.lines, report.tables,
+                   footer=["审核人：　　　　　　　　制表人：　　　　　　　　制表日期："])
     return xlsx_response(wb, f"{report.title}.xlsx", f"stats-{page}.xlsx")
 
 
@@ -107,6 +99,17 @@ def export_pdf(grid_id, page):
                          report=report, grid=grid, today=local_today(), plain=tables.plain,
                          landscape=page == "work")
     return pdf.pdf_response(doc, f"{report.title}.pdf")
+
+
+def _workbook(title, lines, report_tables, footer=()):
+    """One sheet per table, each with the title, the lines, the table's heading and its totals row."""
+    wb = None
+    for t in report_tables:
+        rows = [[tables.plain(v) for v in r] for r in t.rows]
+        totals = [tables.plain(v) for v in t.totals] if t.totals else None
+        wb = report_workbook(title, lines + [t.heading], t.headers, rows, totals, footer=footer, sheet=t.heading,
+                             widths={1: 18}, into=wb)
+    return wb
 
 
 def _dashboard(grid):
@@ -123,24 +126,36 @@ def _dashboard(grid):
                                           total=r.pair("visits")[0],
                                           url=url_for("stats.page", grid_id=r.key, page="work") if r.key else "")
                           for r in data["work_rows"]], f"{data['month'].label}各网格走访覆盖率")
-    return dict(data, trend_cases=trend_cases, trend_work=trend_work, coverage=coverage, today=today)
+    return dict(data, trend_cases=trend_cases, trend_work=trend_work, coverage=coverage, today=today, grid=grid,
+                title=f"{grid.name}{data['month'].label}网格工作概况")
+
+
+def _dashboard_of(grid_id):
+    """The dashboard's context for a grid of the user's scope."""
+    return _dashboard(get_grid_or_404(current_user, grid_id))
 
 
 @bp.route("/stats/grids/<int:grid_id>/dashboard")
 @require("view_stats")
 def dashboard(grid_id):
     """The leader's dashboard: this month's figures, the last 12 months, the grids that need attention."""
-    grid = get_grid_or_404(current_user, grid_id)
-    return render("stats/dashboard.html", grid=grid, pages=PAGES, **_dashboard(grid))
+    return render("stats/dashboard.html", pages=PAGES, **_dashboard_of(grid_id))
+
+
+@bp.route("/stats/grids/<int:grid_id>/dashboard.xlsx")
+@require("view_stats")
+def dashboard_xlsx(grid_id):
+    """The dashboard's figures as sheets: this month, the last 12 months with totals, the grids to watch."""
+    ctx = _dashboard_of(grid_id)
+    lines = [f"统计单位：{ctx['grid'].name}", f"数字截至：{fmt_local(ctx['made_at'])}"]
+    return xlsx_response(_workbook(ctx["title"], lines, tables.dashboard_tables(ctx)), f"{ctx['title']}.xlsx",
+                         "dashboard.xlsx")
 
 
 @bp.route("/stats/grids/<int:grid_id>/dashboard.pdf")
 @require("view_stats")
 def dashboard_pdf(grid_id):
     """The dashboard on one A4 page (the charts as drawn on screen)."""
-    grid = get_grid_or_404(current_user, grid_id)
-    ctx = _dashboard(grid)
-    title = f"{grid.name}{ctx['month'].label}网格工作概况"
-    doc = pdf.render_pdf("print/stats_dashboard.html", title=title, header=f"{grid.name} · {ctx['month'].label}",
-                         grid=grid, **ctx)
-    return pdf.pdf_response(doc, f"{title}.pdf")
+    ctx = _dashboard_of(grid_id)
+    doc = pdf.render_pdf("print/stats_dashboard.html", header=f"{ctx['grid'].name} · {ctx['month'].label}", **ctx)
+    return pdf.pdf_response(doc, f"{ctx['title']}.pdf")

@@ -99,3 +99,22 @@ class Report:
     title: str
     lines: list
     tables: list = field(default_factory=list)
+
+
+def dashboard_tables(ctx):
+    """The dashboard as tables (its Excel file): this month's figures, the 12 months, the grids to watch."""
+    t, w = ctx["cases"].total, ctx["work_total"]
+    held, due = w.pair("meetings")[1], w.pair("meetings")[0]
+    figures = [["受理事件", t.received, "件"], ["办结率", t.closed_rate, "%"], ["按期办结率", t.in_time_rate, "%"],
+               ["超期未办结（当前）", ctx["overdue_now"], "件"], ["满意率", t.satisfied_rate, "%"],
+               ["平均办理时长", t.avg_workdays, "工作日"], ["走访覆盖率", w.pct("visits"), "%"],
+               ["日志完整率", w.pct("logs"), "%"], ["巡查完成率", w.pct("patrols"), "%"],
+               ["逾期未整改隐患", w.counts.get("hazards_overdue", 0), "处"], ["例会已开", held, f"次（应开 {due} 次）"],
+               ["建设缺项", sum(ctx["checks"].values()), "项"]]
+    months = [[m.label, c["received"], c["closed"], c["visits"], c["patrols"]] for m, c in ctx["trends"]]
+    totals = ["合计"] + [sum(r[i] for r in months) for i in range(1, 5)]
+    attention = [[a.name, "；".join(a.reasons)] for a in ctx["attention"]]
+    return [Table("figures", f"{ctx['month'].label}概况", ["项目", "数值", "单位"], figures),
+            Table("months", "近12个月", ["月份", "受理事件（件）", "办结事件（件）", "走访记录（次）", "巡查记录（次）"],
+                  months, totals),
+            Table("attention", "需要关注的网格", ["网格", "情况"], attention, numeric_from=99)]
