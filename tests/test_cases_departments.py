@@ -163,6 +163,10 @@ def test_a_department_users_home_shows_its_cases_to_sign_in_progress_and_late_an
     home = police.get("/").get_data(as_text=True)
     assert 'id="my-grids"' not in home and "我的网格" not in home and "我的联系户" not in home
     assert "甲镇派出所的事件" in home
+    # nor links to the grids, the ledger, meetings or assessment, which hold nothing for a department
+    for place in ("/grids/", "/households/", "/meetings/", "/assessment/"):
+        assert f'href="{place}"' not in home, place
+    assert 'href="/cases/"' in home
     assert (_stat(home, "待签收"), _stat(home, "办理中"), _stat(home, "已超期")) == (0, 0, 0)
     dept_id = _dept(app, "甲镇派出所", tree["town_a"])
     leader = make_client()
@@ -182,3 +186,4 @@ def test_a_department_users_home_shows_its_cases_to_sign_in_progress_and_late_an
     # A grid user's home keeps the grid card and shows no department counts.
     page = leader.get("/").get_data(as_text=True)
     assert 'id="my-grids"' in page and "待签收</span>" not in page
+    assert all(f'href="{place}"' in page for place in ("/grids/", "/households/", "/meetings/", "/assessment/"))
