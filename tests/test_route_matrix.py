@@ -321,7 +321,7 @@ NEEDS = {
     "self_eval.pdf_doc": LOGIN, "self_eval.xlsx": LOGIN,
     "assessment.evidence": LOGIN,  # scope: the subject's grid
     "party.ranking": "view_assessment", "party.member": "view_assessment", "party.export_xlsx": "view_assessment",
-    "party.team_member": "view_assessment", "party.enter": "score_party_members",
+    "party.team_member": "view_assessment", "party.report_pdf": "view_assessment", "party.enter": "score_party_members",
     "agreements.index": LOGIN, "agreements.show": LOGIN, "agreements.pdf": LOGIN, "agreements.scan": LOGIN,
     "agreements.new": "manage_agreements", "agreements.edit": "manage_agreements", "agreements.issue": "manage_agreements",
     "agreements.new_version": "manage_agreements", "agreements.sign": "manage_agreements",

@@ -761,12 +761,16 @@ def frozen_rows(frozen, grid=None):
             if grid is None or any(p.startswith(grid.path) for p in r["paths"])]
     rows = _number(rows, lambda r: r.total, lambda r: r.assessable, lambda r: r.name)
     for r in rows:
-        r.band = band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total) if r.assessable else ""
+        r.band = (band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total / snap.get("band_months", 1))
+                  if r.assessable else "")
     return rows
 
 
-def freeze(actor, grid, kind, period, today=None):
-    """Publish a finished period: compute every subject's score under ``grid`` and keep it as it is."""
+def freeze(actor, grid, kind, period, today=None, ranked=None):
+    """Publish a finished period: compute every subject's score under ``grid`` and keep it as it is.
+
+    ``ranked``: for the kinds scored by counting records (party and team members), the function giving
+    their ranked scores under ``grid``; the others are computed here."""
     today = today or local_today()
     if period.running(today):
         raise ServiceError(f"{period.label}尚未结束，结束后才能发布考核结果。")
@@ -774,12 +778,16 @@ def freeze(actor, grid, kind, period, today=None):
     if existing is not None:
         raise ServiceError(f"{period.label}的考核结果已由{existing.grid.name}于{existing.frozen_at:%Y-%m-%d}发布，"
                            "不能再次发布；如需更正请逐项登记更正。")
-    subjects = subjects_in(grid, kind)
-    scores = rank(compute(subjects, period, today, paths=[grid.path]))
+    if ranked is not None:
+        scores = ranked()
+    else:
+        scores = rank(compute(subjects_in(grid, kind), period, today, paths=[grid.path]))
     scheme = scheme_for(grid, kind)
     snapshot = {"scheme": scheme_dict(scheme), "period": {"kind": period.kind, "start": period.start.isoformat(),
                                                           "end": period.end.isoformat(), "label": period.label},
-                "rows": [s.as_dict() for s in scores]}
+                "rows": [s.as_dict() for s in scores],
+                # A summed quarter or year is banded on its mean month, as when it was computed.
+                "band_months": len(period.months()) if scheme.combine == "sum" else 1}
     frozen = FrozenPeriod(grid_id=grid.id, subject_kind=kind, period_kind=period.kind, period_start=period.start,
                           period_end=period.end, scheme_id=scheme.id, scheme_version=scheme.version,
                           snapshot_json=json.dumps(snapshot, ensure_ascii=False), frozen_by_id=actor.id)
@@ -805,7 +813,7 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
     current = Decimal(line["score"]) + sum((Decimal(a.points) for a in frozen.adjustments
                                             if a.subject_id == subject_id and a.item_name == item_name), Decimal(0))
     new = current + points
-    if line["kind"] in ("auto", "manual") and not (0 <= new <= line["points"]):
+    if line["kind"] in BASE_KINDS and not (0 <= new <= line["points"]):
         raise ServiceError(f"更正后“{item_name}”为 {new} 分，应在 0 到 {line['points']} 分之间。", "points")
     adj = ScoreAdjustment(frozen_id=frozen.id, subject_id=subject_id, item_name=item_name, points=points,
                           reason=reason[:300], author_id=actor.id)
