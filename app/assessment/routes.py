@@ -37,7 +37,7 @@ def _without_period():
     return url_for(request.endpoint, **request.view_args, **args)
 
 
-def _ranked(grid_id):
+def _ranking_args(grid_id):
     """(grid, kind, period) of a ranking page or document, from the path and the query string."""
     grid = get_grid_or_404(current_user, grid_id)
     return grid, _kind(grid), _period()
@@ -116,7 +116,7 @@ def grid_score(grid_id):
 @require("view_assessment")
 def ranking(grid_id):
     """The ranking of the workers, villages or child grids under a grid, with their bands."""
-    grid, kind, period = _ranked(grid_id)
+    grid, kind, period = _ranking_args(grid_id)
     ctx = ranking_context(grid, kind, period)
     scheme = service.scheme_for(grid, kind)
     manual_items = [it for it in scheme.items if it.kind != "auto"]
@@ -181,7 +181,7 @@ def _doc_title(grid, kind, period):
 @require("view_assessment")
 def export_xlsx(grid_id):
     """The ranking as a township forwards it: title, period, unit, the table, the average row."""
-    grid, kind, period = _ranked(grid_id)
+    grid, kind, period = _ranking_args(grid_id)
     headers, rows, frozen, _ = ranking_table(grid, kind, period)
     ranked = [r for r in rows if r[0] != "未参评"]
     n = len(ranked)
@@ -203,7 +203,7 @@ def export_xlsx(grid_id):
 @require("view_assessment")
 def report_pdf(grid_id):
     """The monthly 考核通报: ranking with bands, A4 landscape, with the signature lines."""
-    grid, kind, period = _ranked(grid_id)
+    grid, kind, period = _ranking_args(grid_id)
     doc = render_report_pdf(grid, kind, period)
     return pdf.pdf_response(doc, f"{_doc_title(grid, kind, period)}.pdf")
 
