@@ -17,7 +17,7 @@ from app.extensions import db
 from app.grids.models import Grid
 from app.households.models import ContactLink, Household, Resident
 from app.meetings.models import Meeting, MeetingAttendee, MeetingKind
-from tests.test_contacts import households
+from tests.factories import households, scheme_form
 
 
 def _png():
@@ -171,11 +171,10 @@ def test_a_manual_score_carries_a_scan_checked_like_agreement_scans(app, client,
 
 def test_a_township_keeps_its_own_party_scheme(app, client, tree, users, members):
     """The party scheme is edited like the others: 联系户 worth 15 a household from the township's own copy."""
-    from tests.test_assessment import _scheme_form
 
     url = f"/assessment/grids/{tree['town_a']}/schemes/party_member"
     client.login("township")
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     assert data["kind_0"] == "tally" and data["formula_0"] == "member_links" and data["combine"] == "sum"
     resp = client.post(url, dict(data, unit_points_0="15", kind_5="auto", name_5="走访", formula_5="visits_done",
                                  points_5="10"))
@@ -223,3 +222,108 @@ def test_service_team_members_are_checked(app, client, tree, users):
     assert q4["村医老李"].total == round(Decimal(66 + 70 + 70) / 3, 1)  # November and December unchecked: full
     page = client.get(f"/assessment/team-members/{doctor_id}?period=2025-10").get_data(as_text=True)
     assert "村情户情抽问" in page and "2025-10-08 出席" in page
+
+
+def _pdf_text(data, tmp_path, name="doc"):
+    import subprocess
+
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_party_points_are_published_and_corrected(app, client, make_client, tree, users, members, tmp_path):
+    """The township publishes a quarter of party points: the figures and the scheme version stay when the
+    records and the scheme change; an entry for a published month is refused; corrections carry a reason."""
+    client.login("township")
+    town = tree["town_a"]
+    url = f"/assessment/grids/{town}/party-members"
+    page = client.get(url + "?period=2025-Q4").get_data(as_text=True)
+    assert "发布2025年第4季度积分" in page
+    # A running period cannot be published.
+    running = asv.period_of("month", asv.local_today()).key
+    resp = client.post(f"/assessment/grids/{town}/freeze", {"kind": "party_member", "period": running},
+                       follow_redirects=True)
+    assert "尚未结束" in resp.get_data(as_text=True)
+    resp = client.post(f"/assessment/grids/{town}/freeze", {"kind": "party_member", "period": "2025-Q4"},
+                       follow_redirects=True)
+    page = resp.get_data(as_text=True)
+    assert "甲镇2025年第4季度党员积分已发布" in page and "本期积分已于" in page and "更正已发布的得分" in page
+    # The records change after publishing: 户主2 attends a meeting in December, the scheme changes.
+    with app.app_context():
+        kind = db.session.scalar(select(MeetingKind))
+        meeting = Meeting(grid_id=tree["village_a"], kind_id=kind.id, status="held", held_on=date(2025, 12, 3))
+        b = db.session.get(Resident, members["b"])
+        meeting.attendees.append(MeetingAttendee(resident_id=b.id, name=b.name, status="present"))
+        db.session.add(meeting)
+        db.session.commit()
+        live = _scores(tree, "2025-Q4")
+        assert live[members["b"]].total == 30  # 1 household in each of November and December + 1 meeting
+        frozen = asv.frozen_for(db.session.get(Grid, tree["village_a"]), "party_member", asv.parse_period("2025-Q4"))
+        assert frozen.scheme_version == 1 and frozen.grid_id == town
+        rows = {r.id: r for r in asv.frozen_rows(frozen)}
+        assert (rows[members["a"]].total, rows[members["b"]].total) == (80, 20)
+    scheme_url = f"/assessment/grids/{town}/schemes/party_member"
+    assert client.post(scheme_url, dict(scheme_form(client, scheme_url), unit_points_0="15")).status_code == 302
+    village_page = client.get(f"/assessment/grids/{tree['village_a']}/party-members?period=2025-Q4").get_data(as_text=True)
+    assert "方案第 1 版" in village_page and "<strong>20.0</strong>" in village_page and "<strong>80.0</strong>" in village_page
+    # No entry for a month of the published quarter; the entry form is not offered.
+    leader = make_client()
+    leader.login("leader")
+    assert "登记志愿服务" not in leader.get(
+        f"/assessment/grids/{tree['village_a']}/party-members?period=2025-11").get_data(as_text=True)
+    resp = _enter(leader, tree, members, item="志愿服务")
+    assert "2025年第4季度的考核结果已经发布，不能再登记" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(ManualScore)) is None
+    # A correction: a reason is required, a count item stays within its points, then it is kept and audited.
+    adjust = {"kind": "party_member", "period": "2025-Q4", "subject_id": members["b"], "item_name": "参加会议",
+              "points": "10", "reason": ""}
+    resp = client.post(f"/assessment/grids/{town}/adjust", adjust, follow_redirects=True)
+    assert "请填写更正的原因" in resp.get_data(as_text=True)
+    resp = client.post(f"/assessment/grids/{town}/adjust", dict(adjust, points="-5", reason="误登"),
+                       follow_redirects=True)
+    assert "更正后“参加会议”为 -5.0 分，应在 0 到" in resp.get_data(as_text=True)
+    resp = client.post(f"/assessment/grids/{town}/adjust", dict(adjust, reason="12月3日会议补登出席"),
+                       follow_redirects=True)
+    assert "更正已登记" in resp.get_data(as_text=True)
+    with app.app_context():
+        log = db.session.scalar(select(AuditLog).where(AuditLog.entity == "assessment_adjustment"))
+        assert log is not None and "12月3日会议补登出席" in (log.summary or "")
+    page = client.get(f"/assessment/party-members/{members['b']}?period=2025-Q4").get_data(as_text=True)
+    assert "发布得分 <strong>20.0</strong>" in page and "更正后 <strong>30.0</strong>" in page
+    assert "12月3日会议补登出席" in page
+    # Publishing twice is refused; a village leader may not publish.
+    resp = client.post(f"/assessment/grids/{town}/freeze", {"kind": "party_member", "period": "2025-Q4"},
+                       follow_redirects=True)
+    assert "不能再次发布" in resp.get_data(as_text=True)
+    assert leader.post(f"/assessment/grids/{tree['village_a']}/freeze",
+                       {"kind": "party_member", "period": "2025-10"}).status_code == 403
+    # The published figures print and export.
+    text = _pdf_text(client.get(url + ".pdf?period=2025-Q4").data, tmp_path)
+    assert "甲镇2025年第4季度党员分类积分通报" in text and "审核人（签字）" in text and "已于" in text
+    assert "户主1" in text and "80.0" in text and "30.0" in text and "积分" in text and "等次" in text
+    from openpyxl import load_workbook
+
+    sheet = client.get(url + ".xlsx?period=2025-Q4")
+    rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    assert "已于" in rows[2][0] and "第 1 版" in rows[2][0]
+    assert [r[rows[3].index("积分")] for r in rows[4:6]] == [80, 30]
+
+
+def test_team_points_are_published_and_printed(app, client, tree, users, tmp_path):
+    from app.grids import service as gs
+
+    with app.app_context():
+        gs.assign_staff(db.session.get(Grid, tree["cluster_a"]), "team_member", None, "村医老李", "13900000009", "村医")
+        db.session.commit()
+    client.login("township")
+    village = tree["village_a"]
+    assert "发布2025年10月积分" in client.get(f"/assessment/grids/{village}/team-members?period=2025-10").get_data(as_text=True)
+    resp = client.post(f"/assessment/grids/{village}/freeze", {"kind": "team", "period": "2025-10"},
+                       follow_redirects=True)
+    page = resp.get_data(as_text=True)
+    assert "甲村2025年10月服务团队积分已发布" in page and "本期积分已于" in page and "村医老李" in page
+    text = _pdf_text(client.get(f"/assessment/grids/{village}/team-members.pdf?period=2025-10").data, tmp_path)
+    assert "甲村2025年10月服务团队应知应会考核通报" in text and "村医老李" in text and "制表人（签字）" in text
+    assert client.post(f"/assessment/grids/{village}/freeze", {"kind": "nobody", "period": "2025-10"}).status_code == 404

@@ -8,16 +8,16 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit, pdf, uploads
-from ..core.forms import ServiceError
-from ..grids.scope import chosen_grid_or_404, get_grid_or_404, get_scoped_or_404
+from ..core.forms import ServiceError, run_action
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
-from ..core.web import render
+from ..core.web import render, value_or_back
 from ..extensions import db
+from ..grids.scope import chosen_grid_or_404, get_grid_or_404, get_scoped_or_404
 from ..worklogs.service import get_worker_or_404
-from . import service
+from . import party, service
 from .forms import AdjustForm, FreezeForm, ManualForm
-from .models import COMBINE, FORMULAS, ITEM_KINDS, SUBJECT_KINDS, TALLIES, AssessmentItem, ManualScore
+from .models import COMBINE, FORMULAS, ITEM_KINDS, SUBJECT_KINDS, TALLIES, TALLY_KINDS, AssessmentItem, ManualScore
 
 bp = Blueprint("assessment", __name__)
 
@@ -25,29 +25,36 @@ bp = Blueprint("assessment", __name__)
 def _period(text=None):
     """The period asked for (query string, or a form's); one that cannot be read or lies in the future
     is refused in words, and the page opens on the current month instead."""
-    try:
-        return service.parse_period(request.args.get("period", "") if text is None else text)
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        if request.method == "POST":
-            target = url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
-        else:
-            # The path's own values win over a query string that repeats them (?grid_id=…).
-            args = {k: v for k, v in request.args.items() if k != "period" and k not in request.view_args}
-            target = url_for(request.endpoint, **request.view_args, **args)
-        abort(redirect(target))
+    return value_or_back(lambda: service.parse_period(request.args.get("period", "") if text is None else text),
+                         _without_period)
 
 
-def _kind(grid, text=None):
+def _without_period():
+    if request.method == "POST":
+        return url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
+    # The path's own values win over a query string that repeats them (?grid_id=…).
+    args = {k: v for k, v in request.args.items() if k != "period" and k not in request.view_args}
+    return url_for(request.endpoint, **request.view_args, **args)
+
+
+def _ranking_args(grid_id):
+    """(grid, kind, period) of a ranking page or document, from the path and the query string."""
+    grid = get_grid_or_404(current_user, grid_id)
+    return grid, _kind(grid), _period()
+
+
+def _kind(grid, text=None, counted=False):
+    """The kind of subject asked for; ``counted``: party and team members (scored by counting records,
+    published and corrected here too) are accepted as well."""
     kind = request.args.get("kind", "") if text is None else text
-    if kind in service.RANKED_KINDS:
+    if kind in service.RANKED_KINDS or (counted and kind in TALLY_KINDS):
         return kind
     if kind:
         abort(404)
     return "worker" if grid.level.key in ("village", "natural_village", "cluster") else "village"
 
 
-def _with_frozen(score, grid, period):
+def with_frozen(score, grid, period):
     """Put a published period's figures (and the corrections since) in place of the live ones."""
     frozen = service.frozen_for(grid, score.subject.kind, period) if grid is not None else None
     if frozen is None:
@@ -84,7 +91,7 @@ def _worker_page(user, own):
     published = None
     if subject.paths:
         (score,) = service.compute([subject], period, detail=True, paths=subject.paths, worker_mode=True)
-        published = _with_frozen(score, subject.home, period)
+        published = with_frozen(score, subject.home, period)
     return render("assessment/score.html", subject=subject, score=score, period=period, published=published,
                   own=own, choices=service.period_choices(), today=local_today(),
                   self_url=url_for("assessment.mine") if own else url_for("assessment.worker", user_id=user.id))
@@ -99,7 +106,7 @@ def grid_score(grid_id):
     kind = "village" if grid.level.key == "village" else "grid"
     subject = service.area_subject(grid, kind)
     (score,) = service.compute([subject], period, detail=True, paths=[grid.path])
-    published = _with_frozen(score, grid, period)
+    published = with_frozen(score, grid, period)
     return render("assessment/score.html", subject=subject, score=score, period=period, published=published,
                   own=False, choices=service.period_choices(), today=local_today(),
                   self_url=url_for("assessment.grid_score", grid_id=grid.id))
@@ -109,9 +116,8 @@ def grid_score(grid_id):
 @require("view_assessment")
 def ranking(grid_id):
     """The ranking of the workers, villages or child grids under a grid, with their bands."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
-    ctx = _ranking(grid, kind, period)
+    grid, kind, period = _ranking_args(grid_id)
+    ctx = ranking_context(grid, kind, period)
     scheme = service.scheme_for(grid, kind)
     manual_items = [it for it in scheme.items if it.kind != "auto"]
     return render("assessment/ranking.html", grid=grid, kind=kind, period=period, scheme=scheme,
@@ -119,32 +125,50 @@ def ranking(grid_id):
                   today=local_today(), manual_items=manual_items, **ctx)
 
 
-def _ranking(grid, kind, period):
+def _ranked(grid, kind, period):
+    """The live ranked scores under ``grid`` (party and team members counted from their records)."""
+    if kind in TALLY_KINDS:
+        return party.ranking(grid, period, kind=kind)
+    return service.rank(service.compute(service.subjects_in(grid, kind), period, paths=[grid.path]))
+
+
+def ranking_context(grid, kind, period):
+    """A ranking as published (with the corrections since) or, if not published, as the records stand."""
     frozen = service.frozen_for(grid, kind, period)
     if frozen is not None:
         return {"frozen": frozen, "rows": service.frozen_rows(frozen, grid), "scores": None,
                 "items": frozen.snapshot["scheme"]["items"]}
-    scores = service.rank(service.compute(service.subjects_in(grid, kind), period, paths=[grid.path]))
+    scores = _ranked(grid, kind, period)
     items = [{"name": ln.name, "points": ln.points, "kind": ln.kind} for ln in scores[0].lines] if scores else []
     return {"frozen": None, "rows": None, "scores": scores, "items": items}
 
 
-def _table(grid, kind, period):
-    """(headers, rows, frozen) of a ranking, for Excel and PDF."""
-    ctx = _ranking(grid, kind, period)
+# How a ranking's documents name their columns: scores and stars, or party and team members' points.
+WORDS = {"score": ("未参评", "总分", "星级"), "points": ("无记录", "积分", "等次")}
+
+
+def _words(kind):
+    return WORDS["points" if kind in TALLY_KINDS else "score"]
+
+
+def ranking_table(grid, kind, period):
+    """(headers, rows, frozen, items) of a ranking, for Excel and PDF."""
+    ctx = ranking_context(grid, kind, period)
     items = ctx["items"]
-    headers = ["名次", SUBJECT_KINDS[kind], "所在网格"] + [f"{it['name']}（{it['points']}）" for it in items] + ["总分", "星级"]
+    unranked, total_word, band_word = _words(kind)
+    headers = (["名次", SUBJECT_KINDS[kind], "所在网格"] + [f"{it['name']}（{it['points']}）" for it in items]
+               + [total_word, band_word])
     rows = []
     if ctx["frozen"] is not None:
         for r in ctx["rows"]:
             scores = {ln["name"]: Decimal(ln["score"]) for ln in r.data["lines"]}
             for a in r.adjustments:
                 scores[a.item_name] = scores.get(a.item_name, Decimal(0)) + Decimal(a.points)
-            rows.append([r.rank or "未参评", r.name, r.data["place"]] + [float(scores.get(it["name"], 0)) for it in items]
+            rows.append([r.rank or unranked, r.name, r.data["place"]] + [float(scores.get(it["name"], 0)) for it in items]
                         + [float(r.total), r.band])
     else:
         for s in ctx["scores"]:
-            rows.append([s.rank or "未参评", s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
+            rows.append([s.rank or unranked, s.subject.name, s.subject.place] + [float(ln.score) for ln in s.lines]
                         + [float(s.total), s.band])
     return headers, rows, ctx["frozen"], items
 
@@ -157,9 +181,8 @@ def _doc_title(grid, kind, period):
 @require("view_assessment")
 def export_xlsx(grid_id):
     """The ranking as a township forwards it: title, period, unit, the table, the average row."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
-    headers, rows, frozen, _ = _table(grid, kind, period)
+    grid, kind, period = _ranking_args(grid_id)
+    headers, rows, frozen, _ = ranking_table(grid, kind, period)
     ranked = [r for r in rows if r[0] != "未参评"]
     n = len(ranked)
     totals = None
@@ -180,39 +203,42 @@ def export_xlsx(grid_id):
 @require("view_assessment")
 def report_pdf(grid_id):
     """The monthly 考核通报: ranking with bands, A4 landscape, with the signature lines."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
+    grid, kind, period = _ranking_args(grid_id)
     doc = render_report_pdf(grid, kind, period)
     return pdf.pdf_response(doc, f"{_doc_title(grid, kind, period)}.pdf")
 
 
-def render_report_pdf(grid, kind, period, with_pages=False):
-    """The 考核通报 document (also used by tests and the benchmark)."""
-    headers, rows, frozen, items = _table(grid, kind, period)
+def render_report_pdf(grid, kind, period, with_pages=False, title=None):
+    """The 考核通报 document (also used by tests and the benchmark); party and team members' rankings
+    print the same way, under their own ``title``."""
+    headers, rows, frozen, items = ranking_table(grid, kind, period)
+    unranked, total_word, band_word = _words(kind)
     bands = {}
     for r in rows:
-        bands[r[-1] or "未参评"] = bands.get(r[-1] or "未参评", 0) + 1
-    return pdf.render_pdf("print/assessment_report.html", title=_doc_title(grid, kind, period),
+        bands[r[-1] or unranked] = bands.get(r[-1] or unranked, 0) + 1
+    return pdf.render_pdf("print/assessment_report.html", title=title or _doc_title(grid, kind, period),
                           header=f"{grid.name} · {period.label}", grid=grid, period=period, kind_name=SUBJECT_KINDS[kind],
-                          headers=headers, items=items, rows=rows, frozen=frozen, bands=bands, today=local_today(),
-                          with_pages=with_pages)
+                          per_person=kind in ("worker",) + tuple(TALLY_KINDS), total_word=total_word,
+                          band_word=band_word, headers=headers, items=items, rows=rows, frozen=frozen, bands=bands,
+                          today=local_today(), with_pages=with_pages)
+
+
+def _back_url(grid, kind, period):
+    if kind in TALLY_KINDS:
+        return url_for("party.ranking", grid_id=grid.id, people=PEOPLE_OF[kind], period=period.key)
+    return url_for("assessment.ranking", grid_id=grid.id, kind=kind, period=period.key)
 
 
 def _back(grid, kind, period):
-    return redirect(url_for("assessment.ranking", grid_id=grid.id, kind=kind, period=period.key))
+    return redirect(_back_url(grid, kind, period))
+
+
+PEOPLE_OF = {party.KIND: "party-members", party.TEAM: "team-members"}  # the URL word of each counted kind
 
 
 def _act(grid, kind, period, action, message):
     """Run a change, commit it and say so; a refusal is said in words and nothing is kept."""
-    try:
-        action()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _back(grid, kind, period)
-    db.session.commit()
-    flash(message, "success")
-    return _back(grid, kind, period)
+    return run_action(action, message, _back_url(grid, kind, period))
 
 
 @bp.route("/assessment/grids/<int:grid_id>/freeze", methods=["POST"])
@@ -223,9 +249,11 @@ def freeze(grid_id):
     form = FreezeForm()
     if not form.validate_on_submit():
         abort(400)
-    period, kind = _period(form.period.data), _kind(grid, form.kind.data)
-    return _act(grid, kind, period, lambda: service.freeze(current_user, grid, kind, period),
-                f"{grid.name}{period.label}{SUBJECT_KINDS[kind]}考核结果已发布。")
+    period, kind = _period(form.period.data), _kind(grid, form.kind.data, counted=True)
+    ranked = (lambda: _ranked(grid, kind, period)) if kind in TALLY_KINDS else None
+    what = "积分" if kind in TALLY_KINDS else "考核结果"
+    return _act(grid, kind, period, lambda: service.freeze(current_user, grid, kind, period, ranked=ranked),
+                f"{grid.name}{period.label}{SUBJECT_KINDS[kind]}{what}已发布。")
 
 
 @bp.route("/assessment/grids/<int:grid_id>/adjust", methods=["POST"])
@@ -234,7 +262,7 @@ def adjust(grid_id):
     """Correct a published figure with a reason (kept beside the published one, audited)."""
     grid = get_grid_or_404(current_user, grid_id)
     form = AdjustForm()
-    period, kind = _period(form.period.data or ""), _kind(grid, form.kind.data or "")
+    period, kind = _period(form.period.data or ""), _kind(grid, form.kind.data or "", counted=True)
     frozen = service.frozen_for(grid, kind, period)
     if frozen is None:
         abort(404)

@@ -11,13 +11,12 @@ import json
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 from flask import current_app
-
 from sqlalchemy import func, select
 
 from ..accounts.models import User, user_grid
@@ -28,11 +27,11 @@ from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.models import ContactLink, Household
-from ..visits.service import period_bounds
+from ..visits.service import period_bounds, period_label
 from .activity import Activity
 from .defaults import DEFAULT_BANDS, DEFAULT_BANDS_OF, DEFAULT_COMBINE, DEFAULT_SCHEMES
-from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, TALLIES, TALLY_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
-                     FrozenPeriod, ManualScore, ScoreAdjustment)
+from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, TALLY_KINDS,
+                     AssessmentItem, AssessmentScheme, FrozenPeriod, ManualScore, ScoreAdjustment)
 
 TENTH = Decimal("0.1")
 RANKED_KINDS = ("worker", "village", "grid")
@@ -42,7 +41,7 @@ def round_points(value):
     return Decimal(value).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 @dataclass(frozen=True)
 class Period:
@@ -60,8 +59,6 @@ class Period:
 
     @property
     def label(self):
-        from ..visits.service import period_label
-
         return period_label(self.kind, self.start)
 
     def months(self):
@@ -112,7 +109,7 @@ def parse_period(text, today=None, what="考核"):
     return period
 
 
-# --- schemes -----------------------------------------------------------------
+# Schemes
 
 def ensure_default_schemes():
     """Create the default schemes (grid empty) that are missing (idempotent)."""
@@ -316,7 +313,7 @@ def band_of(bands, total):
     return ""
 
 
-# --- subjects ----------------------------------------------------------------
+# Subjects
 
 @dataclass
 class Subject:
@@ -415,7 +412,7 @@ def subjects_in(grid, kind):
     return [area_subject(g, "grid") for g in children]
 
 
-# --- scores --------------------------------------------------------------------
+# Scores
 
 @dataclass
 class Line:
@@ -721,7 +718,7 @@ def rank(scores):
     return scores
 
 
-# --- frozen periods ------------------------------------------------------------
+# Frozen periods
 
 def frozen_for(grid, kind, period):
     """The frozen period covering ``grid`` (its own or an ancestor's), or None."""
@@ -764,12 +761,16 @@ def frozen_rows(frozen, grid=None):
             if grid is None or any(p.startswith(grid.path) for p in r["paths"])]
     rows = _number(rows, lambda r: r.total, lambda r: r.assessable, lambda r: r.name)
     for r in rows:
-        r.band = band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total) if r.assessable else ""
+        r.band = (band_of([tuple(b) for b in snap["scheme"]["bands"]], r.total / snap.get("band_months", 1))
+                  if r.assessable else "")
     return rows
 
 
-def freeze(actor, grid, kind, period, today=None):
-    """Publish a finished period: compute every subject's score under ``grid`` and keep it as it is."""
+def freeze(actor, grid, kind, period, today=None, ranked=None):
+    """Publish a finished period: compute every subject's score under ``grid`` and keep it as it is.
+
+    ``ranked``: for the kinds scored by counting records (party and team members), the function giving
+    their ranked scores under ``grid``; the others are computed here."""
     today = today or local_today()
     if period.running(today):
         raise ServiceError(f"{period.label}尚未结束，结束后才能发布考核结果。")
@@ -777,12 +778,16 @@ def freeze(actor, grid, kind, period, today=None):
     if existing is not None:
         raise ServiceError(f"{period.label}的考核结果已由{existing.grid.name}于{existing.frozen_at:%Y-%m-%d}发布，"
                            "不能再次发布；如需更正请逐项登记更正。")
-    subjects = subjects_in(grid, kind)
-    scores = rank(compute(subjects, period, today, paths=[grid.path]))
+    if ranked is not None:
+        scores = ranked()
+    else:
+        scores = rank(compute(subjects_in(grid, kind), period, today, paths=[grid.path]))
     scheme = scheme_for(grid, kind)
     snapshot = {"scheme": scheme_dict(scheme), "period": {"kind": period.kind, "start": period.start.isoformat(),
                                                           "end": period.end.isoformat(), "label": period.label},
-                "rows": [s.as_dict() for s in scores]}
+                "rows": [s.as_dict() for s in scores],
+                # A summed quarter or year is banded on its mean month, as when it was computed.
+                "band_months": len(period.months()) if scheme.combine == "sum" else 1}
     frozen = FrozenPeriod(grid_id=grid.id, subject_kind=kind, period_kind=period.kind, period_start=period.start,
                           period_end=period.end, scheme_id=scheme.id, scheme_version=scheme.version,
                           snapshot_json=json.dumps(snapshot, ensure_ascii=False), frozen_by_id=actor.id)
@@ -808,7 +813,7 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
     current = Decimal(line["score"]) + sum((Decimal(a.points) for a in frozen.adjustments
                                             if a.subject_id == subject_id and a.item_name == item_name), Decimal(0))
     new = current + points
-    if line["kind"] in ("auto", "manual") and not (0 <= new <= line["points"]):
+    if line["kind"] in BASE_KINDS and not (0 <= new <= line["points"]):
         raise ServiceError(f"更正后“{item_name}”为 {new} 分，应在 0 到 {line['points']} 分之间。", "points")
     adj = ScoreAdjustment(frozen_id=frozen.id, subject_id=subject_id, item_name=item_name, points=points,
                           reason=reason[:300], author_id=actor.id)
@@ -818,7 +823,7 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
     return adj
 
 
-# --- manual entries ------------------------------------------------------------
+# Manual entries
 
 EVIDENCE_FOLDER = "assessment_evidence"
 EVIDENCE_HINT = "请上传检查记录、表彰文件或现场照片（JPEG、PNG 或 PDF）。"

@@ -1,14 +1,16 @@
 """Statistics pages of a grid for a period, the leader's dashboard, and their Excel and PDF."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from types import SimpleNamespace
+
+from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import pdf
-from ..core.forms import ServiceError
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import fmt_local, local_today
-from ..core.web import render
-from ..grids.scope import chosen_grid_or_404, get_grid_or_404
+from ..core.web import render, value_or_back
+from ..grids.scope import can_see_grid, chosen_grid_or_404, get_grid_or_404
+from ..visits.charts import bar_chart
 from . import charts, service, tables
 
 bp = Blueprint("stats", __name__)
@@ -19,12 +21,9 @@ PAGES = {"cases": "事件统计", "work": "工作统计", "buildout": "网格建
 def _period():
     """The period asked for (``period``, or ``from`` and ``to``); a wrong one is refused in words and
     the page opens on this month."""
-    try:
-        return service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
-                                    request.args.get("to", ""))
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        abort(redirect(url_for(request.endpoint, **request.view_args)))
+    return value_or_back(lambda: service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
+                                                      request.args.get("to", "")),
+                         lambda: url_for(request.endpoint, **request.view_args))
 
 
 def _grid_url(page, period):
@@ -78,7 +77,7 @@ def page(grid_id, page):
     """A statistics page of a grid's subtree for a period; each grid in it links to its own figures."""
     grid, period, report = _load(grid_id, page)
     return render("stats/page.html", grid=grid, page=page, pages=PAGES, period=period, report=report,
-                  choices=service.period_choices(), today=local_today())
+                  choices=service.period_choices(), today=local_today(), up=_up(grid))
 
 
 @bp.route("/stats/grids/<int:grid_id>/<any(cases, work, buildout):page>.xlsx")
@@ -122,8 +121,6 @@ def _dashboard(grid):
         ("受理", "col-a", [c["received"] for c in counts]), ("办结", "col-b", [c["closed"] for c in counts])])
     trend_work = charts.column_chart("近 12 个月走访与巡查记录", months, [
         ("走访", "col-a", [c["visits"] for c in counts]), ("巡查", "col-b", [c["patrols"] for c in counts])])
-    from ..visits.charts import bar_chart
-    from types import SimpleNamespace
 
     coverage = bar_chart([SimpleNamespace(label=r.label, percent=round(r.pct("visits") or 0), visited=r.pair("visits")[1],
                                           total=r.pair("visits")[0],
@@ -131,6 +128,11 @@ def _dashboard(grid):
                           for r in data["work_rows"]], f"{data['month'].label}各网格走访覆盖率")
     return dict(data, trend_cases=trend_cases, trend_work=trend_work, coverage=coverage, today=today, grid=grid,
                 title=f"{grid.name}{data['month'].label}网格工作概况")
+
+
+def _up(grid):
+    """The grid above, when the user may see its figures too (the breadcrumb's link)."""
+    return grid.parent if grid.parent is not None and can_see_grid(current_user, grid.parent) else None
 
 
 def _dashboard_of(grid_id):
@@ -142,7 +144,8 @@ def _dashboard_of(grid_id):
 @require("view_stats")
 def dashboard(grid_id):
     """The leader's dashboard: this month's figures, the last 12 months, the grids that need attention."""
-    return render("stats/dashboard.html", pages=PAGES, **_dashboard_of(grid_id))
+    ctx = _dashboard_of(grid_id)
+    return render("stats/dashboard.html", pages=PAGES, up=_up(ctx["grid"]), **ctx)
 
 
 @bp.route("/stats/grids/<int:grid_id>/dashboard.xlsx")
