@@ -8,7 +8,7 @@ from ..core.forms import ServiceError
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import fmt_local, local_today
 from ..core.web import render
-from ..grids.scope import chosen_grid_or_404, get_grid_or_404
+from ..grids.scope import can_see_grid, chosen_grid_or_404, get_grid_or_404
 from . import charts, service, tables
 
 bp = Blueprint("stats", __name__)
@@ -78,7 +78,7 @@ def page(grid_id, page):
     """A statistics page of a grid's subtree for a period; each grid in it links to its own figures."""
     grid, period, report = _load(grid_id, page)
     return render("stats/page.html", grid=grid, page=page, pages=PAGES, period=period, report=report,
-                  choices=service.period_choices(), today=local_today())
+                  choices=service.period_choices(), today=local_today(), up=_up(grid))
 
 
 @bp.route("/stats/grids/<int:grid_id>/<any(cases, work, buildout):page>.xlsx")
@@ -133,6 +133,11 @@ def _dashboard(grid):
                 title=f"{grid.name}{data['month'].label}网格工作概况")
 
 
+def _up(grid):
+    """The grid above, when the user may see its figures too (the breadcrumb's link)."""
+    return grid.parent if grid.parent is not None and can_see_grid(current_user, grid.parent) else None
+
+
 def _dashboard_of(grid_id):
     """The dashboard's context for a grid of the user's scope."""
     return _dashboard(get_grid_or_404(current_user, grid_id))
@@ -142,7 +147,8 @@ def _dashboard_of(grid_id):
 @require("view_stats")
 def dashboard(grid_id):
     """The leader's dashboard: this month's figures, the last 12 months, the grids that need attention."""
-    return render("stats/dashboard.html", pages=PAGES, **_dashboard_of(grid_id))
+    ctx = _dashboard_of(grid_id)
+    return render("stats/dashboard.html", pages=PAGES, up=_up(ctx["grid"]), **ctx)
 
 
 @bp.route("/stats/grids/<int:grid_id>/dashboard.xlsx")

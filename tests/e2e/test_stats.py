@@ -46,3 +46,20 @@ def test_a_township_leader_reads_the_dashboard_and_a_villages_cases(ui, demo_ser
     if not ui.phone:
         name, pdf = _download(page, page.get_by_role("link", name="打印（PDF）"))
         check_pdf(pdf, tmp_path / "cases", must_contain=["徐旺村委会", "事件统计", "按类别", "合计", "审核人"])
+
+
+def test_a_village_sees_its_own_dashboard_only(ui, demo_server, viewport):
+    page = ui.page
+    ui.login("village1", demo_server.accounts["village1"])
+    page.locator("#dashboards a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("网格工作概况")
+    village_url = page.url
+    ui.check("village-dashboard")
+    # The township above is out of reach, so the breadcrumb starts at the village (its address answering
+    # 404 is tests/test_stats.py's); the village's own statistics open.
+    expect(page.locator("p.crumbs")).not_to_contain_text("水口乡")
+    page.locator("nav.stats-nav").get_by_role("link", name="工作统计").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("工作统计")
+    expect(page.locator("#t-work")).to_contain_text("合计")
+    ui.check("village-work")
+    assert "/stats/grids/" in village_url
