@@ -67,7 +67,7 @@ def may_start(user, grid):
     return above is not None and "filler" in relations(user, SelfEvaluation(grid=grid, rater_grid=above))
 
 
-# --- the scores typed into the form -----------------------------------------------------------
+# The scores typed into the form
 
 @dataclass
 class Typed:
@@ -223,7 +223,7 @@ def act(user, ev, key, seen_version, *, note="", typed=None, summary=None):
     return SELF_EVALS.perform(user, ev, key, seen_version, note=note, typed=typed or {}, summary=summary)
 
 
-# --- starting, reading --------------------------------------------------------------------------
+# Starting, reading
 
 def period_of(ev):
     return service.period_of("quarter", ev.period_start)

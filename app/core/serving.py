@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 
+import waitress
+
 WAITRESS = {
     "threads": 12,
     "connection_limit": 400,
@@ -73,8 +75,6 @@ def report_queue_once_a_minute(threads=WAITRESS["threads"]):
 
 def serve(app, host, port, **overrides):
     """Serve ``app`` with waitress, sized as above."""
-    from waitress import serve as waitress_serve
-
     options = {**WAITRESS, **overrides}
     report_queue_once_a_minute(options["threads"])
-    waitress_serve(app, host=host, port=port, **options)
+    waitress.serve(app, host=host, port=port, **options)

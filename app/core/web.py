@@ -3,6 +3,7 @@ import time
 
 from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import Markup
 from werkzeug.exceptions import SecurityError
@@ -12,7 +13,9 @@ from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
 from . import form_stash, idempotency, privacy
+from .errors import ServiceError
 from .models import installation
+from .pdf import PrintBusy
 from .public import NoPublicAddress
 from .timeutil import fmt_local
 
@@ -59,11 +62,13 @@ def is_htmx_partial():
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
 
-def render(template, fragment=None, status=200, **ctx):
+def render(template, fragment=None, status=None, **ctx):
     """Render the full page, or only its fragment for an htmx request.
 
     ``fragment`` is a template name, or a mapping from HX-Target id to
-    template name when one page has several swappable parts.
+    template name when one page has several swappable parts. The status is 422 when a
+    submitted form is shown again with its errors (a form in ``ctx``, alone or in a dict or
+    list), else 200; pass ``status`` only for another answer (401, 404, 409, 429 …).
     """
     name = template
     if fragment and is_htmx_partial():
@@ -71,9 +76,34 @@ def render(template, fragment=None, status=200, **ctx):
             name = fragment.get(request.headers.get("HX-Target", ""), template)
         else:
             name = fragment
+    if status is None:
+        status = 422 if request.method == "POST" and _shows_form_errors(ctx.values()) else 200
     resp = make_response(render_template(name, **ctx), status)
     resp.vary.add("HX-Request")
     return resp
+
+
+def value_or_back(read, back):
+    """``read()``, or when it refuses (ServiceError: a period or date in the query string that cannot
+    be read), its message flashed and the request answered with a redirect to ``back()``."""
+    try:
+        return read()
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        abort(redirect(back()))
+
+
+def _shows_form_errors(values):
+    """Whether any form among the values (or inside a dict or list of them) carries errors."""
+    for value in values:
+        if isinstance(value, FlaskForm):
+            if value.errors:
+                return True
+        elif isinstance(value, dict) and _shows_form_errors(value.values()):
+            return True
+        elif isinstance(value, (list, tuple)) and _shows_form_errors(value):
+            return True
+    return False
 
 
 def setup_done():
@@ -195,7 +225,6 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
-    from .pdf import PrintBusy
 
     app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     app.register_error_handler(NoPublicAddress, _no_public_address)
