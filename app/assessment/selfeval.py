@@ -308,6 +308,15 @@ def listing(user, state=None, waiting_for=None):
     return rows
 
 
+def of_quarters(grids, quarters):
+    """{(grid id, quarter start): self-evaluation} of several grids over several quarters, in one query."""
+    if not grids or not quarters:
+        return {}
+    return {(ev.grid_id, ev.period_start): ev for ev in db.session.scalars(select(SelfEvaluation).where(
+        SelfEvaluation.grid_id.in_([g.id for g in grids]),
+        SelfEvaluation.period_start.in_([q.start for q in quarters])))}
+
+
 def own_grids(user):
     """The grids whose self-evaluation the user fills (their own, below the rating level)."""
     grids = db.session.scalars(select(Grid).where(grid_clause(user), Grid.level.has(

@@ -47,16 +47,23 @@ def _grid(grid_id):
     return grid
 
 
+RECENT_QUARTERS = 4  # how many quarters of the user's own grids the list shows
+
+
 @bp.route("/assessment/self-evaluations")
 def index():
     """What waits for the user's rating, the user's own grids this quarter, and the rated results in scope."""
-    quarter = service.period_of("quarter", local_today())
-    own = [(g, selfeval.find(g, quarter)) for g in selfeval.own_grids(current_user)]
+    quarters = [service.period_of("quarter", local_today())]
+    while len(quarters) < RECENT_QUARTERS:
+        quarters.append(quarters[-1].previous())
+    grids = selfeval.own_grids(current_user)
+    found = selfeval.of_quarters(grids, quarters)
+    own = [(g, [(q, found.get((g.id, q.start))) for q in quarters]) for g in grids]
     state = request.args.get("state", "")
     if state and state not in SELF_EVAL_STATES:
         abort(404)
     return render("assessment/self_evals.html", waiting=selfeval.listing(current_user, waiting_for=current_user),
-                  own=own, quarter=quarter, rows=selfeval.listing(current_user, state=state or None)[:200],
+                  own=own, quarters=quarters, rows=selfeval.listing(current_user, state=state or None)[:200],
                   state=state, states=SELF_EVAL_STATES)
 
 
