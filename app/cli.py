@@ -10,11 +10,22 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .core import audit, backups, release, schedules, serving
+from . import create_app
+from .accounts.models import User
+from .accounts.service import password_problems
+from .core import audit, backups, printfont, release, schedules, serving
 from .core.db import sqlite_path
 from .core.forms import ServiceError
-from .core.timeutil import LOCAL_TZ, fmt_local, utcnow, to_local
+from .core.models import Setting
+from .core.printing import print_stack_problems
+from .core.public import PUBLIC_ADDRESS, record_address
+from .core.sheets import decode_text
+from .core.timeutil import LOCAL_TZ, fmt_local, to_local, utcnow
+from .demo import build_demo
 from .extensions import db
+from .grids import service as grid_service
+from .households import roster_import, roster_store
+from .main import service as setup_service
 
 
 def _lock_path():
@@ -60,11 +71,6 @@ def init_app(app):
               help="首次初始化时记录的访问地址（打印在二维码上），默认 http://$HOST:$PORT")
 def create_admin(username, full_name, org_name, password, public_url):
     """Create a system administrator (on an empty database this completes the set-up)."""
-    from .accounts.models import User
-    from .accounts.service import password_problems
-    from .grids import service as grid_service
-    from .main import service as setup_service
-
     with audit.acting_as("命令行"):
         try:
             if not setup_service.is_set_up():
@@ -96,10 +102,6 @@ def create_admin(username, full_name, org_name, password, public_url):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def import_divisions(file):
     """Create or update grids from a code,name,level,parent_code CSV (all or nothing)."""
-    from .grids import service as grid_service
-
-    from .core.sheets import decode_text
-
     with audit.acting_as("命令行"):
         try:
             # UTF-8, or GBK/GB18030 as Excel on a Chinese Windows saves a CSV; else a Chinese message.
@@ -133,8 +135,6 @@ def import_households(file, village, create_groups, mapping_name, dry_run, usern
     Errors and warnings go to standard error, one per line; the last line of standard
     output is the summary. Exit status 1 when anything is wrong (then nothing is written).
     """
-    from .households import roster_import, roster_store
-
     user = _cli_user(username)
     with audit.acting_as(f"{user.username}（命令行）", user.id):
         try:
@@ -168,8 +168,6 @@ def import_households(file, village, create_groups, mapping_name, dry_run, usern
 
 def _cli_user(username):
     """The account a command acts as: --as, else the first enabled administrator."""
-    from .accounts.models import User
-
     if username:
         user = db.session.scalar(select(User).where(User.username == username))
         if user is None:
@@ -211,8 +209,6 @@ def backup():
 @click.option("--force", is_flag=True, help="即使服务正在运行也恢复（在线用户的操作可能丢失）")
 def restore(file, force):
     """Replace the database with a backup file, checked first (the current one is saved as a safety copy)."""
-    from . import create_app
-
     path = sqlite_path()
     if not path:
         raise click.ClickException("PostgreSQL 请用 pg_restore --clean --dbname=… 恢复 backup 生成的 .dump 文件")
@@ -262,10 +258,6 @@ def serve(host, port, threads):
 @with_appcontext
 def demo_data():
     """Fill an empty database with the 长兴县 divisions and synthetic demo content; prints the accounts."""
-    from .demo import build_demo
-
-    from .core.public import record_address
-
     with audit.acting_as("演示数据"):
         accounts = build_demo()
         address = serve_address()
@@ -279,9 +271,6 @@ def demo_data():
 
 def _check_addresses():
     """Say where printed QR codes point, and warn when any Host header is answered."""
-    from .core.models import Setting
-    from .core.public import PUBLIC_ADDRESS
-
     configured, trusted = current_app.config.get("PUBLIC_BASE_URL"), current_app.config.get("TRUSTED_HOSTS")
     recorded = Setting.get(PUBLIC_ADDRESS, "")
     click.echo("二维码地址：" + (f"{configured}（VG_PUBLIC_BASE_URL）" if configured else
@@ -348,8 +337,6 @@ def schedules_status():
 @with_appcontext
 def check():
     """Check the print stack and the database; exit 1 when something is missing."""
-    from .core.printing import print_stack_problems
-
     problems = print_stack_problems()
     for p in problems:
         click.echo(f"缺少：{p}")
@@ -366,10 +353,6 @@ def check():
     _check_addresses()
     _check_schedules()
     if not problems:
-        from flask import current_app
-
-        from .core import printfont
-
         fonts = printfont.fonts(Path(current_app.instance_path) / "fonts")
         click.echo("打印字体：" + ("、".join(sorted(fonts.values())) if fonts else "未能生成，PDF 直接使用系统字体（见上方日志）"))
     if problems:

@@ -8,16 +8,30 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from stdnum.cn import ric
 
 from .accounts.models import User
 from .accounts.service import temporary_password
+from .assessment.demo import build_demo_assessment
+from .cases.demo import build_demo_cases
+from .cases.service import ensure_reference_data as ensure_case_reference_data
+from .core.db import starts_with
 from .core.forms import ServiceError
 from .core.models import Setting
+from .core.timeutil import local_today
+from .core.workdays import is_workday
 from .extensions import db
 from .grids import service as grid_service
 from .grids.models import Grid
+from .households import service as ledger
+from .households.contacts import assign
+from .households.models import ContactLink, Household, HouseholdCategory
 from .notices import service as notice_service
-from .core.db import starts_with
+from .patrols.demo import build_demo_patrols
+from .units import service as units
+from .visits.models import Visit
+from .visits.service import household_kinds, period_bounds
+from .worklogs.models import WeekCheck, WorkLog
 
 DIVISIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "divisions_330522_changxing.csv"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程沈"
@@ -94,15 +108,11 @@ def build_demo(seed=20261127):
     diligence = (0.9, 0.6, 0.8)
     for vi, village in enumerate(villages):
         build_demo_field_work(village, rng, diligence[vi])
-    from .cases.demo import build_demo_cases
-    from .cases.service import ensure_reference_data as ensure_case_reference_data
 
     ensure_case_reference_data()
     build_demo_cases(villages[0], rng)
-    from .patrols.demo import build_demo_patrols
 
     build_demo_patrols(villages[0])
-    from .assessment.demo import build_demo_assessment
 
     build_demo_assessment(town, villages, diligence, rng)
     Setting.put("org_name", county.name)
@@ -149,8 +159,6 @@ STREETS = ["村道", "新村", "老街", "桥头", "塘边", "竹园"]
 
 def _demo_id(rng, used, year_from, year_to):
     """A made-up but valid ID number of 长兴县 (330522)."""
-    from stdnum.cn import ric
-
     while True:
         born = date(rng.randrange(year_from, year_to), rng.randrange(1, 13), rng.randrange(1, 29))
         body = f"330522{born:%Y%m%d}{rng.randrange(0, 1000):03d}"
@@ -162,11 +170,6 @@ def _demo_id(rng, used, year_from, year_to):
 
 def build_demo_ledger(village, rng):
     """Households, categories, units and contact links in one demo village (all made up)."""
-    from .households import service as ledger
-    from .households.contacts import assign
-    from .households.models import HouseholdCategory
-    from .units import service as units
-
     actor = db.session.scalar(select(User).where(User.username == "admin"))
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
     categories = db.session.scalars(select(HouseholdCategory).where(HouseholdCategory.grid_id.is_(None))).all()
@@ -218,8 +221,6 @@ LOG_NOTES = ["整理走访台账；参加村两委例会。", "协助村医上�
 
 def _workdays(first, last):
     """The working days from ``first`` to ``last`` (inclusive)."""
-    from .core.workdays import is_workday
-
     days, day = [], first
     while day <= last:
         if is_workday(day):
@@ -237,10 +238,6 @@ def demo_visit_history(village, worker, leader, rng, diligence, today):
     A household is left out of a month's contact or a quarter's lecture now and then (less often the
     more diligent the worker) and of a round rarely, so the due list shows a few overdue households
     and the current month's and quarter's work still to do. Returns the visits (added, not flushed)."""
-    from .households.models import ContactLink, Household
-    from .visits.models import Visit
-    from .visits.service import household_kinds, period_bounds
-
     everyone = db.session.scalars(select(Household).join(Grid, Grid.id == Household.grid_id).where(
         starts_with(Grid.path, village.path), Household.status == "active").order_by(Household.id)).all()
     linked = set(db.session.scalars(select(ContactLink.household_id).where(ContactLink.user_id == worker.id,
@@ -287,11 +284,6 @@ def demo_visit_history(village, worker, leader, rng, diligence, today):
 def build_demo_field_work(village, rng, diligence=0.8):
     """Made-up visits (half a year, demo_visit_history) and ten weeks of work logs by the demo
     village's worker (``diligence``: how regularly, 0–1), one week checked."""
-    from .core.timeutil import local_today
-    from .core.workdays import is_workday
-    from .households.models import ContactLink, Household
-    from .worklogs.models import WeekCheck, WorkLog
-
     worker = db.session.scalar(select(User).where(User.role == "worker", User.grids.any(starts_with(Grid.path, village.path))))
     leader = db.session.scalar(select(User).where(User.role == "leader", User.grids.any(Grid.id == village.id)))
     if worker is None:

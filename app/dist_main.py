@@ -27,11 +27,16 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
+from flask.cli import FlaskGroup
 
-from . import __version__
+from . import __version__, create_app
+from .core import release, service_install
+from .core.files import private_dir
+from .core.timeutil import to_local, utcnow
 from .extensions import db
 
 DEFAULT_HOST = "0.0.0.0"
@@ -90,8 +95,6 @@ def data_dir():
 
 def configure_fonts(bundle, data):
     """Point fontconfig and the print font at the fonts shipped in the release (nothing when absent)."""
-    from .core.files import private_dir
-
     fallback = bundle / "fonts" / "fallback"
     if not fallback.is_dir():
         return False
@@ -108,8 +111,6 @@ def configure_fonts(bundle, data):
 
 
 def _stamp():
-    from .core.timeutil import to_local, utcnow
-
     return to_local(utcnow()).strftime("%Y%m%d-%H%M%S")
 
 
@@ -120,8 +121,6 @@ def _refuse(exc):
 
 def _prepare():
     """The data folder, made and writable, with the release's fonts configured; sets VG_INSTANCE_PATH."""
-    from .core import release
-
     try:
         data = release.prepare_data_folder(data_dir())
     except release.StartRefused as exc:
@@ -132,8 +131,6 @@ def _prepare():
 
 
 def _create_app():
-    from . import create_app
-
     return create_app()
 
 
@@ -141,8 +138,6 @@ def _schema_current(app, data):
     """Bring the database to this program's schema before a command uses it (backed up first).
 
     When a server holds the data folder it has done so already and is left alone."""
-    from .core import release
-
     try:
         with release.instance_lock(data):
             release.upgrade_database(app, _stamp(), thorough=not release.stopped_cleanly(data, program_id()))
@@ -169,8 +164,6 @@ def public_addresses(host, port):
 
 def _listening(host, port, timeout=60.0):
     """Wait until ``host:port`` accepts connections (the server is up), at most ``timeout`` seconds."""
-    import time
-
     target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,7 +180,7 @@ def warm_up_printing(app, host=None, port=None):
     fontconfig and the print stylesheet to load. With ``port``, only once the server listens: the
     start-up itself does not share the interpreter with the warm-up."""
     def run():
-        from .core import pdf
+        from .core import pdf  # late import: start-up time (WeasyPrint loads in this thread)
 
         if port is not None:
             _listening(host, port)
@@ -207,8 +200,7 @@ def warm_up_printing(app, host=None, port=None):
 @click.option("--port", default=lambda: int(os.environ.get("PORT", DEFAULT_PORT)), type=int, show_default=DEFAULT_PORT)
 def start(host, port):
     """Start the server: check the data folder, back up and migrate the database, serve."""
-    from .core import release
-    from .main import service as setup_service
+    from .main import service as setup_service  # late import: start-up time (the areas)
 
     data = _prepare()
     program = program_id()
@@ -266,8 +258,6 @@ def collect_garbage_again():
 @click.command("version")
 def version():
     """Print the program's version and the database schema it expects."""
-    from .core import release
-
     head = release.migrations_head(bundle_dir() / "migrations")
     click.echo(f"村网格 VillageGrid {__version__}（数据库版本 {head}，Python {sys.version.split()[0]}）")
 
@@ -310,8 +300,6 @@ WantedBy=multi-user.target
 @click.option("--print", "print_only", is_flag=True, help="只显示将写入的服务文件，不做任何改动")
 def install_service(user, data, host, port, name, unit_dir, print_only):
     """Write and enable a systemd service for this program (its own user, data folder 0700, restart on failure)."""
-    from .core import service_install
-
     binary = release_file()
     unit = UNIT.format(user=user, host=host, port=port, data=Path(data).absolute(), binary=binary)
     if print_only:
@@ -332,8 +320,6 @@ NO_SCHEMA = {"restore"}  # restore checks and upgrades the file it puts in place
 
 def cli():
     """The command group: the release's own commands and the app's (create-admin, import-…, backup, …)."""
-    from flask.cli import FlaskGroup
-
     def factory():
         return _create_app()
 

@@ -3,6 +3,7 @@ a client that keeps CSRF on, one user per role and a grid tree with a foreign br
 import os
 import re
 import uuid
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import delete, select
@@ -54,9 +55,12 @@ def app(database_url, instance_path):
 
     from app import create_app
 
+    from tests import factories
+
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "CHECK_PRINT_STACK": False})
     with app.app_context():
         upgrade()
+    factories.APP[:] = [app]
     yield app
     with app.app_context():
         from app.extensions import db
@@ -253,3 +257,59 @@ def users(app, tree, make_user):
            for role, home in ROLE_HOME.items()}
     out["worker_b"] = make_user("worker_b", "worker", [tree["cluster_b"]])
     return out
+
+
+@pytest.fixture
+def report(app, make_client, tree, users):
+    """The worker of 东庄一组 reports a broken street light with a photo on the phone; returns the case id."""
+    import io
+
+    from tests.factories import case_id_from, category_id, photo_bytes
+
+    c = make_client()
+    c.login("worker")
+    c.get("/cases/new")
+    with app.app_context():
+        cat = category_id("环境")
+    resp = c.post("/cases/new", {
+        "title": "村口路灯不亮", "description": "东庄一组村口三盏路灯晚上不亮", "location": "东庄一组村口",
+        "grid_id": tree["cluster_a"], "category_id": cat, "handling_class": "coordination", "source": "worker",
+        "reporter_name": "李大爷", "reporter_phone": "13812345678", "photos": (io.BytesIO(photo_bytes()), "light.png")})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return case_id_from(resp)
+
+
+WORKER_MONTH_SINCE = datetime(2025, 1, 1)
+
+
+@pytest.fixture
+def worker_month(app, tree, users, make_user):
+    """李网格 links 东庄1–4号 (1号 a key household) since 2025; October and December 2025 activity."""
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.households.models import CategoryTag, Household, HouseholdCategory
+    from tests.factories import households, link, visit_on, work_log
+
+    uid = make_user("li", "worker", [tree["cluster_a"]], full_name="李网格")
+    with app.app_context():
+        ids = households(tree["cluster_a"], 4)
+        for hid in ids:
+            db.session.get(Household, hid).created_at = WORKER_MONTH_SINCE
+        db.session.get(User, uid).created_at = WORKER_MONTH_SINCE
+        link(ids, uid)
+        key = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.is_key.is_(True)))
+        db.session.add(CategoryTag(household_id=ids[0], category_id=key.id, start_date=date(2025, 1, 1)))
+        h1, h2, h3, h4 = ids
+        # October: 1号 door (monthly + key rules), 2号 by phone (monthly rule only).
+        visit_on(h1, uid, date(2025, 10, 9))
+        visit_on(h2, uid, date(2025, 10, 20), "phone")
+        # Logs: two working days, the 调休 Saturday, a holiday (not due), and an empty one (not counted).
+        for d in (date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 3)):
+            work_log(uid, d)
+        work_log(uid, date(2025, 10, 13), "")
+        # The fourth quarter: 3号 door in October, 2号 a 微宣讲 in November, 1号 door in December.
+        visit_on(h3, uid, date(2025, 10, 10))
+        visit_on(h2, uid, date(2025, 11, 15), "lecture")
+        visit_on(h1, uid, date(2025, 12, 1))
+        db.session.commit()
+        return {"uid": uid, "ids": ids}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from tests.pdfcheck import check_pdf, decode_qr_codes
-from tests.test_route_matrix import ledger_fixture
+from tests.factories import agreement_setup, draft_agreement, issue_agreement, load_agreement
 
 BASE = "https://grid.example.gov.cn"
 
@@ -24,43 +24,8 @@ def public_base(app):
     app.config["PUBLIC_BASE_URL"] = None
 
 
-def _setup(app, tree, users):
-    """Staff of 甲村 and a household in its house cluster."""
-    from app.accounts.models import User
-    from app.grids import service as gs
-    from app.grids.models import Grid
-
-    with app.app_context():
-        village = db.session.get(Grid, tree["village_a"])
-        village.area_desc = "东至青山河，西至省道，南至竹林，北至水库"
-        gs.assign_staff(village, "leader", db.session.get(User, users["leader"]))
-        gs.assign_staff(village, "worker", None, "王秀英", "13912345678")
-        gs.assign_staff(village, "contact_cadre", None, "孙镇长", "13700001234")
-        ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
-
-
-def _agreement(app, agreement_id=None):
-    from app.agreements.models import Agreement
-
-    with app.app_context():
-        a = db.session.get(Agreement, agreement_id) if agreement_id else db.session.scalars(
-            select(Agreement).order_by(Agreement.id.desc())).first()
-        db.session.expunge(a)
-        return a
-
-
-def _draft(client, grid_id, kind="town_village", start="2026-01-01", end="2026-12-31"):
-    client.get(f"/agreements/?grid_id={grid_id}")
-    return client.post(f"/agreements/new?grid_id={grid_id}", {"kind": kind, "period_start": start, "period_end": end})
-
-
-def _issue(client, agreement_id):
-    client.get(f"/agreements/{agreement_id}")
-    return client.post(f"/agreements/{agreement_id}/issue")
-
-
 def _edit(client, agreement_id, **changes):
-    a = _agreement(client.app, agreement_id)
+    a = load_agreement(client.app, agreement_id)
     data = {k: getattr(a, k) for k in ("title", "party_a", "party_a_rep", "party_b", "party_b_rep", "area", "people",
                                        "duties", "tasks", "rewards")}
     data.update(period_start=a.period_start.isoformat(), period_end=a.period_end.isoformat())
@@ -70,11 +35,11 @@ def _edit(client, agreement_id, **changes):
 
 
 def test_generated_issued_printed_and_verified_by_qr(app, client, make_client, tree, users, public_base, tmp_path):
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("township")
-    resp = _draft(client, tree["village_a"])
+    resp = draft_agreement(client, tree["village_a"])
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/edit")
-    a = _agreement(app)
+    a = load_agreement(app)
     # generated from the grid's real data
     assert a.party_a == "甲镇人民政府" and a.party_b == "甲村村民委员会"
     assert a.party_a_rep == "孙镇长" and a.party_b_rep == "leader"
@@ -82,11 +47,11 @@ def test_generated_issued_printed_and_verified_by_qr(app, client, make_client, t
     assert "网格长：leader" in a.people and "网格员：王秀英（13912345678）" in a.people
     assert a.status == "draft" and a.version == 1
     assert _edit(client, a.id, tasks=a.tasks + "\n6. 年内完成村道路灯改造。").status_code == 302
-    assert _issue(client, a.id).status_code == 302
-    a = _agreement(app, a.id)
+    assert issue_agreement(client, a.id).status_code == 302
+    a = load_agreement(app, a.id)
     assert a.status == "issued" and len(a.fingerprint) == 64
     assert _edit(client, a.id, title="改标题").status_code == 302  # refused: back to the page
-    assert _agreement(app, a.id).title != "改标题"
+    assert load_agreement(app, a.id).title != "改标题"
 
     pdf = client.get(f"/agreements/{a.id}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
@@ -115,19 +80,19 @@ def test_generated_issued_printed_and_verified_by_qr(app, client, make_client, t
 
 
 def test_a_changed_agreement_no_longer_verifies_as_current(app, client, make_client, tree, users, public_base, tmp_path):
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("village_admin")
-    _draft(client, tree["cluster_a"], kind="village_worker")
-    v1 = _agreement(app)
+    draft_agreement(client, tree["cluster_a"], kind="village_worker")
+    v1 = load_agreement(app)
     assert v1.party_a == "甲村村民委员会"
-    _issue(client, v1.id)
-    v1 = _agreement(app, v1.id)
+    issue_agreement(client, v1.id)
+    v1 = load_agreement(app, v1.id)
     old_pdf = client.get(f"/agreements/{v1.id}.pdf").data
     [old_url] = decode_qr_codes(old_pdf, tmp_path / "v1")
 
     resp = client.post(f"/agreements/{v1.id}/new-version")
     assert resp.status_code == 302
-    v2 = _agreement(app)
+    v2 = load_agreement(app)
     assert v2.version == 2 and v2.series_id == v1.id and v2.status == "draft"
     again = client.post(f"/agreements/{v1.id}/new-version")
     assert "已有未下发的第2版草稿" in again.get_data(as_text=True)
@@ -135,8 +100,8 @@ def test_a_changed_agreement_no_longer_verifies_as_current(app, client, make_cli
     assert "现行有效" in anon.get(old_url.removeprefix(BASE)).get_data(as_text=True)  # a draft replaces nothing yet
 
     _edit(client, v2.id, rewards="完成任务的，年终奖励 2000 元。")
-    _issue(client, v2.id)
-    v1, v2 = _agreement(app, v1.id), _agreement(app, v2.id)
+    issue_agreement(client, v2.id)
+    v1, v2 = load_agreement(app, v1.id), load_agreement(app, v2.id)
     assert v1.status == "replaced" and v1.replaced_by_id == v2.id and v2.status == "issued"
     assert v1.fingerprint != v2.fingerprint
     old = anon.get(old_url.removeprefix(BASE)).get_data(as_text=True)
@@ -170,9 +135,9 @@ def test_expired_and_draft_codes(app, ctx, tree, users):
 
 
 def test_who_drafts_what(app, client, make_client, tree, users):
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("village_admin")
-    resp = _draft(client, tree["village_a"], kind="town_village")
+    resp = draft_agreement(client, tree["village_a"], kind="town_village")
     assert resp.status_code == 422 and "“乡镇与行政村”责任状由乡镇起草" in resp.get_data(as_text=True)
     worker = make_client()
     worker.login("worker")
@@ -193,15 +158,15 @@ def _png(draw=True, size=(300, 120)):
 def test_signed_scan_is_checked_stored_and_served_in_scope(app, client, make_client, tree, users, monkeypatch):
     from app.agreements import service as ags
 
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("village_admin")
-    _draft(client, tree["cluster_a"], kind="village_worker")
-    a = _agreement(app)
+    draft_agreement(client, tree["cluster_a"], kind="village_worker")
+    a = load_agreement(app)
     client.get(f"/agreements/{a.id}")
     early = client.post(f"/agreements/{a.id}/scans", {"file": (io.BytesIO(b"%PDF-1.4 x %%EOF"), "签字件.pdf")},
                         content_type="multipart/form-data")
     assert "只有已下发、尚未被取代的责任状可以签订" in early.get_data(as_text=True)
-    _issue(client, a.id)
+    issue_agreement(client, a.id)
 
     def upload(data, name):
         client.get(f"/agreements/{a.id}")
@@ -217,13 +182,13 @@ def test_signed_scan_is_checked_stored_and_served_in_scope(app, client, make_cli
     Image.effect_noise((200, 200), 50).convert("RGB").save(big, "JPEG", quality=95)
     assert "超过了" in upload(big.getvalue(), "大图.jpg").get_data(as_text=True)
     monkeypatch.undo()
-    assert _agreement(app, a.id).status == "issued"  # nothing half-saved
+    assert load_agreement(app, a.id).status == "issued"  # nothing half-saved
 
     photo = io.BytesIO()
     Image.new("RGB", (800, 600), "white").save(photo, "JPEG")
     resp = upload(photo.getvalue(), "责任状签字页.jpg")
     assert resp.status_code == 302
-    a = _agreement(app, a.id)
+    a = load_agreement(app, a.id)
     assert a.status == "signed" and a.signed_at is not None
     with app.app_context():
         from app.agreements.models import AgreementScan
@@ -241,11 +206,11 @@ def test_signed_scan_is_checked_stored_and_served_in_scope(app, client, make_cli
 
 
 def test_finger_signature_is_stored_and_printed(app, client, tree, users, tmp_path):
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("village_admin")
-    _draft(client, tree["cluster_a"], kind="village_worker")
-    a = _agreement(app)
-    _issue(client, a.id)
+    draft_agreement(client, tree["cluster_a"], kind="village_worker")
+    a = load_agreement(app)
+    issue_agreement(client, a.id)
     page = client.get(f"/agreements/{a.id}/sign").get_data(as_text=True)
     assert 'class="sigpad"' in page and "<script" not in page.split("</head>")[1]
 
@@ -260,9 +225,9 @@ def test_finger_signature_is_stored_and_printed(app, client, tree, users, tmp_pa
                                                    "signature": "data:image/jpeg;base64,AAAA"})
     assert "签名数据格式不对" in resp.get_data(as_text=True)
     assert sign("b", "王秀英", _png()).status_code == 302
-    assert _agreement(app, a.id).status == "issued"  # one party so far
+    assert load_agreement(app, a.id).status == "issued"  # one party so far
     assert sign("a", "leader", _png()).status_code == 302
-    a = _agreement(app, a.id)
+    a = load_agreement(app, a.id)
     assert a.status == "signed"
     with app.app_context():
         from app.agreements.models import AgreementSignature
@@ -288,7 +253,7 @@ def _wording_form(**texts):
 
 
 def test_a_township_keeps_its_own_wording_with_the_grids_figures(app, client, make_client, tree, users):
-    _setup(app, tree, users)
+    agreement_setup(app, tree, users)
     client.login("township")
     page = client.get(f"/agreements/wording?grid_id={tree['town_a']}&kind=village_worker")
     assert page.status_code == 200
@@ -308,8 +273,8 @@ def test_a_township_keeps_its_own_wording_with_the_grids_figures(app, client, ma
     # a village admin below drafts an agreement for a house cluster: the town's wording, the cluster's figures
     village = make_client()
     village.login("village_admin")
-    assert _draft(village, tree["cluster_a"], kind="village_worker").status_code == 302
-    a = _agreement(app)
+    assert draft_agreement(village, tree["cluster_a"], kind="village_worker").status_code == 302
+    a = load_agreement(app)
     assert a.duties == "乙方负责东庄一组的网格化管理。"
     assert a.tasks == "1. 联系1户；\n2. 重点户1户每月上门。"  # the household is in a 六类户 category
     assert a.rewards == "按甲镇考核办法奖惩。"
@@ -318,15 +283,15 @@ def test_a_township_keeps_its_own_wording_with_the_grids_figures(app, client, ma
     assert "目前沿用“甲镇”的文本" in shown and "乙方负责甲村的网格化管理。" in shown  # preview with 甲村's figures
     assert village.post(f"/agreements/wording?grid_id={tree['village_a']}&kind=village_worker",
                         _wording_form(duties="本村自定：{村名}{网格名}网格员职责。")).status_code == 302
-    _draft(village, tree["cluster_a"], kind="village_worker")
-    assert _agreement(app).duties == "本村自定：甲村东庄一组网格员职责。"
+    draft_agreement(village, tree["cluster_a"], kind="village_worker")
+    assert load_agreement(app).duties == "本村自定：甲村东庄一组网格员职责。"
     # village admins do not set the wording of township → village agreements
     refused = village.post(f"/agreements/wording?grid_id={tree['village_a']}&kind=town_village", _wording_form())
     assert refused.status_code == 422 and "由乡镇起草" in refused.get_data(as_text=True)
     # reset: back to the town's wording; agreements already drafted keep their text
     village.post(f"/agreements/wording/reset?grid_id={tree['village_a']}&kind=village_worker")
-    _draft(village, tree["cluster_a"], kind="village_worker")
-    assert _agreement(app).duties == "乙方负责东庄一组的网格化管理。"
+    draft_agreement(village, tree["cluster_a"], kind="village_worker")
+    assert load_agreement(app).duties == "乙方负责东庄一组的网格化管理。"
     from app.agreements.models import Agreement, AgreementWording
     from app.core.models import AuditLog
 

@@ -14,50 +14,9 @@ from app.core.models import AuditLog
 from app.extensions import db
 from app.households.models import CategoryTag, Household, HouseholdCategory
 from app.visits.models import Visit
-from app.worklogs.models import WorkLog
-from tests.test_contacts import households, link
+from tests.factories import households, link, scheme_form, visit_on, work_log
 
 EARLY = datetime(2025, 1, 1)
-
-
-def visit(hid, user_id, day, method="door"):
-    hh = db.session.get(Household, hid)
-    db.session.add(Visit(household_id=hid, grid_id=hh.grid_id, user_id=user_id, method=method,
-                         visited_at=datetime.combine(day, datetime.min.time()).replace(hour=2), visited_on=day,
-                         learned="走访"))
-
-
-def log(user_id, day, content="今天走访了两户。"):
-    db.session.add(WorkLog(user_id=user_id, log_date=day, content=content))
-
-
-@pytest.fixture
-def worker_month(app, tree, users, make_user):
-    """李网格 links 东庄1–4号 (1号 a key household) since 2025; October and December 2025 activity."""
-    uid = make_user("li", "worker", [tree["cluster_a"]], full_name="李网格")
-    with app.app_context():
-        ids = households(tree["cluster_a"], 4)
-        for hid in ids:
-            db.session.get(Household, hid).created_at = EARLY
-        db.session.get(User, uid).created_at = EARLY
-        link(ids, uid)
-        key = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.is_key.is_(True)))
-        db.session.add(CategoryTag(household_id=ids[0], category_id=key.id, start_date=date(2025, 1, 1)))
-        h1, h2, h3, h4 = ids
-        # October: 1号 door (monthly + key rules), 2号 by phone (monthly rule only).
-        visit(h1, uid, date(2025, 10, 9))
-        visit(h2, uid, date(2025, 10, 20), "phone")
-        # Logs: two working days, the 调休 Saturday, a holiday (not due), and an empty one (not counted).
-        for d in (date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 3)):
-            log(uid, d)
-        log(uid, date(2025, 10, 13), "")
-        # The fourth quarter: 3号 door in October, 2号 a 微宣讲 in November, 1号 door in December.
-        visit(h3, uid, date(2025, 10, 10))
-        visit(h2, uid, date(2025, 11, 15), "lecture")
-        visit(h1, uid, date(2025, 12, 1))
-        db.session.commit()
-        return {"uid": uid, "ids": ids}
-
 
 def score_of(uid, period_text, detail=False):
     user = db.session.get(User, uid)
@@ -146,7 +105,7 @@ def test_freezing_keeps_the_figures_and_corrections_are_audited(app, client, tre
         frozen = db.session.scalar(select(FrozenPeriod))
         assert frozen.scheme_version == 1 and frozen.period_start == date(2025, 10, 1)
         # The records change after publishing: 4号 gets a (late-entered) October visit, and the scheme changes.
-        visit(worker_month["ids"][3], worker_month["uid"], date(2025, 10, 30))
+        visit_on(worker_month["ids"][3], worker_month["uid"], date(2025, 10, 30))
         town = db.session.get(asv.Grid, tree["town_a"])
         scheme = asv.customize_scheme(town, "worker")
         scheme.version += 5
@@ -272,23 +231,10 @@ def test_the_report_prints_and_exports(app, client, tree, users, worker_month, t
     assert any(r[0] == "平均" for r in rows)
 
 
-def _scheme_form(client, url):
-    """The scheme form as the browser would send it: every field of the page with its value."""
-    import re
-
-    html = client.get(url).get_data(as_text=True)
-    data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
-    for name, body in re.findall(r'<select[^>]*name="([^"]+)">(.*?)</select>', html, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected', body)
-        data[name] = chosen.group(1) if chosen else ""
-    data["bands"] = re.search(r'<textarea id="bands" name="bands" rows="5">(.*?)</textarea>', html, re.S).group(1)
-    return data
-
-
 def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, users):
     url = f"/assessment/grids/{tree['town_a']}/schemes/worker"
     client.login("township")
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     assert data["name_0"] == "走访" and data["points_0"] == "200" and data["formula_0"] == "visits_done"
     # 走访 250 and 巡查 100: still 1000 in all.
     data.update(points_0="250", points_3="100", name_10="应知应会测试", kind_10="bonus", points_10="30",
@@ -303,7 +249,7 @@ def test_a_township_keeps_its_own_scheme_from_the_browser(app, client, tree, use
         assert scheme.items[-1].name == "应知应会测试" and scheme.bands[0] == ("五星", 920)
         assert asv.scheme_for(db.session.get(asv.Grid, tree["village_b"]), "worker").grid_id is None  # 乙镇: default
     # Points that do not add up: refused with the sum, nothing saved, what was typed kept.
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     data.update(points_0="300")
     resp = client.post(url, data)
     assert resp.status_code == 422
@@ -338,7 +284,7 @@ def test_the_grouped_reading_equals_the_household_by_household_one(app, tree, us
         db.session.get(Household, more[0]).created_at = datetime(2025, 10, 15)  # created within October
         db.session.get(User, other).created_at = datetime(2025, 10, 15)  # so is 赵网格's account
         for d in (date(2025, 10, 16), date(2025, 10, 17), date(2025, 11, 3)):
-            log(other, d)
+            work_log(other, d)
         link(far, other)
         link([more[1]], worker_month["uid"], since=date(2025, 10, 10))  # linked within October
         sick = db.session.scalar(select(HouseholdCategory).where(HouseholdCategory.key == "serious_illness"))
@@ -351,9 +297,9 @@ def test_the_grouped_reading_equals_the_household_by_household_one(app, tree, us
                             VisitRule(name="大病户每季度上门", target="categories", period="quarter", methods="door",
                                       categories="serious_illness")])
         db.session.scalar(select(Resident).where(Resident.household_id == far[2])).political_status = "中共党员"
-        visit(far[0], other, date(2025, 10, 3))
-        visit(far[1], other, date(2025, 11, 3), "phone")
-        visit(far[2], cadre, date(2025, 12, 2))
+        visit_on(far[0], other, date(2025, 10, 3))
+        visit_on(far[1], other, date(2025, 11, 3), "phone")
+        visit_on(far[2], cadre, date(2025, 12, 2))
         db.session.flush()
         for v in db.session.scalars(select(Visit).where(Visit.user_id == cadre)):
             v.by_cadre = True

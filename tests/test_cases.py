@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 from sqlalchemy import select, update
-from werkzeug.datastructures import FileStorage
 
 from app.cases import service as cs
 from app.cases.models import Case, CaseEvent, CasePhoto, Department
@@ -15,85 +14,15 @@ from app.notifications.models import Notification
 from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
 from app.grids.models import Grid
+from tests.factories import act, case_id_from, category_id, photo_bytes, unread
 
 PHONE = "13812345678"
-
-
-def photo_bytes(fmt="PNG", size=(2400, 1800), color=(200, 30, 30)):
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, fmt)
-    return buf.getvalue()
-
-
-def photo_upload(name="photo.png", fmt="PNG", size=(2400, 1800)):
-    """A FileStorage as a form upload gives the service."""
-    return FileStorage(io.BytesIO(photo_bytes(fmt, size)), filename=name, content_type="image/png")
-
-
-def case_id_from(resp):
-    m = re.search(r"/cases/(\d+)$", resp.headers["Location"])
-    assert m, resp.headers.get("Location")
-    return int(m.group(1))
-
-
-def category_id(name):
-    """The id of a default category (opens its own app context when none is active)."""
-    from flask import has_app_context
-
-    from app.cases.models import CaseCategory
-
-    if has_app_context():
-        return db.session.scalar(select(CaseCategory.id).where(CaseCategory.name == name))
-    with _APP[0].app_context():
-        return db.session.scalar(select(CaseCategory.id).where(CaseCategory.name == name))
-
-
-_APP = []
-
-
-@pytest.fixture(autouse=True)
-def _remember_app(app):
-    _APP[:] = [app]
-
-
-def act(app, client, case_id, action, **fields):
-    """Post one workflow action with the version the page shows."""
-    page = client.get(f"/cases/{case_id}")
-    assert page.status_code == 200
-    with app.app_context():
-        version = db.session.get(Case, case_id).version
-    data = {"action": action, f"{action}-version": version}
-    for key, value in fields.items():
-        data[f"{action}-{key}"] = value
-    return client.post(f"/cases/{case_id}/act", data)
 
 
 def state(app, case_id):
     with app.app_context():
         c = db.session.get(Case, case_id)
         return c.state, c.current_grid_id, c.holder_user_id, c.holder_department_id
-
-
-def unread(app, user_id):
-    with app.app_context():
-        return db.session.scalars(select(Notification.text).where(Notification.user_id == user_id,
-                                                                  Notification.read_at.is_(None))).all()
-
-
-@pytest.fixture
-def report(app, make_client, tree, users):
-    """The worker of 东庄一组 reports a broken street light with a photo on the phone; returns the case id."""
-    c = make_client()
-    c.login("worker")
-    c.get("/cases/new")
-    with app.app_context():
-        cat = category_id("环境")
-    resp = c.post("/cases/new", {
-        "title": "村口路灯不亮", "description": "东庄一组村口三盏路灯晚上不亮", "location": "东庄一组村口",
-        "grid_id": tree["cluster_a"], "category_id": cat, "handling_class": "coordination", "source": "worker",
-        "reporter_name": "李大爷", "reporter_phone": PHONE, "photos": (io.BytesIO(photo_bytes()), "light.png")})
-    assert resp.status_code == 302, resp.get_data(as_text=True)
-    return case_id_from(resp)
 
 
 def test_worker_reports_with_photo_resized_and_served_in_scope(app, make_client, report, users):
@@ -137,7 +66,7 @@ def test_intake_refuses_bad_photos_and_missing_fields(app, make_client, tree, us
     resp = c.post("/cases/new", {**base, "category_id": ""})
     assert "请选择事件类别" in resp.get_data(as_text=True)
     resp = c.post("/cases/new", {**base, "reporter_phone": "12345"})
-    assert resp.status_code == 200 and "电话" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "电话" in resp.get_data(as_text=True)
     resp = c.post("/cases/new", {**base, "grid_id": tree["cluster_b"]})
     assert "请选择您负责的网格" in resp.get_data(as_text=True)
     with app.app_context():
@@ -161,7 +90,7 @@ def test_full_lifecycle_escalation_transfer_urge_return_visit(app, make_client, 
     # Above the leader's grid now: the leader still follows it but can no longer act.
     page = leader.get(f"/cases/{report}").get_data(as_text=True)
     assert "确认受理" not in page and "上报至 甲镇" in page
-    assert act(app, leader, report, "accept").status_code == 200  # refused, shown on the page
+    assert act(app, leader, report, "accept").status_code == 422  # refused, shown on the page
     assert state(app, report)[0] == "reported"
     # The township accepts and transfers to the 环保站.
     assert act(app, township, report, "accept", category_id=category_id("环境"), handling_class="coordination").status_code == 302
@@ -230,7 +159,7 @@ def test_holder_returns_and_extension_refused(app, make_client, tree, users, rep
         case = db.session.get(Case, report)
         assert case.deadline_at == deadline and case.extension_until is None
     # A worker cannot assign or close; an auditor cannot act at all.
-    assert act(app, worker, report, "close").status_code == 200
+    assert act(app, worker, report, "close").status_code == 422
     auditor = make_client()
     auditor.login("auditor")
     assert auditor.get(f"/cases/{report}").status_code == 200

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from app.cases.models import Case, CaseCategory
 from app.extensions import db
-from tests.test_cases import _remember_app, act, case_id_from, category_id, unread  # noqa: F401
+from tests.factories import act, case_id_from, category_id, unread
 
 
 def _new_case(app, make_client, tree, klass, title):

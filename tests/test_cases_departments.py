@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.accounts.models import User
 from app.cases.models import Case, CaseEvent, Department
 from app.extensions import db
-from tests.test_cases import _remember_app, act, report, unread  # noqa: F401  (fixtures)
+from tests.factories import act, unread
 
 
 def _dept(app, name, grid_id=None):

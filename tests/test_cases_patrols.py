@@ -10,8 +10,8 @@ from app.cases.models import Case
 from app.core.timeutil import local_today, utcnow
 from app.extensions import db
 from app.patrols.models import Hazard, HazardEvent, Patrol
-from tests.test_cases import _remember_app, photo_bytes, unread  # noqa: F401  (autouse fixture)
-from tests.test_route_matrix import unit_fixture
+from tests.factories import photo_bytes, unread
+from tests.factories import unit_fixture
 
 
 def _patrol(app, c, grid_id, hazard="", unit_id="", **extra):
@@ -55,7 +55,7 @@ def test_patrol_with_photo_and_hazard_in_scope(app, make_client, tree, users):
     assert other.get(f"/patrols/{patrol_id}/photos/{photo_id}").status_code == 404
     c.get("/patrols/new")
     resp = c.post("/patrols/new", {"grid_id": tree["cluster_a"], "checked": ""})
-    assert resp.status_code == 200 and "请写明检查了什么" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "请写明检查了什么" in resp.get_data(as_text=True)
 
 
 def test_due_patrols_by_level_and_risk_grade(app, make_client, tree, users):
@@ -109,7 +109,7 @@ def test_hazard_from_supervision_to_closing(app, make_client, tree, users):
         h = db.session.get(Hazard, hid)
         assert h.state == "supervised" and h.severity == "major" and "专人值守" in h.measures
     # Listed publicly on the grid's intake page (no account needed).
-    from tests.test_cases_public import grid_public_code
+    from tests.factories import grid_public_code
 
     public = make_client().get(f"/q/{grid_public_code(tree['cluster_a'])}").get_data(as_text=True)
     assert "挂牌督办" in public and "竹木加工厂消防通道堵塞" in public
@@ -208,7 +208,7 @@ def test_patrol_rules_are_editable(app, make_client, users):
     c.login("admin")
     page = c.get("/patrols/rules").get_data(as_text=True)
     rule_id = int(re.search(r'name="rule_id" value="(\d+)"', page).group(1))
-    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 0}).status_code == 200
+    assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 0}).status_code == 422
     assert c.post("/patrols/rules", {"rule_id": rule_id, f"r{rule_id}-every_days": 10}).status_code == 302
     w = make_client()
     w.login("worker")

@@ -9,31 +9,15 @@ from app.cases.models import Case, CaseEvent, Department
 from app.core.ratelimit import RateCounter
 from app.core import public
 from app.extensions import db
-from tests.test_cases import _remember_app, act, photo_bytes  # noqa: F401  (autouse fixture)
+from tests.factories import act, photo_bytes
+from tests.factories import grid_public_code, public_report
 
 PHONE = "13912345678"
-
-
-def grid_public_code(grid_id):
-    from flask import current_app, has_app_context
-
-    from tests.test_cases import _APP
-
-    if has_app_context():
-        return public.grid_public_code(grid_id)
-    with (_APP[0] if _APP else current_app).app_context():
-        return public.grid_public_code(grid_id)
 
 
 def _anon(make_client):
     c = make_client()
     return c
-
-
-def _report(c, code, what="河道里有人倾倒垃圾", **extra):
-    c.get(f"/q/{code}")
-    return c.post(f"/q/{code}", {"what": what, "where": "西桥下", "reporter_phone": PHONE, **extra},
-                  follow_redirects=True)
 
 
 def _receipt(resp):
@@ -47,7 +31,7 @@ def test_resident_reports_and_follows_progress(app, make_client, tree, users):
     c = _anon(make_client)
     page = c.get(f"/q/{code}").get_data(as_text=True)
     assert "向东庄一组反映问题" in page
-    resp = _report(c, code, photos=(io.BytesIO(photo_bytes("JPEG", (800, 600))), "rubbish.jpg"))
+    resp = public_report(c, code, photos=(io.BytesIO(photo_bytes("JPEG", (800, 600))), "rubbish.jpg"))
     assert resp.status_code == 200
     receipt = _receipt(resp)
     with app.app_context():
@@ -109,7 +93,7 @@ def test_intake_is_rate_limited_across_processes(app, make_client, tree, databas
     code = grid_public_code(tree["cluster_a"])
     c = _anon(make_client)
     for i in range(3):
-        assert _report(c, code, what=f"第{i}件").status_code == 200
+        assert public_report(c, code, what=f"第{i}件").status_code == 200
     other_process = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "CHECK_PRINT_STACK": False})
     oc = other_process.test_client()
     page = oc.get(f"/q/{code}").get_data(as_text=True)
@@ -120,7 +104,7 @@ def test_intake_is_rate_limited_across_processes(app, make_client, tree, databas
         assert resp.status_code == 200 and "回执码" in resp.get_data(as_text=True)
     resp = oc.post(f"/q/{code}", data={"csrf_token": token, "what": "第六件", "reporter_phone": PHONE})
     assert resp.status_code == 429 and "提交太频繁" in resp.get_data(as_text=True)
-    resp = _report(c, code, what="第七件")
+    resp = public_report(c, code, what="第七件")
     assert resp.status_code == 429
     with other_process.app_context():
         db.session.remove()
@@ -153,7 +137,7 @@ def test_only_these_routes_are_public(app):
 
 def test_public_report_timeline_names_no_one(app, make_client, tree):
     code = grid_public_code(tree["cluster_a"])
-    _report(_anon(make_client), code)
+    public_report(_anon(make_client), code)
     with app.app_context():
         ev = db.session.scalar(select(CaseEvent))
         assert ev.actor_id is None and ev.actor_name == "群众（扫码反映）"
@@ -219,7 +203,7 @@ def test_receipt_survives_a_reload_and_prints_as_a_slip(app, make_client, tree):
 def test_resident_sees_the_result_and_the_handling_unit_but_no_notes(app, make_client, tree, users):
     code = grid_public_code(tree["cluster_a"])
     c = _anon(make_client)
-    receipt = _receipt(_report(c, code))
+    receipt = _receipt(public_report(c, code))
     leader = make_client()
     leader.login("leader")
     with app.app_context():

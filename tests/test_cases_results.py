@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.cases.models import Case
 from app.extensions import db
-from tests.test_cases import _remember_app, act, category_id, case_id_from, unread  # noqa: F401
+from tests.factories import act, case_id_from, category_id, unread
 
 PHONE = "13812345678"
 
@@ -106,7 +106,7 @@ def test_the_gateway_gets_the_receipt_and_the_result_only_after_commit(app, make
         assert receipt[:4] in got[0]["msg"][0]
         # A step that is refused (no note on a reply) texts nobody.
         worker = _assigned_to_worker(app, make_client, users, case_id)
-        assert act(app, worker, case_id, "reply", note="").status_code == 200
+        assert act(app, worker, case_id, "reply", note="").status_code == 422
         assert len(got) == 1
         assert act(app, worker, case_id, "reply", note="已清理，身份证 330522199001011234 的户主已确认").status_code == 302
         assert len(got) == 2 and "已清理" in got[1]["msg"][0]

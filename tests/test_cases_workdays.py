@@ -79,7 +79,7 @@ def test_admin_calendar_page(app, make_client, users):
     resp = c.post("/admin/workdays", {"day": "2027-10-01", "is_workday": "0", "name": "国庆节"})
     assert resp.status_code == 302
     resp = c.post("/admin/workdays", {"day": "2027-13-01", "is_workday": "0"})
-    assert resp.status_code == 200 and 'class="error" id="day-err"' in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and 'class="error" id="day-err"' in resp.get_data(as_text=True)
     page = c.get("/admin/workdays").get_data(as_text=True)
     assert "2027-10-01" in page and "国庆节" in page
     with app.app_context():

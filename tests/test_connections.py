@@ -8,10 +8,10 @@ from app.core.timeutil import local_today
 from app.extensions import db
 from app.visits.models import VisitProblem
 from tests.pdfcheck import check_pdf
-from tests.test_cases import act, case_id_from
-from tests.test_contacts import households
-from tests.test_meetings import _kind_id, _plan, _staff
-from tests.test_visits import post_visit, visit_form
+from tests.factories import act, case_id_from
+from tests.factories import households
+from tests.factories import meeting_kind_id, meeting_staff, plan_meeting
+from tests.factories import post_visit, visit_form
 
 
 def _visit_with_problem(app, client, tree, users):
@@ -63,9 +63,9 @@ def test_case_steps_and_the_visit_fill_the_days_work_log(app, client, make_clien
 
 
 def test_a_meeting_decision_becomes_a_case(app, client, tree, users, tmp_path):
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     client.login("leader")
-    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    resp = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"))
     assert resp.status_code == 302, resp.get_data(as_text=True)
     from app.meetings.models import Meeting, MeetingDecision
 
@@ -97,9 +97,9 @@ def test_a_decision_with_a_follow_up_keeps_its_owner_and_deadline_as_a_case(app,
     from app.core.workdays import end_of_local_day
     from app.meetings.models import FollowUp, Meeting, MeetingDecision
 
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     client.login("leader")
-    assert _plan(client, tree["village_a"], _kind_id(app, "village_monthly")).status_code == 302
+    assert plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly")).status_code == 302
     due = local_today() + timedelta(days=7)
     with app.app_context():
         meeting = db.session.scalars(select(Meeting)).one()

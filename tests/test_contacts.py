@@ -1,10 +1,9 @@
 """联系户: assigning a household's worker, the worker's own list, the leader's view with the 20–30 rule, bulk assign."""
 import re
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
-from stdnum.cn import ric
 
 from app.core.timeutil import local_today
 from app.accounts.models import User
@@ -16,37 +15,7 @@ from app.grids.models import Grid
 from app.households import contacts
 from app.households import service as hs
 from app.households.models import ContactLink, Household, HouseholdCategory
-
-_n = [0]
-
-
-def idn():
-    """A valid unique ID number (the serial and the birth day vary)."""
-    _n[0] += 1
-    day = date(1960, 1, 1) + timedelta(days=_n[0] // 900)
-    body = f"330522{day:%Y%m%d}{_n[0] % 900 + 100:03d}"
-    return body + ric.calc_check_digit(body + "0")
-
-
-class Admin:
-    is_admin = True
-    is_authenticated = True
-
-
-def households(grid_id, n, prefix="东庄", phone=""):
-    """``n`` households in a grid (committed); returns their ids."""
-    grid = db.session.get(Grid, grid_id)
-    ids = [hs.create_household(Admin(), grid, f"{prefix}{i + 1}号", hs.ResidentData(name=f"户主{i + 1}", id_number=idn()),
-                               phone).id for i in range(n)]
-    db.session.commit()
-    return ids
-
-
-def link(household_ids, user_id, since=date(2025, 1, 1)):
-    for hid in household_ids:
-        db.session.add(ContactLink(household_id=hid, user_id=user_id, since=since))
-    db.session.commit()
-
+from tests.factories import Admin, households, idn, link
 
 def row(html, name):
     """The table row that names ``name``."""
@@ -87,7 +56,7 @@ def test_assign_and_change_on_the_household_page(client, tree, users, make_user,
     same = client.post(f"/households/{hid}/contact", {"user_id": wang})
     assert "王组长 已是本户的联系人" in same.get_data(as_text=True)
     foreign = client.post(f"/households/{hid}/contact", {"user_id": users["worker_b"]})
-    assert foreign.status_code == 200 and "所选人员不能联系本户" in foreign.get_data(as_text=True)
+    assert foreign.status_code == 422 and "所选人员不能联系本户" in foreign.get_data(as_text=True)
     assert client.post(f"/households/{hid}/contact", {"user_id": 0}).status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count(ContactLink.id))) == 0
@@ -236,7 +205,7 @@ def test_worker_outside_the_households_grid_cannot_link(ctx, tree, users, make_u
     assert [u.username for u in contacts.candidates(h.grid)] == ["leader", "worker"]
 
 
-# --- several contacts, registered people without accounts, units ------------------------------
+# Several contacts, registered people without accounts, units
 
 def test_a_household_has_several_contacts_with_and_without_accounts(client, tree, users, make_user, app):
     cadre = make_user("zhu", "village_admin", [tree["village_a"]], full_name="朱驻村")

@@ -85,7 +85,7 @@ def clean_roster():
     return rows
 
 
-# --- template -----------------------------------------------------------------
+# Template
 
 def test_template_has_both_sheets_and_explains_every_column(ctx, users):
     wb = load_workbook(io.BytesIO(_save(roster_template.template_workbook(user("village_admin")))))
@@ -125,7 +125,7 @@ def _save(wb):
     return buf.getvalue()
 
 
-# --- import: checks -------------------------------------------------------------
+# Import: checks
 
 def test_bad_rows_are_all_listed_and_nothing_is_imported(ctx, tree, users):
     head, dup = idn(1960), idn(1991)
@@ -215,7 +215,7 @@ def test_grid_names_and_paths(ctx, tree, users):
     assert not read(roster(person("东庄一组", "甲1号", h1, "甲", h1, "户主")), "village_admin").errors
 
 
-# --- import: writing --------------------------------------------------------------
+# Import: writing
 
 def test_clean_file_imports_and_reimport_updates_without_duplicates(ctx, tree, users):
     base = clean_roster()
@@ -286,7 +286,7 @@ def test_import_is_all_or_nothing_when_a_service_refuses(ctx, tree, users):
     assert db.session.scalar(select(func.count(Household.id))) == 0
 
 
-# --- import: new households in bulk, the same as one by one ---------------------------
+# Import: new households in bulk, the same as one by one
 
 ID_FIELDS = re.compile(r"\b(household_id|head_id|resident_id|category_id)=(\d+)")
 
@@ -395,7 +395,7 @@ def test_bulk_import_next_to_updates_of_registered_households(ctx, tree, users):
     assert [r.name for r in hsearch.search(va, "小花").residents] == ["赵小花"]
 
 
-# --- CLI ----------------------------------------------------------------------------
+# CLI
 
 def test_cli_summary_line_and_exit_codes(app, tree, users, tmp_path):
     base = clean_roster()
@@ -449,7 +449,7 @@ def test_cli_summary_line_and_exit_codes(app, tree, users, tmp_path):
     assert res.stdout.strip().splitlines()[-1] == "roster: 0 households created, 0 residents created, 0 updated, 0 unchanged, 1 errors"
 
 
-# --- web ------------------------------------------------------------------------------
+# Web
 
 def _upload(client, data, name="名册.xlsx"):
     client.get("/households/import")  # the form, as a browser would have it (and its CSRF token)
@@ -523,7 +523,7 @@ def test_worker_may_not_import(client, users):
     assert "导入名册" not in client.get("/households/").get_data(as_text=True)
 
 
-# --- export -----------------------------------------------------------------------------
+# Export
 
 @pytest.fixture
 def ledger(app, tree, users):
@@ -759,7 +759,7 @@ def test_entity_bomb_is_refused_in_chinese_and_not_kept(app, client, users):
     folder = Path(app.instance_path) / "imports"
     kept = set(folder.glob("*.upload"))
     resp = _upload(client, data)
-    assert resp.status_code == 200 and "实体炸弹" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "实体炸弹" in resp.get_data(as_text=True)
     assert set(folder.glob("*.upload")) == kept  # the refused file was never stored
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(PendingUpload)) == 0
@@ -776,7 +776,7 @@ def test_rows_past_the_configured_cap_are_refused(app, client, users, monkeypatc
             read(roster(*rows, *[person("东庄一组", f"东庄村{n}号") for n in range(40)]), "admin")  # stops reading
     client.login("village_admin")
     resp = _upload(client, ("code,name\n" + "1,x\n" * 100).encode("gbk"), "名册.csv")
-    assert resp.status_code == 200 and "上限（4 行数据）" in resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "上限（4 行数据）" in resp.get_data(as_text=True)
 
 
 def test_divisions_cli_reads_gbk_and_refuses_other_bytes(app, tmp_path):

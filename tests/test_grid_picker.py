@@ -73,7 +73,7 @@ def test_the_chosen_grid_is_checked_like_any_input(app, client, tree, users, sma
                              (tree["village_a"], "或不是最低一级网格"),
                              (tree["cluster_b"], "所选网格不在您的管辖范围内")):
         resp = client.post("/households/new", {**form, "grid_id": str(grid_id)})
-        assert resp.status_code == 200, grid_id
+        assert resp.status_code == 422, grid_id
         html = resp.get_data(as_text=True)
         assert message in html and "东庄一组 8 号" in html
     with app.app_context():
@@ -131,7 +131,7 @@ def test_the_user_form_takes_several_grids_through_the_search_box(app, client, t
     # a foreign grid is refused with the form kept, and nothing is saved
     resp = client.post("/users/new", {**base, "grids": [tree["cluster_a"], tree["cluster_b"]]})
     page = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "不在您的管理范围内" in page and 'value="newleader"' in page
+    assert resp.status_code == 422 and "不在您的管理范围内" in page and 'value="newleader"' in page
     # the in-scope choice stays ticked, named with its place; the foreign one is not named
     assert f'name="grids" value="{tree["cluster_a"]}" checked> 甲镇 · 甲村 · 东庄自然村 · 东庄一组' in page
     assert "西庄" not in page

@@ -171,7 +171,7 @@ def test_assign_staff_and_team_warning(client, tree, users, app):
     assert client.post(f"/grids/{tree['village_a']}/staff/{staff_id}/remove").status_code == 302
 
 
-# --- set-up without a division code, then the county's file --------------------------------
+# Set-up without a division code, then the county's file
 
 def _set_up(name="长兴县", level="county"):
     from app.main import service as setup
@@ -232,7 +232,7 @@ def test_set_up_offers_a_city_and_the_name_can_be_changed_later(app, client):
 
 def test_an_empty_grid_can_be_deleted(app, client, tree, users):
     from app.households import service as hs
-    from tests.test_contacts import idn, Admin
+    from tests.factories import Admin, idn
 
     with app.app_context():
         spare = gs.create_grid(db.session.get(Grid, tree["nv_a"]), "东庄二组（误建）", gs.level_by_key("cluster"),

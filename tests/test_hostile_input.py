@@ -92,11 +92,11 @@ def test_date_windows_are_stated_in_the_message(app, client, tree, users):
     with pytest.raises(InvalidValue, match="至 2027-11-30 之间"):
         DEADLINE.check(date(2027, 12, 1), "办理期限", today)
 
-    from tests.test_meetings import _kind_id, _plan
+    from tests.factories import meeting_kind_id, plan_meeting
 
     client.login("village_admin")
     for held_on in ("0001-01-01", "9999-12-31"):
-        html = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"), held_on=held_on).get_data(as_text=True)
+        html = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"), held_on=held_on).get_data(as_text=True)
         assert "会议日期应在 2000-01-01 至" in html and held_on in html
     with app.app_context():
         assert db.session.scalars(select(Meeting)).first() is None
@@ -125,7 +125,7 @@ def test_dates_in_urls_and_query_strings_answer_in_chinese(client, tree, users):
         assert resp.status_code == 200 and "开始日期应在 2000-01-01" in resp.get_data(as_text=True)
 
 
-# --- the walker: every route × every field × hostile values, as a grid worker and as the admin -------------
+# The walker: every route × every field × hostile values, as a grid worker and as the admin
 
 HOSTILE = {
     "text": "甲\x00乙\x1b[31m\x07\x7f\x85ａｄｍｉｎ\u200b\u202e１２３",  # NUL, controls, look-alikes
@@ -293,11 +293,11 @@ def test_a_user_name_typed_in_full_width_is_folded(app, client, users, tree):
 def test_the_public_intake_stores_no_nul(app, make_client, tree):
     """On PostgreSQL a NUL byte would fail the insert (500); it never reaches the database."""
     from app.cases.models import Case
-    from tests.test_cases_public import _report, grid_public_code
+    from tests.factories import grid_public_code, public_report
 
     with app.app_context():
         code = grid_public_code(tree["cluster_a"])
-    resp = _report(make_client(), code, what="河道\x00垃圾\x1b", where="西桥\x00下")
+    resp = public_report(make_client(), code, what="河道\x00垃圾\x1b", where="西桥\x00下")
     assert resp.status_code == 200
     with app.app_context():
         case = db.session.scalars(select(Case)).one()

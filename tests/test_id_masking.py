@@ -323,7 +323,7 @@ def test_an_id_number_box_keeps_what_was_typed_when_the_form_is_refused(client, 
     resp = client.post("/households/new", {"grid_id": tree["cluster_a"], "address": "", "head_name": "王五",
                                            "head_id_number": number, "head_political": "群众"})
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "请填写门牌地址" in html
+    assert resp.status_code == 422 and "请填写门牌地址" in html
     assert f'value="{number}"' in html
 
 

@@ -7,37 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from tests.pdfcheck import check_pdf
-
-
-def _staff(app, tree, users):
-    """Staff of 甲村 (a leader with an account, a worker without) and of its natural village."""
-    from app.accounts.models import User
-    from app.grids import service as gs
-    from app.grids.models import Grid
-
-    with app.app_context():
-        village = db.session.get(Grid, tree["village_a"])
-        nv = db.session.get(Grid, tree["nv_a"])
-        gs.assign_staff(village, "leader", db.session.get(User, users["leader"]))
-        gs.assign_staff(village, "worker", None, "王秀英", "13912345678", "东片")
-        gs.assign_staff(nv, "leader", None, "赵建国", "13800001111")
-        gs.assign_staff(nv, "team_member", None, "钱村医", "13800002222")  # not expected at the village meeting
-        db.session.commit()
-
-
-def _kind_id(app, key):
-    from app.meetings.models import MeetingKind
-
-    with app.app_context():
-        return db.session.scalar(select(MeetingKind.id).where(MeetingKind.key == key))
-
-
-def _plan(client, grid_id, kind_id, held_on="2026-11-20", **extra):
-    data = {"kind_id": kind_id, "held_on": held_on, "start_time": "9:30", "place": "村部二楼会议室", "host": "leader",
-            "recorder": "王秀英", "agenda": "一、通报十月工作\n二、研究村道路灯问题", "guests": ""}
-    data.update(extra)
-    client.get("/")  # a page's CSRF token, as a browser has one
-    return client.post(f"/meetings/new?grid_id={grid_id}", data)
+from tests.factories import meeting_kind_id, meeting_staff, plan_meeting
 
 
 def _meeting(app, meeting_id=None):
@@ -47,11 +17,11 @@ def _meeting(app, meeting_id=None):
 
 
 def test_plan_sign_in_minutes_follow_up_and_pdfs(app, client, tree, users, tmp_path):
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     client.login("village_admin")
     page = client.get(f"/meetings/new?grid_id={tree['village_a']}").get_data(as_text=True)
     assert "应参会人员（3 人" in page and "赵建国" in page and "钱村医" not in page
-    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    resp = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"))
     assert resp.status_code == 302
     meeting_url = resp.headers["Location"]
     meeting_id = int(meeting_url.rsplit("/", 1)[1])
@@ -71,7 +41,7 @@ def test_plan_sign_in_minutes_follow_up_and_pdfs(app, client, tree, users, tmp_p
     # minutes: everybody needs a mark, and nothing is saved until then
     bad = client.post(f"/meetings/{meeting_id}/minutes", {"att-%d" % attendees["leader"]: "present",
                                                           "reports": "十月走访 120 户。"})
-    assert bad.status_code == 200
+    assert bad.status_code == 422
     assert "请为每位参会人员登记出席、缺席或请假（未登记：王秀英、赵建国）" in bad.get_data(as_text=True)
     with app.app_context():
         assert _meeting(app).status == "planned"
@@ -110,9 +80,9 @@ def test_plan_sign_in_minutes_follow_up_and_pdfs(app, client, tree, users, tmp_p
 
 
 def test_escalated_problem_shows_at_the_parent(app, client, tree, users):
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     client.login("village_admin")
-    resp = _plan(client, tree["nv_a"], _kind_id(app, "grid_quarterly"))
+    resp = plan_meeting(client, tree["nv_a"], meeting_kind_id(app, "grid_quarterly"))
     meeting_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
         marks = {f"att-{a.id}": "present" for a in _meeting(app).attendees}
@@ -164,19 +134,19 @@ def test_meetings_due_and_not_held(app, ctx, tree, users):
 
 
 def test_roles_and_refusals(app, client, make_client, tree, users):
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     worker = make_client()
     worker.login("worker")
     assert worker.get(f"/meetings/new?grid_id={tree['cluster_a']}").status_code == 403
     assert worker.post(f"/meetings/new?grid_id={tree['cluster_a']}", {"kind_id": 1}).status_code == 403
     client.login("leader")
-    assert _plan(client, tree["village_b"], _kind_id(app, "village_monthly")).status_code == 404
-    resp = _plan(client, tree["village_a"], 0, start_time="25:00")
+    assert plan_meeting(client, tree["village_b"], meeting_kind_id(app, "village_monthly")).status_code == 404
+    resp = plan_meeting(client, tree["village_a"], 0, start_time="25:00")
     text = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "请选择例会类型" in text
-    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"), start_time="25:00")
+    assert resp.status_code == 422 and "请选择例会类型" in text
+    resp = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"), start_time="25:00")
     assert "开始时间“25:00”应写成 时:分" in resp.get_data(as_text=True)
-    meeting_id = int(_plan(client, tree["village_a"], _kind_id(app, "village_monthly")).headers["Location"].rsplit("/", 1)[1])
+    meeting_id = int(plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly")).headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
         marks = {f"att-{a.id}": "absent" for a in _meeting(app).attendees}
     resp = client.post(f"/meetings/{meeting_id}/minutes", {**marks, "reports": "x"})
@@ -212,9 +182,9 @@ def test_village_adds_its_own_kind(app, client, tree, users):
 def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_people(app, client, tree, users):
     from app.grids import service as gs
     from app.grids.models import Grid
-    from tests.test_contacts import households
+    from tests.factories import households
 
-    _staff(app, tree, users)
+    meeting_staff(app, tree, users)
     with app.app_context():
         # a house cluster's worker, two levels below the village
         gs.assign_staff(db.session.get(Grid, tree["cluster_a"]), "worker", None, "孙组员", "13800003333")
@@ -229,7 +199,7 @@ def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_peop
     client.login("village_admin")
     page = client.get(f"/meetings/new?grid_id={tree['village_a']}").get_data(as_text=True)
     assert "孙组员" in page
-    resp = _plan(client, tree["village_a"], _kind_id(app, "village_monthly"))
+    resp = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"))
     meeting_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
         roles = {a.name: a.role for a in _meeting(app).attendees}

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from tests.pdfcheck import check_pdf, decode_qr_codes
-from tests.test_route_matrix import next_id
+from tests.factories import next_id
 
 
 def _page_size(pdf):

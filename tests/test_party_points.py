@@ -17,7 +17,7 @@ from app.extensions import db
 from app.grids.models import Grid
 from app.households.models import ContactLink, Household, Resident
 from app.meetings.models import Meeting, MeetingAttendee, MeetingKind
-from tests.test_contacts import households
+from tests.factories import households, scheme_form
 
 
 def _png():
@@ -171,11 +171,10 @@ def test_a_manual_score_carries_a_scan_checked_like_agreement_scans(app, client,
 
 def test_a_township_keeps_its_own_party_scheme(app, client, tree, users, members):
     """The party scheme is edited like the others: 联系户 worth 15 a household from the township's own copy."""
-    from tests.test_assessment import _scheme_form
 
     url = f"/assessment/grids/{tree['town_a']}/schemes/party_member"
     client.login("township")
-    data = _scheme_form(client, url)
+    data = scheme_form(client, url)
     assert data["kind_0"] == "tally" and data["formula_0"] == "member_links" and data["combine"] == "sum"
     resp = client.post(url, dict(data, unit_points_0="15", kind_5="auto", name_5="走访", formula_5="visits_done",
                                  points_5="10"))
@@ -264,10 +263,8 @@ def test_party_points_are_published_and_corrected(app, client, make_client, tree
         assert frozen.scheme_version == 1 and frozen.grid_id == town
         rows = {r.id: r for r in asv.frozen_rows(frozen)}
         assert (rows[members["a"]].total, rows[members["b"]].total) == (80, 20)
-    from tests.test_assessment import _scheme_form
-
     scheme_url = f"/assessment/grids/{town}/schemes/party_member"
-    assert client.post(scheme_url, dict(_scheme_form(client, scheme_url), unit_points_0="15")).status_code == 302
+    assert client.post(scheme_url, dict(scheme_form(client, scheme_url), unit_points_0="15")).status_code == 302
     village_page = client.get(f"/assessment/grids/{tree['village_a']}/party-members?period=2025-Q4").get_data(as_text=True)
     assert "方案第 1 版" in village_page and "<strong>20.0</strong>" in village_page and "<strong>80.0</strong>" in village_page
     # No entry for a month of the published quarter; the entry form is not offered.

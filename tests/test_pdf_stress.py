@@ -15,11 +15,11 @@ from app.extensions import db
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import Server
 from tests.pdfcheck import pdf_pages, pdf_text
-from tests.test_agreements import _agreement, _draft, _issue, _setup
-from tests.test_cases import _remember_app, case_id_from, category_id  # noqa: F401  (autouse fixture)
-from tests.test_contacts import households
-from tests.test_meetings import _kind_id, _plan
-from tests.test_visits import add_visit
+from tests.factories import agreement_setup, draft_agreement, issue_agreement, load_agreement
+from tests.factories import case_id_from, category_id
+from tests.factories import households
+from tests.factories import meeting_kind_id, plan_meeting
+from tests.factories import add_visit
 
 AT_ONCE = 8
 ROUNDS = 3
@@ -31,7 +31,7 @@ def printable(app, make_client, tree, users):
     """One document of every kind the app prints: {kind: (url, words it must contain)}."""
     from app.worklogs.models import WorkLog
 
-    _setup(app, tree, users)  # staff of 甲村 and a household with residents
+    agreement_setup(app, tree, users)  # staff of 甲村 and a household with residents
     admin, village, worker = make_client(), make_client(), make_client()
     admin.login("admin")
     village.login("village_admin")
@@ -42,11 +42,11 @@ def printable(app, make_client, tree, users):
         add_visit(users["worker"], hid, today)
         db.session.add(WorkLog(user_id=users["worker"], log_date=today, content="整理台账，走访压力1号。"))
         db.session.commit()
-    meeting_id = int(_plan(village, tree["village_a"], _kind_id(app, "village_monthly")).headers["Location"]
+    meeting_id = int(plan_meeting(village, tree["village_a"], meeting_kind_id(app, "village_monthly")).headers["Location"]
                      .rsplit("/", 1)[1])
-    _draft(village, tree["cluster_a"], kind="village_worker")
-    agreement_id = _agreement(app).id
-    _issue(village, agreement_id)
+    draft_agreement(village, tree["cluster_a"], kind="village_worker")
+    agreement_id = load_agreement(app).id
+    issue_agreement(village, agreement_id)
     worker.get("/cases/new")
     case_id = case_id_from(worker.post("/cases/new", {
         "title": "村口路灯不亮", "grid_id": tree["cluster_a"], "category_id": category_id("环境"),

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from app.core.models import AuditLog, Setting
 from app.extensions import db
 from tests.pdfcheck import decode_qr_codes
-from tests.test_agreements import _agreement
-from tests.test_agreements import _setup as agreement_setup
+from tests.factories import load_agreement
+from tests.factories import agreement_setup
 
 EVIL = {"Host": "evil.example"}
 EVIL_BASE = "http://evil.example"
@@ -73,11 +73,11 @@ def test_a_hostile_host_header_does_not_reach_printed_qr_codes(app, client, tree
     township.get(f"/agreements/?grid_id={tree['village_a']}", base_url=EVIL_BASE)
     assert township.post(f"/agreements/new?grid_id={tree['village_a']}", {
         "kind": "town_village", "period_start": "2026-01-01", "period_end": "2026-12-31"}, base_url=EVIL_BASE).status_code == 302
-    a = _agreement(app)
+    a = load_agreement(app)
     aid = a.id
     township.get(f"/agreements/{aid}", base_url=EVIL_BASE)
     assert township.post(f"/agreements/{aid}/issue", base_url=EVIL_BASE).status_code == 302
-    a = _agreement(app, aid)
+    a = load_agreement(app, aid)
     pdf = township.get(f"/agreements/{aid}.pdf", base_url=EVIL_BASE)
     assert decode_qr_codes(pdf.data, tmp_path / "agreement") == [f"http://localhost/v/{a.verify_code}"]
     page = township.get(f"/agreements/{aid}", base_url=EVIL_BASE).get_data(as_text=True)

@@ -63,7 +63,7 @@ def errors_at(plan, row, column=None):
     return [m for r, c, m in plan.errors if r == row and (column is None or c == column)]
 
 
-# --- the village layout -------------------------------------------------------------------
+# The village layout
 
 def test_village_layout_goes_in_as_it_is(ctx, tree, users):
     """Title row, two-row header, head-and-member blocks, blank rows, notes; every ID quirk; groups created."""
@@ -129,7 +129,7 @@ def test_a_group_is_mapped_to_an_existing_grid(ctx, tree, users):
     assert list(plan.groups) == ["name:东头"]
 
 
-# --- everything the file says is checked ------------------------------------------------------
+# Everything the file says is checked
 
 def test_every_contradiction_with_the_clerks_row_and_column(ctx, tree, users):
     village = db.session.get(Grid, tree["village_a2"])
@@ -200,7 +200,7 @@ def test_invisible_characters_and_scientific_numbers():
         normalize_id_number("3.30522E+17")
 
 
-# --- layouts, files, synonyms ---------------------------------------------------------------
+# Layouts, files, synonyms
 
 def test_gbk_and_utf8_csv_with_synonyms_and_unknown_columns(ctx, tree, users):
     a, b = number("19580101", 1), number("19800202", 2)
@@ -252,7 +252,7 @@ def test_header_needs_the_clerk_when_nothing_names_the_id_column(ctx, tree, user
     assert plan.errors == [] and plan.created == 1
 
 
-# --- the browser: mapping remembered, groups, marked file ------------------------------------------
+# The browser: mapping remembered, groups, marked file
 
 def _upload(client, data, name, village_id=None):
     client.get("/households/import")
@@ -409,7 +409,7 @@ def test_header_detection_prefers_the_real_header():
     assert (single.header_first, single.header_last) == (2, 2)
 
 
-# --- the unit register through the same engine ----------------------------------------------------
+# The unit register through the same engine
 
 def test_unit_register_in_the_villages_layout(app, client, tree, users):
     from app.units.models import Unit

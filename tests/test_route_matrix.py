@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from tests.conftest import ROLE_HOME
+from tests.factories import ledger_fixture, unit_fixture, visit_fixture
 
 # Endpoints reachable without logging in.
 PUBLIC = {"static", "accounts.login", "main.setup", "main.healthz", "agreements.verify", "public_cases.intake",
@@ -44,34 +45,6 @@ def _foreign_ids(app, tree, users):
                 **patrol_fixture(grid_b, users["worker_b"]), "entry_id": evidence_fixture(app, grid_b, users["worker_b"])}
 
 
-def visit_fixture(household, user_id):
-    """A visit with a photo to ``household`` by ``user_id`` (committed)."""
-    import io
-    from datetime import datetime, timedelta
-
-    from app.core.timeutil import LOCAL_TZ
-
-    from PIL import Image
-    from werkzeug.datastructures import FileStorage
-
-    from app.accounts.models import User
-    from app.visits import service as vs
-    from app.visits.models import Visit
-
-    existing = db.session.scalar(select(Visit).where(Visit.household_id == household.id))
-    if existing is not None:
-        return existing
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), "green").save(buf, "PNG")
-    buf.seek(0)
-    visit, _ = vs.record_visit(db.session.get(User, user_id), household, method="door",
-                               visited_at_local=datetime.now(LOCAL_TZ).replace(tzinfo=None, microsecond=0) - timedelta(hours=1),
-                               learned="测试走访", problems=["路灯坏了"],
-                               photos=[FileStorage(buf, filename="a.png", content_type="image/png")], key=f"fixture-{household.id}")
-    db.session.commit()
-    return visit
-
-
 def rule_fixture(grid):
     """A visit rule of the grid's village (committed)."""
     from app.visits import service as vs
@@ -91,7 +64,7 @@ def patrol_fixture(grid, user_id):
     from app.accounts.models import User
     from app.patrols import service as ps
     from app.patrols.models import Patrol
-    from tests.test_cases import photo_upload
+    from tests.factories import photo_upload
 
     patrol = db.session.scalar(select(Patrol).where(Patrol.grid_id == grid.id))
     if patrol is None:
@@ -129,7 +102,7 @@ def case_fixture(grid, user_id):
     """A case with a photo raised in ``grid`` by ``user_id`` (committed)."""
     from app.cases import service as cs
     from app.cases.models import Case
-    from tests.test_cases import photo_upload
+    from tests.factories import photo_upload
 
     existing = db.session.scalar(select(Case).where(Case.grid_id == grid.id))
     if existing is not None:
@@ -187,26 +160,6 @@ def pending_import_fixture(app, user_id):
     return token
 
 
-def ledger_fixture(grid):
-    """A household with a head and a category tag in ``grid`` (committed)."""
-    from datetime import date
-
-    from app.households import service as hs
-    from app.households.models import Household, HouseholdCategory
-
-    existing = db.session.scalar(select(Household).where(Household.grid_id == grid.id))
-    if existing is not None:
-        return existing
-    class _Admin:
-        is_admin = True
-        is_authenticated = True
-
-    hh = hs.create_household(_Admin(), grid, f"{grid.name}1号", hs.ResidentData(name="乙户主", id_number=next_id()))
-    hs.tag(hh, db.session.scalar(select(HouseholdCategory)), date(2026, 1, 1), "测试")
-    db.session.commit()
-    return hh
-
-
 def contact_fixture(household):
     """A registered person (the household's head) as the household's 村民代表 contact (committed)."""
     from datetime import date
@@ -221,23 +174,6 @@ def contact_fixture(household):
         db.session.add(existing)
         db.session.commit()
     return existing
-
-
-def unit_fixture(grid):
-    """A key-supervision unit in ``grid`` (committed)."""
-    from stdnum.cn import uscc
-
-    from app.units.models import Unit
-
-    existing = db.session.scalar(select(Unit).where(Unit.grid_id == grid.id))
-    if existing is not None:
-        return existing
-    body = f"91330522MA2B{grid.id % 100000:05d}"
-    unit = Unit(grid=grid, name=f"{grid.name}竹木加工厂", kind="生产经营单位", credit_code=body + uscc.calc_check_digit(body),
-                risk_grade="较大风险", key_supervision=True)
-    db.session.add(unit)
-    db.session.commit()
-    return unit
 
 
 def meeting_fixture(grid):
@@ -284,18 +220,6 @@ def agreement_fixture(grid):
     scan = ags.attach_scan(_Admin(), a, "签字件.png", buf.getvalue(), utcnow(), date(2026, 6, 1))
     db.session.commit()
     return {"agreement_id": a.id, "scan_id": scan.id}
-
-
-_serial = [0]
-
-
-def next_id(year=1970):
-    """A valid, unique 18-digit ID number for tests."""
-    from stdnum.cn import ric
-
-    _serial[0] += 1
-    body = f"330522{year}0101{_serial[0] % 1000:03d}"
-    return body + ric.calc_check_digit(body + "0")
 
 
 def _sample(arg, rule, ids):
@@ -369,7 +293,7 @@ def test_no_role_reaches_the_foreign_grid(app, make_client, tree, users, role):
     assert checked >= 10
 
 
-# --- permissions: every route × every role, the status accounts/permissions.py implies -----------
+# Permissions: every route × every role, the status accounts/permissions.py implies
 
 LOGIN = "login"  # any logged-in user; what the view shows is then a matter of scope
 # What each endpoint asks of the user, per method when GET and POST differ: written out here rather

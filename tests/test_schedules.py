@@ -17,7 +17,7 @@ from app.core.models import AuditLog, ScheduleRun
 from app.core.ratelimit import RateCounter
 from app.core.timeutil import fmt_local, utcnow
 from app.extensions import db
-from tests.test_cases import act, report, unread  # noqa: F401  (report is a fixture)
+from tests.factories import act, unread
 
 # Wednesday 2 December 2026, 10:00 in China: every schedule (催办 at 09:00 on working days) is due.
 NOW = datetime(2026, 12, 2, 2, 0)

@@ -203,3 +203,25 @@ def test_the_self_evaluation_prints_and_exports(app, client, tree, users, tmp_pa
     assert walk[header.index("自评分")] == 180 and walk[header.index("自评说明")] == "个别户未走访"
     total = next(r for r in rows if r[0] == "合计")
     assert total[header.index("自评分")] == 965
+
+
+def test_the_list_shows_the_grids_last_four_quarters(app, client, tree, users):
+    """本网格 lists the last four quarters of each of the user's own grids with their states (a draft two
+    quarters back, nothing this quarter); an older quarter is left to the list of the whole scope."""
+    from app.assessment import service as asv
+    from app.core.timeutil import local_today
+
+    now = asv.period_of("quarter", local_today())
+    back2, back5 = now.previous().previous(), now.previous().previous().previous().previous().previous()
+    client.login("worker")
+    for q in (back2, back5):
+        client.get(_url(tree) + f"?period={q.key}")
+        assert client.post(_url(tree, suffix="/start"), {"period": q.key}).status_code == 302
+    page = client.get("/assessment/self-evaluations").get_data(as_text=True)
+    own = page[page.index('id="own-quarters"'):page.index("</table>", page.index('id="own-quarters"'))]
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', own)
+    assert headers == ["网格", now.label, now.previous().label, back2.label, back2.previous().label]
+    cells = re.findall(r'<td data-label="([^"]+)"><a href="([^"]+)">([^<]+)</a>', own)
+    assert (now.label, f"/assessment/grids/{tree['cluster_a']}/self-evaluation?period={now.key}", "未填写") in cells
+    assert (back2.label, f"/assessment/grids/{tree['cluster_a']}/self-evaluation?period={back2.key}", "草稿") in cells
+    assert back5.label not in own and "草稿" in page[page.index('id="all-h"'):]

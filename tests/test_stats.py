@@ -7,12 +7,11 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import select
 
-from app.cases.models import Case, CaseCategory, CaseEvent, Department
+from app.cases.models import Case, CaseCategory, CaseEvent
 from app.extensions import db
 from app.grids.models import Grid
 from app.stats import service as ss
 from tests.pdfcheck import check_pdf
-from tests.test_assessment import worker_month  # noqa: F401  (a fixture)
 
 
 def _case(code, grid_id, category, created, closed=None, events=(), source="worker", handling="general"):

@@ -8,8 +8,8 @@ from sqlalchemy import func, select, update
 
 from app.core.timeutil import utcnow
 from app.extensions import db
-from tests.test_cases import category_id
-from tests.test_route_matrix import ledger_fixture
+from tests.factories import category_id
+from tests.factories import ledger_fixture
 
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([0-9a-f]+)"')
 
@@ -87,7 +87,7 @@ def test_simultaneous_identical_visits_and_work_logs_answer_like_one(app, make_c
     from app.grids.models import Grid
     from app.visits.models import Visit
     from app.worklogs.models import WorkLog
-    from tests.test_visits import now_local
+    from tests.factories import now_local
 
     with app.app_context():
         hid = ledger_fixture(db.session.get(Grid, tree["cluster_a"])).id
@@ -141,7 +141,7 @@ def test_a_key_sent_by_another_user_shows_nothing_of_theirs(app, make_client, tr
     first = a.post("/cases/new", data)
     b.get("/cases/new")
     other = b.post("/cases/new", data)
-    assert other.status_code == 200 and "表单已过期" in other.get_data(as_text=True)
+    assert other.status_code == 422 and "表单已过期" in other.get_data(as_text=True)
     assert first.headers["Location"] not in other.get_data(as_text=True) and _count(app, Case) == 1
 
 
@@ -158,7 +158,7 @@ def test_the_public_intake_sent_twice_gives_one_receipt(app, make_client, tree, 
     assert receipts[0] == receipts[1] and _count(app, Case) == 1
 
 
-# --- a session that timed out while the form was open ------------------------------------------
+# A session that timed out while the form was open
 
 def _expire(app, username):
     from app.accounts.models import LoginSession, User
@@ -174,7 +174,7 @@ def test_a_visit_typed_past_the_timeout_comes_back_after_logging_in_again(app, m
     from app.core.form_stash import FormStash
     from app.core.models import AuditLog
     from app.visits.models import Visit
-    from tests.test_visits import now_local
+    from tests.factories import now_local
 
     with app.app_context():
         from app.grids.models import Grid
@@ -254,7 +254,7 @@ def test_typing_keeps_the_session_alive(app, make_client, users):
 def test_a_visit_problem_turned_into_a_case_by_two_taps_at_once_makes_one_case(app, make_client, tree, users):
     from app.cases.models import Case
     from app.grids.models import Grid
-    from tests.test_route_matrix import visit_fixture
+    from tests.factories import visit_fixture
 
     with app.app_context():
         visit = visit_fixture(ledger_fixture(db.session.get(Grid, tree["cluster_a"])), users["worker"])

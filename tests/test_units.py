@@ -60,7 +60,7 @@ def test_create_unit_with_valid_and_invalid_code(client, tree, users, app):
     page = client.get("/units/new").get_data(as_text=True)
     assert "统一社会信用代码" in page and "东庄一组" in page and "西庄一组" not in page
     bad = client.post("/units/new", unit_form(tree["cluster_a"], credit_code=wrong_check_digit(VALID)))
-    assert bad.status_code == 200
+    assert bad.status_code == 422
     assert f"校验位不对（按前 17 位最后一位应为 {VALID[17]}）" in bad.get_data(as_text=True)
     short = client.post("/units/new", unit_form(tree["cluster_a"], credit_code="9133052212345"))
     assert "应为 18 位，这里是 13 位" in short.get_data(as_text=True)

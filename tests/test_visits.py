@@ -17,38 +17,11 @@ from app.households.models import ContactLink, Household, HouseholdCategory
 from app.visits import service as vs
 from app.visits.models import Visit, VisitPhoto, VisitRule
 from tests.pdfcheck import check_pdf
-from tests.test_contacts import households, link
+from tests.factories import households, link
+from tests.factories import add_visit, form_key, now_local, png, post_visit, visit_form
 
 
-def now_local():
-    return datetime.now(LOCAL_TZ).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def png(w=2400, h=1800, color="blue", fmt="PNG"):
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), color).save(buf, fmt)
-    buf.seek(0)
-    return buf
-
-
-def form_key(html):
-    return re.search(r'id="form_key" name="form_key" type="hidden" value="([0-9a-f]+)"', html).group(1)
-
-
-def visit_form(client, hid):
-    page = client.get(f"/visits/new?household_id={hid}")
-    assert page.status_code == 200
-    return form_key(page.get_data(as_text=True))
-
-
-def post_visit(client, hid, key, **extra):
-    data = {"household_id": str(hid), "method": "door", "visited_at": now_local().strftime("%Y-%m-%dT%H:%M"),
-            "learned": "老人身体尚可，子女在外务工。", "problems": "屋顶漏雨\n路灯不亮", "form_key": key}
-    data.update(extra)
-    return client.post(f"/visits/new?household_id={hid}", data, content_type="multipart/form-data")
-
-
-# --- recording ---------------------------------------------------------------
+# Recording
 
 def test_a_retried_submit_makes_one_visit(app, client, tree, users):
     with app.app_context():
@@ -85,7 +58,7 @@ def test_a_refused_submit_keeps_what_was_typed(app, client, tree, users):
     key = visit_form(client, hid)
     resp = post_visit(client, hid, key, learned="", problems="", companions="村主任 王某")
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "请填写了解到的情况或发现的问题" in html and "已填写的内容都还在" in html
     assert 'value="村主任 王某"' in html and f'value="{key}"' in html
     future = (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
@@ -137,17 +110,7 @@ def test_foreign_household_cannot_be_visited(app, make_client, tree, users):
     assert c.get(f"/visits/new?household_id={hid}").status_code == 404
 
 
-# --- due and overdue -----------------------------------------------------------
-
-def add_visit(user_id, hid, day, method="door"):
-    """A visit on ``day`` written directly (the service refuses back-dating beyond a month)."""
-    user = db.session.get(User, user_id)
-    h = db.session.get(Household, hid)
-    db.session.add(Visit(household_id=hid, grid_id=h.grid_id, user_id=user_id, method=method,
-                         visited_at=datetime(day.year, day.month, day.day, 2), visited_on=day,
-                         by_cadre=vs.is_cadre(user), learned="走访"))
-    db.session.commit()
-
+# Due and overdue
 
 def old_households(tree, n, prefix="东庄"):
     ids = households(tree["cluster_a"], n, prefix)
@@ -268,7 +231,7 @@ def test_home_screen_lists_overdue_first_and_due_this_week(app, client, tree, us
     assert "东庄1号" in due_page and "东庄3号" in due_page
 
 
-# --- rules as data -----------------------------------------------------------
+# Rules as data
 
 def test_village_admin_customises_and_resets_rules(app, client, tree, users):
     client.login("village_admin")
@@ -294,7 +257,7 @@ def test_village_admin_customises_and_resets_rules(app, client, tree, users):
         assert vs.rules_owner_id(db.session.get(Grid, tree["village_a2"])) is None
     bad = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "", "target": "all", "period": "year",
                                                              "visitor": "any"})
-    assert bad.status_code == 200 and "请填写规则名称" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "请填写规则名称" in bad.get_data(as_text=True)
     assert client.post(f"/visits/rules/reset?grid_id={grid}").status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count(VisitRule.id)).where(VisitRule.grid_id == grid)) == 0
@@ -325,7 +288,7 @@ def test_a_category_rule_puts_hardship_households_on_the_monthly_due_list(app, c
     refused = client.post(f"/visits/rules/new?grid_id={grid}", {"name": "困难户每月上门", "target": "categories",
                                                                  "methods": ["door"], "period": "month",
                                                                  "visitor": "any", "active": "y"})
-    assert refused.status_code == 200 and "请至少勾选一个类别" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "请至少勾选一个类别" in refused.get_data(as_text=True)
     for name, keys in (("困难户每月上门", ["hardship_dibao"]), ("党员户每月微宣讲", ["party_members"])):
         resp = client.post(f"/visits/rules/new?grid_id={grid}", {
             "name": name, "target": "categories", "categories": keys, "methods": ["lecture" if "党员" in name else "door"],
@@ -418,7 +381,7 @@ def test_workers_cannot_change_rules(client, tree, users):
     assert client.post(f"/visits/rules/customize?grid_id={tree['cluster_a']}").status_code == 403
 
 
-# --- coverage ----------------------------------------------------------------
+# Coverage
 
 def test_coverage_chart_and_unvisited_list(app, client, tree, users):
     with app.app_context():
@@ -440,7 +403,7 @@ def test_coverage_chart_and_unvisited_list(app, client, tree, users):
     assert client.get("/visits/coverage").status_code == 403
 
 
-# --- PDF ---------------------------------------------------------------------
+# PDF
 
 def test_household_visit_history_pdf(app, client, tree, users, tmp_path):
     with app.app_context():
@@ -497,7 +460,7 @@ def test_due_page_with_the_clock_frozen_at_the_month_edge(app, client, tree, use
     assert "东庄1号" in client.get("/").get_data(as_text=True).split("已逾期（")[1]
 
 
-# --- corrections -------------------------------------------------------------
+# Corrections
 
 def test_the_visitor_corrects_a_visit_until_the_week_is_checked(app, client, make_client, tree, users):
     from app.core.models import AuditLog
@@ -534,7 +497,7 @@ def test_the_visitor_corrects_a_visit_until_the_week_is_checked(app, client, mak
     # a refused correction changes nothing and keeps what was typed
     bad = client.post(f"/visits/{vid}/edit", {"method": "door", "visited_at": (now_local() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
                                                "learned": "改成上门", "problems": ""})
-    assert bad.status_code == 200
+    assert bad.status_code == 422
     text = bad.get_data(as_text=True)
     assert "走访时间不能晚于现在" in text and "改成上门" in text
     with app.app_context():
@@ -698,7 +661,7 @@ def test_a_correction_removes_and_adds_photos(app, client, tree, users):
     # too many: 2 kept + 5 new > 6, nothing changes and the reason is next to the photos
     many = client.post(f"/visits/{vid}/edit", {**fields, "photos": [(png(50, 50), f"{i}.png") for i in range(5)]},
                        content_type="multipart/form-data")
-    assert many.status_code == 200
+    assert many.status_code == 422
     assert "保留 2 张，最多再加 4 张，这次选了 5 张" in many.get_data(as_text=True)
     done = client.post(f"/visits/{vid}/edit", {**fields, "remove_photo": str(first_id),
                                                 "photos": [(png(800, 600, "green"), "c.png")]},

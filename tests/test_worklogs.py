@@ -16,8 +16,8 @@ from app.visits.service import week_bounds
 from app.worklogs import service as ws
 from app.worklogs.models import WeekCheck, WorkLog, WorkLogAmendment
 from tests.pdfcheck import check_pdf
-from tests.test_contacts import households
-from tests.test_visits import add_visit
+from tests.factories import households
+from tests.factories import add_visit
 
 
 def test_log_shows_the_days_visits_and_saves_text(app, client, tree, users):
@@ -69,7 +69,7 @@ def test_checked_week_refuses_edits_and_accepts_an_amendment(app, client, make_c
     html = client.get(f"/worklogs/day/{monday.isoformat()}").get_data(as_text=True)
     assert "走访三户，宣传医保政策。" in html and "补：下午还走访了东庄5号。" in html
     empty = client.post(f"/worklogs/day/{monday.isoformat()}/amend", {"content": ""})
-    assert empty.status_code == 200 and "请填写补充说明的内容" in empty.get_data(as_text=True)
+    assert empty.status_code == 422 and "请填写补充说明的内容" in empty.get_data(as_text=True)
     with app.app_context():
         log = db.session.scalar(select(WorkLog))
         assert log.content == "走访三户，宣传医保政策。"

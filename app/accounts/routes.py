@@ -99,7 +99,7 @@ def login():
                 return redirect(url_for("accounts.change_password"))
             return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
     return render("accounts/login.html", form=form, error=error, remember_allowed=remember_allowed,
-                  status=200 if error is None else 401)
+                  status=401 if error else None)
 
 
 @bp.route("/logout", methods=["POST"])

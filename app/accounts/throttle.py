@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from ..extensions import db
-from .models import LoginFailure
+from .models import LoginFailure, normalise_password
 
 KEEP = timedelta(days=1)
 
@@ -42,8 +42,6 @@ class Rules:
 
 def login_name(username):
     """The name a login is counted under: as typed, NFKC-normalised (full-width letters), lower case."""
-    from .models import normalise_password
-
     return normalise_password(username).strip().lower()[:40]
 
 

@@ -5,6 +5,9 @@ from datetime import time, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, delete, or_
 
+from ..accounts import throttle
+from ..accounts.models import LoginFailure, LoginSession
+from ..cases import service
 from ..core import backups, imports, ratelimit, schedules
 from ..core.timeutil import to_local
 from ..extensions import db
@@ -12,8 +15,6 @@ from ..extensions import db
 
 def urge_overdue(now):
     """催办 every case past its deadline (as `flask cases urge-overdue`)."""
-    from ..cases import service
-
     return f"催办 {service.urge_overdue(now)} 件超期事件"
 
 
@@ -41,9 +42,6 @@ def remove_leftovers(now):
 
 def expire_logins(now):
     """Login sessions past their idle time (or remember-me duration), old failed-login rows and rate counts."""
-    from ..accounts import throttle
-    from ..accounts.models import LoginFailure, LoginSession
-
     cfg = current_app.config
     idle = timedelta(minutes=cfg["IDLE_TIMEOUT_MINUTES"])
     sessions = db.session.execute(delete(LoginSession).where(or_(

@@ -151,5 +151,4 @@ def settings():
                           in_use=public_base_url(),
                           trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
                           schedules=schedules.overview(current_app), first_run=schedules.first_run(current_app),
-                          schedules_enabled=current_app.config.get("SCHEDULES_ENABLED"),
-                          status=422 if request.method == "POST" and not configured else 200)
+                          schedules_enabled=current_app.config.get("SCHEDULES_ENABLED"))

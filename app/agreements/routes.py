@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit
-from ..core.forms import ServiceError, run_form
+from ..core.forms import run_action, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import public_url
@@ -15,7 +15,6 @@ from ..core.qr import qr_data_uri
 from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import public, render
-from ..extensions import db
 from . import service
 from .forms import ActionForm, AgreementForm, DraftForm, ScanForm, SignatureForm, WordingForm
 from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, STATUS_NAMES
@@ -58,7 +57,7 @@ def new():
         return done
     page = paginate(service.agreements_query(grid))
     return render("agreements/index.html", grid=grid, page=page, today=local_today(), statuses=STATUS_NAMES,
-                  form=form, tops=top_grids(current_user), status=422)
+                  form=form, tops=top_grids(current_user))
 
 
 def _wording_kind():
@@ -88,8 +87,7 @@ def wording():
         preview = {key: service.fill(getattr(form, key).data, values) for key, _ in service.WORDING_SECTIONS}
     return render("agreements/wording.html", grid=grid, kind=kind, kinds=AGREEMENT_KINDS, form=form, own=own,
                   inherited=inherited, placeholders=service.PLACEHOLDERS, values=values, preview=preview,
-                  sections=service.WORDING_SECTIONS, may_edit=current_user.role in service.KIND_ROLES[kind],
-                  status=200 if request.method == "GET" else 422)
+                  sections=service.WORDING_SECTIONS, may_edit=current_user.role in service.KIND_ROLES[kind])
 
 
 @bp.route("/agreements/wording/reset", methods=["POST"])
@@ -98,15 +96,8 @@ def reset_wording():
     """Drop this grid's own wording: drafts take the wording above it, or the built-in one, again."""
     grid = _chosen_grid()
     kind = _wording_kind()
-    try:
-        service.reset_wording(current_user, grid, kind)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
-    db.session.commit()
-    flash("已恢复为上级或系统默认的责任状文本。", "success")
-    return redirect(url_for(".wording", grid_id=grid.id, kind=kind))
+    return run_action(lambda: service.reset_wording(current_user, grid, kind), "已恢复为上级或系统默认的责任状文本。",
+                      url_for(".wording", grid_id=grid.id, kind=kind))
 
 
 @bp.route("/agreements/<int:agreement_id>")
@@ -116,7 +107,7 @@ def show(agreement_id):
     return _show(agreement)
 
 
-def _show(agreement, scan_form=None, action_form=None, status=200):
+def _show(agreement, scan_form=None, action_form=None, status=None):
     signatures = [(s, service.signature_data_uri(s)) for s in agreement.signatures]
     return render("agreements/show.html", a=agreement, sections=SECTIONS, statuses=STATUS_NAMES, today=local_today(),
                   versions=service.versions(agreement), signatures=signatures, parties=PARTIES,
@@ -149,7 +140,7 @@ def issue(agreement_id):
     form = ActionForm()
     done = run_form(form, lambda: service.issue(agreement, utcnow()),
                     lambda a: f"已下发第{a.version}版，可打印后交双方签字盖章。", url_for(".show", agreement_id=agreement.id))
-    return done or _show(agreement, action_form=form, status=422)
+    return done or _show(agreement, action_form=form)
 
 
 @bp.route("/agreements/<int:agreement_id>/new-version", methods=["POST"])
@@ -161,7 +152,7 @@ def new_version(agreement_id):
     done = run_form(form, lambda: service.new_version(current_user, agreement),
                     lambda a: f"已生成第{a.version}版草稿；下发后，旧版本的二维码将显示“已被取代”。",
                     lambda a: url_for(".edit", agreement_id=a.id))
-    return done or _show(agreement, action_form=form, status=422)
+    return done or _show(agreement, action_form=form)
 
 
 @bp.route("/agreements/<int:agreement_id>/scans", methods=["POST"])
@@ -174,7 +165,7 @@ def upload_scan(agreement_id):
     done = run_form(form, lambda: service.attach_scan(current_user, agreement, upload.filename, upload.read(),
                                                       utcnow(), local_today()),
                     lambda s: f"已上传“{s.filename}”，责任状已记为签订。", url_for(".show", agreement_id=agreement.id))
-    return done or _show(agreement, scan_form=form, status=422)
+    return done or _show(agreement, scan_form=form)
 
 
 @bp.route("/agreements/<int:agreement_id>/scans/<int:scan_id>")
@@ -203,8 +194,7 @@ def sign(agreement_id):
                                                            local_today()),
                     lambda s: f"已保存{PARTIES[s.party]} {s.signer_name} 的手写签名。",
                     url_for(".show", agreement_id=agreement.id))
-    return done or render("agreements/sign.html", form=form, a=agreement,
-                          status=422 if request.method == "POST" else 200)
+    return done or render("agreements/sign.html", form=form, a=agreement)
 
 
 @bp.route("/agreements/<int:agreement_id>.pdf")

@@ -4,6 +4,7 @@ import binascii
 import hashlib
 import json
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,9 +14,9 @@ from sqlalchemy import func, select
 
 from ..core import uploads
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
+from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..households import service as ledger
 from ..units.models import Unit
 from .models import AGREEMENT_KINDS, PARTIES, SECTIONS, Agreement, AgreementScan, AgreementSignature, AgreementWording
@@ -28,7 +29,7 @@ SIGNATURE_MAX_SIDE = 2000
 DATA_URL_PREFIX = "data:image/png;base64,"
 
 
-# --- generating from the grid's data ------------------------------------------
+# Generating from the grid's data
 
 def _ancestor(grid, level_key):
     """The nearest grid at or above ``grid`` on the given level, or None."""
@@ -106,8 +107,6 @@ def figures(grid):
 
 def placeholders_in(text):
     """The placeholder names used in ``text``; ServiceError (in Chinese) when one is unknown or malformed."""
-    import string
-
     try:
         parts = list(string.Formatter().parse(text or ""))
     except ValueError:
@@ -201,7 +200,7 @@ def generate(kind, grid):
             "area": area, "people": people, **texts, "title": f"{grid.name}网格化管理责任状"}
 
 
-# --- drafts and versions ----------------------------------------------------
+# Drafts and versions
 
 @dataclass
 class AgreementData:
@@ -323,7 +322,7 @@ def new_version(user, agreement):
     return copy
 
 
-# --- signing: the signed paper, or a finger on a phone ------------------------------
+# Signing: the signed paper, or a finger on a phone
 
 def _store(folder, name, data):
     uploads.write_with_session(Path(current_app.instance_path) / folder / name, data)
@@ -422,7 +421,7 @@ def signature_data_uri(sig):
     return DATA_URL_PREFIX + base64.b64encode(data).decode()
 
 
-# --- looking up -------------------------------------------------------------
+# Looking up
 
 def agreements_query(grid):
     """Agreements about a grid and its subtree, newest first."""

@@ -133,7 +133,7 @@ class Activity:
             self._meetings()
             self._attendance()
 
-    # --- grids -------------------------------------------------------------
+    # Grids
 
     def _where_paths(self, column):
         return or_(*[starts_with(column, p) for p in self.paths]) if self.paths else False
@@ -182,7 +182,7 @@ class Activity:
             if len(lst) < DETAIL_LIMIT:
                 lst.append(text)
 
-    # --- visits ------------------------------------------------------------
+    # Visits
 
     def _rules_by_owner(self):
         """Active rules by owning grid, as plain values (the loop over households reads them often)."""
@@ -410,7 +410,7 @@ class Activity:
                                                                           GridStaff.user_id.is_not(None))))
         return (by_role | by_post) & set(user_ids)
 
-    # --- work logs ---------------------------------------------------------
+    # Work logs
 
     def log_days(self, users):
         """{user id: (due, done, [days without a log])} for these users (each worked out once)."""
@@ -455,7 +455,7 @@ class Activity:
             return {uid: n for uid, n in _read(q.group_by(WorkLog.user_id)) if uid in ids}
         return [(uid, day) for uid, day in _read(q) if uid in ids]
 
-    # --- cases -------------------------------------------------------------
+    # Cases
 
     def _cases(self):
         t0, t1 = utc_bounds(self.start, self.last)
@@ -490,7 +490,7 @@ class Activity:
             if not ok:
                 self._note(self.grid_details, gid, "satisfaction", f"事件 {code} {title}：回访不满意")
 
-    # --- patrols and hazards ------------------------------------------------
+    # Patrols and hazards
 
     def _patrols(self):
         rules = {(r.target_kind, r.target_key): r for r in db.session.scalars(select(PatrolRule))}
@@ -546,7 +546,7 @@ class Activity:
                            f"隐患 #{hid} {desc[:30]}：整改期限 {to_local(deadline):%m-%d}，"
                            + ("逾期销号" if closed else "未按期整改"))
 
-    # --- meetings ------------------------------------------------------------
+    # Meetings
 
     def _meetings(self):
         kinds = db.session.scalars(select(MeetingKind).where(MeetingKind.cadence_months > 0,

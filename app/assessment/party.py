@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from ..accounts.models import User
 from ..core.db import starts_with
 from ..core.timeutil import local_today
 from ..extensions import db
@@ -56,8 +57,6 @@ def members_in(grid, kind=KIND):
 
 
 def _user_names(ids):
-    from ..accounts.models import User
-
     return dict(db.session.execute(select(User.id, User.full_name).where(User.id.in_(ids)))) if ids else {}
 
 

@@ -1,6 +1,8 @@
 """党员分类积分 and the service team's 应知应会 screens: the party (or team) members of a village ranked
 by points for a month, quarter or year; one member's points explained down to the households and
 meetings behind them; the leaders' entries (志愿服务, 应知应会, 表彰, 扣分) with their reason and evidence."""
+from decimal import Decimal, InvalidOperation
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -11,8 +13,8 @@ from ..core.timeutil import local_today
 from ..core import pdf
 from ..core.web import render
 from ..extensions import db
-from ..grids.scope import get_grid_or_404, get_scoped_or_404
 from ..grids.models import GridStaff
+from ..grids.scope import get_grid_or_404, get_scoped_or_404
 from ..households.models import Resident
 from . import party, service
 from .models import ITEM_KINDS, AssessmentItem
@@ -159,8 +161,6 @@ def enter(grid_id, people):
 
 def _points(text, item):
     """The typed points, or the item's points per entry when left empty."""
-    from decimal import Decimal, InvalidOperation
-
     text = (text or "").strip()
     if not text:
         if item.unit_points:

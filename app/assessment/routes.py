@@ -8,12 +8,12 @@ from flask_login import current_user
 
 from ..accounts.permissions import can, require
 from ..core import audit, pdf, uploads
-from ..core.forms import ServiceError
-from ..grids.scope import chosen_grid_or_404, get_grid_or_404, get_scoped_or_404
+from ..core.forms import ServiceError, run_action
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
-from ..core.web import render
+from ..core.web import render, value_or_back
 from ..extensions import db
+from ..grids.scope import chosen_grid_or_404, get_grid_or_404, get_scoped_or_404
 from ..worklogs.service import get_worker_or_404
 from . import party, service
 from .forms import AdjustForm, FreezeForm, ManualForm
@@ -25,17 +25,22 @@ bp = Blueprint("assessment", __name__)
 def _period(text=None):
     """The period asked for (query string, or a form's); one that cannot be read or lies in the future
     is refused in words, and the page opens on the current month instead."""
-    try:
-        return service.parse_period(request.args.get("period", "") if text is None else text)
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        if request.method == "POST":
-            target = url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
-        else:
-            # The path's own values win over a query string that repeats them (?grid_id=…).
-            args = {k: v for k, v in request.args.items() if k != "period" and k not in request.view_args}
-            target = url_for(request.endpoint, **request.view_args, **args)
-        abort(redirect(target))
+    return value_or_back(lambda: service.parse_period(request.args.get("period", "") if text is None else text),
+                         _without_period)
+
+
+def _without_period():
+    if request.method == "POST":
+        return url_for("assessment.ranking", grid_id=request.view_args.get("grid_id"))
+    # The path's own values win over a query string that repeats them (?grid_id=…).
+    args = {k: v for k, v in request.args.items() if k != "period" and k not in request.view_args}
+    return url_for(request.endpoint, **request.view_args, **args)
+
+
+def _ranking_args(grid_id):
+    """(grid, kind, period) of a ranking page or document, from the path and the query string."""
+    grid = get_grid_or_404(current_user, grid_id)
+    return grid, _kind(grid), _period()
 
 
 def _kind(grid, text=None, counted=False):
@@ -111,8 +116,7 @@ def grid_score(grid_id):
 @require("view_assessment")
 def ranking(grid_id):
     """The ranking of the workers, villages or child grids under a grid, with their bands."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
+    grid, kind, period = _ranking_args(grid_id)
     ctx = ranking_context(grid, kind, period)
     scheme = service.scheme_for(grid, kind)
     manual_items = [it for it in scheme.items if it.kind != "auto"]
@@ -177,8 +181,7 @@ def _doc_title(grid, kind, period):
 @require("view_assessment")
 def export_xlsx(grid_id):
     """The ranking as a township forwards it: title, period, unit, the table, the average row."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
+    grid, kind, period = _ranking_args(grid_id)
     headers, rows, frozen, _ = ranking_table(grid, kind, period)
     ranked = [r for r in rows if r[0] != "未参评"]
     n = len(ranked)
@@ -200,8 +203,7 @@ def export_xlsx(grid_id):
 @require("view_assessment")
 def report_pdf(grid_id):
     """The monthly 考核通报: ranking with bands, A4 landscape, with the signature lines."""
-    grid = get_grid_or_404(current_user, grid_id)
-    period, kind = _period(), _kind(grid)
+    grid, kind, period = _ranking_args(grid_id)
     doc = render_report_pdf(grid, kind, period)
     return pdf.pdf_response(doc, f"{_doc_title(grid, kind, period)}.pdf")
 
@@ -221,10 +223,14 @@ def render_report_pdf(grid, kind, period, with_pages=False, title=None):
                           today=local_today(), with_pages=with_pages)
 
 
-def _back(grid, kind, period):
+def _back_url(grid, kind, period):
     if kind in TALLY_KINDS:
-        return redirect(url_for("party.ranking", grid_id=grid.id, people=PEOPLE_OF[kind], period=period.key))
-    return redirect(url_for("assessment.ranking", grid_id=grid.id, kind=kind, period=period.key))
+        return url_for("party.ranking", grid_id=grid.id, people=PEOPLE_OF[kind], period=period.key)
+    return url_for("assessment.ranking", grid_id=grid.id, kind=kind, period=period.key)
+
+
+def _back(grid, kind, period):
+    return redirect(_back_url(grid, kind, period))
 
 
 PEOPLE_OF = {party.KIND: "party-members", party.TEAM: "team-members"}  # the URL word of each counted kind
@@ -232,15 +238,7 @@ PEOPLE_OF = {party.KIND: "party-members", party.TEAM: "team-members"}  # the URL
 
 def _act(grid, kind, period, action, message):
     """Run a change, commit it and say so; a refusal is said in words and nothing is kept."""
-    try:
-        action()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _back(grid, kind, period)
-    db.session.commit()
-    flash(message, "success")
-    return _back(grid, kind, period)
+    return run_action(action, message, _back_url(grid, kind, period))
 
 
 @bp.route("/assessment/grids/<int:grid_id>/freeze", methods=["POST"])

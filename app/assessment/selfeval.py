@@ -67,7 +67,7 @@ def may_start(user, grid):
     return above is not None and "filler" in relations(user, SelfEvaluation(grid=grid, rater_grid=above))
 
 
-# --- the scores typed into the form -----------------------------------------------------------
+# The scores typed into the form
 
 @dataclass
 class Typed:
@@ -223,7 +223,7 @@ def act(user, ev, key, seen_version, *, note="", typed=None, summary=None):
     return SELF_EVALS.perform(user, ev, key, seen_version, note=note, typed=typed or {}, summary=summary)
 
 
-# --- starting, reading --------------------------------------------------------------------------
+# Starting, reading
 
 def period_of(ev):
     return service.period_of("quarter", ev.period_start)
@@ -306,6 +306,15 @@ def listing(user, state=None, waiting_for=None):
     if waiting_for is not None:
         rows = [ev for ev in rows if ev.state == "submitted" and "rater" in relations(waiting_for, ev)]
     return rows
+
+
+def of_quarters(grids, quarters):
+    """{(grid id, quarter start): self-evaluation} of several grids over several quarters, in one query."""
+    if not grids or not quarters:
+        return {}
+    return {(ev.grid_id, ev.period_start): ev for ev in db.session.scalars(select(SelfEvaluation).where(
+        SelfEvaluation.grid_id.in_([g.id for g in grids]),
+        SelfEvaluation.period_start.in_([q.start for q in quarters])))}
 
 
 def own_grids(user):

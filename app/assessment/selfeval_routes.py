@@ -8,7 +8,7 @@ from ..core import pdf
 from ..core.forms import ServiceError
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import local_today
-from ..core.web import render
+from ..core.web import render, value_or_back
 from ..extensions import db
 from ..grids.scope import get_grid_or_404
 from . import selfeval, service
@@ -20,13 +20,14 @@ bp = Blueprint("self_eval", __name__)
 def _quarter(text=None):
     """The quarter asked for (empty: this quarter); anything else is refused in words."""
     text = request.args.get("period", "") if text is None else text
-    try:
-        period = service.parse_period(text) if text else service.period_of("quarter", local_today())
-        if period.kind != "quarter":
-            raise ServiceError(f"季度自评按季度填写，请选择季度（例如 {local_today().year}-Q1），不能选“{period.label}”。")
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        abort(redirect(url_for("self_eval.show", grid_id=request.view_args["grid_id"])))
+    return value_or_back(lambda: _read_quarter(text), lambda: url_for("self_eval.show",
+                                                                     grid_id=request.view_args["grid_id"]))
+
+
+def _read_quarter(text):
+    period = service.parse_period(text) if text else service.period_of("quarter", local_today())
+    if period.kind != "quarter":
+        raise ServiceError(f"季度自评按季度填写，请选择季度（例如 {local_today().year}-Q1），不能选“{period.label}”。")
     return period
 
 
@@ -46,20 +47,27 @@ def _grid(grid_id):
     return grid
 
 
+RECENT_QUARTERS = 4  # how many quarters of the user's own grids the list shows
+
+
 @bp.route("/assessment/self-evaluations")
 def index():
     """What waits for the user's rating, the user's own grids this quarter, and the rated results in scope."""
-    quarter = service.period_of("quarter", local_today())
-    own = [(g, selfeval.find(g, quarter)) for g in selfeval.own_grids(current_user)]
+    quarters = [service.period_of("quarter", local_today())]
+    while len(quarters) < RECENT_QUARTERS:
+        quarters.append(quarters[-1].previous())
+    grids = selfeval.own_grids(current_user)
+    found = selfeval.of_quarters(grids, quarters)
+    own = [(g, [(q, found.get((g.id, q.start))) for q in quarters]) for g in grids]
     state = request.args.get("state", "")
     if state and state not in SELF_EVAL_STATES:
         abort(404)
     return render("assessment/self_evals.html", waiting=selfeval.listing(current_user, waiting_for=current_user),
-                  own=own, quarter=quarter, rows=selfeval.listing(current_user, state=state or None)[:200],
+                  own=own, quarters=quarters, rows=selfeval.listing(current_user, state=state or None)[:200],
                   state=state, states=SELF_EVAL_STATES)
 
 
-def _page(grid, period, ev, status=200, error=None, typed=None):
+def _page(grid, period, ev, status=None, error=None, typed=None):
     proposed = None
     if ev is None:
         scheme, figures = selfeval.proposals(grid, period)

@@ -11,13 +11,12 @@ import json
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 from flask import current_app
-
 from sqlalchemy import func, select
 
 from ..accounts.models import User, user_grid
@@ -28,11 +27,11 @@ from ..core.timeutil import local_today, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
 from ..households.models import ContactLink, Household
-from ..visits.service import period_bounds
+from ..visits.service import period_bounds, period_label
 from .activity import Activity
 from .defaults import DEFAULT_BANDS, DEFAULT_BANDS_OF, DEFAULT_COMBINE, DEFAULT_SCHEMES
-from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, TALLIES, TALLY_KINDS, PERIOD_KINDS, SUBJECT_KINDS, AssessmentItem, AssessmentScheme,
-                     FrozenPeriod, ManualScore, ScoreAdjustment)
+from .models import (BASE_KINDS, COMBINE, FORMULAS, ITEM_KINDS, PERIOD_KINDS, SUBJECT_KINDS, TALLY_KINDS,
+                     AssessmentItem, AssessmentScheme, FrozenPeriod, ManualScore, ScoreAdjustment)
 
 TENTH = Decimal("0.1")
 RANKED_KINDS = ("worker", "village", "grid")
@@ -42,7 +41,7 @@ def round_points(value):
     return Decimal(value).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 @dataclass(frozen=True)
 class Period:
@@ -60,8 +59,6 @@ class Period:
 
     @property
     def label(self):
-        from ..visits.service import period_label
-
         return period_label(self.kind, self.start)
 
     def months(self):
@@ -112,7 +109,7 @@ def parse_period(text, today=None, what="考核"):
     return period
 
 
-# --- schemes -----------------------------------------------------------------
+# Schemes
 
 def ensure_default_schemes():
     """Create the default schemes (grid empty) that are missing (idempotent)."""
@@ -316,7 +313,7 @@ def band_of(bands, total):
     return ""
 
 
-# --- subjects ----------------------------------------------------------------
+# Subjects
 
 @dataclass
 class Subject:
@@ -415,7 +412,7 @@ def subjects_in(grid, kind):
     return [area_subject(g, "grid") for g in children]
 
 
-# --- scores --------------------------------------------------------------------
+# Scores
 
 @dataclass
 class Line:
@@ -721,7 +718,7 @@ def rank(scores):
     return scores
 
 
-# --- frozen periods ------------------------------------------------------------
+# Frozen periods
 
 def frozen_for(grid, kind, period):
     """The frozen period covering ``grid`` (its own or an ancestor's), or None."""
@@ -826,7 +823,7 @@ def adjust(actor, frozen, subject_id, item_name, points, reason):
     return adj
 
 
-# --- manual entries ------------------------------------------------------------
+# Manual entries
 
 EVIDENCE_FOLDER = "assessment_evidence"
 EVIDENCE_HINT = "请上传检查记录、表彰文件或现场照片（JPEG、PNG 或 PDF）。"

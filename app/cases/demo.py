@@ -4,17 +4,16 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ..accounts.models import User
+from ..core.db import starts_with
 from ..core.timeutil import utcnow
 from ..extensions import db
+from ..grids.models import Grid
 from . import service
 from .models import CaseCategory, Department
 
 
 def build_demo_cases(village, rng):
     """Cases raised by the village's worker and handled by its leader and the township (all made up)."""
-    from ..core.db import starts_with
-    from ..grids.models import Grid
-
     def user(role, path):
         return db.session.scalar(select(User).where(User.role == role, User.grids.any(starts_with(Grid.path, path)))
                                  .order_by(User.id))

@@ -1,9 +1,10 @@
 """The two pages residents reach without an account: a grid's intake from its notice board's
 QR code (/q/<code>) and the progress of a receipt code. Neither shows anything personal."""
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from sqlalchemy.orm import Session
 
-from ..core import idempotency, panels
-from ..core import uploads
+from ..core import idempotency, panels, uploads
+from ..core.db import separate_write
 from ..core.forms import ServiceError, show_error
 from ..core.pdf import pdf_response, render_pdf
 from ..core.public import grid_id_from_code, public_url
@@ -141,10 +142,6 @@ def progress():
 
 def _limit_lookup():
     """Guessing receipt codes is slowed down per address (a GET: the count is written on its own connection)."""
-    from sqlalchemy.orm import Session
-
-    from ..core.db import separate_write
-
     limit = int(current_app.config.get("PUBLIC_LOOKUP_PER_ADDRESS_HOUR", 60))
     with separate_write() as conn, Session(bind=conn) as session:
         ok = rate_hit(f"lookup:ip:{_client_key()}", limit, session=session)

@@ -1,5 +1,6 @@
 """Case screens: intake, the lists, a case's page with its actions and timeline, photos,
 printed forms and where a message about a case leads. The workflow itself lives in service.perform."""
+import click
 from flask import Blueprint, abort, flash, g, request, url_for
 from flask_login import current_user
 
@@ -8,15 +9,15 @@ from ..core import audit, panels, photos
 from ..core.forms import acted_first, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..grids.scope import can_see_grid, get_grid_or_404
 from ..core.timeutil import fmt_local, utcnow
 from ..core.web import render
 from ..extensions import db
-from ..grids.models import Grid
-from ..units.service import grid_choices
 from ..grids import picker
+from ..grids.models import Grid
+from ..grids.scope import can_see_grid, get_grid_or_404
 from ..grids.villages import place_names
 from ..notifications import service as notifications
+from ..units.service import grid_choices
 from . import service
 from .forms import ActionForm, CaseForm
 from .models import PHOTO_FOLDER, CasePhoto
@@ -60,15 +61,15 @@ def _list_filters():
 @bp.route("/cases/")
 def index():
     """Cases in the user's grids: open, due soon, overdue; per grid or per person."""
-    f = _list_filters()
-    grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
+    filters = _list_filters()
+    grid = get_grid_or_404(current_user, filters["grid_id"]) if filters["grid_id"] else None
     now = utcnow()
-    q = service.search_cases(current_user, grid, f["state"], f["due"], f["mine"], f["holder_id"], now)
+    q = service.search_cases(current_user, grid, filters["state"], filters["due"], filters["mine"], filters["holder_id"], now)
     page = paginate(q)
     rows = [(c, service.due_state(c, now)) for c in page.items]
     _cache_place_names({c.grid for c in page.items} | {c.current_grid for c in page.items})
-    return render("cases/index.html", "cases/_rows.html", f=f, page=page, rows=rows,
-                  grid_options=picker.filter_options(current_user, f["grid_id"]),
+    return render("cases/index.html", "cases/_rows.html", filters=filters, page=page, rows=rows,
+                  grid_options=picker.filter_options(current_user, filters["grid_id"]),
                   states=service.LIST_STATES, dues=service.DUE_FILTERS)
 
 
@@ -151,7 +152,7 @@ def _fill_choices(form, case, action):
             form.handling_class.data = case.handling_class
 
 
-def _show(case, forms=None, status=200, refused=None):
+def _show(case, forms=None, status=None, refused=None):
     actions = service.available_actions(current_user, case)
     all_forms = _action_forms(case, actions)
     all_forms.update(forms or {})
@@ -246,8 +247,6 @@ def _case_link(user, note):
 @bp.cli.command("urge-overdue")
 def urge_overdue_command():
     """催办 every case whose step is past its deadline (run from cron, e.g. every 30 minutes)."""
-    import click
-
     with audit.acting_as("系统（自动催办）"):
         count = service.urge_overdue()
         db.session.commit()

@@ -6,23 +6,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort
-
-from ..accounts.permissions import can
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from ..accounts.permissions import can
 from ..core import photos as photo_store
 from ..core import sms
 from ..core.forms import ServiceError
 from ..core.inputs import bounded_int
-from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..core.timeutil import fmt_local, utcnow
 from ..core.validators import InvalidValue, normalize_phone
 from ..core.workdays import hour_deadline, is_workday
 from ..extensions import db
 from ..grids.models import Grid
+from ..grids.scope import can_see_grid, subtree_ids, visible_grid_ids
 from ..grids.villages import place_names
+from ..households.models import Household
 from ..notifications.service import notify
+from ..units.models import Unit
 from .models import (DEFAULT_CATEGORIES, DEFAULT_DEPARTMENTS, HANDLING_CLASSES, SOURCES, Case, CaseCategory,
                      CaseCoDepartment, CaseEvent, Department, format_receipt)
 from .workflow import (CASES, OPEN_STATES, RESULT_ACTIONS, STATES, _department_of, alert_emergency,
@@ -36,7 +37,7 @@ RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 EMERGENCY_ACCEPT_HOURS = 2
 
 
-# --- reference data ----------------------------------------------------------
+# Reference data
 
 def ensure_reference_data():
     """The default departments and categories (idempotent; admins edit them afterwards)."""
@@ -76,7 +77,7 @@ def active_departments():
     return db.session.scalars(select(Department).where(Department.active).order_by(Department.id)).all()
 
 
-# --- scope -------------------------------------------------------------------
+# Scope
 
 def case_clause(user):
     """Cases the user may see: raised in or held at one of their grids, or assigned to them; for a
@@ -108,7 +109,7 @@ def get_case_or_404(user, case_id):
     return case
 
 
-# --- intake ------------------------------------------------------------------
+# Intake
 
 @dataclass
 class CaseData:
@@ -155,14 +156,10 @@ def _check_data(user, grid, data):
             raise ServiceError(str(exc), "reporter_phone") from None
     household = unit = None
     if data.household_id:
-        from ..households.models import Household
-
         household = db.session.get(Household, data.household_id)
         if household is None or (user is not None and not can_see_grid(user, household.grid)):
             raise ServiceError("所选的户不在您负责的网格内。", "household_id")
     if data.unit_id:
-        from ..units.models import Unit
-
         unit = db.session.get(Unit, data.unit_id)
         if unit is None or (user is not None and not can_see_grid(user, unit.grid)):
             raise ServiceError("所选的单位不在您负责的网格内。", "unit_id")
@@ -219,7 +216,7 @@ def deadline_warning(day):
             "如需改到工作日，可退回或延期后重新填写。")
 
 
-# --- the workflow (cases/workflow.py) ----------------------------------------------
+# The workflow (cases/workflow.py)
 
 def available_actions(user, case):
     """The workflow actions the user may take on the case now, in table order."""
@@ -234,7 +231,7 @@ def perform(user, case, action_key, seen_version, **values):
     return CASES.perform(user, case, action_key, seen_version, **values)
 
 
-# --- lists ----------------------------------------------------------------------
+# Lists
 
 LIST_STATES = {"open": "未办结", "all": "全部", **STATES}
 DUE_FILTERS = {"": "全部", "warn": "即将到期", "late": "已超期"}
@@ -348,7 +345,7 @@ def holder_overview(user, grid=None, now=None):
     return sorted(rows.values(), key=lambda r: (-r["late"], -r["warn"], -r["total"], r["name"]))
 
 
-# --- automatic urging ----------------------------------------------------------
+# Automatic urging
 
 def urge_overdue(now=None):
     """催办 every open case whose step is late and that nobody urged in the last day; returns how many."""
@@ -374,7 +371,7 @@ def urge_overdue(now=None):
     return len(cases)
 
 
-# --- the public intake -----------------------------------------------------------
+# The public intake
 
 def public_category():
     """Cases from the public start as 其他 (or the first category); the desk classifies them on 受理."""
@@ -458,9 +455,6 @@ def grid_for_public_intake(grid_id):
 
 def concerned(user, household_id, unit_id):
     """The household and unit an intake form is about, when the user may see them (else None)."""
-    from ..households.models import Household
-    from ..units.models import Unit
-
     def _load(model, value):
         try:
             obj = db.session.get(model, bounded_int(value)) if value else None

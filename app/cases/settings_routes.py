@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from ..accounts.permissions import require
 from ..core.forms import ServiceError, run_form
-from ..grids.scope import grid_clause
 from ..core.timeutil import local_today
 from ..core.web import render
 from ..core.workdays import CalendarDay, library_years, year_is_known
 from ..extensions import db
-from ..grids.models import Grid
+from ..grids.models import Grid, GridLevel
+from ..grids.scope import grid_clause
 from . import service
 from .forms import CalendarDayForm, CategoryForm, DepartmentForm
 from .models import CaseCategory, Department
@@ -46,8 +46,6 @@ def _save_category(form, row):
 
 def _level_choices():
     """The township and county grids the user may give a department to (an admin also: every level)."""
-    from ..grids.models import GridLevel
-
     town = db.session.scalar(select(GridLevel.rank).where(GridLevel.key == "town"))
     rows = db.session.scalars(select(Grid).join(GridLevel, GridLevel.id == Grid.level_id)
                               .where(grid_clause(current_user), GridLevel.rank <= (town or 0))
@@ -79,8 +77,6 @@ def _save_department(form, row):
 
 
 def _category_form(row=None):
-    from ..grids.models import GridLevel
-
     form = CategoryForm(obj=row, prefix="cat")
     form.approval_level.choices = [("", "上一级（有受理人员的上级）")] + [
         (lv.key, lv.name) for lv in db.session.scalars(select(GridLevel).order_by(GridLevel.rank))]

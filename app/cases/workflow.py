@@ -21,15 +21,15 @@ from sqlalchemy import or_, select
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, roles_with
-from ..core import photos as photo_store
 from ..core import sms
+from ..core import photos as photo_store
 from ..core.forms import ServiceError
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.validators import mask_ids_in_text
 from ..core.workdays import end_of_local_day, workday_deadline
 from ..core.workflow import Workflow, action
 from ..extensions import db
-from ..grids.models import Grid
+from ..grids.models import Grid, GridStaff
 from ..grids.scope import can_see_grid, starts_with
 from ..notifications.service import notify
 from .models import (HANDLING_CLASSES, PHOTO_FOLDER, STATES, CaseCategory, CaseCoDepartment, CaseEvent, CasePhoto,
@@ -161,7 +161,7 @@ def is_approved(case):
     return bool(steps) and steps[-1] == "approve"
 
 
-# --- the timeline and who hears of a case ------------------------------------------
+# The timeline and who hears of a case
 
 def _actor_name(user):
     if user is None:
@@ -214,8 +214,6 @@ def notify_desk(case, kind, text, exclude=None):
 def alert_at_once(grid, text, case=None, url=None):
     """突发 and 重大隐患: the desks of the village and township above ``grid`` and the leaders of the
     grid itself (its desk users and its 网格长 with an account) hear at once."""
-    from ..grids.models import GridStaff
-
     ancestors = db.session.scalars(select(Grid).where(Grid.id.in_(grid.ancestor_ids()))).all()
     grid_ids = [g.id for g in ancestors if g.level.key in ALERT_LEVELS] + [grid.id]
     users = {uid for uid, _ in _desk_users(grid_ids)}
@@ -241,7 +239,7 @@ def assignee_choices(case):
     return db.session.scalars(q).all()
 
 
-# --- effects: what an action does beyond moving the state ----------------------------
+# Effects: what an action does beyond moving the state
 
 def _deadline_from_date(day, field="deadline"):
     if day is None:
@@ -437,7 +435,7 @@ def refuse_extension(step):
     step.record.extension_until = None
 
 
-# --- notifications: who hears of an action --------------------------------------------
+# Notifications: who hears of an action
 
 def _head(case):
     return f"{case.title}（{format_receipt(case.receipt_code)}）"
@@ -533,7 +531,7 @@ def tell_desk_and_result(step):
     tell_result(step, tell_desk(step))
 
 
-# --- guards ------------------------------------------------------------------------------
+# Guards
 
 def _general(case):
     return case.handling_class == "general"
@@ -564,7 +562,7 @@ def _no_extension_open(case):
     return case.extension_until is None
 
 
-# --- the table -----------------------------------------------------------------------------
+# The table
 
 ACTIONS = {a.key: a for a in (
     action("accept", "受理", {"reported"}, "accepted", {"desk"}, ("note",), style="primary", effect=accept),

@@ -12,9 +12,12 @@ from datetime import date, datetime
 from types import SimpleNamespace
 
 from flask import has_request_context, request
-from sqlalchemy import event, inspect, insert
+from flask_login import current_user
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
+from ..extensions import db
+from .db import execute_write
 from .models import AuditLog
 from .timeutil import utcnow
 
@@ -58,8 +61,6 @@ def _actor():
     if cli is not None:
         return cli
     if has_request_context():
-        from flask_login import current_user
-
         try:
             if current_user and current_user.is_authenticated:
                 return current_user.id, current_user.username
@@ -95,8 +96,6 @@ def record(action, entity="", entity_id=None, summary="", actor=None):
     In a GET request it is committed at once on its own connection (see
     core.db.execute_write); otherwise it joins the current transaction.
     """
-    from .db import execute_write
-
     execute_write(insert(AuditLog).values(**_row(action, entity, entity_id, summary, actor)))
 
 
@@ -170,8 +169,6 @@ def created_row(cls, values, related=None, actor=None):
 def write_rows(rows):
     """Insert prepared audit rows (see created_row) in one executemany."""
     if rows:
-        from ..extensions import db
-
         db.session.execute(insert(AuditLog.__table__), rows)
 
 

@@ -22,6 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from ..extensions import db
+from .db import sqlite_path
 from .files import create_private, private_dir
 
 REQUIRED_TABLES = {"alembic_version", "grid", "user", "setting", "audit_log"}
@@ -98,9 +105,6 @@ def write_pg_dump(url, dest):
 
 def backup_now(instance_path, stamp, prefix="villagegrid"):
     """Back up the app's database (SQLite copy or pg_dump) to ``backups/<prefix>-<stamp>.db|.dump``."""
-    from ..extensions import db
-    from .db import sqlite_path
-
     path = sqlite_path()
     if path:
         return write_sqlite_backup(path, backup_dir(instance_path) / f"{prefix}-{stamp}.db")
@@ -108,7 +112,7 @@ def backup_now(instance_path, stamp, prefix="villagegrid"):
     return write_pg_dump(url, backup_dir(instance_path) / f"{prefix}-{stamp}.dump")
 
 
-# --- the nightly backups: rotation and leftovers ---------------------------------------
+# The nightly backups: rotation and leftovers
 
 AUTO_PREFIX = "auto"  # the scheduled backups; rotation never touches any other file
 AUTO_NAME = re.compile(r"^auto-(\d{8})-(\d{6})\.(db|dump)$")
@@ -159,7 +163,7 @@ def remove_partials(folder, older_than):
     return n
 
 
-# --- restoring --------------------------------------------------------------------
+# Restoring
 
 @dataclass
 class Restored:
@@ -176,9 +180,6 @@ def _source_uri(path):
 
 
 def _script():
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(cfg)
@@ -217,11 +218,6 @@ def _check_file(path, name):
 
 def _upgrade_and_read(path, revision, head, name, app_factory):
     """Bring the copy to the code's schema (when older) and read every table through the app's models."""
-    from flask_migrate import upgrade
-    from sqlalchemy import select
-
-    from ..extensions import db
-
     app = app_factory(f"sqlite:///{path}")
     try:
         with app.app_context():

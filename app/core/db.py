@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from flask import has_request_context, request
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 
@@ -111,8 +112,6 @@ def add_unique(obj, existing):
     insert waits on the unique index until the first commits and then fails — inside a savepoint, so
     the request goes on with the first one's row instead of answering 500.
     """
-    from sqlalchemy.exc import IntegrityError
-
     try:
         with db.session.begin_nested():
             db.session.add(obj)

@@ -5,6 +5,8 @@ import os
 import stat
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 # The one-file release unpacks its program into this folder of the data folder (scripts/dist/stub.c):
@@ -63,8 +65,6 @@ def tighten_tree(root):
 
 def sqlite_file(url):
     """The file of a SQLite database URL, or None (another database, or in memory)."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(url)
     return url.database if url.get_backend_name() == "sqlite" and url.database else None
 

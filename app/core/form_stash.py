@@ -15,6 +15,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import flash, g, request
+from flask_login import current_user
 from sqlalchemy import delete, select
 from werkzeug.datastructures import MultiDict
 
@@ -86,7 +87,6 @@ def restored_formdata():
         return None
     if "form_stash" in g.__dict__:
         return g.form_stash
-    from flask_login import current_user
 
     g.form_stash = None
     row = db.session.scalar(select(FormStash).where(FormStash.token == token[:64]))

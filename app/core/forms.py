@@ -1,5 +1,20 @@
 """Form helpers shared by every area."""
+from datetime import date, datetime
+
+from flask import flash, has_request_context, redirect, request
+from flask_login import current_user
 from flask_wtf import FlaskForm
+from wtforms import DateField, DateTimeLocalField, IntegerField, SelectField
+from wtforms.validators import ValidationError
+
+from ..extensions import db
+from . import idempotency
+from .errors import ServiceError  # noqa: F401  (where every area imports it from)
+from .form_stash import restored_formdata
+from .inputs import MAX_INT, MIN_INT
+from .privacy import mask_html
+from .timeutil import fmt_local
+from .validators import PLANNED, InvalidValue, normalize_phone
 
 
 class Form(FlaskForm):
@@ -11,25 +26,27 @@ class Form(FlaskForm):
         def render_field(self, field, render_kw):
             """Every field as HTML, with ID numbers in its value or choices masked (app.core.privacy);
             an ID-number box (``reveals_id``) shows what was typed into it."""
-            from flask_wtf import FlaskForm
-
-            from .privacy import mask_html
-
             html = FlaskForm.Meta.render_field(self, field, render_kw)
             return html if getattr(field, "reveals_id", False) else mask_html(html)
 
     def __init__(self, *args, **kwargs):
         # A form reopened after logging in again is filled with what its user typed (core.form_stash).
         if not args and "formdata" not in kwargs:
-            from flask import has_request_context
-
-            from .form_stash import restored_formdata
-
             restored = restored_formdata() if has_request_context() else None
             if restored is not None:
                 kwargs["formdata"] = restored
         super().__init__(*args, **kwargs)
 
+
+    @property
+    def errors(self):
+        """WTForms' errors, and those ``show_error`` put in the form's ErrorSlots (so the form counts
+        as shown again with errors)."""
+        errors = super().errors
+        for name, slot in vars(self).items():
+            if isinstance(slot, ErrorSlot) and slot.errors:
+                errors[name] = slot.errors
+        return errors
 
     def validate(self, extra_validators=None):
         """WTForms' validation, then the input rules every form shares: numbers a database column can
@@ -41,14 +58,6 @@ class Form(FlaskForm):
 
 
 def _within_bounds(field):
-    from datetime import date, datetime
-
-    from wtforms import DateField, DateTimeLocalField, IntegerField, SelectField
-    from wtforms.validators import ValidationError
-
-    from .inputs import MAX_INT, MIN_INT
-    from .validators import PLANNED
-
     data = field.data
     if field.errors or data is None:
         return True
@@ -74,10 +83,6 @@ class InWindow:
         self.label = label
 
     def __call__(self, form, field):
-        from wtforms.validators import ValidationError
-
-        from .validators import InvalidValue
-
         if field.data is None:
             return
         value = field.data.date() if hasattr(field.data, "date") else field.data
@@ -94,20 +99,11 @@ def acted_first(latest, latest_label, action, form, version, nobody="其他人�
     The form keeps what the user typed and takes the record's current version, so it can still be
     sent if the step is still open, or its text copied into another step. Returns the ``refused``
     mapping the page template shows (``_refused.html``)."""
-    from .timeutil import fmt_local
-
     who = f"{latest.actor_name or '系统'}于{fmt_local(latest.at, '%m-%d %H:%M')}已“{latest_label}”" if latest else nobody
     form.form_errors = [f"{who}，您的“{action.label}”没有保存。您填写的内容还在下面，请看过最新进展后再决定。"]
     form.version.data, form.version.raw_data = version, None
     return {"action": action, "form": form, "message": form.form_errors[0]}
 
-
-class ServiceError(Exception):
-    """A refusal from a service, in Chinese, optionally tied to a form field."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
 
 
 class ErrorSlot:
@@ -138,12 +134,6 @@ def run_form(form, action, message, target):
     A form that creates a record carries a key (``idempotency.KeyedForm``): the same
     key sent again leads to the record it made, which is never made twice.
     """
-    from flask import flash, redirect, request
-    from flask_login import current_user
-
-    from ..extensions import db
-    from . import idempotency
-
     key = form.form_key.data if isinstance(form, idempotency.KeyedForm) and form.is_submitted() else None
     user_id = current_user.id if current_user.is_authenticated else None
     if key:
@@ -175,14 +165,26 @@ def run_form(form, action, message, target):
     return redirect(target(result) if callable(target) else target)
 
 
+def run_action(action, message, target, back=None):
+    """The POST of a button (nothing typed to show again): run ``action()``, commit, flash ``message``
+    and redirect to ``target``; a ServiceError is rolled back and said, and leads to ``back`` (else
+    ``target``). ``message`` and ``target`` are strings or callables taking the action's result (then
+    ``back`` is needed)."""
+    try:
+        result = action()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back or target)
+    db.session.commit()
+    flash(message(result) if callable(message) else message, "success")
+    return redirect(target(result) if callable(target) else target)
+
+
 class Phone:
     """WTForms validator: a Chinese mobile or fixed-line number, stored normalised."""
 
     def __call__(self, form, field):
-        from wtforms.validators import ValidationError
-
-        from .validators import InvalidValue, normalize_phone
-
         try:
             field.data = normalize_phone(field.data)
         except InvalidValue as exc:

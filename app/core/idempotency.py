@@ -16,12 +16,13 @@ same key may be sent again once the input is corrected.
 import uuid
 
 from flask import flash
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
 from ..extensions import db
-from .forms import ServiceError
+from .errors import ServiceError
 from .timeutil import utcnow
 
 ALREADY_SAVED = "这份内容已经保存过了，没有重复登记。"
@@ -129,8 +130,6 @@ def flash_already_saved():
 
 def submission_key(form):
     """Template global: the hidden key of a form that creates a record (nothing for other forms)."""
-    from markupsafe import Markup
-
     return form.form_key() if isinstance(form, KeyedForm) else Markup("")
 
 

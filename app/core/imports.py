@@ -13,10 +13,12 @@
 import json
 import re
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
 
-from flask import abort, current_app, flash, redirect
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import delete, select
@@ -29,6 +31,7 @@ from .files import private_dir, write_private
 from .forms import Form, ServiceError
 from .sheets import extension, marked_workbook, raw_sheets, xlsx_response
 from .timeutil import utcnow
+from .web import render
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
 PENDING_HOURS = 24                             # an upload nobody confirmed is removed after this
@@ -95,7 +98,7 @@ class ImportMapping(db.Model):
         return json.loads(self.groups or "{}")
 
 
-# --- the pending store ------------------------------------------------------------
+# The pending store
 
 def _folder():
     return private_dir(Path(current_app.instance_path) / "imports")
@@ -160,7 +163,7 @@ def discard_upload(upload):
     _path(token).unlink(missing_ok=True)
 
 
-# --- the pages' shared steps --------------------------------------------------------------
+# The pages' shared steps
 
 def accept_upload(form, kind, village):
     """The POST of an upload form: the file kept as a PendingUpload of the current user when it is a
@@ -182,6 +185,22 @@ def accept_upload(form, kind, village):
     pending = save_upload(data, current_user, kind, name, village)
     db.session.commit()
     return pending
+
+
+def upload_page(kind, template, village_label, unspecified, default, choices, chosen, file_label=None):
+    """An import's upload page and its POST: the file kept (then on to the blueprint's preview), or the
+    form again. ``default`` is the user's own village (no choice offered then), ``choices()`` the
+    villages to choose from, ``chosen(village_id)`` the one a POST names, through the user's scope."""
+    form = UploadForm()
+    if file_label:
+        form.file.label.text = file_label
+    form.village_id.label.text = village_label
+    form.village_id.choices = [(0, unspecified)] + ([] if default is not None else choices())
+    village = default or chosen(request.form.get("village_id", type=int))
+    pending = accept_upload(form, kind, village)
+    if pending is not None:
+        return redirect(url_for(".import_preview", token=pending.token))
+    return render(template, form=form, village=default)
 
 
 def read_or_drop(upload, data, read, back):
@@ -247,7 +266,54 @@ def cancel_upload(upload, entity, what):
     return filename
 
 
-# --- remembered mappings ----------------------------------------------------------------
+@dataclass
+class ImportSteps:
+    """What an import's last three pages need: the errors download, confirm and cancel. The blueprint
+    holds the upload page (``.import_upload``) and the preview (``.import_preview``)."""
+    base: str  # the upload page's path; the steps sit under <base>/<token>/
+    kind: str  # the PendingUpload kind
+    guard: Callable  # the permission decorator
+    read: Callable  # (upload, data) -> plan
+    apply: Callable  # plan -> counts
+    entity: str  # the audit entity
+    what: str  # what the file is, in the messages (名册, 单位台账)
+    describe: Callable  # (plan, counts) -> what was imported, in words
+    done_endpoint: str  # where a finished import leads
+    errors_file: str  # the marked file's ASCII fallback name
+    dropped: str  # the message after cancelling ({filename})
+
+    def register(self, bp):
+        """Add the three routes to ``bp`` (endpoints import_errors, import_confirm, import_cancel)."""
+        bp.add_url_rule(f"{self.base}/<token>/errors.xlsx", view_func=self.guard(self._errors_view()))
+        bp.add_url_rule(f"{self.base}/<token>/confirm", view_func=self.guard(self._confirm_view()), methods=["POST"])
+        bp.add_url_rule(f"{self.base}/<token>/cancel", view_func=self.guard(self._cancel_view()), methods=["POST"])
+
+    def _errors_view(self):
+        def import_errors(token):
+            """The clerk's own file with a 错误说明 column and the bad cells marked, to fix in place and upload again."""
+            upload, data = pending_or_404(token, self.kind)
+            return marked_download(upload, data, self.read(upload, data), self.errors_file)
+        return import_errors
+
+    def _confirm_view(self):
+        def import_confirm(token):
+            """Import the previewed file, all or nothing (read once more: the ledger may have changed)."""
+            upload, data = pending_or_404(token, self.kind)
+            ok, message = confirm_upload(upload, data, self.read, self.apply, self.entity, self.what, self.describe)
+            flash(message, "success" if ok else "error")
+            return redirect(url_for(self.done_endpoint) if ok else url_for(".import_preview", token=token))
+        return import_confirm
+
+    def _cancel_view(self):
+        def import_cancel(token):
+            """Drop a previewed file without importing it: the uploaded file is deleted at once."""
+            upload, _ = pending_or_404(token, self.kind)
+            flash(self.dropped.format(filename=cancel_upload(upload, self.entity, self.what)), "success")
+            return redirect(url_for(".import_upload"))
+        return import_cancel
+
+
+# Remembered mappings
 
 def mappings_for(grid_ids, kind):
     """The mappings of these grids, the most recently used first."""

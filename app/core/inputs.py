@@ -16,14 +16,18 @@ Unicode compatibility folding (NFKC: full-width digits and letters to ASCII) is 
 applied to all text — it would turn Chinese punctuation （，） into ASCII — but by the
 fields that want it (user names, numbers, codes) through :func:`nfkc`.
 """
+import io
 import re
 import unicodedata
+from urllib.parse import parse_qsl
 
 from flask import Request
 from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
+
+from .web import error_response
 
 # The largest id or number any integer column holds (PostgreSQL ``integer``).
 MAX_INT = 2**31 - 1
@@ -122,7 +126,6 @@ class _FormParser(FormDataParser):
             body.decode()
         except UnicodeDecodeError:
             raise BadInput("提交的内容含有无法识别的字符（不是有效的 UTF-8 编码），未处理。请检查后重新填写。") from None
-        import io
 
         return super()._parse_urlencoded(io.BytesIO(body), mimetype, content_length, options)
 
@@ -150,8 +153,6 @@ class CleanRequest(Request):
     @property
     def args(self):
         if "_clean_args" not in self.__dict__:
-            from urllib.parse import parse_qsl
-
             try:
                 query = self.query_string.decode()
             except UnicodeDecodeError:
@@ -188,8 +189,6 @@ def init_app(app):
                                   path=CleanPathConverter)
 
     def _bad_input(err):
-        from .web import error_response
-
         return error_response(400, "请求有误", err.description)
 
     app.register_error_handler(BadInput, _bad_input)

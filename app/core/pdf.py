@@ -27,6 +27,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, make_response, render_template
+from weasyprint import CSS, HTML, default_url_fetcher
+from weasyprint.text.fonts import FontConfiguration
 from werkzeug.exceptions import ServiceUnavailable
 
 from . import printfont
@@ -87,16 +89,12 @@ def _font_config():
     """One FontConfiguration for the process (building it scans the fonts)."""
     global _FONT_CONFIG
     if _FONT_CONFIG is None:
-        from weasyprint.text.fonts import FontConfiguration
-
         _FONT_CONFIG = FontConfiguration()
     return _FONT_CONFIG
 
 
 def static_only_fetcher(url, timeout=10, ssl_context=None):
     """WeasyPrint url_fetcher: the app's static folder and data: URLs, nothing else."""
-    from weasyprint import default_url_fetcher
-
     if url.startswith("data:"):
         return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
     parts = urlsplit(url)
@@ -136,8 +134,6 @@ def _cached_sheet(key, stamp, make):
 
 def _font_sheet():
     """The print font's @font-face rules, or None when the print font could not be made."""
-    from weasyprint import CSS
-
     folder = str(font_folder())
 
     def make():
@@ -149,8 +145,6 @@ def _font_sheet():
 
 def _print_sheet():
     """static/css/print.css, parsed again only when the file changes."""
-    from weasyprint import CSS
-
     path = Path(current_app.static_folder) / "css" / "print.css"
     return _cached_sheet(("print", str(path)), path.stat().st_mtime_ns, lambda: CSS(
         string=path.read_text(encoding="utf-8"), base_url=PRINT_ORIGIN + "/static/css/print.css",
@@ -168,8 +162,6 @@ def html_to_pdf(html, with_pages=False, *, plain=False):
     With ``with_pages`` the result is ``(bytes, page count)``. ``plain`` leaves out print.css
     (the print font is still there).
     """
-    from weasyprint import HTML
-
     with _printer.turn():  # Pango and GLib: one document at a time in this process (see above)
         source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
         sheets = [sheet for sheet in (_font_sheet(), None if plain else _print_sheet()) if sheet is not None]

@@ -51,7 +51,7 @@ def _jpeg(path):
     return resp
 
 
-# --- the flat layout: instance/<kind>/<name>.jpg ----------------------------------
+# The flat layout: instance/<kind>/<name>.jpg
 
 def folder(sub):
     """Where photos of one kind are kept under instance/."""
@@ -84,7 +84,7 @@ def flat_response(model, photo_id, owner_field, owner_id, sub):
     return _jpeg(folder(sub) / row.stored_name)
 
 
-# --- the dated layout with thumbnails: instance/uploads/<area>/<yyyy>/<mm>/ ----------
+# The dated layout with thumbnails: instance/uploads/<area>/<yyyy>/<mm>/
 
 @dataclass
 class StoredPhoto:

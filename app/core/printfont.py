@@ -31,6 +31,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+import uharfbuzz
+import uharfbuzz as hb
+
 FAMILY = "VillageGrid Print"
 SOURCE_FAMILY = "Noto Sans CJK SC"
 WEIGHTS = {"regular": ("Regular", 400), "bold": ("Bold", 700)}
@@ -74,8 +77,6 @@ def _source(style):
 
 
 def _key(path, index):
-    import uharfbuzz
-
     stat = os.stat(path)
     raw = f"{CHARSET_VERSION}|{path}|{index}|{stat.st_size}|{stat.st_mtime_ns}|{uharfbuzz.__version__}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
@@ -83,8 +84,6 @@ def _key(path, index):
 
 def _cut(path, index, points):
     """The subset font (OpenType bytes): glyphs renumbered, layout rules for the kept glyphs."""
-    import uharfbuzz as hb
-
     face = hb.Face(hb.Blob.from_file_path(path), index)
     wanted = hb.SubsetInput()
     unicodes = wanted.unicode_set

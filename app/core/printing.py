@@ -3,6 +3,8 @@ import ctypes.util
 import shutil
 import subprocess
 
+from . import printfont
+
 
 def _fontconfig_zh_fonts():
     """How many fonts covering Chinese fontconfig itself knows (the library, for installs without
@@ -36,8 +38,6 @@ def _fontconfig_zh_fonts():
 def cjk_fonts_present():
     """True when fontconfig knows at least one font covering Chinese, or the release's print faces
     (GB 2312; its fontconfig font has only the ideographs outside it, so fontconfig says no "zh")."""
-    from . import printfont
-
     if printfont.prebuilt():
         return True
     if not shutil.which("fc-list"):
@@ -72,6 +72,4 @@ def warn_if_print_stack_missing(logger, font_folder=None):
     for problem in problems:
         logger.warning("打印环境检查：%s", problem)
     if font_folder is not None and not problems:
-        from . import printfont
-
         printfont.fonts(font_folder)

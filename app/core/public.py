@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, request
 
-from .forms import ServiceError
+from .errors import ServiceError
 from .models import Setting
 
 PUBLIC_ADDRESS = "public_base_url"  # the Setting that holds the recorded public address

@@ -31,6 +31,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from ..extensions import db
 from . import backups
 from .files import PROGRAM_DIR, private_dir, sqlite_file
 
@@ -49,7 +54,7 @@ class StartRefused(Exception):
         self.exit_code = exit_code
 
 
-# --- the data folder ---------------------------------------------------------------
+# The data folder
 
 def prepare_data_folder(path):
     """Create the data folder (0700) when missing and prove it can be written; returns its Path."""
@@ -66,7 +71,7 @@ def prepare_data_folder(path):
     return path
 
 
-# --- one copy per data folder ------------------------------------------------------
+# One copy per data folder
 
 _held = {}  # lock file path -> [open file, depth]; the lock is per process and re-entrant
 _held_guard = threading.Lock()
@@ -116,7 +121,7 @@ def instance_lock(folder):
                 entry[0].close()
 
 
-# --- the port ----------------------------------------------------------------------
+# The port
 
 def check_port(host, port):
     """Refuse to start when ``host:port`` cannot be listened on (another program has it)."""
@@ -135,7 +140,7 @@ def check_port(host, port):
         sock.close()
 
 
-# --- a clean stop, and the unpacked programs ------------------------------------------
+# A clean stop, and the unpacked programs
 
 def stopped_cleanly(folder, program):
     """True when the last server on the folder stopped cleanly (Ctrl+C, SIGTERM) and was this same
@@ -185,7 +190,7 @@ def prune_runtimes(folder, current, keep=1):
     return removed
 
 
-# --- the database ------------------------------------------------------------------
+# The database
 
 def _problems(con):
     return [r[0] for r in con.execute("PRAGMA quick_check") if r[0] != "ok"]
@@ -204,9 +209,6 @@ def quick_check(path):
 
 
 def _script(directory):
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     cfg = Config()
     cfg.set_main_option("script_location", str(directory))
     return ScriptDirectory.from_config(cfg)
@@ -270,10 +272,6 @@ def upgrade_database(app, stamp, thorough=True):
     Returns (revision before, head, backup path or None). Raises StartRefused when the
     database is newer than the program, the backup cannot be written, or a migration fails
     (then the database is put back from the backup)."""
-    from alembic import command
-
-    from ..extensions import db
-
     directory = app.extensions["migrate"].directory
     script = _script(directory)
     head = script.get_current_head()

@@ -33,6 +33,7 @@ from ..extensions import db
 from . import audit
 from .models import AuditLog, ScheduleRun
 from .timeutil import fmt_local, to_local, utcnow
+from .workdays import is_workday
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ def period_of(schedule, now):
     if local.time().replace(tzinfo=None) < schedule.at:
         day -= timedelta(days=1)
     if schedule.workdays_only:
-        from .workdays import is_workday
-
         for _ in range(60):  # the longest holiday is well under this
             if is_workday(day):
                 break
@@ -231,7 +230,7 @@ def start_with_first_request(app):
     app.before_request_funcs.setdefault(None, []).insert(0, _start_once)
 
 
-# --- what the admin page and `flask check` show ----------------------------------
+# What the admin page and `flask check` show
 
 def first_run(app):
     """When a schedule that has never run will first run, in words; None when only cron runs them.

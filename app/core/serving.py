@@ -15,6 +15,10 @@ import logging
 import threading
 import time
 
+import waitress
+
+from . import warmup
+
 WAITRESS = {
     "threads": 12,
     "connection_limit": 400,
@@ -73,11 +77,7 @@ def report_queue_once_a_minute(threads=WAITRESS["threads"]):
 
 def serve(app, host, port, **overrides):
     """Serve ``app`` with waitress, sized as above."""
-    from waitress import serve as waitress_serve
-
-    from . import warmup
-
     options = {**WAITRESS, **overrides}
     report_queue_once_a_minute(options["threads"])
     warmup.start(app)  # in the background: the server answers (/healthz too) while it runs
-    waitress_serve(app, host=host, port=port, **options)
+    waitress.serve(app, host=host, port=port, **options)

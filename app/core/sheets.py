@@ -12,24 +12,25 @@ describe their fields and read the rows.
 """
 import csv
 import io
-from urllib.parse import quote
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar
 from datetime import date, datetime
+from typing import ClassVar
+from urllib.parse import quote
 
-from flask import make_response
+import xlrd
 from defusedxml import DefusedXmlException
+from flask import current_app, has_app_context, make_response
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .forms import ServiceError
+from .errors import ServiceError
 from .validators import mask_ids_in_text
 
 HEADER_SCAN = 30           # rows looked at for the header
@@ -44,7 +45,7 @@ HEADER_NOISE = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]|[*＊:：\s]")
 NOTE_START = re.compile(r"^(合计|总计|小计|共计|注[:：]|注意|说明|备注[:：]|制表|填表|审核|负责人|联系人[:：])")
 
 
-# --- cells -------------------------------------------------------------------
+# Cells
 
 def clean(value):
     """A cell without what nobody meant to type: zero-width characters, NBSP and ideographic
@@ -103,8 +104,6 @@ def open_workbook(fileobj):
 
 def max_rows():
     """The configured cap on rows of data in one file (IMPORT_MAX_ROWS)."""
-    from flask import current_app, has_app_context
-
     return int(current_app.config["IMPORT_MAX_ROWS"]) if has_app_context() else 20_000
 
 
@@ -125,7 +124,7 @@ def _too_many(limit):
     return f"文件的行数超过了一次导入的上限（{limit} 行数据），没有导入。请把名册按村或网格分成几个文件，分别导入。"
 
 
-# --- reading files --------------------------------------------------------------
+# Reading files
 
 def extension(filename):
     name = (filename or "").lower()
@@ -150,8 +149,6 @@ def _xlsx_sheets(data):
 
 
 def _xls_sheets(data):
-    import xlrd
-
     try:
         book = xlrd.open_workbook(file_contents=data)
     except Exception as exc:  # any failure to parse user input is the same answer to the user
@@ -211,7 +208,7 @@ def raw_sheets(data, filename):
     raise ServiceError(f"只能上传 Excel（.xlsx、.xls）或 CSV 文件，“{filename}”不是。")
 
 
-# --- fields and columns -----------------------------------------------------------
+# Fields and columns
 
 def header_key(text):
     """A header as compared: full-width folded, notes in brackets, stars, colons and spaces removed."""
@@ -336,7 +333,7 @@ def map_columns(columns, fields, chosen=None, remembered=None):
     return mapping
 
 
-# --- the table ------------------------------------------------------------------------
+# The table
 
 @dataclass
 class Table:
@@ -465,7 +462,7 @@ def read_table(data, filename, fields):
     return best[1]
 
 
-# --- problems -------------------------------------------------------------------------------
+# Problems
 
 @dataclass
 class ImportPlan:
@@ -539,7 +536,7 @@ def error_groups(plan):
     return [(column, message, rows) for (column, message), rows in groups.items()]
 
 
-# --- writing cells --------------------------------------------------------------------------
+# Writing cells
 # Every cell the app writes goes through ``safe``/``write``/``text_cell``: a text that a spreadsheet
 # would take for a formula (=HYPERLINK(…), +1, -A1, @SUM) is stored as text and shown as typed,
 # never evaluated (it could fetch a URL with the ID number of the same row); characters an .xlsx
@@ -602,7 +599,7 @@ def append(ws, values):
         write(ws, row, i, v)
 
 
-# --- the clerk's own file, marked ------------------------------------------------------------
+# The clerk's own file, marked
 
 def _mark(ws, table, errors, first_col):
     """Add the 错误说明 column after ``first_col`` and colour the bad cells."""
@@ -659,7 +656,7 @@ def xlsx_response(wb, filename, fallback):
     return resp
 
 
-# --- writing a report as a township forwards it ----------------------------------
+# Writing a report as a township forwards it
 
 TITLE_FONT = Font(bold=True, size=14)
 BOLD = Font(bold=True)

@@ -35,12 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, g, has_app_context, has_request_context, request
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..extensions import db
 from .db import SAFE_METHODS
+from .errors import ServiceError
 from .files import private_dir, write_private
-from .forms import ServiceError
 
 MB = 1024 * 1024
 MAX_PHOTO_BYTES = 10 * MB
@@ -102,7 +104,7 @@ NOT_A_PHOTO = Refusal("format", 422, "文件“{name}”不是照片或已损坏
 BUSY = Refusal("busy", 503, "服务器正在处理其他照片，请稍后再提交一次。")
 
 
-# --- checking from the header -----------------------------------------------------
+# Checking from the header
 
 def _webp_size(data):
     """The canvas size in a WebP header (Pillow's decoder allocates the canvas as it opens the file)."""
@@ -142,8 +144,6 @@ def _size_refusal(width, height, nbytes):
 
 def header_check(data):
     """(format, PIL image opened but not decoded) of an upload, or a Refusal — from the header alone."""
-    from PIL import Image, UnidentifiedImageError
-
     if not data:
         return Refusal("format", 422, "照片“{name}”是空文件。")
     if len(data) > MAX_PHOTO_BYTES:
@@ -175,7 +175,7 @@ def header_check(data):
     return _size_refusal(img.width, img.height, len(data)) or (img.format, img)
 
 
-# --- decoding with bounded memory ---------------------------------------------------
+# Decoding with bounded memory
 
 class _Budget:
     """Bytes of decoded pixels in use by this process's decodes; callers wait for room."""
@@ -210,7 +210,6 @@ def _check_outside_transaction():
     """Decoding while this request holds a transaction would keep other users' saves waiting."""
     if not has_request_context():
         return
-    from ..extensions import db
 
     if db.session().in_transaction():
         message = (f"an image is being decoded inside an open database transaction ({request.method} "
@@ -225,8 +224,6 @@ _SHRINKABLE = ("RGB", "RGBA", "L", "LA")  # modes that are shrunk as they are (o
 
 def _decode(img, fmt):
     """Decode, shrink, turn upright and re-encode an image that passed header_check."""
-    from PIL import ImageOps
-
     _check_outside_transaction()
     width, height = img.size
     if fmt == "JPEG" and max(width, height) > MAX_SIDE:
@@ -274,7 +271,7 @@ def prepare(data):
         return _decode(img, fmt)
 
 
-# --- before the view: every image of the request -------------------------------------
+# Before the view: every image of the request
 
 def _key(data):
     return hashlib.blake2b(data, digest_size=16).digest()
@@ -310,7 +307,6 @@ def prepare_request_images():
     images = _request_images()
     if not images or len(images) > MAX_PHOTOS:
         return  # none, or more than any form takes: the view refuses them by number, decoding nothing
-    from ..extensions import db
 
     if db.session().in_transaction():
         db.session.commit()
@@ -333,7 +329,7 @@ def _prepare_request():
 def _refusal_status(resp):
     """A form shown again because of a refused image answers with that refusal's status (413/422/503)."""
     status = g.get("_image_refused")
-    if status and resp.status_code == 200:
+    if status and resp.status_code in (200, 422):
         resp.status_code = status
     return resp
 
@@ -378,7 +374,7 @@ def check_photos(files, max_photos=MAX_PHOTOS, field="photos"):
     return images
 
 
-# --- documents: a photo or a scan of paper (signed agreements, evidence of a manual score) -----
+# Documents: a photo or a scan of paper (signed agreements, evidence of a manual score)
 
 DOCUMENT_MAX_BYTES = 10 * MB
 DOCUMENT_TYPES = {  # leading bytes → (mime type, extension)
@@ -415,15 +411,13 @@ def document(data, filename, hint, max_bytes=DOCUMENT_MAX_BYTES, field="file"):
     return mime, ext
 
 
-# --- files that live and die with the transaction ----------------------------------
+# Files that live and die with the transaction
 
 _PENDING = "pending_files"  # key in Session.info: files written in the open transaction
 _DOOMED = "doomed_files"  # files whose rows the open transaction deletes
 
 
 def _open_session(session):
-    from ..extensions import db
-
     session = session or db.session()
     if not session.in_transaction():
         session.begin()  # no database work yet: this only opens the session's transaction, to end with it

@@ -5,7 +5,7 @@ Messages are Chinese and say what is wrong, for forms and spreadsheet imports.
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 import phonenumbers
@@ -206,8 +206,6 @@ class DateWindow:
     earliest: date = date(2000, 1, 1)
 
     def bounds(self, today=None):
-        from datetime import timedelta
-
         today = today or local_today()
         return self.earliest, today + timedelta(days=self.days_ahead)
 

@@ -1,8 +1,10 @@
 """Request plumbing shared by every area: rendering, login, headers, errors."""
 import time
 
-from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask import (abort, current_app, flash, g, has_request_context, make_response, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import Markup
 from werkzeug.exceptions import SecurityError
@@ -12,7 +14,9 @@ from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
 from . import form_stash, idempotency, privacy
+from .errors import ServiceError
 from .models import installation
+from .pdf import PrintBusy
 from .public import NoPublicAddress
 from .timeutil import fmt_local
 
@@ -59,11 +63,13 @@ def is_htmx_partial():
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
 
-def render(template, fragment=None, status=200, **ctx):
+def render(template, fragment=None, status=None, **ctx):
     """Render the full page, or only its fragment for an htmx request.
 
     ``fragment`` is a template name, or a mapping from HX-Target id to
-    template name when one page has several swappable parts.
+    template name when one page has several swappable parts. The status is 422 when a
+    submitted form is shown again with its errors (a form in ``ctx``, alone or in a dict or
+    list), else 200; pass ``status`` only for another answer (401, 404, 409, 429 …).
     """
     name = template
     if fragment and is_htmx_partial():
@@ -71,9 +77,34 @@ def render(template, fragment=None, status=200, **ctx):
             name = fragment.get(request.headers.get("HX-Target", ""), template)
         else:
             name = fragment
+    if status is None:
+        status = 422 if request.method == "POST" and _shows_form_errors(ctx.values()) else 200
     resp = make_response(render_template(name, **ctx), status)
     resp.vary.add("HX-Request")
     return resp
+
+
+def value_or_back(read, back):
+    """``read()``, or when it refuses (ServiceError: a period or date in the query string that cannot
+    be read), its message flashed and the request answered with a redirect to ``back()``."""
+    try:
+        return read()
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        abort(redirect(back()))
+
+
+def _shows_form_errors(values):
+    """Whether any form among the values (or inside a dict or list of them) carries errors."""
+    for value in values:
+        if isinstance(value, FlaskForm):
+            if value.errors:
+                return True
+        elif isinstance(value, dict) and _shows_form_errors(value.values()):
+            return True
+        elif isinstance(value, (list, tuple)) and _shows_form_errors(value):
+            return True
+    return False
 
 
 def setup_done():
@@ -183,6 +214,21 @@ def _csrf_error(err):
     return _error_page(400, "页面已过期", "表单安全校验未通过（页面可能停留太久）。请刷新页面后重新提交。")(err)
 
 
+def template_url_for(endpoint, **values):
+    """Templates' ``url_for``. A link without arguments (the menus', a form's action) is the same on
+    every request of one mount point (``SCRIPT_NAME``): it is built once per process, not on each of
+    the thirty-odd times a page's layout asks for it. Anything else (arguments, static files whose
+    names carry their content's hash, links relative to the current blueprint) as Flask builds it."""
+    if values or endpoint == "static" or endpoint.startswith(".") or not has_request_context():
+        return url_for(endpoint, **values)
+    built = current_app.extensions.setdefault("vg_plain_urls", {})
+    key = (endpoint, request.script_root)
+    url = built.get(key)
+    if url is None:
+        url = built[key] = url_for(endpoint)
+    return url
+
+
 def csrf_field():
     """The hidden CSRF input of a form that has no WTForms form of its own (a button's POST)."""
     return Markup(f'<input name="csrf_token" type="hidden" value="{generate_csrf()}">')
@@ -195,7 +241,6 @@ def init_app(app):
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.register_error_handler(CSRFError, _csrf_error)
-    from .pdf import PrintBusy
 
     app.register_error_handler(PrintBusy, _error_page(503, "打印繁忙", "打印繁忙，请稍后再试。"))
     app.register_error_handler(NoPublicAddress, _no_public_address)
@@ -214,6 +259,7 @@ def init_app(app):
     app.jinja_env.filters["localtime"] = fmt_local
     app.jinja_env.globals["fmt_local"] = fmt_local
     app.jinja_env.globals["csrf_field"] = csrf_field
+    app.jinja_env.globals["url_for"] = template_url_for
     # An ID number typed into any free text is masked wherever it is shown or printed.
     privacy.init_app(app)
     idempotency.init_app(app)

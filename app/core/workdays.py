@@ -15,6 +15,7 @@ is plain clock hours (emergencies do not wait for Monday).
 from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
+from chinese_calendar import constants
 from sqlalchemy import select
 
 from ..extensions import db
@@ -43,8 +44,6 @@ class CalendarDay(db.Model):
 
 def library_years():
     """The years ``chinese_calendar`` has official data for."""
-    from chinese_calendar import constants
-
     return range(min(constants.holidays).year, max(constants.holidays).year + 1)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
-from .forms import ServiceError
+from .errors import ServiceError
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from flask import url_for
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
+from wtforms.validators import ValidationError
 
 from ..core.db import starts_with
 from ..core.validators import mask_ids_in_text
-from .scope import grid_clause, scope_paths, top_grids
 from ..extensions import db
 from .models import Grid
+from .scope import grid_clause, scope_paths, top_grids
 
 SELECT_MAX = 300
 RESULTS = 20
@@ -126,8 +127,6 @@ def setup(field, user, choices, leaf_only=False):
     field.choices = [(field.data, "")] if field.data else []
 
     def in_scope(form, f):
-        from wtforms.validators import ValidationError
-
         if not f.data:
             raise ValidationError("请输入名称查找，并从列表中点选一个网格。")
         q = _candidates(user, leaf_only).where(Grid.id == f.data)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import can, require
 from ..core import panels
-from ..core.forms import ServiceError, run_form
+from ..core.forms import run_action, run_form
 from .scope import get_child_or_404, get_grid_or_404, grid_clause, top_grids, visible_grid_ids
 from ..core.web import render
 from ..extensions import db
@@ -134,15 +134,9 @@ def delete(grid_id):
     if not (may_reshape(current_user, grid) or current_user.is_admin):
         abort(403)
     parent_id = grid.parent_id
-    try:
-        name = service.delete_empty_grid(current_user, grid)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("grids.show", grid_id=grid_id))
-    db.session.commit()
-    flash(f"已删除空网格“{name}”。", "success")
-    return redirect(url_for("grids.show", grid_id=parent_id) if parent_id else url_for("grids.tree"))
+    return run_action(lambda: service.delete_empty_grid(current_user, grid), lambda name: f"已删除空网格“{name}”。",
+                      url_for("grids.show", grid_id=parent_id) if parent_id else url_for("grids.tree"),
+                      back=url_for("grids.show", grid_id=grid_id))
 
 
 @bp.route("/<int:grid_id>/move", methods=["GET", "POST"])

@@ -155,7 +155,7 @@ def team_warning(grid):
     return None
 
 
-# --- division-code import -------------------------------------------------
+# Division-code import
 
 @dataclass
 class ImportResult:

@@ -13,15 +13,15 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, user_grid
 from ..accounts.permissions import roles_with
-from ..core.forms import ServiceError
 from ..core.db import starts_with
-from ..grids.scope import can_see_grid, grid_clause, subtree_ids
+from ..core.forms import ServiceError
+from ..core.timeutil import local_today
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
+from ..grids.scope import can_see_grid, grid_clause, subtree_ids
 from ..grids.service import village_of
 from .models import LINK_ROLES, PARTY_MEMBER, CategoryTag, ContactLink, Household, Resident
 from .service import households_query
-from ..core.timeutil import local_today
 
 # 篇二: a level-3 (house-cluster, 屋场) grid worker links 20–30 households.
 LINK_MIN = 20
@@ -31,7 +31,7 @@ LINK_RULE = f"篇二：三级网格（屋场）网格员每人联系 {LINK_MIN}�
 CONTACT_ROLES = roles_with("link_households")
 
 
-# --- who may link a household ----------------------------------------------
+# Who may link a household
 
 def may_link(user, grid):
     """An active worker or leader whose scope covers the grid."""
@@ -46,7 +46,7 @@ def candidates(grid):
                               .order_by(User.full_name, User.id)).all()
 
 
-# --- assigning -------------------------------------------------------------
+# Assigning
 
 def assign(household, user, today=None):
     """Make ``user`` the household's contact worker (new link, or a change from someone else)."""
@@ -81,7 +81,7 @@ def assign(household, user, today=None):
     return link
 
 
-# --- the other contacts (住村干部, 党员, 村民代表 …) ---------------------------
+# The other contacts (住村干部, 党员, 村民代表 …)
 
 OTHER_ROLES = {k: v for k, v in LINK_ROLES.items() if k != "grid_worker"}
 # Accounts that may be a household's or unit's other contact (an auditor links nobody).
@@ -202,7 +202,7 @@ def bulk_assign(actor, grid, household_ids, user, today=None):
     return len(rows)
 
 
-# --- the worker's own list -------------------------------------------------
+# The worker's own list
 
 def my_households_query(user):
     """Active households the user links, within the user's scope, by grid and address."""
@@ -220,7 +220,7 @@ def my_count(user):
         .where(ContactLink.user_id == user.id, Household.status == "active").subquery()))
 
 
-# --- the leader's view ------------------------------------------------------
+# The leader's view
 
 @dataclass
 class WorkerLoad:

@@ -29,11 +29,11 @@ def template():
     return xlsx_response(roster_template.template_workbook(current_user), "户籍名册模板.xlsx", "roster-template.xlsx")
 
 
-# --- export ---------------------------------------------------------------------
+# Export
 
-def _export_scope_name(f):
-    if f["grid_id"]:
-        return get_grid_or_404(current_user, f["grid_id"]).name
+def _export_scope_name(filters):
+    if filters["grid_id"]:
+        return get_grid_or_404(current_user, filters["grid_id"]).name
     tops = top_grids(current_user)
     if len(tops) == 1:
         return tops[0].name
@@ -44,24 +44,25 @@ def _export_scope_name(f):
 @require("export_ledger")
 def export():
     """The households of the ledger's current filter as .xlsx (masked unless revealing was asked and allowed)."""
-    f = ledger_filters(request.form)
+    filters = ledger_filters(request.form)
     asked = request.form.get("reveal") == "1"
     reveal = asked and can(current_user, "reveal_id")
-    if f["q"]:
-        result = search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"],
+    if filters["q"]:
+        result = search(current_user, filters["q"], filters["grid_id"], filters["category_id"], filters["status"],
                                 limit=EXPORT_SEARCH_LIMIT)
         ids = list(dict.fromkeys([r.household_id for r in result.residents] + [h.id for h in result.households]))
     else:
-        ids = db.session.scalars(ledger_query(current_user, f).with_only_columns(Household.id)).all()
-    status = f["status"] if f["status"] in ("active", "moved_out", "deceased") else None
+        ids = db.session.scalars(ledger_query(current_user, filters).with_only_columns(Household.id)).all()
+    status = filters["status"] if filters["status"] in ("active", "moved_out", "deceased") else None
     households = ledger_export.export_households(ids)
     wb = ledger_export.export_workbook(households, reveal, status)
     people = sum(len(ledger_export.members(h, status)) for h in households)
-    scope = _export_scope_name(f)
-    filters = "，".join(p for p in (f"网格 {scope}", f"搜索“{f['q']}”" if f["q"] else "",
-                                    f"类别 {f['category_id']}" if f["category_id"] else "", f"状态 {f['status']}") if p)
+    scope = _export_scope_name(filters)
+    described = "，".join(p for p in (f"网格 {scope}", f"搜索“{filters['q']}”" if filters["q"] else "",
+                                      f"类别 {filters['category_id']}" if filters["category_id"] else "",
+                                      f"状态 {filters['status']}") if p)
     audit.record("export", "household", None,
-                 f"导出台账 {len(households)} 户 {people} 人（{filters}），"
+                 f"导出台账 {len(households)} 户 {people} 人（{described}），"
                  + ("身份证号完整显示" if reveal else "身份证号已脱敏")
                  + ("；要求完整显示但无权限，已脱敏" if asked and not reveal else ""))
     db.session.commit()

@@ -5,8 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, marked_download,
-                            pending_or_404, read_or_drop)
+from ..core.imports import ImportSteps, pending_or_404, read_or_drop, upload_page
 from ..core.sheets import error_groups, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -29,16 +28,9 @@ def _read(upload, data):
 @require("import_ledger")
 def import_upload():
     """Upload a roster in the template or the village's own layout; it is checked and shown before anything is written."""
-    form = UploadForm()
-    form.village_id.label.text = "名册所属的村"
-    default = default_village(current_user)
-    choices = [] if default is not None else village_choices(current_user)
-    form.village_id.choices = [(0, "不指定（按表中的所属网格路径）")] + choices
-    village = default or visible_village(current_user, request.form.get("village_id", type=int))
-    pending = accept_upload(form, roster_store.KIND, village)
-    if pending is not None:
-        return redirect(url_for(".import_preview", token=pending.token))
-    return render("households/import.html", form=form, village=default)
+    return upload_page(roster_store.KIND, "households/import.html", "名册所属的村", "不指定（按表中的所属网格路径）",
+                       default_village(current_user), lambda: village_choices(current_user),
+                       lambda village_id: visible_village(current_user, village_id))
 
 
 @bp.route("/households/import/<token>")
@@ -106,32 +98,7 @@ def import_groups(token):
     return redirect(url_for(".import_preview", token=token))
 
 
-@bp.route("/households/import/<token>/errors.xlsx")
-@require("import_ledger")
-def import_errors(token):
-    """The clerk's own file with a 错误说明 column and the bad cells marked, to fix in place and upload again."""
-    upload, data = _pending(token)
-    plan = _read(upload, data)
-    return marked_download(upload, data, plan, "roster-errors.xlsx")
-
-
-@bp.route("/households/import/<token>/confirm", methods=["POST"])
-@require("import_ledger")
-def import_confirm(token):
-    """Import the previewed roster, all or nothing (checked once more: the ledger may have changed)."""
-    upload, data = _pending(token)
-    ok, message = confirm_upload(upload, data, _read, lambda plan: roster_import.apply_plan(plan, current_user),
-                                 "household", "名册",
-                                 lambda plan, counts: roster_store.counts_text(counts))
-    flash(message, "success" if ok else "error")
-    return redirect(url_for("households.index") if ok else url_for(".import_preview", token=token))
-
-
-@bp.route("/households/import/<token>/cancel", methods=["POST"])
-@require("import_ledger")
-def import_cancel(token):
-    """Drop a previewed roster without importing it: the uploaded file is deleted at once."""
-    upload, _ = _pending(token)
-    filename = cancel_upload(upload, "household", "名册")
-    flash(f"已放弃导入“{filename}”，上传的文件已删除，台账没有任何改动。", "success")
-    return redirect(url_for(".import_upload"))
+ImportSteps("/households/import", roster_store.KIND, require("import_ledger"), _read,
+            lambda plan: roster_import.apply_plan(plan, current_user), "household", "名册",
+            lambda plan, counts: roster_store.counts_text(counts), "households.index", "roster-errors.xlsx",
+            "已放弃导入“{filename}”，上传的文件已删除，台账没有任何改动。").register(bp)

@@ -2,6 +2,8 @@
 from functools import lru_cache
 from pathlib import Path
 
+from pypinyin import Style, lazy_pinyin
+
 READINGS_FILE = Path(__file__).resolve().parents[2] / "data" / "surname-readings.txt"
 
 
@@ -20,7 +22,6 @@ def surname_readings():
 def _initials(text):
     # Imported here: pypinyin's dictionaries take about a second to load, which
     # every CLI command and server start would otherwise pay.
-    from pypinyin import Style, lazy_pinyin
 
     return "".join(p[0] for p in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if p)
 

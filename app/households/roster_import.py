@@ -259,7 +259,7 @@ class _RosterReader:
         i = self.positions.get(key)
         return values[i] if i is not None and i < len(values) else None
 
-    # --- the header ---------------------------------------------------------------
+    # The header
 
     def _columns(self, table):
         """Map the columns; returns False (with errors) when the rows cannot be read yet."""
@@ -291,7 +291,7 @@ class _RosterReader:
         plan.layout = "head_id" if "head_id" in mapping.columns else "blocks"
         return not problems
 
-    # --- reading -----------------------------------------------------------------
+    # Reading
 
     def read(self, table):
         plan = self.plan
@@ -421,7 +421,7 @@ class _RosterReader:
             plan.error(number, "address", f"门牌地址超过 200 字（这里是 {len(row.address)} 字）。")
         return row
 
-    # --- households from the layout ------------------------------------------------------
+    # Households from the layout
 
     def _by_head_id(self, people):
         for row in people:

@@ -8,7 +8,7 @@ from ..core import sheets
 from ..core.validators import mask_ids_in_text
 from . import service
 from .grid_names import GridResolver
-from .models import POLITICAL, RELATIONS, RESIDENT_FLAGS
+from .models import DEFAULT_CATEGORIES, POLITICAL, RELATIONS, RESIDENT_FLAGS
 
 SHEET = "户籍名册"
 HELP_SHEET = "填写说明"
@@ -38,8 +38,6 @@ HEADER_FILL = PatternFill("solid", fgColor="F2DCDB")
 
 def _category_names(user):
     if user is None:
-        from .models import DEFAULT_CATEGORIES
-
         return [name for _, name, _, _ in DEFAULT_CATEGORIES]
     return [c.name for c in service.categories_for(user)]
 

@@ -1,13 +1,13 @@
 """Ledger screens: search and list, a household's page, members, categories, history."""
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import require
 from ..core import audit, panels
-from ..core.forms import ServiceError, run_form
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404, grid_clause, subtree_ids
 from ..core.web import render
@@ -54,29 +54,29 @@ def ledger_filters(args=None):
 @bp.route("/households/")
 def index():
     """One search box for people and households; without a query, the scoped household list."""
-    f = ledger_filters()
+    filters = ledger_filters()
     # Called by the full page only; an htmx search renders just the results.
-    ctx = {"f": f, "categories": lambda: service.categories_for(current_user),
-           "grid_options": lambda: picker.filter_options(current_user, f["grid_id"])}
-    if f["q"]:
-        ctx["result"] = search(current_user, f["q"], f["grid_id"], f["category_id"], f["status"])
+    ctx = {"filters": filters, "categories": lambda: service.categories_for(current_user),
+           "grid_options": lambda: picker.filter_options(current_user, filters["grid_id"])}
+    if filters["q"]:
+        ctx["result"] = search(current_user, filters["q"], filters["grid_id"], filters["category_id"], filters["status"])
     else:
-        q = ledger_query(current_user, f).options(joinedload(Household.head), joinedload(Household.grid))
+        q = ledger_query(current_user, filters).options(joinedload(Household.head), joinedload(Household.grid))
         ctx["page"] = paginate(q)
         ctx["sizes"] = service.member_counts([h.id for h in ctx["page"].items])
     return render("households/index.html", "households/_results.html", **ctx)
 
 
-def ledger_query(user, f):
-    """The households the ledger lists for filters ``f`` without a search query (the export uses it too)."""
+def ledger_query(user, filters):
+    """The households the ledger lists for ``filters`` without a search query (the export uses it too)."""
     q = service.households_query(user)
-    if f["grid_id"]:
-        g = get_grid_or_404(user, f["grid_id"])
+    if filters["grid_id"]:
+        g = get_grid_or_404(user, filters["grid_id"])
         q = q.where(Household.grid_id.in_(subtree_ids(g)))
-    if f["category_id"]:
+    if filters["category_id"]:
         q = q.where(Household.id.in_(select(CategoryTag.household_id).where(
-            CategoryTag.category_id == f["category_id"], CategoryTag.end_date.is_(None))))
-    q = q.where(Household.status == ("archived" if f["status"] == "archived" else "active"))
+            CategoryTag.category_id == filters["category_id"], CategoryTag.end_date.is_(None))))
+    q = q.where(Household.status == ("archived" if filters["status"] == "archived" else "active"))
     return q.order_by(Household.grid_id, Household.address, Household.id)
 
 
@@ -305,13 +305,7 @@ def category_key(category_id):
     cat = next((c for c in service.categories_for(current_user) if c.id == category_id), None)
     if cat is None:
         abort(404)
-    try:
-        service.set_category_key(current_user, cat, request.form.get("is_key") == "1")
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(f"“{cat.name}”{'已设为' if cat.is_key else '不再是'}重点户类别。", "success")
-    return redirect(url_for("households.categories"))
+    return run_action(lambda: service.set_category_key(current_user, cat, request.form.get("is_key") == "1"),
+                      lambda _: f"“{cat.name}”{'已设为' if cat.is_key else '不再是'}重点户类别。",
+                      url_for("households.categories"))
 

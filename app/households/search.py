@@ -19,7 +19,7 @@ from .models import CategoryTag, Household, Resident, ResidentLabels, SearchGram
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-# --- postings ---------------------------------------------------------------
+# Postings
 
 def grams(text, sizes=(1, 2)):
     """The distinct 1- and/or 2-character pieces of a text, ignoring spaces."""
@@ -53,7 +53,7 @@ def reindex_many(households, chunk=500):
         db.session.execute(insert(SearchGram.__table__), rows)
 
 
-# --- search ---------------------------------------------------------------
+# Search
 
 @dataclass
 class SearchResult:

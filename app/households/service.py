@@ -25,7 +25,7 @@ from .relations import relation_problem
 from .search import gram_rows
 
 
-# --- reference data -------------------------------------------------------
+# Reference data
 
 def ensure_categories():
     """Insert the default categories that are missing (idempotent)."""
@@ -78,7 +78,7 @@ def set_category_key(user, category, is_key):
     return category
 
 
-# --- households and residents ---------------------------------------------
+# Households and residents
 
 def _event(household, kind, summary):
     actor = audit._actor()[1]
@@ -453,7 +453,7 @@ def end_tag(t, end, reason):
     _event(t.household, "untag", f"移出“{t.category.name}”：{reason.strip()}")
 
 
-# --- scoping --------------------------------------------------------------
+# Scoping
 
 def households_query(user):
     """Households in the user's grids (the one path every ledger query starts from).
@@ -478,7 +478,7 @@ def get_resident_or_404(user, resident_id):
     return get_scoped_or_404(user, Resident, resident_id, grids_of=lambda r: (r.household.grid,))
 
 
-# --- counts ---------------------------------------------------------------
+# Counts
 
 def member_counts(household_ids):
     """{household id: active members} in one query (for list pages)."""

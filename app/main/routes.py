@@ -1,14 +1,19 @@
 """Home, first-run set-up and the health check."""
+from types import SimpleNamespace
+
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
+from ..accounts.permissions import can
+from ..cases import service as cases_service
+from ..core import form_stash
 from ..core.forms import run_form
-from ..grids.scope import top_grids
 from ..core.web import public, render
 from ..extensions import db
-from ..cases import service as cases_service
+from ..grids.scope import top_grids
 from ..households import contacts
+from ..visits import service as visits
 from . import service
 from .forms import SetupForm
 
@@ -18,17 +23,11 @@ bp = Blueprint("main", __name__)
 @bp.route("/")
 def home():
     """The start page: the user's grids and the tasks of their role."""
-    from types import SimpleNamespace
-
-    from ..accounts.permissions import can
-    from ..visits import service as visits
-
     due, total = None, 0
     if can(current_user, "record_visits"):
         items = visits.my_due(current_user)
         overdue, this_week, _ = visits.split_due(items)
         due, total = SimpleNamespace(overdue=overdue, this_week=this_week), len(items)
-    from ..core import form_stash
 
     if current_user.is_department:
         # A department answers the cases handed to it; it has no grids, households or visits.

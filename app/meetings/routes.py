@@ -5,14 +5,14 @@ from sqlalchemy import select
 
 from ..accounts.permissions import can, require
 from ..core import idempotency
-from ..core.forms import ServiceError, run_form
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..core.pdf import pdf_response, render_pdf
-from ..grids.scope import chosen_grid_or_404, top_grids
 from ..core.timeutil import local_today, utcnow
 from ..core.web import render
 from ..extensions import db
 from ..grids.models import GridLevel
+from ..grids.scope import chosen_grid_or_404, top_grids
 from ..households.contact_routes import person_query
 from ..households.contacts import find_people, person_in_reach
 from . import service
@@ -70,7 +70,7 @@ def show(meeting_id):
     return _show(meeting)
 
 
-def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=200):
+def _show(meeting, decision_form=None, fu_forms=None, done_forms=None, status=None):
     fu_forms, done_forms = fu_forms or {}, done_forms or {}
     owners = [(a.id, f"{a.name}（{a.role}）" if a.role else a.name) for a in meeting.attendees]
     for d in meeting.decisions:
@@ -156,7 +156,7 @@ def add_decision(meeting_id):
     form = DecisionForm()
     done = run_form(form, lambda: service.add_decision(meeting, form.text.data), "已添加议定事项。",
                     lambda d: url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{d.id}"))
-    return done or _show(meeting, decision_form=form, status=422)
+    return done or _show(meeting, decision_form=form)
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/follow-up", methods=["POST"])
@@ -170,7 +170,7 @@ def follow_up(meeting_id, decision_id):
     done = run_form(form, lambda: service.make_follow_up(decision, form.owner.data, form.deadline.data, local_today()),
                     lambda fu: f"已落实到 {fu.owner_name}，期限 {fu.deadline:%Y-%m-%d}。",
                     url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    return done or _show(meeting, fu_forms={decision.id: form}, status=422)
+    return done or _show(meeting, fu_forms={decision.id: form})
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/done", methods=["POST"])
@@ -188,7 +188,7 @@ def follow_up_done(meeting_id, decision_id):
     form = DoneForm(prefix=f"d{decision.id}")
     done = run_form(form, lambda: service.complete_follow_up(fu, form.result.data, form.done_on.data, local_today()),
                     "已办结。", url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    return done or _show(meeting, done_forms={decision.id: form}, status=422)
+    return done or _show(meeting, done_forms={decision.id: form})
 
 
 @bp.route("/<int:meeting_id>/decisions/<int:decision_id>/case", methods=["POST"])
@@ -197,15 +197,9 @@ def decision_case(meeting_id, decision_id):
     """Hand a decision to the case workflow; the case page opens."""
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     decision = service.get_decision_or_404(meeting, decision_id)
-    try:
-        case = service.decision_to_case(current_user, decision)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
-    db.session.commit()
-    flash("已转为事件，按事件流程受理、交办和督办。", "success")
-    return redirect(url_for("cases.show", case_id=case.id))
+    return run_action(lambda: service.decision_to_case(current_user, decision), "已转为事件，按事件流程受理、交办和督办。",
+                      lambda case: url_for("cases.show", case_id=case.id),
+                      back=url_for(".show", meeting_id=meeting.id, _anchor=f"decision-{decision.id}"))
 
 
 @bp.route("/<int:meeting_id>/sign-in.pdf")

@@ -5,13 +5,14 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
+from ..cases import service as cases
 from ..cases.models import Case
 from ..core.db import starts_with
 from ..core.forms import ServiceError
 from ..core.timeutil import local_today
-from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from ..extensions import db
 from ..grids.models import Grid, GridLevel, GridStaff
+from ..grids.scope import can_see_grid, get_child_or_404, get_scoped_or_404, subtree_ids
 from .models import ATTENDANCE, CADENCES, FollowUp, Meeting, MeetingAttendee, MeetingDecision, MeetingKind
 
 # The kinds every installation starts with; the migration inserts the same rows.
@@ -40,7 +41,7 @@ def ensure_default_kinds():
     db.session.flush()
 
 
-# --- kinds -----------------------------------------------------------------
+# Kinds
 
 def kinds_for(grid):
     """Kinds usable at ``grid``: the shared ones plus those its village (or any ancestor) added."""
@@ -74,7 +75,7 @@ def add_kind(grid, name, cadence_months, level_key, attendees):
     return kind
 
 
-# --- planning --------------------------------------------------------------
+# Planning
 
 def expected_attendees(grid):
     """Who is expected: the grid's own staff, then the leaders and workers of its direct children — of
@@ -172,7 +173,7 @@ def update_plan(meeting, data):
     return meeting
 
 
-# --- minutes ---------------------------------------------------------------
+# Minutes
 
 @dataclass
 class MinutesData:
@@ -260,7 +261,7 @@ def complete_follow_up(fu, result, done_on, today):
     return fu
 
 
-# --- what a village sees ---------------------------------------------------
+# What a village sees
 
 def meetings_query(grid):
     """Meetings of a grid and its subtree, newest first."""
@@ -363,8 +364,6 @@ def get_decision_or_404(meeting, decision_id):
 
 def decision_to_case(user, decision):
     """Hand a decision to the case workflow (once): a case at the meeting's grid, 待受理."""
-    from ..cases import service as cases
-
     db.session.refresh(decision, with_for_update=True)  # a second tap at the same moment waits (see problem_to_case)
     if decision.case_id:
         raise ServiceError("这条议定事项已经转为事件。")

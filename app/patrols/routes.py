@@ -102,13 +102,13 @@ def hazards():
                   grid_options=picker.filter_options(current_user, grid_id), states=service.HAZARD_STATES, severities=SEVERITIES)
 
 
-def _hazard_page(hazard, forms=None, status=200, refused=None):
+def _hazard_page(hazard, forms=None, status=None, refused=None):
     actions = service.hazard_actions(current_user, hazard)
     all_forms = {}
     for a in actions:
-        f = HazardActionForm(prefix=a.key, formdata=None)
-        f.version.data = hazard.version
-        all_forms[a.key] = f
+        form = HazardActionForm(prefix=a.key, formdata=None)
+        form.version.data = hazard.version
+        all_forms[a.key] = form
     all_forms.update(forms or {})
     return render("patrols/hazard.html", hazard=hazard, actions=actions, forms=all_forms, now=utcnow(),
                   refused=refused, status=status,

@@ -6,14 +6,16 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from ..accounts.permissions import can
+from ..cases import service as cases
+from ..cases.models import CaseCategory
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid, get_scoped_or_404, grid_clause, subtree_ids
 from ..core.timeutil import fmt_local, local_today, utcnow
 from ..core.workdays import end_of_local_day
 from ..core.workflow import Workflow, action
 from ..extensions import db
 from ..grids.models import Grid, GridLevel
+from ..grids.scope import can_see_grid, get_scoped_or_404, grid_clause, subtree_ids
 from ..units.models import Unit
 from .models import DEFAULT_RULES, PHOTO_FOLDER, SEVERITIES, Hazard, HazardEvent, Patrol, PatrolPhoto, PatrolRule
 
@@ -34,7 +36,7 @@ REVIEW_FAILED_TARGET = "rectifying"
 HAZARD_PERMISSIONS = ("patrol", "handle_hazards", "supervise_hazards")
 
 
-# --- reference data and scope ------------------------------------------------------
+# Reference data and scope
 
 def ensure_reference_data():
     have = {(r.target_kind, r.target_key) for r in db.session.scalars(select(PatrolRule))}
@@ -54,7 +56,7 @@ def get_hazard_or_404(user, hazard_id):
     return get_scoped_or_404(user, Hazard, hazard_id)
 
 
-# --- patrols ---------------------------------------------------------------------
+# Patrols
 
 @dataclass
 class PatrolData:
@@ -97,8 +99,6 @@ def record_patrol(user, grid, unit, data, photos=()):
 
 def _alert_major(hazard):
     """重大隐患: the village, the grid's leader and the township hear at once, as of a 突发 case."""
-    from ..cases import service as cases
-
     where = f"{hazard.grid.name}{'，' + hazard.unit.name if hazard.unit else ''}"
     cases.alert_at_once(hazard.grid, f"【重大隐患】{hazard.description[:80]}（{where}），请立即组织处置",
                         url=f"/hazards/{hazard.id}")  # the hazard's page (patrols.hazard)
@@ -146,7 +146,7 @@ def recent_patrols(user, grid=None):
     return q.order_by(Patrol.patrolled_at.desc())
 
 
-# --- hazards -------------------------------------------------------------------------
+# Hazards
 
 def hazards(user, grid=None, state="open", overdue=False, now=None):
     now = now or utcnow()
@@ -265,9 +265,6 @@ def act(user, hazard, key, seen_version, *, note="", deadline=None, measures="",
 def _report_as_case(user, hazard, note):
     """上报: the hazard becomes a case of its grid, held at the level above that grid that has a desk
     (reporting up means the grid's own desk cannot settle it)."""
-    from ..cases import service as cases
-    from ..cases.models import CaseCategory
-
     category = db.session.scalar(select(CaseCategory).where(CaseCategory.name == "安全生产", CaseCategory.active)) \
         or cases.public_category()
     data = cases.CaseData(title=f"隐患上报：{hazard.description[:80]}", description=f"{hazard.description}\n{note}".strip(),

@@ -1,14 +1,16 @@
 """Statistics pages of a grid for a period, the leader's dashboard, and their Excel and PDF."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from types import SimpleNamespace
+
+from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
 from ..core import pdf
-from ..core.forms import ServiceError
 from ..core.sheets import report_workbook, xlsx_response
 from ..core.timeutil import fmt_local, local_today
-from ..core.web import render
+from ..core.web import render, value_or_back
 from ..grids.scope import can_see_grid, chosen_grid_or_404, get_grid_or_404
+from ..visits.charts import bar_chart
 from . import charts, service, tables
 
 bp = Blueprint("stats", __name__)
@@ -19,12 +21,9 @@ PAGES = {"cases": "事件统计", "work": "工作统计", "buildout": "网格建
 def _period():
     """The period asked for (``period``, or ``from`` and ``to``); a wrong one is refused in words and
     the page opens on this month."""
-    try:
-        return service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
-                                    request.args.get("to", ""))
-    except ServiceError as exc:
-        flash(str(exc), "error")
-        abort(redirect(url_for(request.endpoint, **request.view_args)))
+    return value_or_back(lambda: service.parse_period(request.args.get("period", ""), request.args.get("from", ""),
+                                                      request.args.get("to", "")),
+                         lambda: url_for(request.endpoint, **request.view_args))
 
 
 def _grid_url(page, period):
@@ -122,8 +121,6 @@ def _dashboard(grid):
         ("受理", "col-a", [c["received"] for c in counts]), ("办结", "col-b", [c["closed"] for c in counts])])
     trend_work = charts.column_chart("近 12 个月走访与巡查记录", months, [
         ("走访", "col-a", [c["visits"] for c in counts]), ("巡查", "col-b", [c["patrols"] for c in counts])])
-    from ..visits.charts import bar_chart
-    from types import SimpleNamespace
 
     coverage = bar_chart([SimpleNamespace(label=r.label, percent=round(r.pct("visits") or 0), visited=r.pair("visits")[1],
                                           total=r.pair("visits")[0],

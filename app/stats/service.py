@@ -26,14 +26,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
-from ..accounts.models import User
 from ..agreements.models import Agreement
 from ..assessment.activity import Activity, late_step, utc_bounds
-from ..assessment.service import Period
+from ..assessment.service import Period, workers_under
 from ..assessment.service import parse_period as assessment_period
-from ..assessment.service import workers_under
 from ..cases.models import HANDLING_CLASSES, SOURCES, STATES, Case, CaseCategory, CaseEvent
 from ..cases.workflow import FOLLOW_UP_TARGET
 from ..core.db import reading_only, starts_with
@@ -45,7 +43,8 @@ from ..grids.models import MIN_TEAM_SIZE, Grid, GridLevel, GridStaff
 from ..households.contacts import LINK_MAX, LINK_MIN
 from ..households.models import ContactLink, Household
 from ..notices.models import GridNotice
-from ..patrols.models import Hazard
+from ..patrols.models import Hazard, Patrol
+from ..visits.models import Visit
 from ..visits.service import period_bounds, period_label
 
 CLUSTER_MAX_HOUSEHOLDS = 200  # 篇四: a grid of about 200 households
@@ -53,7 +52,7 @@ MAX_RANGE_DAYS = 366 * 5
 NOT_TRANSFERRED = "未移交部门"
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 @dataclass(frozen=True)
 class StatsPeriod(Period):
@@ -144,7 +143,7 @@ def reference_time(period, now=None):
     return min(utc_bounds(period.end, period.end)[1], now)
 
 
-# --- grids -------------------------------------------------------------------
+# Grids
 
 class Children:
     """The child grids of a grid (the rows of the per-grid tables), and which of them holds a path:
@@ -177,7 +176,7 @@ def rate(done, total):
     return round(100 * done / total, 1) if total else None
 
 
-# --- cases ---------------------------------------------------------------------
+# Cases
 
 @dataclass
 class CaseTally:
@@ -349,7 +348,7 @@ def case_stats(grid, period, now=None, grid_url=None):
     return CaseStats(period, total, tables)
 
 
-# --- field work ------------------------------------------------------------------
+# Field work
 
 @dataclass
 class WorkRow:
@@ -435,7 +434,7 @@ def hazard_counts(grid, period, children, now=None):
     return out
 
 
-# --- build-out check -------------------------------------------------------------------
+# Build-out check
 
 @dataclass
 class Finding:
@@ -525,7 +524,7 @@ def buildout(grid, today=None):
     return out
 
 
-# --- the dashboard -------------------------------------------------------------------
+# The dashboard
 
 # A period still running is read again after this many seconds (a new record shows within a minute);
 # a finished period's figures are kept longer (they change only by late corrections).
@@ -632,9 +631,6 @@ def _month_counts(grid, month, now):
     def count(model, column, *where):
         return db.session.scalar(select(func.count(model.id)).join(Grid, Grid.id == model.grid_id)
                                  .where(under, *where)) or 0
-
-    from ..patrols.models import Patrol
-    from ..visits.models import Visit
 
     return {"received": count(Case, Case.created_at, Case.created_at >= t0, Case.created_at < t1),
             "closed": count(Case, Case.closed_at, Case.closed_at >= t0, Case.closed_at < t1),

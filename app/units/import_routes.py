@@ -4,8 +4,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
-from ..core.imports import (UploadForm, accept_upload, cancel_upload, confirm_upload, mappings_for, marked_download,
-                            pending_or_404, read_or_drop, remember_mapping)
+from ..core.imports import (ImportSteps, mappings_for, pending_or_404, read_or_drop, remember_mapping,
+                            upload_page)
 from ..core.sheets import error_groups, header_key, rows_text
 from ..core.web import render
 from ..extensions import db
@@ -31,16 +31,10 @@ def _read(upload, data):
 @require("import_ledger")
 def import_upload():
     """Upload a unit register (生产经营单位台账) in the village's own layout."""
-    form = UploadForm()
-    form.file.label.text = "单位台账文件（.xlsx、.xls 或 .csv）"
-    form.village_id.label.text = "台账所属的村"
-    default = default_village(current_user)
-    form.village_id.choices = [(0, "不指定（按表中的所属网格）")] + ([] if default else village_choices(current_user))
-    village = default or visible_village(current_user, request.form.get("village_id", type=int))
-    pending = accept_upload(form, KIND, village)
-    if pending is not None:
-        return redirect(url_for(".import_preview", token=pending.token))
-    return render("units/import.html", form=form, village=default)
+    return upload_page(KIND, "units/import.html", "台账所属的村", "不指定（按表中的所属网格）",
+                       default_village(current_user), lambda: village_choices(current_user),
+                       lambda village_id: visible_village(current_user, village_id),
+                       file_label="单位台账文件（.xlsx、.xls 或 .csv）")
 
 
 @bp.route("/units/import/<token>")
@@ -79,32 +73,7 @@ def import_columns(token):
     return redirect(url_for(".import_preview", token=token))
 
 
-@bp.route("/units/import/<token>/errors.xlsx")
-@require("import_ledger")
-def import_errors(token):
-    """The clerk's own file with a 错误说明 column and the bad cells marked."""
-    upload, data = _pending(token)
-    plan = _read(upload, data)
-    return marked_download(upload, data, plan, "units-errors.xlsx")
-
-
-@bp.route("/units/import/<token>/confirm", methods=["POST"])
-@require("import_ledger")
-def import_confirm(token):
-    """Import the previewed register, all or nothing."""
-    upload, data = _pending(token)
-    ok, message = confirm_upload(upload, data, _read, lambda plan: unit_import.apply_units(plan, current_user),
-                                 "unit", "单位台账",
-                                 lambda plan, c: f"新增 {c['created']} 个单位，更新 {c['updated']} 个，{c['unchanged']} 个无变化")
-    flash(message, "success" if ok else "error")
-    return redirect(url_for("units.index") if ok else url_for(".import_preview", token=token))
-
-
-@bp.route("/units/import/<token>/cancel", methods=["POST"])
-@require("import_ledger")
-def import_cancel(token):
-    """Drop a previewed register: the uploaded file is deleted at once."""
-    upload, _ = _pending(token)
-    filename = cancel_upload(upload, "unit", "单位台账")
-    flash(f"已放弃导入“{filename}”，上传的文件已删除。", "success")
-    return redirect(url_for(".import_upload"))
+ImportSteps("/units/import", KIND, require("import_ledger"), _read,
+            lambda plan: unit_import.apply_units(plan, current_user), "unit", "单位台账",
+            lambda plan, c: f"新增 {c['created']} 个单位，更新 {c['updated']} 个，{c['unchanged']} 个无变化",
+            "units.index", "units-errors.xlsx", "已放弃导入“{filename}”，上传的文件已删除。").register(bp)

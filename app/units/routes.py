@@ -39,11 +39,11 @@ def _filters():
 @bp.route("/units/")
 def index():
     """Units in the user's grids: filter by grid, kind, risk grade, 重点监管; search by name or code."""
-    f = _filters()
-    grid = get_grid_or_404(current_user, f["grid_id"]) if f["grid_id"] else None
-    q = service.search_units(current_user, grid, f["kind"], f["risk_grade"], f["key"], f["q"], f["status"])
+    filters = _filters()
+    grid = get_grid_or_404(current_user, filters["grid_id"]) if filters["grid_id"] else None
+    q = service.search_units(current_user, grid, filters["kind"], filters["risk_grade"], filters["key"], filters["q"], filters["status"])
     page = paginate(q)
-    return render("units/index.html", "units/_results.html", f=f, page=page, grid_options=picker.filter_options(current_user, f["grid_id"]),
+    return render("units/index.html", "units/_results.html", filters=filters, page=page, grid_options=picker.filter_options(current_user, filters["grid_id"]),
                   kinds=UNIT_KINDS, grades=RISK_GRADES, statuses=service.UNIT_STATUS)
 
 

@@ -24,7 +24,7 @@ UNIT_STATUS = {"active": "在营", "closed": "已关停"}
 RISK_ORDER = case({g: i for i, g in enumerate(RISK_GRADES)}, value=Unit.risk_grade, else_=-1)
 
 
-# --- the credit code --------------------------------------------------------
+# The credit code
 
 def normalize_credit_code(value):
     """Full-width characters, lower case, spaces and hyphens are normalised away."""
@@ -59,7 +59,7 @@ def parse_credit_code(value):
                            "请核对是否有字符录错。") from None
 
 
-# --- saving ----------------------------------------------------------------
+# Saving
 
 @dataclass
 class UnitData:
@@ -141,7 +141,7 @@ def set_status(unit, status):
     return unit
 
 
-# --- scoping and lists -----------------------------------------------------
+# Scoping and lists
 
 def units_query(user):
     """Units in the user's grids (every unit query starts here)."""

@@ -8,7 +8,9 @@ from ..accounts.forms import UserForm
 from ..accounts.models import User
 from ..accounts.permissions import require
 from ..accounts.service import AccountError
-from ..core.forms import run_form
+from ..cases import service as cases
+from ..cases.forms import DepartmentUserForm
+from ..core.forms import ServiceError, run_action, run_form
 from ..core.pagination import paginate
 from ..core.timeutil import utcnow
 from ..core.web import render
@@ -113,15 +115,7 @@ def user_toggle(user_id, action):
 
 def _act_on(user, change, message):
     """Make one change to a user, commit it and say so (or say why not), back on the user's page."""
-    try:
-        change()
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(message, "success")
-    return redirect(url_for("users.user_edit", user_id=user.id))
+    return run_action(change, message, url_for("users.user_edit", user_id=user.id))
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
@@ -143,10 +137,6 @@ def user_reset_password(user_id):
 @require("manage_department_users")
 def department_users(department_id):
     """The accounts of a department: its staff sign for, answer and are urged on the cases handed to it."""
-    from ..cases import service as cases
-    from ..cases.forms import DepartmentUserForm
-    from ..core.forms import ServiceError
-
     row = cases.get_department_or_404(current_user, department_id)
     form = DepartmentUserForm()
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from ..accounts.permissions import can, require
 from ..core import idempotency, panels, pdf, photos, uploads
-from ..core.forms import ServiceError, run_form, show_error
+from ..core.forms import ServiceError, run_action, run_form, show_error
 from ..core.pagination import paginate
 from ..grids.scope import get_grid_or_404, top_grids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local
@@ -159,15 +159,9 @@ def delete(visit_id):
     """The visitor deletes a visit recorded by mistake (until the week is checked)."""
     visit = service.get_visit_or_404(current_user, visit_id)
     household_id = visit.household_id
-    try:
-        service.delete_visit(current_user, visit)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("visits.show", visit_id=visit_id))
-    db.session.commit()
-    flash("走访记录已删除。", "success")
-    return redirect(url_for("households.show", household_id=household_id))
+    return run_action(lambda: service.delete_visit(current_user, visit), "走访记录已删除。",
+                      url_for("households.show", household_id=household_id),
+                      back=url_for("visits.show", visit_id=visit_id))
 
 
 @bp.route("/visits/problems/<int:problem_id>/case", methods=["POST"])
@@ -178,15 +172,9 @@ def problem_case(problem_id):
     if problem is None:
         abort(404)
     service.get_visit_or_404(current_user, problem.visit_id)
-    try:
-        case = service.problem_to_case(current_user, problem)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("visits.show", visit_id=problem.visit_id))
-    db.session.commit()
-    flash("已转为事件，待村里受理时确定类别和处理方式。", "success")
-    return redirect(url_for("cases.show", case_id=case.id))
+    return run_action(lambda: service.problem_to_case(current_user, problem), "已转为事件，待村里受理时确定类别和处理方式。",
+                      lambda case: url_for("cases.show", case_id=case.id),
+                      back=url_for("visits.show", visit_id=problem.visit_id))
 
 
 @bp.route("/visits/photos/<int:visit_photo_id>")
@@ -236,7 +224,7 @@ def coverage():
                   page=page, label=service.period_label(period, today), periods=PERIODS, roots=roots)
 
 
-# --- rules -------------------------------------------------------------------
+# Rules
 
 def _rules_grid():
     roots = top_grids(current_user)
@@ -305,7 +293,7 @@ def rule_edit(rule_id=None):
     return done or render("visits/rule_form.html", form=form, rule=rule, grid=grid)
 
 
-# --- PDF -----------------------------------------------------------------------
+# PDF
 
 @bp.route("/households/<int:household_id>/visits.pdf")
 def household_pdf(household_id):

@@ -7,14 +7,17 @@ from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.permissions import roles_with
+from ..cases import service as cases
 from ..core import audit, idempotency, uploads
 from ..core import photos as photo_store
 from ..core.forms import ServiceError
-from ..grids.scope import get_scoped_or_404, grid_clause, subtree_ids
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..extensions import db
 from ..grids.models import Grid, GridStaff
+from ..grids.scope import get_scoped_or_404, grid_clause, subtree_ids
+from ..households.contacts import workers_of
 from ..households.models import PARTY_MEMBER, CategoryTag, ContactLink, Household, HouseholdCategory, Resident
+from ..households.service import households_query
 from .models import (DEFAULT_RULES, GROUP_PREFIX, METHODS, PARTY_KEY, PARTY_NAME, PERIODS, TARGETS, VISITORS, Visit,
                      VisitPhoto, VisitProblem, VisitRule)
 
@@ -24,7 +27,7 @@ CADRE_ROLES = roles_with("visit_as_cadre")
 MAX_BACKDATE_DAYS = 31
 
 
-# --- periods -----------------------------------------------------------------
+# Periods
 
 def period_bounds(period, day):
     """First and last day of the calendar month, quarter or year containing ``day``."""
@@ -61,7 +64,7 @@ def week_bounds(day):
     return monday, monday + timedelta(days=6)
 
 
-# --- rules -------------------------------------------------------------------
+# Rules
 
 def ensure_visit_rules():
     """Insert the default rules when there are none (idempotent)."""
@@ -180,7 +183,7 @@ def save_rule(grid, rule, name, target, methods, period, visitor, active, catego
     return rule
 
 
-# --- who counts as a cadre ---------------------------------------------------
+# Who counts as a cadre
 
 def is_cadre(user):
     if user.role in CADRE_ROLES:
@@ -189,7 +192,7 @@ def is_cadre(user):
         GridStaff.user_id == user.id, GridStaff.role == "contact_cadre")) > 0
 
 
-# --- recording ---------------------------------------------------------------
+# Recording
 
 def check_visit_time(local_dt, now_local=None):
     """A visit is recorded on the day or up to a month later, never in the future."""
@@ -356,7 +359,7 @@ def _local_to_utc(local_dt):
     return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-# --- queries -----------------------------------------------------------------
+# Queries
 
 def visits_query(user):
     """Visits in the user's grids (through the grid the household was in when visited)."""
@@ -384,7 +387,7 @@ def day_visits(user, day):
                               .order_by(Visit.visited_at, Visit.id)).all()
 
 
-# --- due and overdue ---------------------------------------------------------
+# Due and overdue
 
 @dataclass
 class DueItem:
@@ -525,7 +528,6 @@ def due_for_households(households, user, today=None, linked_since=None):
 def my_due(user, today=None):
     """Due and overdue visits of the households the user links (the home screen's list)."""
     today = today or local_today()
-    from ..households.service import households_query
 
     rows = db.session.execute(
         households_query(user).add_columns(ContactLink.since)
@@ -554,7 +556,7 @@ def split_due(items, today=None):
     return overdue, this_week, later
 
 
-# --- coverage ----------------------------------------------------------------
+# Coverage
 
 @dataclass
 class CoverageRow:
@@ -592,8 +594,6 @@ def grid_coverage(grid, start, end):
 
 def worker_coverage(grid, start, end):
     """One row per worker serving in the grid: households linked and how many were visited."""
-    from ..households.contacts import workers_of
-
     visited = _visited_subquery(start, end)
     loads = workers_of(grid)
     ids = [w.user.id for w in loads]
@@ -615,15 +615,13 @@ def worker_coverage(grid, start, end):
 
 def unvisited_query(user, grid, start, end):
     """Active households in the grid's subtree with no visit in the period."""
-    from ..households.service import households_query
-
     return (households_query(user).options(joinedload(Household.head), joinedload(Household.grid))
             .where(Household.grid_id.in_(subtree_ids(grid)), Household.status == "active",
                    Household.id.not_in(_visited_subquery(start, end)))
             .order_by(Household.grid_id, Household.address, Household.id))
 
 
-# --- a problem becomes a case ---------------------------------------------------
+# A problem becomes a case
 
 def problem_to_case(user, problem):
     """Raise a case from a problem found on a visit (once); returns the case.
@@ -631,8 +629,6 @@ def problem_to_case(user, problem):
     It starts 待受理 at the household's grid in the category 其他, with the
     household attached; the desk sets category and handling class on 受理.
     """
-    from ..cases import service as cases
-
     # Two taps at once (two phones): the second waits for the first and finds its case (PostgreSQL;
     # SQLite's BEGIN IMMEDIATE already runs them one after the other).
     db.session.refresh(problem, with_for_update=True)

@@ -5,14 +5,14 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..accounts.permissions import require
+from ..cases.workflow import event_label
 from ..core import pdf
-from ..core.forms import ServiceError, run_form
-from ..grids.scope import get_grid_or_404, top_grids
+from ..core.forms import run_action, run_form
 from ..core.timeutil import local_today
 from ..core.validators import PAST, InvalidValue
-from ..core.workdays import workdays_in
 from ..core.web import error_response, render
-from ..extensions import db
+from ..core.workdays import workdays_in
+from ..grids.scope import get_grid_or_404, top_grids
 from ..grids.service import village_name
 from ..visits.service import day_visits, week_bounds
 from . import service
@@ -38,8 +38,6 @@ def weekday_name(day):
 @bp.app_template_global()
 def case_step(event):
     """One line for a case step in a work log: 交办：村道路灯不亮（交办给 张三）."""
-    from ..cases.workflow import event_label
-
     detail = f"（{event.detail}）" if event.detail else ""
     return f"{event_label(event.action)}：{event.case.title}{detail}"
 
@@ -127,15 +125,8 @@ def check(user_id):
     if not form.validate_on_submit():
         flash("检查意见太长。", "error")
         return redirect(target)
-    try:
-        service.check_week(current_user, worker, monday, form.comment.data)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(target)
-    db.session.commit()
-    flash(f"已完成 {worker.full_name} {monday.month}月{monday.day}日这一周的周查。", "success")
-    return redirect(target)
+    return run_action(lambda: service.check_week(current_user, worker, monday, form.comment.data),
+                      f"已完成 {worker.full_name} {monday.month}月{monday.day}日这一周的周查。", target)
 
 
 @bp.route("/worklogs/users/<int:user_id>/month/<month>.pdf")

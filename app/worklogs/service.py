@@ -3,19 +3,23 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from flask import abort
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..accounts.models import User, role_rank
 from ..accounts.permissions import can, roles_with
+from ..cases.models import CaseEvent
 from ..core.db import add_unique
 from ..core.forms import ServiceError
-from ..grids.scope import can_see_grid
 from ..core.timeutil import LOCAL_TZ, local_today, to_local, utcnow
 from ..core.workdays import workdays_in
 from ..extensions import db
+from ..grids.scope import can_see_grid
+from ..households.contacts import workers_of
 from ..households.models import Household
 from ..notifications.service import notify
+from ..patrols.models import Patrol
 from ..visits.models import Visit
 from ..visits.service import edit_lock, week_bounds
 from .models import WeekCheck, WorkLog, WorkLogAmendment
@@ -23,7 +27,7 @@ from .models import WeekCheck, WorkLog, WorkLogAmendment
 LOG_ROLES = roles_with("keep_worklog")  # who keeps a daily work log (the permissions table)
 
 
-# --- who may see and check whose logs -----------------------------------------
+# Who may see and check whose logs
 
 def may_view(user, worker):
     """The worker themself, or someone who checks logs and sees one of the worker's grids."""
@@ -41,15 +45,13 @@ def may_check(user, worker):
 
 
 def get_worker_or_404(user, worker_id):
-    from flask import abort
-
     worker = db.session.get(User, worker_id)
     if worker is None or not may_view(user, worker):
         abort(404)
     return worker
 
 
-# --- logs --------------------------------------------------------------------
+# Logs
 
 def week_check_for(worker_id, day):
     monday, _ = week_bounds(day)
@@ -120,7 +122,7 @@ def check_week(checker, worker, monday, comment, today=None):
     return c
 
 
-# --- a month of logs ---------------------------------------------------------
+# A month of logs
 
 @dataclass
 class Day:
@@ -184,9 +186,6 @@ def _utc_bounds(first, last):
 
 def _activity(worker, first, last):
     """The worker's case steps and patrols between two local days, each by local day."""
-    from ..cases.models import CaseEvent
-    from ..patrols.models import Patrol
-
     start, end = _utc_bounds(first, last)
     events, patrols = {}, {}
     for e in db.session.scalars(select(CaseEvent).where(CaseEvent.actor_id == worker.id, CaseEvent.at >= start,
@@ -217,7 +216,7 @@ def month_weeks(worker, days):
     return [Week(m, [d for d in days if week_bounds(d.date)[0] == m], checks.get(m)) for m in mondays]
 
 
-# --- who has not filled in ---------------------------------------------------
+# Who has not filled in
 
 @dataclass
 class Missing:
@@ -254,8 +253,6 @@ def missing_logs(workers, start, end, today=None):
 
 def team_members(grid):
     """Workers and grid leaders serving in the grid's subtree (whose logs a leader checks)."""
-    from ..households.contacts import workers_of
-
     return [w.user for w in workers_of(grid) if w.user.role in LOG_ROLES and not w.user.is_disabled]
 
 

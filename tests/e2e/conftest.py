@@ -68,7 +68,7 @@ def clean_db():
     yield
 
 
-# --- databases and servers -------------------------------------------------
+# Databases and servers
 
 def _pg_admin(sql):
     import psycopg
@@ -256,7 +256,7 @@ def fresh_server(_servers):
     server.stop()
 
 
-# --- the browser -----------------------------------------------------------
+# The browser
 
 @pytest.fixture(scope="session")
 def axe_source():
@@ -420,7 +420,7 @@ def ui(make_ui, demo_server):
     return make_ui(demo_server.url)
 
 
-# --- the ledger ------------------------------------------------------------
+# The ledger
 
 @pytest.fixture(scope="session")
 def ledger(demo_server):

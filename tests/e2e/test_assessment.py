@@ -62,3 +62,30 @@ def test_a_township_leader_publishes_and_prints_the_month(ui, demo_server, viewp
     # The demo's three villages are ranked; the township's other villages keep no records yet (未参评).
     assert {r[1] for r in rows[4:7]} == {"水口村委会", "顾渚村委会", "徐旺村委会"}
     assert all(r[0] == "未参评" for r in rows[7:] if r[1] and r[1].endswith("村委会"))
+
+
+def _top(locator):
+    box = locator.bounding_box()
+    return round(box["y"] + box["height"] / 2)
+
+
+def test_the_period_picker_keeps_its_controls_together(ui, demo_server, viewport):
+    """The list sits beside its label, and 查看, 上一期 and 下一期 share one line (a phone used to put
+    下一期 alone on a line of its own)."""
+    page = ui.page
+    ui.login("worker3", demo_server.accounts["worker3"])
+    page.goto("/assessment/me")
+    page.get_by_label("考核期间").select_option(index=2)
+    page.get_by_role("button", name="查看").click()
+    picker = page.locator("form.period-picker")
+    expect(picker.get_by_role("link", name="下一期")).to_be_visible()
+    label, select = picker.locator("label"), picker.locator("select")
+    view, prev, nxt = (picker.get_by_role("button", name="查看"), picker.get_by_role("link", name="上一期"),
+                       picker.get_by_role("link", name="下一期"))
+    assert abs(_top(label) - _top(select)) <= 4
+    assert abs(_top(view) - _top(prev)) <= 4 and abs(_top(prev) - _top(nxt)) <= 4
+    if not ui.phone:
+        assert abs(_top(select) - _top(view)) <= 4  # one line on the PC
+    for control in (select, view, prev, nxt):
+        assert control.bounding_box()["height"] >= 44
+    ui.check("period-picker")

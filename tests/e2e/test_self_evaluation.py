@@ -24,6 +24,10 @@ def test_a_grid_leader_submits_the_quarter_on_the_phone(ui, demo_server, viewpor
     page.locator("nav.bottombar").get_by_role("link", name="我的").click()
     page.get_by_role("link", name="季度自评").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("季度自评")
+    own = page.locator("#own-quarters")
+    expect(own.locator("thead th")).to_have_count(5)  # the grid and its last four quarters
+    expect(own).to_contain_text("徐旺村委会")
+    ui.check("list")
     _open(page, "徐旺村委会")
     expect(page.locator("#self-eval-state")).to_have_text("草稿")
     ui.check("draft")
