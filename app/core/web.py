@@ -1,7 +1,8 @@
 """Request plumbing shared by every area: rendering, login, headers, errors."""
 import time
 
-from flask import abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask import (abort, current_app, flash, g, has_request_context, make_response, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
@@ -213,6 +214,21 @@ def _csrf_error(err):
     return _error_page(400, "页面已过期", "表单安全校验未通过（页面可能停留太久）。请刷新页面后重新提交。")(err)
 
 
+def template_url_for(endpoint, **values):
+    """Templates' ``url_for``. A link without arguments (the menus', a form's action) is the same on
+    every request of one mount point (``SCRIPT_NAME``): it is built once per process, not on each of
+    the thirty-odd times a page's layout asks for it. Anything else (arguments, static files whose
+    names carry their content's hash, links relative to the current blueprint) as Flask builds it."""
+    if values or endpoint == "static" or endpoint.startswith(".") or not has_request_context():
+        return url_for(endpoint, **values)
+    built = current_app.extensions.setdefault("vg_plain_urls", {})
+    key = (endpoint, request.script_root)
+    url = built.get(key)
+    if url is None:
+        url = built[key] = url_for(endpoint)
+    return url
+
+
 def csrf_field():
     """The hidden CSRF input of a form that has no WTForms form of its own (a button's POST)."""
     return Markup(f'<input name="csrf_token" type="hidden" value="{generate_csrf()}">')
@@ -243,6 +259,7 @@ def init_app(app):
     app.jinja_env.filters["localtime"] = fmt_local
     app.jinja_env.globals["fmt_local"] = fmt_local
     app.jinja_env.globals["csrf_field"] = csrf_field
+    app.jinja_env.globals["url_for"] = template_url_for
     # An ID number typed into any free text is masked wherever it is shown or printed.
     privacy.init_app(app)
     idempotency.init_app(app)
