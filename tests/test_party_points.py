@@ -2,6 +2,7 @@
 attended, plus leaders' entries with evidence; monthly, quarterly and yearly totals against figures
 worked out by hand; ranking within a village; the member's breakdown; evidence served in scope only."""
 import io
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -303,6 +304,7 @@ def test_party_points_are_published_and_corrected(app, client, make_client, tree
     text = _pdf_text(client.get(url + ".pdf?period=2025-Q4").data, tmp_path)
     assert "甲镇2025年第4季度党员分类积分通报" in text and "审核人（签字）" in text and "已于" in text
     assert "户主1" in text and "80.0" in text and "30.0" in text and "积分" in text and "等次" in text
+    assert re.search(r"联系户\s+参加会议", text) and re.search(r"180\s+120", text)  # a quarter: three months' points
     from openpyxl import load_workbook
 
     sheet = client.get(url + ".xlsx?period=2025-Q4")

@@ -136,8 +136,11 @@ def ranking_context(grid, kind, period):
     """A ranking as published (with the corrections since) or, if not published, as the records stand."""
     frozen = service.frozen_for(grid, kind, period)
     if frozen is not None:
-        return {"frozen": frozen, "rows": service.frozen_rows(frozen, grid), "scores": None,
-                "items": frozen.snapshot["scheme"]["items"]}
+        snap = frozen.snapshot
+        # The points of the period as published (a summed quarter's count item is worth three months').
+        items = ([{"name": ln["name"], "points": ln["points"], "kind": ln["kind"]} for ln in snap["rows"][0]["lines"]]
+                 if snap["rows"] else snap["scheme"]["items"])
+        return {"frozen": frozen, "rows": service.frozen_rows(frozen, grid), "scores": None, "items": items}
     scores = _ranked(grid, kind, period)
     items = [{"name": ln.name, "points": ln.points, "kind": ln.kind} for ln in scores[0].lines] if scores else []
     return {"frozen": None, "rows": None, "scores": scores, "items": items}
