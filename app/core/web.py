@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
 from ..extensions import db, login_manager
-from . import form_stash, idempotency, privacy
+from . import form_stash, idempotency, privacy, static_files
 from .errors import ServiceError
 from .models import installation
 from .pdf import PrintBusy
@@ -217,15 +217,21 @@ def _csrf_error(err):
 def template_url_for(endpoint, **values):
     """Templates' ``url_for``. A link without arguments (the menus', a form's action) is the same on
     every request of one mount point (``SCRIPT_NAME``): it is built once per process, not on each of
-    the thirty-odd times a page's layout asks for it. Anything else (arguments, static files whose
-    names carry their content's hash, links relative to the current blueprint) as Flask builds it."""
-    if values or endpoint == "static" or endpoint.startswith(".") or not has_request_context():
+    the thirty-odd times a page's layout asks for it; so is a static file's address, under the hash
+    of the file's current content (a changed file gets a new one). Anything else (arguments, links
+    relative to the current blueprint) as Flask builds it."""
+    if endpoint.startswith(".") or not has_request_context():
         return url_for(endpoint, **values)
-    built = current_app.extensions.setdefault("vg_plain_urls", {})
-    key = (endpoint, request.script_root)
+    if endpoint == "static" and len(values) == 1 and "filename" in values:
+        key = (endpoint, static_files.hashed_name(values["filename"]), request.script_root)
+    elif values:
+        return url_for(endpoint, **values)
+    else:
+        key = (endpoint, request.script_root)
+    built = current_app.extensions.setdefault("vg_template_urls", {})
     url = built.get(key)
     if url is None:
-        url = built[key] = url_for(endpoint)
+        url = built[key] = url_for(endpoint, **values)
     return url
 
 
