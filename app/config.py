@@ -86,6 +86,9 @@ class Defaults:
     # cases each working day, the nightly backup, removal of leftovers, expiry of old logins. False:
     # nothing runs by itself; run `flask schedules run` from cron instead.
     SCHEDULES_ENABLED = True
+    # After start-up, work out this month's dashboard of the county and townships in the background
+    # (app/core/warmup.py), so the first leader to open one does not wait seconds for it.
+    STATS_WARMUP = True
     # The nightly backups kept: the newest of each of this many days, ISO weeks and months.
     BACKUP_KEEP_DAILY = 14
     BACKUP_KEEP_WEEKLY = 8
@@ -119,6 +122,7 @@ ENV_KEYS = {
     "VG_IMPORT_MAX_ROWS": ("IMPORT_MAX_ROWS", int),
     "VG_SERVER_TIMING": ("SERVER_TIMING", _flag),
     "VG_SCHEDULES_ENABLED": ("SCHEDULES_ENABLED", _flag),
+    "VG_STATS_WARMUP": ("STATS_WARMUP", _flag),
     "VG_BACKUP_KEEP_DAILY": ("BACKUP_KEEP_DAILY", int),
     "VG_BACKUP_KEEP_WEEKLY": ("BACKUP_KEEP_WEEKLY", int),
     "VG_BACKUP_KEEP_MONTHLY": ("BACKUP_KEEP_MONTHLY", int),

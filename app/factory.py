@@ -18,7 +18,7 @@ from .assessment.selfeval_routes import bp as self_eval_bp
 from .cases.public_routes import bp as public_cases_bp
 from .cases.routes import bp as cases_bp
 from .cases.settings_routes import bp as case_settings_bp
-from .core import files, inputs, printing, static_files, uploads, web
+from .core import files, inputs, printing, static_files, uploads, warmup, web
 from .core import db as core_db
 from .core.web import TrustedHosts
 from .extensions import compress, csrf, db, login_manager, migrate
@@ -33,6 +33,7 @@ from .meetings.routes import bp as meetings_bp
 from .notices.routes import bp as notices_bp
 from .notifications.routes import bp as notifications_bp
 from .patrols.routes import bp as patrols_bp
+from .stats import service as stats_service
 from .stats.routes import bp as stats_bp
 from .units.import_routes import bp as unit_import_bp
 from .units.routes import bp as units_bp
@@ -102,6 +103,7 @@ def create_app(config=None):
 
     cli.init_app(app)
     jobs.init_app(app)
+    warmup.register(app, "统计概况", stats_service.warm_up)
 
     if app.config.get("CHECK_PRINT_STACK"):
         printing.warn_if_print_stack_missing(app.logger, Path(app.instance_path) / "fonts")

@@ -289,7 +289,8 @@ def main():
           f"{assess['patrols']} patrols; {assess['assessment_workers']} workers and {assess['assessment_villages']} "
           f"villages computed and ranked in {assess['assessment_month_s']} s (goal <= 2 s)")
     print(f"county dashboard: p50 {dash['dashboard_p50_ms']} ms, p95 {dash['dashboard_p95_ms']} ms (server time, goal <= 100 ms); "
-          f"first request of the process {dash['dashboard_cold_ms']} ms (a township's: {dash['dashboard_town_cold_ms']} ms)")
+          f"first request after the start-up warm-up ({dash['dashboard_warmup_s']} s) {dash['dashboard_cold_ms']} ms "
+          f"(a township's: {dash['dashboard_town_cold_ms']} ms; asked at once after start-up: {dash['dashboard_during_warmup_ms']} ms)")
     result = {
         "grids": grids,
         "households": hh,
@@ -313,6 +314,7 @@ def main():
         "assessment_month_s": assess["assessment_month_s"],
         "dashboard_p95_ms": dash["dashboard_p95_ms"],
         "dashboard_cold_ms": dash["dashboard_cold_ms"],
+        "dashboard_warmup_s": dash["dashboard_warmup_s"],
     }
     from bench.pdf import pdf_figures
 

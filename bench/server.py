@@ -3,6 +3,7 @@
 The bare route renders 50 rows of the same household table with no login, no
 layout and no scoping: the baseline the real list page is compared with.
 """
+import logging
 import os
 import sys
 
@@ -29,6 +30,7 @@ bare.is_public = True
 # sends to a user who is not an administrator.
 app = create_app({"CHECK_PRINT_STACK": False, "SERVER_TIMING": True})
 app.add_url_rule("/_bench/bare", "bench_bare", bare)
+app.logger.setLevel(logging.INFO)  # the warm-up's line tells the dashboard figures when it is done
 
 if __name__ == "__main__":
     serving.serve(app, "127.0.0.1", int(sys.argv[1]))  # sized as `flask serve`

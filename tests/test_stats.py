@@ -247,3 +247,105 @@ def test_a_long_build_out_list_is_cut_on_the_page_and_whole_in_excel(app, make_c
     sheet = next(ws for ws in wb.worksheets if ws.title.startswith("没有网格长的网格"))
     names = {r[0] for r in sheet.iter_rows(values_only=True)}
     assert {"甲村", "甲二村", "东庄自然村", "东庄一组"} <= names
+
+
+def test_a_request_during_a_computation_waits_for_it_instead_of_working_it_out_again(app, monkeypatch):
+    """The start-up warm-up (or a background refresh) is working out a grid's figures when a request
+    asks for them: the request waits for that value; the figures are worked out once."""
+    import threading
+
+    waiting, release, started = threading.Event(), threading.Event(), threading.Event()
+
+    class Watched(threading.Event):
+        def wait(self, timeout=None):
+            waiting.set()  # the request has arrived and waits on the computation under way
+            return super().wait(timeout)
+
+    monkeypatch.setattr(ss, "_Event", Watched)
+    calls = []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(60)
+        return "figures"
+
+    answers = []
+    with app.app_context():
+        first = threading.Thread(target=lambda: app.app_context().push() or answers.append(ss.cached("k", 30, slow)))
+        first.start()
+        assert started.wait(60) and ss.working_on("k")
+        second = threading.Thread(target=lambda: app.app_context().push() or answers.append(ss.cached("k", 30, slow)))
+        second.start()
+        assert waiting.wait(60)
+        release.set()
+        first.join(60)
+        second.join(60)
+        assert answers == ["figures", "figures"] and calls == [1] and not ss.working_on("k")
+
+
+def test_the_warm_up_works_out_the_top_grids_dashboards(app, make_client, tree, users, monkeypatch):
+    """After start-up the county's and townships' dashboards are worked out in the background; the
+    first request reads them without working anything out. Off in tests and when switched off."""
+    from app.core import warmup
+
+    assert warmup.start(app) is None  # testing: no thread
+    with app.app_context():
+        assert [g.name for g in ss.top_grids()] == ["测试县", "甲镇", "乙镇"]
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "STATS_WARMUP", False)
+    assert warmup.start(app) is None
+    monkeypatch.setitem(app.config, "STATS_WARMUP", True)
+    monkeypatch.delitem(app.extensions, "vg_warmup_thread", raising=False)
+    from app.core import db as core_db
+
+    real, writing = ss._dashboard, []
+    # Outside a request a transaction begins IMMEDIATE (it may write); the warm-up only reads, and
+    # must not hold SQLite's write lock for the seconds it takes (a login would wait, then fail).
+    monkeypatch.setattr(ss, "_dashboard", lambda *a: writing.append(core_db.wants_immediate()) or real(*a))
+    thread = warmup.start(app)
+    assert thread is not None and warmup.start(app) is thread  # once per process
+    thread.join(120)
+    assert not thread.is_alive()
+    assert writing == [False, False, False]
+    keys = {k[1] for k in app.extensions["stats_cache"] if k[0] == "dashboard"}
+    with app.app_context():
+        assert keys == {db.session.get(Grid, tree[k]).path for k in ("county", "town_a", "town_b")}
+
+    def not_again(*args):
+        raise AssertionError("worked out again")
+
+    monkeypatch.setattr(ss, "_dashboard", not_again)
+    monkeypatch.setattr(app, "testing", True)
+    c = make_client()
+    c.login("township")
+    assert c.get(f"/stats/grids/{tree['town_a']}/dashboard").status_code == 200
+
+
+def test_the_work_page_is_cached_and_an_open_period_shows_a_new_record_within_a_minute(
+        app, make_client, tree, users, monkeypatch):
+    from app.core.timeutil import local_today
+    from app.visits.models import Visit
+
+    clock = [5000.0]
+    monkeypatch.setattr(ss.time, "monotonic", lambda: clock[0])
+    real, calls = ss.work_stats, []
+    monkeypatch.setattr(ss, "work_stats", lambda *a, **k: calls.append(a[1].key) or real(*a, **k))
+    c = make_client()
+    c.login("township")
+    past = f"/stats/grids/{tree['town_a']}/work?period=2025-10"
+    assert c.get(past).status_code == 200 and c.get(past).status_code == 200
+    assert c.get(f"/stats/grids/{tree['town_a']}/work.xlsx?period=2025-10").status_code == 200
+    assert calls == ["2025-10"]  # the page, again, and its Excel: worked out once
+    clock[0] += ss.CLOSED_TTL + 1
+    assert c.get(past).status_code == 200 and calls == ["2025-10", "2025-10"]
+
+    month = local_today().strftime("%Y-%m")
+    now_url = f"/stats/grids/{tree['town_a']}/work?period={month}"
+
+    assert c.get(now_url).status_code == 200 and c.get(now_url).status_code == 200
+    assert calls[2:] == [month]
+    clock[0] += ss.OPEN_TTL - 1
+    assert c.get(now_url).status_code == 200 and calls[2:] == [month]  # within the half minute: kept
+    clock[0] += 2
+    assert c.get(now_url).status_code == 200 and calls[2:] == [month, month]  # read again

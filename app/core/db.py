@@ -20,6 +20,7 @@ from ..extensions import db
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _force_immediate = ContextVar("force_immediate", default=False)
+_reading = ContextVar("reading", default=False)
 
 
 def is_sqlite(engine=None):
@@ -32,6 +33,8 @@ def wants_immediate():
     """Whether the transaction about to begin may write."""
     if _force_immediate.get():
         return True
+    if _reading.get():
+        return False
     if has_request_context():
         return request.method not in SAFE_METHODS
     return True
@@ -62,6 +65,17 @@ def configure_engine(app):
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if wants_immediate() else "BEGIN")
+
+
+@contextmanager
+def reading_only():
+    """Transactions begun inside are deferred, as a GET's: for work outside a request that only reads
+    (a background thread working out statistics for seconds must not hold the write lock)."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
 
 
 @contextmanager

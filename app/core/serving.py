@@ -17,6 +17,8 @@ import time
 
 import waitress
 
+from . import warmup
+
 WAITRESS = {
     "threads": 12,
     "connection_limit": 400,
@@ -77,4 +79,5 @@ def serve(app, host, port, **overrides):
     """Serve ``app`` with waitress, sized as above."""
     options = {**WAITRESS, **overrides}
     report_queue_once_a_minute(options["threads"])
+    warmup.start(app)  # in the background: the server answers (/healthz too) while it runs
     waitress.serve(app, host=host, port=port, **options)

@@ -45,7 +45,7 @@ def _report(grid, page, period, limit=None):
         lines.append(tables.UNITS_CASES)
         return tables.Report(title, lines, tables.case_tables(stats))
     if page == "work":
-        rows, total = service.work_stats(grid, period, grid_url=_grid_url("work", period))
+        rows, total = service.work_figures(grid, period, grid_url=_grid_url("work", period))
         lines.append(tables.UNITS_WORK)
         return tables.Report(title, lines, [tables.work_table(rows, total)])
     title = f"{grid.name}{PAGES[page]}（{local_today():%Y-%m-%d}）"

@@ -34,7 +34,7 @@ from ..assessment.service import Period, workers_under
 from ..assessment.service import parse_period as assessment_period
 from ..cases.models import HANDLING_CLASSES, SOURCES, STATES, Case, CaseCategory, CaseEvent
 from ..cases.workflow import FOLLOW_UP_TARGET
-from ..core.db import starts_with
+from ..core.db import reading_only, starts_with
 from ..core.forms import ServiceError
 from ..core.timeutil import local_today, to_local, utcnow
 from ..core.workdays import workdays_in
@@ -527,10 +527,13 @@ def buildout(grid, today=None):
 # The dashboard
 
 # A period still running is read again after this many seconds (a new record shows within a minute);
-# a finished month's counts are kept longer (they change only by late corrections).
+# a finished period's figures are kept longer (they change only by late corrections).
 OPEN_TTL = 30
 CLOSED_TTL = 600
 STALE_MAX = 30
+# A request waits at most this long for the same figures being worked out by another thread (the
+# start-up warm-up or a background refresh) before it works them out itself.
+WAIT_MAX = 120
 
 
 def _store():
@@ -538,22 +541,51 @@ def _store():
     return current_app.extensions.setdefault("stats_cache", {})
 
 
+_working = {}  # (id(store), key) -> Event set when that computation ends
+_working_lock = threading.Lock()
+_Event = threading.Event  # what a waiting thread waits on
+
+
+def _work_out(store, key, ttl, make, clock):
+    """``make()``'s value stored under ``key``, worked out once however many threads ask at a time:
+    a thread asking while another works it out waits for that one's value."""
+    flight = (id(store), key)
+    with _working_lock:
+        done = _working.get(flight)
+        mine = done is None
+        if mine:
+            done = _working[flight] = _Event()
+    if not mine:
+        done.wait(WAIT_MAX)
+        hit = store.get(key)
+        if hit is not None and clock() <= hit[0] + STALE_MAX:
+            return hit[1]
+        return make()  # the other computation failed (or took too long): this request's own
+    try:
+        value = make()
+        if len(store) > 2000:
+            store.clear()
+        store[key] = (clock() + ttl, value)
+        return value
+    finally:
+        with _working_lock:
+            _working.pop(flight, None)
+        done.set()
+
+
+def working_on(key):
+    """Whether this app's figures under ``key`` are being worked out now."""
+    return (id(_store()), key) in _working
+
+
 def cached(key, ttl, make, clock=None):
     """``make()``'s value, kept in this process for ``ttl`` seconds under ``key``."""
+    clock = clock or time.monotonic
     store = _store()
-    now = (clock or time.monotonic)()
     hit = store.get(key)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > clock():
         return hit[1]
-    value = make()
-    if len(store) > 2000:
-        store.clear()
-    store[key] = (now + ttl, value)
-    return value
-
-
-_refreshing = set()
-_refresh_lock = threading.Lock()
+    return _work_out(store, key, ttl, make, clock)
 
 
 def refreshed(key, ttl, make, clock=None):
@@ -566,22 +598,17 @@ def refreshed(key, ttl, make, clock=None):
     hit = store.get(key)
     if hit is None or now > hit[0] + STALE_MAX:
         return cached(key, ttl, make, clock)
-    if now > hit[0]:
+    if now > hit[0] and not working_on(key):
         app = current_app._get_current_object()
-        with _refresh_lock:
-            start = (id(app), key) not in _refreshing
-            _refreshing.add((id(app), key))
-        if start:
-            def run():
-                try:
-                    with app.app_context():
-                        store[key] = (clock() + ttl, make())
-                except Exception:  # the next request past STALE_MAX works it out itself
-                    app.logger.exception("statistics: refreshing %s failed", key)
-                finally:
-                    _refreshing.discard((id(app), key))
 
-            threading.Thread(target=run, daemon=True, name="stats-refresh").start()
+        def run():
+            try:
+                with app.app_context(), reading_only():
+                    _work_out(store, key, ttl, make, clock)
+            except Exception:  # the next request past STALE_MAX works it out itself
+                app.logger.exception("statistics: refreshing %s failed", key)
+
+        threading.Thread(target=run, daemon=True, name="stats-refresh").start()
     return hit[1]
 
 
@@ -700,3 +727,41 @@ def _dashboard(grid, today):
     return {"month": month, "cases": cases, "work_rows": work_rows, "work_total": work_total,
             "overdue_now": sum(overdue.values()), "trends": trends(grid, today, now), "attention": attention,
             "checks": {k: len(v) for k, v in checks.items()}, "made_at": now}
+
+
+# --- the work page and the start-up warm-up -------------------------------------------------------
+
+def work_figures(grid, period, grid_url=None, today=None):
+    """:func:`work_stats` kept like the dashboard's figures: a running period for ``OPEN_TTL`` seconds
+    (a new record shows within a minute), a finished one for ``CLOSED_TTL``."""
+    today = today or local_today()
+    ttl = OPEN_TTL if period.running(today) else CLOSED_TTL
+    return cached(("work", grid.path, period.kind, period.start, period.end, today), ttl,
+                  lambda: work_stats(grid, period, today, grid_url=grid_url))
+
+
+WARM_GRIDS = 60  # the top grids whose dashboard is worked out after start-up
+
+
+def top_grids(limit=WARM_GRIDS):
+    """The grids without a parent (the county) and those right below them (the townships), top first."""
+    roots = db.session.execute(select(Grid.id, Grid.path, Grid.name).where(Grid.parent_id.is_(None))
+                               .order_by(Grid.id)).all()
+    below = db.session.execute(select(Grid.id, Grid.path, Grid.name)
+                               .where(Grid.parent_id.in_([r.id for r in roots])).order_by(Grid.path)
+                               .limit(limit)).all() if roots else []
+    return [GridKey(*r) for r in [*roots, *below]][:limit]
+
+
+def warm_up(app):
+    """Work out this month's dashboard of the top grids into this process's cache (after start-up, in
+    a background thread): the first leader to open one reads it at once, or waits for the one
+    computation under way instead of starting another. The number of grids warmed."""
+    with app.app_context(), reading_only():
+        grids = top_grids()
+    n = 0
+    for g in grids:
+        with app.app_context(), reading_only():
+            dashboard(g)
+            n += 1
+    return n
