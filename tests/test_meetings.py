@@ -227,3 +227,25 @@ def test_the_village_meeting_expects_every_grid_worker_and_takes_registered_peop
     with app.app_context():
         a = next(a for a in _meeting(app).attendees if a.name == head_name)
         assert (a.role, a.resident_id) == ("村民代表", head_id)
+
+
+def test_sign_in_sheet_of_a_full_village_meeting_stays_on_one_page(app, client, tree, users, tmp_path):
+    """Fourteen named attendees (some with roles that wrap) and the blank rows still fit one A4 page, and the
+    note on who should attend is never left alone on a second page."""
+    from app.meetings.models import MeetingAttendee
+    from app.meetings.service import sign_in_blank_rows
+
+    assert [sign_in_blank_rows(n) for n in (0, 3, 12, 14, 30)] == [14, 11, 2, 2, 2]
+    meeting_staff(app, tree, users)
+    client.login("village_admin")
+    resp = plan_meeting(client, tree["village_a"], meeting_kind_id(app, "village_monthly"))
+    meeting_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        meeting = _meeting(app, meeting_id)
+        for i in range(14 - len(meeting.attendees)):
+            role = "网格员、东庄第%d村民小组网格员、服务团队成员" % (i + 1) if i % 3 == 0 else "村民代表"
+            meeting.attendees.append(MeetingAttendee(name=f"参会{i + 1:02d}", role=role))
+        db.session.commit()
+    sheet = client.get(f"/meetings/{meeting_id}/sign-in.pdf")
+    text = check_pdf(sheet.data, tmp_path / "full", expect_pages=1, must_contain=["参会01", "参会11", "应参会"])
+    assert "16" in text.split("参会11", 1)[1]  # the two blank rows are numbered after the named ones

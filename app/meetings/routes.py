@@ -208,7 +208,7 @@ def sign_in_pdf(meeting_id):
     meeting = service.get_meeting_or_404(current_user, meeting_id)
     title = f"{meeting.kind.name}签到表"
     pdf = render_pdf("print/meeting_sign_in.html", title=title, header=_header(meeting), meeting=meeting,
-                     blank_rows=max(4, 12 - len(meeting.attendees)))
+                     blank_rows=service.sign_in_blank_rows(len(meeting.attendees)))
     return pdf_response(pdf, f"{meeting.grid.name}{meeting.held_on:%Y%m%d}签到表.pdf")
 
 

@@ -77,6 +77,18 @@ def add_kind(grid, name, cadence_months, level_key, attendees):
 
 # Planning
 
+# The sign-in sheet's rows: the expected attendees, then blank rows for walk-ins. An A4 page holds about
+# 16 rows of 9 mm under the heading and agenda; the blanks fill it up to 14 rows (room for roles that wrap),
+# and at least 2 are always left.
+SIGN_IN_PAGE_ROWS = 14
+SIGN_IN_MIN_BLANK = 2
+
+
+def sign_in_blank_rows(attendees):
+    """How many blank rows the sign-in sheet prints below ``attendees`` named rows."""
+    return max(SIGN_IN_MIN_BLANK, SIGN_IN_PAGE_ROWS - attendees)
+
+
 def expected_attendees(grid):
     """Who is expected: the grid's own staff, then the leaders and workers of its direct children — of
     every grid below it for a village (篇四 三级例会: the village's monthly meeting has all its grid workers).
