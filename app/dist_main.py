@@ -34,7 +34,7 @@ import click
 from flask.cli import FlaskGroup
 
 from . import __version__, create_app
-from .core import release, service_install
+from .core import pdf, release, service_install
 from .core.files import private_dir
 from .core.timeutil import to_local, utcnow
 from .extensions import db
@@ -180,8 +180,6 @@ def warm_up_printing(app, host=None, port=None):
     fontconfig and the print stylesheet to load. With ``port``, only once the server listens: the
     start-up itself does not share the interpreter with the warm-up."""
     def run():
-        from .core import pdf  # late import: start-up time (WeasyPrint loads in this thread)
-
         if port is not None:
             _listening(host, port)
         try:

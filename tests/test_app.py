@@ -461,3 +461,21 @@ def test_the_database_and_every_stored_file_are_private(app, sqlite_only, tmp_pa
             db.session.commit()
     assert mode(instance / "signatures") == 0o700 and mode(instance / "signatures" / "a") == 0o700
     assert mode(instance / "signatures" / "a" / "s.png") == 0o600
+
+
+def test_making_the_app_leaves_weasyprint_and_pypinyin_unloaded(tmp_path):
+    """Every process pays for what ``create_app`` imports: WeasyPrint (about 40 MB) loads with the first
+    document and pypinyin's dictionaries (about 57 MB) with the first initials, not at start-up."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from app import create_app; create_app({'CHECK_PRINT_STACK': False}); "
+            "print(sorted(m for m in ('weasyprint', 'pypinyin', 'fontTools') if m in sys.modules))")
+    env = dict(os.environ, VG_INSTANCE_PATH=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    from app.households.names import name_initials
+
+    assert name_initials("单雄信")[0] == "sxx"

@@ -27,8 +27,6 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from flask import current_app, make_response, render_template
-from weasyprint import CSS, HTML, default_url_fetcher
-from weasyprint.text.fonts import FontConfiguration
 from werkzeug.exceptions import ServiceUnavailable
 
 from . import printfont
@@ -85,18 +83,27 @@ class _Printer:
 _printer = _Printer()
 
 
+def _weasyprint():
+    """WeasyPrint, loaded with the first document a process prints."""
+    # late import: start-up time (WeasyPrint with Pango, fontconfig and fontTools costs every process about
+    # 40 MB and 0.3 CPU s; CLI commands and most requests print nothing)
+    import weasyprint.text.fonts
+
+    return weasyprint
+
+
 def _font_config():
     """One FontConfiguration for the process (building it scans the fonts)."""
     global _FONT_CONFIG
     if _FONT_CONFIG is None:
-        _FONT_CONFIG = FontConfiguration()
+        _FONT_CONFIG = _weasyprint().text.fonts.FontConfiguration()
     return _FONT_CONFIG
 
 
 def static_only_fetcher(url, timeout=10, ssl_context=None):
     """WeasyPrint url_fetcher: the app's static folder and data: URLs, nothing else."""
     if url.startswith("data:"):
-        return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
+        return _weasyprint().default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     if origin == PRINT_ORIGIN and parts.path.startswith(FONT_PATH):
@@ -138,7 +145,7 @@ def _font_sheet():
 
     def make():
         css = printfont.font_face_css(folder, PRINT_ORIGIN + FONT_PATH)
-        return CSS(string=css, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher,
+        return _weasyprint().CSS(string=css, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher,
                    font_config=_font_config()) if css else None
     return _cached_sheet(("fonts", folder), None, make)
 
@@ -146,7 +153,7 @@ def _font_sheet():
 def _print_sheet():
     """static/css/print.css, parsed again only when the file changes."""
     path = Path(current_app.static_folder) / "css" / "print.css"
-    return _cached_sheet(("print", str(path)), path.stat().st_mtime_ns, lambda: CSS(
+    return _cached_sheet(("print", str(path)), path.stat().st_mtime_ns, lambda: _weasyprint().CSS(
         string=path.read_text(encoding="utf-8"), base_url=PRINT_ORIGIN + "/static/css/print.css",
         url_fetcher=static_only_fetcher, font_config=_font_config()))
 
@@ -163,7 +170,7 @@ def html_to_pdf(html, with_pages=False, *, plain=False):
     (the print font is still there).
     """
     with _printer.turn():  # Pango and GLib: one document at a time in this process (see above)
-        source = HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
+        source = _weasyprint().HTML(string=html, base_url=PRINT_ORIGIN + "/", url_fetcher=static_only_fetcher)
         sheets = [sheet for sheet in (_font_sheet(), None if plain else _print_sheet()) if sheet is not None]
         document = source.render(font_config=_font_config(), stylesheets=sheets)
         data = document.write_pdf()
