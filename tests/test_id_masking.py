@@ -20,6 +20,7 @@ from stdnum.cn import ric
 
 from app.extensions import db
 from tests.conftest import ROLE_HOME
+from tests.factories import ledger_fixture, next_id, unit_fixture, visit_fixture
 from tests.pdfcheck import pdf_text
 from tests import test_route_matrix as matrix
 
@@ -78,13 +79,13 @@ def _build(app, tree, users):
         gs.assign_staff(cluster, "worker", worker)
         staff = gs.assign_staff(cluster, "team_member", None, "本组村医", "13900000001", "村医")
         db.session.commit()
-        hh = matrix.ledger_fixture(cluster)
+        hh = ledger_fixture(cluster)
         hs.end_tag(hh.tags[0], date(2026, 2, 1), "情况好转")
-        member = hs.add_resident(hh, hs.ResidentData(name="户主之子", id_number=matrix.next_id(1990), relation="子"))
+        member = hs.add_resident(hh, hs.ResidentData(name="户主之子", id_number=next_id(1990), relation="子"))
         db.session.flush()
         hs.change_status(member, "moved_out", date(2026, 3, 1), "迁往县城")
-        visit = matrix.visit_fixture(hh, users["worker"])
-        unit = matrix.unit_fixture(cluster)
+        visit = visit_fixture(hh, users["worker"])
+        unit = unit_fixture(cluster)
         unit.contact_name, unit.industry, unit.address, unit.notes = "李厂长", "竹木加工", "东庄路1号", "消防器材齐全"
         ids = {"household_id": hh.id, "resident_id": hh.head_id, "tag_id": hh.tags[0].id, "unit_id": unit.id,
                "visit_id": visit.id, "visit_photo_id": visit.photos[0].id, "problem_id": visit.problems[0].id,
@@ -304,7 +305,7 @@ def test_the_audited_reveal_still_shows_the_full_number(app, client, tree, users
     from app.grids.models import Grid
 
     with app.app_context():
-        hh = matrix.ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
+        hh = ledger_fixture(db.session.get(Grid, tree["cluster_a"]))
         rid, number = hh.head_id, hh.head.id_number
     client.login("village_admin")
     page = client.get(f"/households/{hh.id}").get_data(as_text=True)
@@ -317,7 +318,7 @@ def test_the_audited_reveal_still_shows_the_full_number(app, client, tree, users
 
 def test_an_id_number_box_keeps_what_was_typed_when_the_form_is_refused(client, tree, users):
     """An ID-number input is the user's own typing: a refused form shows it back in full so it can be fixed."""
-    number = matrix.next_id(1985)
+    number = next_id(1985)
     client.login("village_admin")
     client.get("/households/new")
     resp = client.post("/households/new", {"grid_id": tree["cluster_a"], "address": "", "head_name": "王五",
